@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+// Entry point for the installed CLI. In a built package (dist/ present) it runs the compiled
+// JavaScript; in a source checkout it registers tsx so the TypeScript sources run directly.
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { dirname, join } from 'node:path';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const built = join(root, 'dist', 'cli', 'main.js');
+if (existsSync(built)) {
+  await import(pathToFileURL(built).href);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(pathToFileURL(join(root, 'src', 'cli', 'main.ts')).href);
+}

@@ -1,0 +1,22 @@
+// Secrets never leave the process in clear: not in logs, not in `config print`, not in the ledger.
+
+const SECRET_KEY = /pass(word)?|secret|token|api_?key|authorization|signing/i;
+
+/** A copy of `value` with secret-looking values replaced: by key name, Slack webhook URLs, URL credentials. */
+export function redactConfig(value: unknown, key = ''): unknown {
+  if (Array.isArray(value)) return value.map((v) => redactConfig(v, key));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactConfig(v, k)]));
+  }
+  if (typeof value !== 'string') return value;
+  if (SECRET_KEY.test(key)) return '[redacted]';
+  if (/hooks\.slack\.com\/services\//.test(value)) return '[redacted]';
+  return value.replace(/(\w+:\/\/)[^/@\s]+:[^/@\s]+@/, '$1[redacted]@');
+}
+
+/** Replaces every occurrence of each secret in a string (error messages, ledger entries). */
+export function scrubSecrets(text: string, secrets: Iterable<string>): string {
+  let out = text;
+  for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join('[redacted]');
+  return out;
+}

@@ -1,0 +1,90 @@
+import { z } from 'zod';
+import { ScoringSchema } from './scoring.ts';
+import { NotifySchema } from './notify.ts';
+
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port');
+
+export const KafkaSchema = z.strictObject({
+  /** Bootstrap brokers. Env: KAFKA_BROKERS (comma separated). */
+  brokers: z.array(hostPort).min(1).default(['127.0.0.1:9092']),
+  clientId: z.string().min(1).default('risk-hub'),
+  /** TLS: true for the system CAs, or file paths (PEM). */
+  ssl: z
+    .union([
+      z.boolean(),
+      z.strictObject({ caFile: z.string().optional(), certFile: z.string().optional(), keyFile: z.string().optional(), rejectUnauthorized: z.boolean().default(true) }),
+    ])
+    .default(false),
+  /** SASL; the password comes from the environment (RISK_HUB_KAFKA__SASL__PASSWORD). */
+  sasl: z
+    .strictObject({
+      mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+      username: z.string().min(1),
+      password: z.string().min(1),
+    })
+    .optional(),
+  /** Time to establish a connection (ms). */
+  connectionTimeoutMs: z.number().int().positive().default(3000),
+  /** Time for a request to answer (ms). */
+  requestTimeoutMs: z.number().int().positive().default(30000),
+  /** How long commands wait for an unreachable broker before giving up (ms). */
+  connectWaitMs: z.number().int().positive().default(15000),
+});
+
+export const RegistrySchema = z.strictObject({
+  /** Confluent-compatible API base. Env: SCHEMA_REGISTRY_URL. For Apicurio: http://host:port/apis/ccompat/v7 */
+  url: z.url().default('http://127.0.0.1:8081/apis/ccompat/v7'),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  /** Per-request timeout (ms). */
+  timeoutMs: z.number().int().positive().default(5000),
+});
+
+export const TopicsSchema = z.strictObject({
+  attacks: z.string().default('attacks'),
+  alerts: z.string().default('risk-alerts'),
+  deliveries: z.string().default('risk-alert-deliveries'),
+  attacksDlq: z.string().default('attacks.dlq'),
+});
+
+export const ScorerSchema = z.strictObject({
+  /** One LevelDB store per owned partition lives below this directory. Env: STATE_DIR. */
+  stateDir: z.string().default('.risk-hub/state'),
+  /** Users kept decoded in memory per partition (hot-user cache). */
+  cacheUsers: z.number().int().min(0).default(50_000),
+  /** How this instance is reached by peers and by `user-risk` (defaults to http://<hostname>:<port>). */
+  advertisedUrl: z.string().optional(),
+  /** Upper bound on a clean shutdown (ms). */
+  shutdownTimeoutMs: z.number().int().positive().default(25_000),
+});
+
+export const HttpSchema = z.strictObject({
+  host: z.string().default('0.0.0.0'),
+  /** 0 picks a free port. */
+  port: z.number().int().min(0).max(65535).default(9464),
+});
+
+export const LogSchema = z.strictObject({
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Redact user identifiers (user.key, identifiers) from logs. */
+  redactUsers: z.boolean().default(false),
+});
+
+export const ConfigSchema = z.strictObject({
+  /** Names the scorer's changelog topic (<applicationId>-user-risk-changelog), consumer groups and transactional ids. */
+  applicationId: z.string().regex(/^[a-zA-Z0-9._-]+$/).default('risk-hub'),
+  kafka: KafkaSchema.default(KafkaSchema.parse({})),
+  schemaRegistry: RegistrySchema.default(RegistrySchema.parse({})),
+  topics: TopicsSchema.default(TopicsSchema.parse({})),
+  scoring: ScoringSchema.default(ScoringSchema.parse({})),
+  scorer: ScorerSchema.default(ScorerSchema.parse({})),
+  notify: NotifySchema,
+  http: HttpSchema.default(HttpSchema.parse({})),
+  log: LogSchema.default(LogSchema.parse({})),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export function changelogTopic(config: Pick<Config, 'applicationId'>): string {
+  return `${config.applicationId}-user-risk-changelog`;
+}

@@ -1,0 +1,82 @@
+// Every error Risk Hub raises on purpose, in one hierarchy. `code` is stable (documented, greppable),
+// `retriable` says whether the operation may succeed if tried again (broker or registry down), and the
+// message tells the operator what to do.
+
+export class RiskHubError extends Error {
+  readonly code: string;
+  readonly retriable: boolean;
+  constructor(code: string, message: string, opts: { retriable?: boolean; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'RiskHubError';
+    this.code = code;
+    this.retriable = opts.retriable ?? false;
+  }
+}
+
+/** Invalid configuration, topology or schema file: names the file, the field and the reason. */
+export class ConfigError extends RiskHubError {
+  constructor(message: string, opts: { cause?: unknown } = {}) {
+    super('RH_CONFIG', message, opts);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The broker or the schema registry could not be reached within the bounded wait. */
+export class ConnectionError extends RiskHubError {
+  constructor(message: string, opts: { cause?: unknown } = {}) {
+    super('RH_CONNECTION', message, { ...opts, retriable: true });
+    this.name = 'ConnectionError';
+  }
+}
+
+/** The local stack (Maven-resolved broker and registry) could not start. */
+export class LocalStackError extends RiskHubError {
+  constructor(message: string, opts: { cause?: unknown } = {}) {
+    super('RH_LOCAL_STACK', message, opts);
+    this.name = 'LocalStackError';
+  }
+}
+
+/** A schema change the registry refused (BACKWARD compatibility) or a schema file that is invalid. */
+export class SchemaError extends RiskHubError {
+  constructor(message: string, opts: { cause?: unknown } = {}) {
+    super('RH_SCHEMA', message, opts);
+    this.name = 'SchemaError';
+  }
+}
+
+/** A record that can never be processed (poison): it goes to a dead-letter topic, not retried. */
+export class PoisonRecordError extends RiskHubError {
+  readonly reason: string;
+  constructor(reason: string, message: string, opts: { cause?: unknown } = {}) {
+    super('RH_POISON', message, opts);
+    this.name = 'PoisonRecordError';
+    this.reason = reason;
+  }
+}
+
+/** Topology drift that apply will not fix by itself (it never destroys data). */
+export class TopologyDriftError extends RiskHubError {
+  constructor(message: string) {
+    super('RH_TOPOLOGY_DRIFT', message);
+    this.name = 'TopologyDriftError';
+  }
+}
+
+/** A notification that failed; `retriable` separates transient from permanent failures. */
+export class DeliveryError extends RiskHubError {
+  readonly status: string;
+  readonly retryAfterMs: number | undefined;
+  constructor(status: string, message: string, opts: { retriable: boolean; retryAfterMs?: number; cause?: unknown }) {
+    super('RH_DELIVERY', message, opts);
+    this.name = 'DeliveryError';
+    this.status = status;
+    this.retryAfterMs = opts.retryAfterMs;
+  }
+}
+
+export function isRetriable(err: unknown): boolean {
+  if (err instanceof RiskHubError) return err.retriable;
+  const e = err as { retriable?: unknown; name?: unknown } | null;
+  return Boolean(e && e.retriable === true);
+}

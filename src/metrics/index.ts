@@ -1,0 +1,123 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+// Every metric Risk Hub exports, in one place, so the Helm dashboard and alert rules can be checked
+// against the real names (test/deploy). Names follow Prometheus conventions: `risk_hub_` prefix, base
+// units in the name (`_seconds`, `_bytes`), `_total` on counters. Consumer lag uses the name the
+// kafka-exporter made common (`kafka_consumergroup_lag`) so existing dashboards and alerts work.
+
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'risk_hub_' });
+
+const seconds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export const consumerLag = new Gauge({
+  name: 'kafka_consumergroup_lag',
+  help: 'Records between the committed offset of a consumer group and the partition end',
+  labelNames: ['consumergroup', 'topic', 'partition'],
+  registers: [registry],
+});
+
+// -- scorer ------------------------------------------------------------------------------------
+export const scorerEvents = new Counter({
+  name: 'risk_hub_scorer_events_total',
+  help: 'Attack events processed by the scorer, by outcome (scored, duplicate, late)',
+  labelNames: ['outcome'],
+  registers: [registry],
+});
+export const scorerClamped = new Counter({
+  name: 'risk_hub_scorer_events_clamped_total',
+  help: 'Events whose time was too far in the future of the processing clock and was clamped',
+  registers: [registry],
+});
+export const scorerWrongPartition = new Counter({
+  name: 'risk_hub_scorer_wrong_partition_total',
+  help: 'Events that arrived on a partition other than the murmur2 partition of their key (misconfigured agent partitioner)',
+  registers: [registry],
+});
+export const scorerPoints = new Counter({
+  name: 'risk_hub_scorer_points_total',
+  help: 'Risk points added to user scores',
+  registers: [registry],
+});
+export const scorerAlerts = new Counter({
+  name: 'risk_hub_scorer_alerts_total',
+  help: 'Alerts published to risk-alerts, by tier',
+  labelNames: ['tier'],
+  registers: [registry],
+});
+export const scorerDeadLettered = new Counter({
+  name: 'risk_hub_scorer_dead_lettered_total',
+  help: 'Input records sent to the attacks dead-letter topic, by reason',
+  labelNames: ['reason'],
+  registers: [registry],
+});
+export const scorerBatchDuration = new Histogram({
+  name: 'risk_hub_scorer_batch_duration_seconds',
+  help: 'Time to process one input batch, from fetch to LevelDB checkpoint',
+  buckets: seconds,
+  registers: [registry],
+});
+export const scorerCommitDuration = new Histogram({
+  name: 'risk_hub_scorer_commit_duration_seconds',
+  help: 'Time to commit one Kafka transaction (changelog, alerts, offsets)',
+  buckets: seconds,
+  registers: [registry],
+});
+export const scorerTransactionAborts = new Counter({
+  name: 'risk_hub_scorer_transaction_aborts_total',
+  help: 'Transactions aborted (the batch is retried from the last committed offset)',
+  registers: [registry],
+});
+export const scorerRestoreRecords = new Counter({
+  name: 'risk_hub_scorer_restore_records_total',
+  help: 'Changelog records replayed into local stores',
+  registers: [registry],
+});
+export const scorerRestoreRemaining = new Gauge({
+  name: 'risk_hub_scorer_restore_remaining_records',
+  help: 'Changelog records still to replay before the partition is ready',
+  labelNames: ['partition'],
+  registers: [registry],
+});
+export const scorerReady = new Gauge({
+  name: 'risk_hub_scorer_ready',
+  help: '1 when every owned partition is restored and processing, else 0',
+  registers: [registry],
+});
+export const scorerAssignedPartitions = new Gauge({
+  name: 'risk_hub_scorer_assigned_partitions',
+  help: 'Input partitions owned by this instance',
+  registers: [registry],
+});
+export const scorerUsers = new Gauge({
+  name: 'risk_hub_scorer_users_tracked',
+  help: 'Users with state in the local stores of this instance (approximate)',
+  registers: [registry],
+});
+
+// -- notifiers ---------------------------------------------------------------------------------
+export const notifications = new Counter({
+  name: 'risk_hub_notifications_total',
+  help: 'Alerts handled by a notifier channel, by outcome (delivered, dead_lettered, duplicate, not_routed)',
+  labelNames: ['channel', 'outcome'],
+  registers: [registry],
+});
+export const notificationAttemptDuration = new Histogram({
+  name: 'risk_hub_notification_attempt_duration_seconds',
+  help: 'Duration of one delivery attempt, by channel and status',
+  labelNames: ['channel', 'status'],
+  buckets: seconds,
+  registers: [registry],
+});
+export const notificationRetries = new Counter({
+  name: 'risk_hub_notification_retries_total',
+  help: 'Delivery attempts retried after a transient failure',
+  labelNames: ['channel'],
+  registers: [registry],
+});
+export const notificationDeadLettered = new Counter({
+  name: 'risk_hub_notification_dead_lettered_total',
+  help: 'Alerts sent to a channel dead-letter topic, by reason (permanent, exhausted)',
+  labelNames: ['channel', 'reason'],
+  registers: [registry],
+});
