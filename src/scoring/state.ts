@@ -1,0 +1,289 @@
+// Per-user scoring state: a plain JSON-serializable object (stored with JSON.stringify in LevelDB and
+// the changelog), and the small in-place operations on it. Every structure is bounded by the policy,
+// whatever the attack rate; see `entryCap`, `contributionCap` and `maxRememberedEvents`.
+
+import type { Contribution } from '../contracts.ts';
+import type { Policy } from './policy.ts';
+
+/** A contribution candidate kept in the state: the public fields plus what ranking needs. */
+export interface StoredContribution extends Contribution {
+  /** Arrival order among the user's scored events (tie-break: later arrival ranks first). */
+  seq: number;
+  /** How many events in the window rank above this one and leave the window no earlier. */
+  dom: number;
+}
+
+/**
+ * A user's scoring state. Plain data (numbers, strings, arrays): `JSON.parse(JSON.stringify(s))`
+ * behaves exactly like `s`. Treat it as opaque outside src/scoring; `scoreEvent` mutates it in place.
+ */
+export interface UserState {
+  v: 1;
+  /** T: the newest (possibly clamped) event time scored for the user (ms since epoch); null before any. */
+  last: number | null;
+  /** Lifetime points of all scored events. */
+  score: number;
+  /** Scored events so far (also the next arrival sequence number). */
+  scored: number;
+  /** Highest tier alerted since the user was last armed (0 = armed). */
+  alerted: number;
+  /** Points in the window (T − windowMs, T], i.e. the sum of `ep`. */
+  sum: number;
+  /** Point-bearing events in the window, i.e. the sum of `ec`. */
+  count: number;
+  /**
+   * Window entries in ascending time: `et` time (ms), `ep` points, `ec` events merged into the entry.
+   * Exact per timestamp; coarsened per bucket only beyond `entryCap` (see `coarsen`).
+   */
+  et: number[];
+  ep: number[];
+  ec: number[];
+  /** Ids of the last `maxRememberedEvents` scored events: a ring buffer, oldest at `idPos` once full. */
+  ids: string[];
+  idPos: number;
+  /** Contribution candidates in the window, best first (points desc, then newest, then latest arrival). */
+  top: StoredContribution[];
+}
+
+/** A fresh state for a user never seen. */
+export function emptyUserState(): UserState {
+  return { v: 1, last: null, score: 0, scored: 0, alerted: 0, sum: 0, count: 0, et: [], ep: [], ec: [], ids: [], idPos: 0, top: [] };
+}
+
+/** Shallow structural check for a decoded state (e.g. read from LevelDB or the changelog). */
+export function isUserState(x: unknown): x is UserState {
+  if (typeof x !== 'object' || x === null) return false;
+  const s = x as Partial<UserState>;
+  return (
+    s.v === 1 &&
+    (s.last === null || typeof s.last === 'number') &&
+    typeof s.score === 'number' &&
+    typeof s.scored === 'number' &&
+    typeof s.alerted === 'number' &&
+    typeof s.sum === 'number' &&
+    typeof s.count === 'number' &&
+    Array.isArray(s.et) &&
+    Array.isArray(s.ep) &&
+    Array.isArray(s.ec) &&
+    s.et.length === s.ep.length &&
+    s.et.length === s.ec.length &&
+    Array.isArray(s.ids) &&
+    typeof s.idPos === 'number' &&
+    Array.isArray(s.top)
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Window entries
+
+/** Entries needed to hold the whole window at one entry per bucket: (T − W, T] meets at most this many. */
+function bucketTarget(policy: Policy): number {
+  return Math.ceil(policy.windowMs / policy.bucketMs) + 1;
+}
+
+/**
+ * Most window entries a state holds (1441 + 721 = 2162 with 24 h / 1 min). Below it every entry is an
+ * exact (timestamp, points) pair; above it `coarsen` runs. The slack between `bucketTarget` and the
+ * cap makes coarsening amortized O(1) per event.
+ */
+export function entryCap(policy: Policy): number {
+  const target = bucketTarget(policy);
+  return target + Math.max(64, Math.ceil(target / 2));
+}
+
+/** Drops entries and contribution candidates at or before `start` (they left the window). */
+export function evict(state: UserState, start: number): void {
+  const { et, ep, ec } = state;
+  let k = 0;
+  while (k < et.length && (et[k] as number) <= start) {
+    state.sum -= ep[k] as number;
+    state.count -= ec[k] as number;
+    k++;
+  }
+  if (k > 0) {
+    et.splice(0, k);
+    ep.splice(0, k);
+    ec.splice(0, k);
+  }
+  const top = state.top;
+  let w = 0;
+  for (let r = 0; r < top.length; r++) {
+    const c = top[r] as StoredContribution;
+    if (c.occurred_at > start) top[w++] = c;
+  }
+  top.length = w;
+}
+
+/** Adds `points` (> 0) at time `t` to the window, merging an equal timestamp. */
+export function addEntry(state: UserState, t: number, points: number, policy: Policy): void {
+  const { et, ep, ec } = state;
+  const n = et.length;
+  if (n === 0 || (et[n - 1] as number) < t) {
+    // In-order arrival: the common case, O(1).
+    et.push(t);
+    ep.push(points);
+    ec.push(1);
+  } else {
+    // Out of order: binary search for the first entry at or after t.
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((et[mid] as number) < t) lo = mid + 1;
+      else hi = mid;
+    }
+    if (et[lo] === t) {
+      ep[lo] = (ep[lo] as number) + points;
+      ec[lo] = (ec[lo] as number) + 1;
+    } else {
+      et.splice(lo, 0, t);
+      ep.splice(lo, 0, points);
+      ec.splice(lo, 0, 1);
+    }
+  }
+  state.sum += points;
+  state.count += 1;
+  if (et.length > entryCap(policy)) coarsen(state, policy);
+}
+
+/**
+ * Bounds the entries of a flooding user: starting from the oldest, merges the entries of each
+ * `bucketMs` bucket into one entry at the bucket's LATEST merged timestamp, until at most
+ * `bucketTarget` entries remain (always reachable: all entries lie in the window, which meets at most
+ * that many buckets). Conservative: a merged point stays in the window up to bucketMs − 1 ms longer
+ * than exact, never shorter, so an alert may come slightly early or a re-arm slightly late, never the
+ * reverse. Sums and counts are unchanged by coarsening itself.
+ */
+function coarsen(state: UserState, policy: Policy): void {
+  const { et, ep, ec } = state;
+  const n = et.length;
+  const target = bucketTarget(policy);
+  const b = policy.bucketMs;
+  const nt: number[] = [];
+  const np: number[] = [];
+  const nc: number[] = [];
+  let i = 0;
+  while (i < n && nt.length + (n - i) > target) {
+    const bucket = Math.floor((et[i] as number) / b);
+    let t = et[i] as number;
+    let p = 0;
+    let c = 0;
+    while (i < n && Math.floor((et[i] as number) / b) === bucket) {
+      t = et[i] as number;
+      p += ep[i] as number;
+      c += ec[i] as number;
+      i++;
+    }
+    nt.push(t);
+    np.push(p);
+    nc.push(c);
+  }
+  for (; i < n; i++) {
+    nt.push(et[i] as number);
+    np.push(ep[i] as number);
+    nc.push(ec[i] as number);
+  }
+  state.et = nt;
+  state.ep = np;
+  state.ec = nc;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Contributions: the exact "K-skyline" of the window.
+//
+// An event e can appear in a future top-K only while fewer than K window events both rank above it
+// and leave the window no earlier than it (those stay ahead of e until e itself leaves; events only
+// leave by age). Keeping exactly the events with fewer than K such "dominators" therefore gives the
+// exact top-K at every later time. With P distinct point values in the window it holds at most P × K
+// events (K per value); a hard cap bounds it for adversarial point values.
+
+/** Most contribution candidates kept (80 with the default maxContributions of 10). */
+export function contributionCap(policy: Policy): number {
+  return Math.max(64, 8 * policy.maxContributions);
+}
+
+/** Ranking: more points first, then the newer event, then the later arrival. */
+function ranksBefore(a: StoredContribution, b: StoredContribution): boolean {
+  if (a.points !== b.points) return a.points > b.points;
+  if (a.occurred_at !== b.occurred_at) return a.occurred_at > b.occurred_at;
+  return a.seq > b.seq;
+}
+
+/** Adds a new window event (points > 0) to the candidates, dropping those it makes irrelevant. */
+export function addContribution(state: UserState, x: StoredContribution, policy: Policy): void {
+  const top = state.top;
+  const k = policy.maxContributions;
+  // Members ranked before x come first (the list is sorted); count those that also outlive x.
+  let pos = 0;
+  let dom = 0;
+  while (pos < top.length && ranksBefore(top[pos] as StoredContribution, x)) {
+    if ((top[pos] as StoredContribution).occurred_at >= x.occurred_at) dom++;
+    pos++;
+  }
+  if (dom >= k) return; // never again in a top-K (and then it dominates no member either)
+  x.dom = dom;
+  // Members after x that x outlives gain a dominator; drop those reaching K.
+  let w = pos;
+  for (let r = pos; r < top.length; r++) {
+    const c = top[r] as StoredContribution;
+    if (x.occurred_at >= c.occurred_at && ++c.dom >= k) continue;
+    top[w++] = c;
+  }
+  top.length = w;
+  top.splice(pos, 0, x);
+  const cap = contributionCap(policy);
+  if (top.length > cap) top.length = cap; // drop the lowest ranked (exactness lost only here)
+}
+
+/** The best `max` candidates as public contributions (fresh objects, internal fields stripped). */
+export function topContributions(state: UserState, max: number): Contribution[] {
+  const n = Math.min(max, state.top.length);
+  const out: Contribution[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = state.top[i] as StoredContribution;
+    out[i] = { event_id: c.event_id, attack_type: c.attack_type, severity: c.severity, points: c.points, occurred_at: c.occurred_at };
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Remembered event ids (duplicate detection)
+
+/**
+ * Lookup sets for `state.ids`, outside the state so it stays plain JSON. Keyed by the state object: a
+ * state decoded afresh rebuilds its set on first use (O(maxRememberedEvents)).
+ */
+const idSets = new WeakMap<UserState, Set<string>>();
+
+/** The set of remembered ids; normalizes the ring if maxRememberedEvents shrank since it was written. */
+export function rememberedIds(state: UserState, max: number): Set<string> {
+  let set = idSets.get(state);
+  if (set) return set;
+  if (state.ids.length > max) {
+    const ordered = state.ids.slice(state.idPos).concat(state.ids.slice(0, state.idPos));
+    state.ids = ordered.slice(ordered.length - max);
+    state.idPos = 0;
+  }
+  set = new Set(state.ids);
+  idSets.set(state, set);
+  return set;
+}
+
+/** Remembers a scored event id, forgetting the oldest once `max` are remembered. */
+export function remember(state: UserState, set: Set<string>, id: string, max: number): void {
+  let ids = state.ids;
+  if (ids.length < max) {
+    if (state.idPos !== 0) {
+      // max grew since the ring filled up: lay it out oldest first again before growing it.
+      ids = state.ids = ids.slice(state.idPos).concat(ids.slice(0, state.idPos));
+      state.idPos = 0;
+    }
+    ids.push(id);
+  } else {
+    const pos = state.idPos % ids.length;
+    set.delete(ids[pos] as string);
+    ids[pos] = id;
+    state.idPos = (pos + 1) % ids.length;
+  }
+  set.add(id);
+}
