@@ -47,6 +47,13 @@ export const TopicsSchema = z.strictObject({
   attacksDlq: z.string().default('attacks.dlq'),
 });
 
+export const TopologySchema = z.strictObject({
+  /** Topic declarations applied by `risk-hub topics apply`. */
+  file: z.string().default('topology/topics.yaml'),
+  /** Replication factor for created topics; -1 takes the broker default. */
+  replicationFactor: z.number().int().min(-1).max(16).default(-1),
+});
+
 export const ScorerSchema = z.strictObject({
   /** One LevelDB store per owned partition lives below this directory. Env: STATE_DIR. */
   stateDir: z.string().default('.risk-hub/state'),
@@ -76,9 +83,10 @@ export const ConfigSchema = z.strictObject({
   kafka: KafkaSchema.default(KafkaSchema.parse({})),
   schemaRegistry: RegistrySchema.default(RegistrySchema.parse({})),
   topics: TopicsSchema.default(TopicsSchema.parse({})),
+  topology: TopologySchema.default(TopologySchema.parse({})),
   scoring: ScoringSchema.default(ScoringSchema.parse({})),
   scorer: ScorerSchema.default(ScorerSchema.parse({})),
-  notify: NotifySchema,
+  notify: NotifySchema.prefault({}),
   http: HttpSchema.default(HttpSchema.parse({})),
   log: LogSchema.default(LogSchema.parse({})),
 });

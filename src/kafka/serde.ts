@@ -1,0 +1,129 @@
+import { readFileSync } from 'node:fs';
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import avro from 'avsc';
+import type { Config } from '../config/schema.ts';
+import { ConnectionError, PoisonRecordError, SchemaError } from '../errors.ts';
+import { resolveAsset } from '../paths.ts';
+
+// Confluent wire format: byte 0 = 0 (magic), bytes 1-4 = schema id (big endian), then Avro binary.
+// Schemas come from the registry by id and are cached for the life of the process (ids are immutable);
+// decoding resolves the writer's schema into our reader schema so older and newer producers both
+// yield the shapes of src/contracts.ts (new fields filled from their defaults).
+
+export const POISON_REASONS = ['no-magic-byte', 'truncated', 'unknown-schema', 'incompatible-schema', 'undecodable', 'missing-user', 'invalid-value'] as const;
+export type PoisonReason = (typeof POISON_REASONS)[number];
+
+export function subjectFor(topic: string): string {
+  return `${topic}-value`;
+}
+
+/** Our own schema (reader side) for a file in schemas/. */
+export function readerType(file: 'attack.avsc' | 'risk-alert.avsc' | 'delivery.avsc'): avro.Type {
+  return avro.Type.forSchema(JSON.parse(readFileSync(resolveAsset(`schemas/${file}`), 'utf8')) as avro.Schema);
+}
+
+export interface Decoded<T> {
+  value: T;
+  schemaId: number;
+}
+
+export class AvroSerde {
+  readonly registry: SchemaRegistry;
+  private readonly latest = new Map<string, Promise<number>>();
+  private readonly resolvers = new Map<string, { writer: avro.Type; resolver: avro.Resolver | undefined }>();
+  private readonly url: string;
+
+  constructor(config: Pick<Config, 'schemaRegistry'>) {
+    const r = config.schemaRegistry;
+    this.url = r.url;
+    this.registry = new SchemaRegistry({
+      host: r.url.replace(/\/+$/, ''),
+      ...(r.username ? { auth: { username: r.username, password: r.password ?? '' } } : {}),
+      retry: { retries: 2, initialRetryTimeInSecs: 0.2, maxRetryTimeInSecs: 2 },
+    } as ConstructorParameters<typeof SchemaRegistry>[0]);
+  }
+
+  /** Encodes with the latest schema registered under `subject` (looked up once, then cached). */
+  async encode(subject: string, value: unknown): Promise<Buffer> {
+    const id = await this.latestId(subject);
+    const type = await this.writerType(id);
+    const paths: string[] = [];
+    if (!type.isValid(value, { errorHook: (p) => paths.push(p.join('.') || '(root)') })) {
+      throw new SchemaError(`value does not match ${subject} (schema id ${id}) at: ${paths.join(', ')}`);
+    }
+    const payload = type.toBuffer(value);
+    const out = Buffer.allocUnsafe(5 + payload.length);
+    out.writeUInt8(0, 0);
+    out.writeInt32BE(id, 1);
+    payload.copy(out, 5);
+    return out;
+  }
+
+  /**
+   * Decodes a record value. Poison (a record that will never decode) throws PoisonRecordError with a
+   * reason; a registry that cannot be reached throws ConnectionError (retriable: pause and retry).
+   */
+  async decode<T>(buf: Buffer | null, reader?: avro.Type): Promise<Decoded<T>> {
+    if (!buf || buf.length === 0) throw new PoisonRecordError('truncated', 'empty record value');
+    if (buf[0] !== 0) throw new PoisonRecordError('no-magic-byte', `first byte is ${buf[0]}, not the Confluent magic byte 0`);
+    if (buf.length < 5) throw new PoisonRecordError('truncated', `record of ${buf.length} bytes has no complete schema id`);
+    const schemaId = buf.readInt32BE(1);
+    const entry = await this.resolverFor(schemaId, reader);
+    try {
+      const value = entry.resolver && reader ? reader.fromBuffer(buf.subarray(5), entry.resolver) : entry.writer.fromBuffer(buf.subarray(5));
+      return { value: value as T, schemaId };
+    } catch (err) {
+      const msg = (err as Error).message;
+      throw new PoisonRecordError(/truncated/i.test(msg) ? 'truncated' : 'undecodable', `schema id ${schemaId}: ${msg}`, { cause: err });
+    }
+  }
+
+  async latestId(subject: string): Promise<number> {
+    let p = this.latest.get(subject);
+    if (!p) {
+      p = this.registry.getLatestSchemaId(subject).catch((err: unknown) => {
+        this.latest.delete(subject);
+        if (isNotFound(err)) throw new SchemaError(`no schema registered under ${subject}: run risk-hub schemas register`, { cause: err });
+        throw this.connectionError(err);
+      });
+      this.latest.set(subject, p);
+    }
+    return p;
+  }
+
+  private async writerType(id: number): Promise<avro.Type> {
+    try {
+      return (await this.registry.getSchema(id)) as unknown as avro.Type;
+    } catch (err) {
+      if (isNotFound(err)) throw new PoisonRecordError('unknown-schema', `schema id ${id} is not in the registry at ${this.url}`, { cause: err });
+      throw this.connectionError(err);
+    }
+  }
+
+  private async resolverFor(id: number, reader?: avro.Type): Promise<{ writer: avro.Type; resolver: avro.Resolver | undefined }> {
+    const key = `${id}:${reader ? reader.name : ''}`;
+    const hit = this.resolvers.get(key);
+    if (hit) return hit;
+    const writer = await this.writerType(id);
+    let resolver: avro.Resolver | undefined;
+    if (reader) {
+      try {
+        resolver = reader.createResolver(writer);
+      } catch (err) {
+        throw new PoisonRecordError('incompatible-schema', `schema id ${id} cannot be read as ${reader.name}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    const entry = { writer, resolver };
+    this.resolvers.set(key, entry);
+    return entry;
+  }
+
+  private connectionError(err: unknown): ConnectionError {
+    return new ConnectionError(`schema registry at ${this.url} is unreachable: ${(err as Error).message}. Check SCHEMA_REGISTRY_URL.`, { cause: err });
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { status?: number; message?: string };
+  return e?.status === 404 || /not found/i.test(e?.message ?? '');
+}

@@ -1,0 +1,37 @@
+import type { TestProject } from 'vitest/node';
+import { stackDown, stackUp } from '../../src/local/stack.ts';
+
+// Starts the real local stack once per run (Maven-resolved Kafka + Apicurio), or uses the cluster
+// named by KAFKA_BROKERS / SCHEMA_REGISTRY_URL. Without either, integration tests FAIL rather than
+// skip: a skipped integration test must never read as a pass.
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    brokers: string;
+    registryUrl: string;
+  }
+}
+
+let startedHere = false;
+
+export async function setup(project: TestProject): Promise<void> {
+  let brokers = process.env.KAFKA_BROKERS;
+  let registryUrl = process.env.SCHEMA_REGISTRY_URL;
+  if (!brokers || !registryUrl) {
+    const t0 = Date.now();
+    const info = await stackUp({ progress: (m) => console.log(`[local stack] ${m}`) });
+    startedHere = info.started && process.env.RISK_HUB_KEEP_STACK !== '1';
+    brokers = info.brokers.join(',');
+    registryUrl = info.registryUrl;
+    console.log(`[local stack] ${info.started ? 'started' : 'reused'} in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${brokers}, ${registryUrl}`);
+  }
+  process.env.KAFKA_BROKERS = brokers;
+  process.env.SCHEMA_REGISTRY_URL = registryUrl;
+  project.provide('brokers', brokers);
+  project.provide('registryUrl', registryUrl);
+}
+
+export async function teardown(): Promise<void> {
+  // A stack this run started is stopped; one that was already running (a developer's) is left alone.
+  if (startedHere) await stackDown();
+}
