@@ -1,5 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { Kafka, logLevel, type KafkaConfig, type SASLOptions, type logCreator } from 'kafkajs';
+import kafkajs, { type Kafka, type KafkaConfig, type SASLOptions, type logCreator } from 'kafkajs';
+
+// kafkajs is CommonJS: its values come through the default export under native ESM.
+const { logLevel } = kafkajs;
 import type { Config } from '../config/schema.ts';
 import { createLogger, type Logger } from '../log.ts';
 
@@ -36,7 +39,7 @@ export function createKafka(config: Pick<Config, 'kafka'>, opts: ClientOptions =
     };
   }
   if (k.sasl) kc.sasl = { mechanism: k.sasl.mechanism, username: k.sasl.username, password: k.sasl.password } as SASLOptions;
-  return new Kafka(kc);
+  return new kafkajs.Kafka(kc);
 }
 
 function pinoLogCreator(log: Logger): logCreator {

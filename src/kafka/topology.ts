@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { Admin, ITopicConfig } from 'kafkajs';
-import { ConfigResourceTypes } from 'kafkajs';
+import kafkajs from 'kafkajs';
 import { ConfigError } from '../errors.ts';
 import type { Config } from '../config/schema.ts';
 import { changelogTopic } from '../config/schema.ts';
@@ -131,7 +131,7 @@ export async function applyTopology(config: Config, opts: { dryRun?: boolean; ad
     if (present.length) {
       const described = await admin.describeConfigs({
         includeSynonyms: false,
-        resources: present.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: Object.keys(specs.find((s) => s.name === name)!.config) })),
+        resources: present.map((name) => ({ type: kafkajs.ConfigResourceTypes.TOPIC, name, configNames: Object.keys(specs.find((s) => s.name === name)!.config) })),
       });
       for (const r of described.resources) {
         const spec = specs.find((s) => s.name === r.resourceName)!;
