@@ -1,0 +1,11 @@
+// Express (4 and 5) adapter. Register after your body parsers and before your routes:
+//   app.use(express.json()); app.use(express.urlencoded({ extended: false })); app.use(riskHubExpress(agent));
+// The middleware only registers a listener and calls next(): inspection happens once the response has
+// been sent, so it sees the parsed body, the route params and the user identified by the handler.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Agent } from './agent.ts';
+
+export function riskHubExpress(agent: Agent): (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void {
+  return agent.expressMiddleware();
+}
