@@ -101,11 +101,7 @@ export function scoreEvent(state: UserState, attack: Attack, policy: Policy, now
   remember(state, ids, attack.event_id, policy.maxRememberedEvents);
   if (points > 0 && t > start) {
     addEntry(state, t, points, policy);
-    addContribution(
-      state,
-      { event_id: attack.event_id, attack_type: attack.attack_type, severity: attack.severity, points, occurred_at: t, seq, dom: 0 },
-      policy,
-    );
+    addContribution(state, [attack.event_id, attack.attack_type, attack.severity, points, t, seq, 0], policy);
   }
 
   const tier = tierFor(policy, state.sum);

@@ -2,16 +2,20 @@
 // the changelog), and the small in-place operations on it. Every structure is bounded by the policy,
 // whatever the attack rate; see `entryCap`, `contributionCap` and `maxRememberedEvents`.
 
-import type { Contribution } from '../contracts.ts';
+import type { Contribution, Severity } from '../contracts.ts';
 import type { Policy } from './policy.ts';
 
-/** A contribution candidate kept in the state: the public fields plus what ranking needs. */
-export interface StoredContribution extends Contribution {
-  /** Arrival order among the user's scored events (tie-break: later arrival ranks first). */
-  seq: number;
-  /** How many events in the window rank above this one and leave the window no earlier. */
-  dom: number;
-}
+/**
+ * A contribution candidate kept in the state, as a tuple (about a third less JSON than an object; the
+ * state is serialized for every batch that touches the user). `seq` is the arrival order among the
+ * user's scored events (tie-break: later arrival ranks first); `dom` counts the window events that
+ * rank above this one and leave the window no earlier (see addContribution).
+ */
+export type StoredContribution = [event_id: string, attack_type: string, severity: Severity, points: number, occurred_at: number, seq: number, dom: number];
+const POINTS = 3;
+const AT = 4;
+const SEQ = 5;
+const DOM = 6;
 
 /**
  * A user's scoring state. Plain data (numbers, strings, arrays): `JSON.parse(JSON.stringify(s))`
@@ -109,7 +113,7 @@ export function evict(state: UserState, start: number): void {
   let w = 0;
   for (let r = 0; r < top.length; r++) {
     const c = top[r] as StoredContribution;
-    if (c.occurred_at > start) top[w++] = c;
+    if (c[AT] > start) top[w++] = c;
   }
   top.length = w;
 }
@@ -204,12 +208,12 @@ export function contributionCap(policy: Policy): number {
 
 /** Ranking: more points first, then the newer event, then the later arrival. */
 function ranksBefore(a: StoredContribution, b: StoredContribution): boolean {
-  if (a.points !== b.points) return a.points > b.points;
-  if (a.occurred_at !== b.occurred_at) return a.occurred_at > b.occurred_at;
-  return a.seq > b.seq;
+  if (a[POINTS] !== b[POINTS]) return a[POINTS] > b[POINTS];
+  if (a[AT] !== b[AT]) return a[AT] > b[AT];
+  return a[SEQ] > b[SEQ];
 }
 
-/** Adds a new window event (points > 0) to the candidates, dropping those it makes irrelevant. */
+/** Adds a new window event (points > 0, `dom` ignored) to the candidates, dropping those it makes irrelevant. */
 export function addContribution(state: UserState, x: StoredContribution, policy: Policy): void {
   const top = state.top;
   const k = policy.maxContributions;
@@ -217,16 +221,16 @@ export function addContribution(state: UserState, x: StoredContribution, policy:
   let pos = 0;
   let dom = 0;
   while (pos < top.length && ranksBefore(top[pos] as StoredContribution, x)) {
-    if ((top[pos] as StoredContribution).occurred_at >= x.occurred_at) dom++;
+    if ((top[pos] as StoredContribution)[AT] >= x[AT]) dom++;
     pos++;
   }
   if (dom >= k) return; // never again in a top-K (and then it dominates no member either)
-  x.dom = dom;
+  x[DOM] = dom;
   // Members after x that x outlives gain a dominator; drop those reaching K.
   let w = pos;
   for (let r = pos; r < top.length; r++) {
     const c = top[r] as StoredContribution;
-    if (x.occurred_at >= c.occurred_at && ++c.dom >= k) continue;
+    if (x[AT] >= c[AT] && ++c[DOM] >= k) continue;
     top[w++] = c;
   }
   top.length = w;
@@ -241,7 +245,7 @@ export function topContributions(state: UserState, max: number): Contribution[] 
   const out: Contribution[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const c = state.top[i] as StoredContribution;
-    out[i] = { event_id: c.event_id, attack_type: c.attack_type, severity: c.severity, points: c.points, occurred_at: c.occurred_at };
+    out[i] = { event_id: c[0], attack_type: c[1], severity: c[2], points: c[3], occurred_at: c[4] };
   }
   return out;
 }
