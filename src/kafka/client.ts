@@ -3,6 +3,11 @@ import kafkajs, { type Kafka, type KafkaConfig, type SASLOptions, type logCreato
 
 // kafkajs is CommonJS: its values come through the default export under native ESM.
 const { logLevel } = kafkajs;
+
+// We use the (Java-compatible murmur2) default partitioner on purpose; its v2 migration notice is noise.
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+// Messages kafkajs logs at WARN that are expected here and say nothing to an operator.
+const NOISE = [/^Limiting retries for the idempotent producer/];
 import type { Config } from '../config/schema.ts';
 import { createLogger, type Logger } from '../log.ts';
 
@@ -46,6 +51,7 @@ function pinoLogCreator(log: Logger): logCreator {
   return () =>
     ({ level, log: entry }) => {
       const { message, ...rest } = entry;
+      if (NOISE.some((re) => re.test(message))) return;
       const fields = { ...rest, timestamp: undefined, logger: undefined };
       if (level === logLevel.ERROR) log.error(fields, message);
       else if (level === logLevel.WARN) log.warn(fields, message);

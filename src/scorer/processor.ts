@@ -1,0 +1,99 @@
+import type { Attack, RiskAlert } from '../contracts.ts';
+import { userKey } from '../contracts.ts';
+import type { ScoringConfig } from '../config/scoring.ts';
+import { partitionFor } from '../kafka/partitioner.ts';
+import { emptyUserState, resolvePolicy, scoreEvent, type UserState } from '../scoring/index.ts';
+
+// The processor step of one input batch, without I/O: decoded records in, state changes, alerts and
+// dead letters out. The scorer around it loads states, runs this, and commits the result in one
+// Kafka transaction before writing LevelDB.
+
+export interface InputRecord {
+  offset: string;
+  attack?: Attack;
+  /** Set when the record is poison; it goes to the dead-letter topic. */
+  poison?: { reason: string; message: string; schemaId?: number | undefined };
+}
+
+export interface ProcessCounts {
+  scored: number;
+  duplicate: number;
+  late: number;
+  clamped: number;
+  points: number;
+  wrongPartition: number;
+}
+
+export interface BatchResult {
+  /** Users whose state changed, by key. */
+  dirty: Map<string, UserState>;
+  alerts: RiskAlert[];
+  deadLetters: Array<{ offset: string; reason: string; message: string; schemaId?: number | undefined }>;
+  counts: ProcessCounts;
+}
+
+/** Keys of the users a batch touches (load their state before `processBatch`). */
+export function batchKeys(records: InputRecord[]): string[] {
+  const keys = new Set<string>();
+  for (const r of records) if (r.attack && validUser(r.attack)) keys.add(keyOf(r.attack));
+  return [...keys];
+}
+
+export function keyOf(a: Attack): string {
+  return userKey(a.application_id, a.environment, a.user.key);
+}
+
+function validUser(a: Attack): boolean {
+  return typeof a.user?.key === 'string' && a.user.key.trim() !== '' && a.application_id.trim() !== '';
+}
+
+/**
+ * Scores each record in offset order. `states` holds the loaded state of every key in `batchKeys`
+ * (missing = new user) and is mutated in place.
+ */
+export function processBatch(
+  records: InputRecord[],
+  states: Map<string, UserState>,
+  scoring: ScoringConfig,
+  ctx: { partition: number; partitions: number; nowMs: number },
+): BatchResult {
+  const out: BatchResult = {
+    dirty: new Map(),
+    alerts: [],
+    deadLetters: [],
+    counts: { scored: 0, duplicate: 0, late: 0, clamped: 0, points: 0, wrongPartition: 0 },
+  };
+  for (const r of records) {
+    if (r.poison || !r.attack) {
+      out.deadLetters.push({ offset: r.offset, reason: r.poison?.reason ?? 'undecodable', message: r.poison?.message ?? 'no value', schemaId: r.poison?.schemaId });
+      continue;
+    }
+    const a = r.attack;
+    if (!validUser(a)) {
+      out.deadLetters.push({ offset: r.offset, reason: 'missing-user', message: 'the attack has no user key or no application id' });
+      continue;
+    }
+    const key = keyOf(a);
+    if (partitionFor(key, ctx.partitions) !== ctx.partition) out.counts.wrongPartition++;
+    let state = states.get(key);
+    if (!state) {
+      state = emptyUserState();
+      states.set(key, state);
+    }
+    const res = scoreEvent(state, a, resolvePolicy(scoring, a.application_id), ctx.nowMs);
+    if (res.clamped) out.counts.clamped++;
+    if (res.outcome === 'duplicate') {
+      out.counts.duplicate++;
+      continue;
+    }
+    if (res.outcome === 'late') {
+      out.counts.late++;
+      continue;
+    }
+    out.counts.scored++;
+    out.counts.points += res.points;
+    out.dirty.set(key, state);
+    if (res.alert) out.alerts.push(res.alert);
+  }
+  return out;
+}

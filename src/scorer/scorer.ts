@@ -1,0 +1,368 @@
+import { hostname } from 'node:os';
+import type { Admin, Batch, Consumer, Kafka, Message } from 'kafkajs';
+import type { Config } from '../config/schema.ts';
+import { changelogTopic } from '../config/schema.ts';
+import type { Attack } from '../contracts.ts';
+import { isRetriable, PoisonRecordError } from '../errors.ts';
+import { startHttp, type HttpHandle } from '../http.ts';
+import { createKafka } from '../kafka/client.ts';
+import { AvroSerde, readerType, subjectFor } from '../kafka/serde.ts';
+import { waitForBroker } from '../kafka/wait.ts';
+import type { Logger } from '../log.ts';
+import * as m from '../metrics/index.ts';
+import { restore, type RestoreTarget } from '../state/restore.ts';
+import { PartitionStore } from '../state/store.ts';
+import { urlAdvertisingAssigner } from './assigner.ts';
+import { batchKeys, processBatch, type InputRecord } from './processor.ts';
+import { queryRoute } from './query.ts';
+import { encodeState, PartitionTask } from './task.ts';
+
+// The scorer: a consumer group on `attacks`. Per input batch of one partition, in this order:
+//   decode → load states → score (pure) → ONE Kafka transaction (changelog records, alerts, dead
+//   letters, input offsets) → commit → ONE LevelDB batch (states + changelog checkpoint).
+// A crash before the commit leaves nothing visible (the transaction aborts, the offsets stay); a
+// crash after it leaves the old checkpoint, and restore replays the committed changelog tail.
+
+export interface ScorerHandle {
+  readonly http: HttpHandle;
+  readonly url: string;
+  isReady(): boolean;
+  ownedPartitions(): number[];
+  stop(): Promise<void>;
+}
+
+export interface ScorerOptions {
+  log: Logger;
+  /** Stop processing (for tests): resolve to pause between batches. */
+}
+
+const RETRY_BASE_MS = 500;
+const RETRY_MAX_MS = 10_000;
+
+export async function startScorer(config: Config, opts: ScorerOptions): Promise<ScorerHandle> {
+  const log = opts.log;
+  const changelog = changelogTopic(config);
+  const groupId = `${config.applicationId}-scorer`;
+  const inputTopic = config.topics.attacks;
+  const tasks = new Map<number, PartitionTask>();
+  let assigned: number[] = [];
+  let joined = false;
+  let stopping = false;
+
+  await waitForBroker(config, config.kafka.connectWaitMs);
+  const kafka: Kafka = createKafka(config, { clientId: `${config.applicationId}-scorer-${hostname()}`, logger: log.child({ component: 'kafkajs' }) });
+  const admin: Admin = kafka.admin();
+  await admin.connect();
+  const serde = new AvroSerde(config);
+  const attackReader = readerType('attack.avsc');
+  const alertSubject = subjectFor(config.topics.alerts);
+  await serde.latestId(alertSubject); // fail fast when schemas were never registered
+
+  const md = await admin.fetchTopicMetadata({ topics: [inputTopic, changelog] });
+  const inputPartitions = md.topics.find((t) => t.name === inputTopic)!.partitions.length;
+  const changelogPartitions = md.topics.find((t) => t.name === changelog)!.partitions.length;
+  if (changelogPartitions !== inputPartitions) {
+    throw new Error(`${changelog} has ${changelogPartitions} partitions but ${inputTopic} has ${inputPartitions}: they must be co-partitioned (recreate the changelog with ${inputPartitions})`);
+  }
+
+  const http = await startHttp({
+    host: config.http.host,
+    port: config.http.port,
+    log,
+    ready: () => ({ ready: isReady(), detail: { joined, partitions: Object.fromEntries([...tasks].map(([p, t]) => [p, t.phase])) } }),
+    routes: [
+      queryRoute({
+        config,
+        partitions: inputPartitions,
+        task: (p) => tasks.get(p),
+        owners: async () => describeOwners(admin, groupId),
+      }),
+    ],
+  });
+  const url = config.scorer.advertisedUrl ?? `http://${config.http.host === '0.0.0.0' ? hostname() : config.http.host}:${http.port}`;
+
+  const consumer: Consumer = kafka.consumer({
+    groupId,
+    readUncommitted: false,
+    maxWaitTimeInMs: 100,
+    sessionTimeout: 30_000,
+    rebalanceTimeout: 60_000,
+    heartbeatInterval: 3_000,
+    partitionAssigners: [urlAdvertisingAssigner(url)],
+    retry: { retries: 10 },
+  });
+
+  function isReady(): boolean {
+    return joined && !stopping && assigned.every((p) => tasks.get(p)?.phase === 'active');
+  }
+  const updateReady = () => {
+    m.scorerReady.set(isReady() ? 1 : 0);
+    m.scorerAssignedPartitions.set(assigned.length);
+  };
+
+  // Ownership is learned from GROUP_JOIN (kafkajs has no revoke callback): close what we lost, open and
+  // restore what we gained. Serialised, so two quick rebalances never race on a store.
+  let ownership = Promise.resolve();
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    const mine = (e.payload.memberAssignment[inputTopic] ?? []).slice().sort((a, b) => a - b);
+    ownership = ownership.then(() => onAssignment(mine)).catch((err: unknown) => log.error({ err }, 'assignment handling failed'));
+  });
+  consumer.on(consumer.events.REBALANCING, () => {
+    joined = false;
+    updateReady();
+  });
+
+  async function onAssignment(mine: number[]): Promise<void> {
+    assigned = mine;
+    joined = true;
+    log.info({ partitions: mine }, 'partitions assigned');
+    for (const [p, t] of [...tasks]) {
+      if (!mine.includes(p)) {
+        tasks.delete(p);
+        await t.close();
+        m.scorerRestoreRemaining.remove(String(p));
+        log.info({ partition: p }, 'partition revoked, store closed');
+      }
+    }
+    const fresh = mine.filter((p) => !tasks.has(p));
+    updateReady();
+    if (fresh.length) await openTasks(fresh);
+    updateReady();
+  }
+
+  async function openTasks(partitions: number[]): Promise<void> {
+    const opened: PartitionTask[] = [];
+    for (const p of partitions) {
+      const store = await PartitionStore.open(config.scorer.stateDir, changelog, p);
+      const producer = kafka.producer({
+        transactionalId: `${config.applicationId}-scorer-${p}`,
+        idempotent: true,
+        maxInFlightRequests: 1,
+        transactionTimeout: 60_000,
+      });
+      const task = new PartitionTask(p, store, producer, config.scorer.cacheUsers);
+      tasks.set(p, task);
+      opened.push(task);
+    }
+    try {
+      // Fence any previous owner first: initialising our transactional id aborts its open
+      // transaction, so the changelog end read next is stable.
+      for (const t of opened) {
+        await t.producer.connect();
+        const tx = await t.producer.transaction();
+        await tx.abort();
+      }
+      const offsets = await admin.fetchTopicOffsets(changelog);
+      const targets = new Map<number, RestoreTarget>();
+      for (const t of opened) {
+        const o = offsets.find((x) => x.partition === t.partition)!;
+        const end = BigInt(o.high);
+        const low = BigInt(o.low);
+        let from = (await t.store.checkpoint()) ?? low;
+        if (from > end || from < low) {
+          log.warn({ partition: t.partition, checkpoint: from.toString(), low: low.toString(), end: end.toString() }, 'store checkpoint outside the changelog: rebuilding the store from the changelog');
+          await t.store.clear();
+          from = low;
+        }
+        targets.set(t.partition, { store: t.store, from, end });
+        m.scorerRestoreRemaining.set({ partition: String(t.partition) }, Number(end - from));
+      }
+      const t0 = Date.now();
+      const applied = await restore({
+        kafka,
+        topic: changelog,
+        groupPrefix: config.applicationId,
+        targets,
+        log,
+        onProgress: (p, remaining, n) => {
+          m.scorerRestoreRemaining.set({ partition: String(p) }, Number(remaining));
+          m.scorerRestoreRecords.inc(n);
+        },
+      });
+      for (const t of opened) {
+        if (t.phase === 'closed') continue;
+        t.markActive();
+      }
+      log.info({ partitions, records: Object.fromEntries(applied), ms: Date.now() - t0 }, 'partitions restored');
+    } catch (err) {
+      log.error({ err, partitions }, 'restore failed; the partitions will be reopened');
+      for (const t of opened) {
+        t.markFailed(err);
+        if (tasks.get(t.partition) === t) tasks.delete(t.partition);
+        await t.close();
+      }
+    }
+  }
+
+  async function taskFor(p: number, heartbeat: () => Promise<void>, isRunning: () => boolean): Promise<PartitionTask | undefined> {
+    for (let i = 0; isRunning() && !stopping; i++) {
+      await ownership;
+      let t = tasks.get(p);
+      if (!t) {
+        // A batch for a partition we have no task for (missed GROUP_JOIN, or a failed restore): open it.
+        await (ownership = ownership.then(() => (tasks.has(p) ? undefined : openTasks([p]))));
+        t = tasks.get(p);
+      }
+      if (t?.phase === 'active') return t;
+      if (t) await Promise.race([t.ready.catch(() => undefined), sleep(1000)]);
+      else await sleep(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** i));
+      await heartbeat();
+    }
+    return undefined;
+  }
+
+  async function decode(messages: Message[] & { offset?: string }[]): Promise<InputRecord[]> {
+    const out: InputRecord[] = [];
+    for (const msg of messages as Array<Message & { offset: string }>) {
+      try {
+        const { value } = await serde.decode<Attack>(msg.value as Buffer | null, attackReader);
+        out.push({ offset: msg.offset, attack: value });
+      } catch (err) {
+        if (err instanceof PoisonRecordError) {
+          const schemaId = msg.value && (msg.value as Buffer).length >= 5 && (msg.value as Buffer)[0] === 0 ? (msg.value as Buffer).readInt32BE(1) : undefined;
+          out.push({ offset: msg.offset, poison: { reason: err.reason, message: err.message, schemaId } });
+        } else throw err;
+      }
+    }
+    return out;
+  }
+
+  async function handleBatch(task: PartitionTask, batch: Batch): Promise<void> {
+    const t0 = process.hrtime.bigint();
+    const p = batch.partition;
+    const records = await decode(batch.messages);
+    const states = await task.load(batchKeys(records));
+    const result = processBatch(records, states, config.scoring, { partition: p, partitions: inputPartitions, nowMs: Date.now() });
+    const byOffset = new Map(batch.messages.map((msg) => [msg.offset, msg]));
+    const changelogMessages = [...result.dirty].map(([key, s]) => ({ key, value: encodeState(s), partition: p }));
+    const alertMessages = await Promise.all(
+      result.alerts.map(async (a) => ({ key: `${a.application_id}/${a.environment}/${a.user.key}`, value: await serde.encode(alertSubject, a), partition: p })),
+    );
+    const dlqMessages = result.deadLetters.map((d) => {
+      const orig = byOffset.get(d.offset)!;
+      return {
+        key: orig.key ?? null,
+        value: orig.value ?? null,
+        headers: {
+          ...(orig.headers ?? {}),
+          'x-risk-hub-error': d.reason,
+          'x-risk-hub-error-message': d.message.slice(0, 1000),
+          'x-risk-hub-original-topic': batch.topic,
+          'x-risk-hub-original-partition': String(p),
+          'x-risk-hub-original-offset': d.offset,
+          'x-risk-hub-original-timestamp': orig.timestamp ?? '',
+          ...(d.schemaId !== undefined ? { 'x-risk-hub-schema-id': String(d.schemaId) } : {}),
+        },
+      };
+    });
+    const topicMessages = [
+      ...(changelogMessages.length ? [{ topic: changelog, messages: changelogMessages }] : []),
+      ...(alertMessages.length ? [{ topic: config.topics.alerts, messages: alertMessages }] : []),
+      ...(dlqMessages.length ? [{ topic: config.topics.attacksDlq, messages: dlqMessages }] : []),
+    ];
+    const nextOffset = (BigInt(batch.lastOffset()) + 1n).toString();
+    const c0 = process.hrtime.bigint();
+    const tx = await task.producer.transaction();
+    let checkpoint: bigint | undefined;
+    try {
+      if (topicMessages.length) {
+        const meta = await tx.sendBatch({ topicMessages, acks: -1 });
+        const cl = meta.find((r) => r.topicName === changelog && r.partition === p);
+        if (cl?.baseOffset !== undefined) checkpoint = BigInt(cl.baseOffset) + BigInt(changelogMessages.length);
+      }
+      await tx.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: batch.topic, partitions: [{ partition: p, offset: nextOffset }] }] });
+      await tx.commit();
+    } catch (err) {
+      m.scorerTransactionAborts.inc();
+      task.cache.clear();
+      await tx.abort().catch(() => undefined);
+      throw err;
+    }
+    m.scorerCommitDuration.observe(Number(process.hrtime.bigint() - c0) / 1e9);
+    if (checkpoint !== undefined) {
+      await task.store.write(changelogMessages.map((cm) => [cm.key, cm.value] as [string, Buffer]), checkpoint);
+    }
+    for (const [k, s] of result.dirty) task.cache.set(k, s);
+    for (const [k, s] of states) if (!result.dirty.has(k)) task.cache.set(k, s);
+    const c = result.counts;
+    m.scorerEvents.inc({ outcome: 'scored' }, c.scored);
+    if (c.duplicate) m.scorerEvents.inc({ outcome: 'duplicate' }, c.duplicate);
+    if (c.late) m.scorerEvents.inc({ outcome: 'late' }, c.late);
+    if (c.clamped) m.scorerClamped.inc(c.clamped);
+    if (c.wrongPartition) m.scorerWrongPartition.inc(c.wrongPartition);
+    m.scorerPoints.inc(c.points);
+    for (const a of result.alerts) m.scorerAlerts.inc({ tier: String(a.tier) });
+    for (const d of result.deadLetters) m.scorerDeadLettered.inc({ reason: d.reason });
+    if (result.deadLetters.length) log.warn({ partition: p, deadLetters: result.deadLetters.map((d) => ({ offset: d.offset, reason: d.reason })) }, 'records dead-lettered');
+    m.consumerLag.set({ consumergroup: groupId, topic: batch.topic, partition: String(p) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(nextOffset))));
+    m.scorerBatchDuration.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+
+  await consumer.connect();
+  await consumer.subscribe({ topic: inputTopic, fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: 1,
+    eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
+      if (batch.isEmpty()) return;
+      for (let attempt = 0; isRunning() && !isStale() && !stopping; attempt++) {
+        const task = await taskFor(batch.partition, heartbeat, isRunning);
+        if (!task || isStale()) return;
+        try {
+          await handleBatch(task, batch);
+          resolveOffset(batch.lastOffset());
+          return;
+        } catch (err) {
+          // Broker or registry trouble: pause and retry the whole batch (nothing was committed).
+          // Fenced, or anything else: close the task; it is reopened (restoring the tail) on retry.
+          const retriable = isRetriable(err) || (err as { retriable?: boolean }).retriable === true;
+          log.warn({ err, partition: batch.partition, attempt, retriable }, 'batch failed; retrying');
+          if (!retriable || /fenc|epoch/i.test((err as Error).message)) {
+            if (tasks.get(batch.partition) === task) tasks.delete(batch.partition);
+            await task.close();
+          }
+          await sleep(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(attempt, 5)));
+          await heartbeat().catch(() => undefined);
+        }
+      }
+    },
+  });
+
+  const usersTimer = setInterval(() => {
+    void Promise.all([...tasks.values()].filter((t) => t.phase === 'active').map((t) => t.store.countKeys(1_000_000).catch(() => 0))).then((n) =>
+      m.scorerUsers.set(n.reduce((a, b) => a + b, 0)),
+    );
+  }, 30_000);
+  usersTimer.unref();
+
+  return {
+    http,
+    url,
+    isReady,
+    ownedPartitions: () => [...assigned],
+    async stop() {
+      if (stopping) return;
+      stopping = true;
+      updateReady();
+      clearInterval(usersTimer);
+      // kafkajs lets the running batch finish (its transaction and LevelDB write) before leaving the group.
+      await consumer.disconnect().catch((err: unknown) => log.warn({ err }, 'consumer disconnect failed'));
+      await ownership.catch(() => undefined);
+      for (const t of tasks.values()) await t.close();
+      tasks.clear();
+      await admin.disconnect().catch(() => undefined);
+      await http.close();
+    },
+  };
+}
+
+async function describeOwners(admin: Admin, groupId: string) {
+  const { memberView } = await import('./assigner.ts');
+  const d = await admin.describeGroups([groupId]);
+  return (d.groups[0]?.members ?? []).map((mm) => memberView(mm));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

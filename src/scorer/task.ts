@@ -1,0 +1,75 @@
+import type { Producer } from 'kafkajs';
+import { LRUCache } from 'lru-cache';
+import type { UserState } from '../scoring/index.ts';
+import { isUserState } from '../scoring/index.ts';
+import { PartitionStore } from '../state/store.ts';
+
+// One owned input partition: its LevelDB store, its transactional producer (transactional id derived
+// from the application id and the partition, so a zombie previous owner is fenced), and a cache of
+// decoded hot users. The cache mirrors the store after every committed batch; it is dropped whenever
+// a transaction aborts, because scoring mutates cached states in place.
+
+export type TaskPhase = 'restoring' | 'active' | 'closed';
+
+export class PartitionTask {
+  phase: TaskPhase = 'restoring';
+  readonly ready: Promise<void>;
+  private resolveReady!: () => void;
+  private rejectReady!: (err: unknown) => void;
+  readonly cache: LRUCache<string, UserState>;
+
+  constructor(
+    readonly partition: number,
+    readonly store: PartitionStore,
+    readonly producer: Producer,
+    cacheUsers: number,
+  ) {
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    this.ready.catch(() => undefined);
+    this.cache = new LRUCache<string, UserState>({ max: Math.max(1, cacheUsers) });
+  }
+
+  markActive(): void {
+    this.phase = 'active';
+    this.resolveReady();
+  }
+
+  markFailed(err: unknown): void {
+    this.rejectReady(err);
+  }
+
+  /** States of `keys` from the cache, else the store (one getMany), else undefined (new users). */
+  async load(keys: string[]): Promise<Map<string, UserState>> {
+    const out = new Map<string, UserState>();
+    const misses: string[] = [];
+    for (const k of keys) {
+      const hit = this.cache.get(k);
+      if (hit) out.set(k, hit);
+      else misses.push(k);
+    }
+    const values = await this.store.getMany(misses);
+    misses.forEach((k, i) => {
+      const v = values[i];
+      if (!v) return;
+      const parsed: unknown = JSON.parse(v.toString('utf8'));
+      if (isUserState(parsed)) out.set(k, parsed);
+    });
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.rejectReady(new Error(`partition ${this.partition} closed`));
+    this.cache.clear();
+    await this.producer.disconnect().catch(() => undefined);
+    await this.store.close().catch(() => undefined);
+  }
+}
+
+export function encodeState(s: UserState): Buffer {
+  return Buffer.from(JSON.stringify(s), 'utf8');
+}

@@ -1,0 +1,114 @@
+import { randomUUID } from 'node:crypto';
+import type { Kafka } from 'kafkajs';
+import type { Logger } from '../log.ts';
+import type { PartitionStore } from './store.ts';
+
+// Restore replays the committed changelog (read_committed) into the local stores, from each store's
+// checkpoint to the end offset read when the restore began (after this instance fenced the previous
+// owner, so no transaction is open and the end is stable). A partition is done when its position
+// reaches that end. The last offsets below the end can be transaction markers or aborted records,
+// which a read_committed fetch never returns: when fetches come back empty while data is still
+// "missing", the rest is markers, and the partition is done too (waiting for end - 1 would hang).
+
+export interface RestoreTarget {
+  store: PartitionStore;
+  /** First changelog offset to read (the store's checkpoint, or the log start for a rebuild). */
+  from: bigint;
+  /** End offset (exclusive) read before the restore started. */
+  end: bigint;
+}
+
+export interface RestoreOptions {
+  kafka: Kafka;
+  topic: string;
+  groupPrefix: string;
+  targets: Map<number, RestoreTarget>;
+  log: Logger;
+  onProgress?: (partition: number, remaining: bigint, records: number) => void;
+  /** Consecutive empty fetches (each up to fetchWaitMs) that mean "only markers are left". */
+  idleFetches?: number;
+  fetchWaitMs?: number;
+}
+
+/** Replays changelog records into the stores; returns the number of records applied per partition. */
+export async function restore(opts: RestoreOptions): Promise<Map<number, number>> {
+  const applied = new Map<number, number>();
+  const pending = new Map<number, { target: RestoreTarget; next: bigint }>();
+  for (const [p, t] of opts.targets) {
+    applied.set(p, 0);
+    if (t.from < t.end) pending.set(p, { target: t, next: t.from });
+    else opts.onProgress?.(p, 0n, 0);
+  }
+  if (pending.size === 0) return applied;
+
+  const consumer = opts.kafka.consumer({
+    groupId: `${opts.groupPrefix}-restore-${randomUUID()}`,
+    readUncommitted: false,
+    maxWaitTimeInMs: opts.fetchWaitMs ?? 100,
+    sessionTimeout: 30_000,
+    retry: { retries: 10 },
+  });
+  const idleLimit = opts.idleFetches ?? 5;
+  // Empty fetches since a batch of a pending partition last arrived (even one skipped because the
+  // seek had not landed yet), and when that was: both must pass before "only markers are left".
+  let idle = 0;
+  let lastActivity = Date.now();
+  let finish!: () => void;
+  let fail!: (err: unknown) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    finish = resolve;
+    fail = reject;
+  });
+  const complete = async (p: number, checkpoint: bigint) => {
+    const entry = pending.get(p);
+    if (!entry) return;
+    pending.delete(p);
+    if (checkpoint > entry.next) await entry.target.store.write([], checkpoint);
+    opts.onProgress?.(p, 0n, applied.get(p) ?? 0);
+    if (pending.size === 0) finish();
+  };
+
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    for (const [p, e] of pending) consumer.seek({ topic: opts.topic, partition: p, offset: e.next.toString() });
+  });
+  consumer.on(consumer.events.CRASH, (e) => fail(e.payload.error));
+  consumer.on(consumer.events.FETCH, () => {
+    if (++idle < idleLimit || Date.now() - lastActivity < 1000) return;
+    // Nothing readable is left below the end offsets: only markers or aborted records remain.
+    for (const [p, e] of [...pending]) void complete(p, e.target.end).catch(fail);
+  });
+
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic: opts.topic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: true,
+      eachBatch: async ({ batch, heartbeat }) => {
+        const e = pending.get(batch.partition);
+        if (!e || batch.messages.length === 0) return;
+        idle = 0;
+        lastActivity = Date.now();
+        const entries: Array<[string, Buffer | null]> = [];
+        let last = -1n;
+        for (const m of batch.messages) {
+          const off = BigInt(m.offset);
+          if (off < e.next || off >= e.target.end) continue; // before the seek landed, or written after we began
+          if (m.key) entries.push([m.key.toString('utf8'), m.value]);
+          last = off;
+        }
+        if (last < 0n) return;
+        e.next = last + 1n;
+        await e.target.store.write(entries, e.next);
+        applied.set(batch.partition, (applied.get(batch.partition) ?? 0) + entries.length);
+        opts.onProgress?.(batch.partition, e.target.end - e.next, entries.length);
+        if (e.next >= e.target.end) await complete(batch.partition, e.next);
+        await heartbeat();
+      },
+    });
+    await done;
+  } finally {
+    await consumer.disconnect().catch((err: unknown) => opts.log.warn({ err }, 'restore consumer disconnect failed'));
+  }
+  return applied;
+}
