@@ -15,6 +15,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inflateRawSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
+import { Buffer } from 'node:buffer';
+import process from 'node:process';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRY = 'helm/helm';
@@ -112,7 +114,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const args = process.argv.slice(2);
   const bin = helmPath();
   if (args[0] === '--path') {
-    console.log(bin);
+    process.stdout.write(`${bin}\n`);
   } else {
     const r = spawnSync(bin, args, { stdio: 'inherit' });
     process.exit(r.status ?? 1);

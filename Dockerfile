@@ -1,0 +1,54 @@
+# syntax=docker/dockerfile:1
+# Risk Hub image: `docker build -t risk-hub:0.1.0 .`
+# One image for every process; the command picks the role (the Helm chart passes the arguments):
+#   docker run risk-hub:0.1.0 scorer | notifier --channel slack | topics apply | schemas register | --help
+#
+# Three stages: `build` compiles TypeScript (dev dependencies), `deps` installs the production
+# dependencies only, and the runtime stage is distroless: no shell, no package manager, running as
+# the unprivileged user 65532 ("nonroot"), which the chart's securityContext matches.
+
+ARG NODE_IMAGE=node:20-bookworm-slim
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs20-debian12:nonroot
+
+# -- build: TypeScript → dist/ ---------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Native modules (classic-level, @datadog/native-appsec) use the prebuilt binaries in their packages.
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build \
+ && mkdir -p /rootfs/var/lib/risk-hub/state
+
+# -- deps: production node_modules -----------------------------------------------------------------
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
+
+# -- runtime ---------------------------------------------------------------------------------------
+# Same Debian release (bookworm / debian12) as the stages above, so the native modules' glibc matches.
+FROM ${RUNTIME_IMAGE}
+LABEL org.opencontainers.image.title="risk-hub" \
+      org.opencontainers.image.description="Real-time per-user risk scoring on Apache Kafka" \
+      org.opencontainers.image.licenses="Apache-2.0"
+WORKDIR /app
+ENV NODE_ENV=production \
+    STATE_DIR=/var/lib/risk-hub/state
+COPY --from=deps --chown=0:0 /app/node_modules ./node_modules
+COPY --from=build --chown=0:0 /app/dist ./dist
+COPY --chown=0:0 package.json ./
+COPY --chown=0:0 bin ./bin
+COPY --chown=0:0 schemas ./schemas
+COPY --chown=0:0 topology ./topology
+# STATE_DIR for `docker run`; on Kubernetes a PersistentVolumeClaim is mounted over it.
+COPY --from=build --chown=65532:65532 /rootfs/var/lib/risk-hub /var/lib/risk-hub
+# Files are owned by root and read-only for the process; only the state volume and /tmp are written.
+USER 65532:65532
+EXPOSE 9464
+# Node handles SIGTERM itself (graceful shutdown of consumers and transactional producers) and
+# starts no child processes, so it can run as PID 1 without an init.
+ENTRYPOINT ["/nodejs/bin/node", "dist/cli/main.js"]
+CMD ["--help"]
