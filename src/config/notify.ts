@@ -73,8 +73,15 @@ const channelCommon = {
   enabled: z.boolean().default(false),
   /** Timeout of one attempt (ms): connect + response; always capped by what is left of the retry budget. */
   timeoutMs: ms.default(10_000),
-  /** Overrides of notify.retry for this channel. */
-  retry: RetrySchema.partial().optional(),
+  /** Overrides of notify.retry for this channel (same fields, no defaults: unset fields follow notify.retry). */
+  retry: z
+    .strictObject({
+      maxAttempts: z.number().int().min(1).max(100).optional(),
+      initialDelayMs: ms.optional(),
+      maxDelayMs: ms.optional(),
+      budgetMs: ms.optional(),
+    })
+    .optional(),
 };
 
 export const SlackTargetSchema = z
@@ -230,5 +237,6 @@ export type WebhookConfig = NotifyConfig['webhook'];
 
 /** The retry policy of a channel: notify.retry with the channel's overrides. */
 export function retryPolicy(n: NotifyConfig, channel: Channel): RetryConfig {
-  return { ...n.retry, ...(n[channel].retry ?? {}) };
+  const o = n[channel].retry ?? {};
+  return Object.fromEntries(Object.entries({ ...n.retry, ...o }).map(([k, v]) => [k, v ?? n.retry[k as keyof RetryConfig]])) as RetryConfig;
 }

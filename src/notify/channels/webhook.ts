@@ -1,6 +1,6 @@
 import { request, type Dispatcher } from 'undici';
 import { renderWebhook } from '../render/webhook.ts';
-import { httpError } from '../retry.ts';
+import { httpError, toDeliveryError } from '../retry.ts';
 import { signWebhook } from '../signing.ts';
 import type { ChannelSender, SendContext, SendResult, WebhookTarget } from '../types.ts';
 
@@ -44,15 +44,20 @@ export class WebhookSender implements ChannelSender<WebhookTarget> {
       // Fresh timestamp and signatures on every attempt; the id stays the alert id.
       ...signWebhook(ctx.alert.alert_id, body, target.secrets, this.clock()),
     };
-    const res = await request(target.url, {
-      method: 'POST',
-      body,
-      headers,
-      dispatcher: this.dispatcher,
-      signal: ctx.signal,
-      headersTimeout: ctx.timeoutMs,
-      bodyTimeout: ctx.timeoutMs,
-    });
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(target.url, {
+        method: 'POST',
+        body,
+        headers,
+        dispatcher: this.dispatcher,
+        signal: ctx.signal,
+        headersTimeout: ctx.timeoutMs,
+        bodyTimeout: ctx.timeoutMs,
+      });
+    } catch (err) {
+      throw toDeliveryError(err);
+    }
     if (res.statusCode >= 200 && res.statusCode < 300) {
       await res.body.dump().catch(() => undefined);
       return { status: `http_${res.statusCode}` };

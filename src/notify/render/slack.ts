@@ -12,10 +12,6 @@ export function escapeMrkdwn(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/** Neutralises mrkdwn emphasis characters in agent-provided values so they render literally. */
-function literal(s: string): string {
-  return escapeMrkdwn(s).replace(/([*_~`])/g, '\u200b$1\u200b');
-}
 
 export interface SlackMessage {
   text: string;
@@ -42,7 +38,7 @@ export function renderSlack(alert: RiskAlert, opts: SlackRenderOptions): SlackMe
   const facts = alertFacts(alert, { includeIdentifiers: opts.includeIdentifiers });
   blocks.push({
     type: 'section',
-    fields: facts.slice(0, SLACK_LIMITS.fields).map((f) => ({ type: 'mrkdwn', text: cut(`*${f.label}*\n${literal(f.value)}`, SLACK_LIMITS.fieldText) })),
+    fields: facts.slice(0, SLACK_LIMITS.fields).map((f) => ({ type: 'mrkdwn', text: cut(`*${f.label}*\n${escapeMrkdwn(f.value)}`, SLACK_LIMITS.fieldText) })),
   });
 
   const { shown, more } = topContributions(alert, opts.maxContributions);
@@ -50,7 +46,7 @@ export function renderSlack(alert: RiskAlert, opts: SlackRenderOptions): SlackMe
     let body = '*Top contributing attacks*';
     let listed = 0;
     for (const c of shown) {
-      const line = `\n• ${literal(contributionLine(c))}`;
+      const line = `\n• ${escapeMrkdwn(contributionLine(c))}`;
       // Keep room for the "…and N more" line.
       if (body.length + line.length > SLACK_LIMITS.sectionText - 40) break;
       body += line;

@@ -1,0 +1,120 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { NotifySchema, retryPolicy } from '../../src/config/notify.ts';
+import { createLogger } from '../../src/log.ts';
+import { registry } from '../../src/metrics/index.ts';
+import { WebhookSender } from '../../src/notify/channels/webhook.ts';
+import { DeliveryCache } from '../../src/notify/delivery-cache.ts';
+import { createSafeAgent } from '../../src/notify/egress.ts';
+import { ChannelProcessor, type DeadLetter, type DeliveryRecord } from '../../src/notify/processor.ts';
+import { resolveTargets, Scrubber } from '../../src/notify/secrets.ts';
+import { sampleAlert, startHttpReceiver, type HttpReceiver } from './receivers.ts';
+
+const secret = 'whsec_' + randomBytes(32).toString('base64');
+let rx: HttpReceiver;
+let logs: string;
+let ledger: DeliveryRecord[];
+let dlq: DeadLetter[];
+let order: string[];
+
+beforeAll(async () => {
+  rx = await startHttpReceiver();
+});
+afterAll(async () => {
+  await rx.close();
+});
+beforeEach(() => {
+  rx.script({ status: 200 });
+  rx.requests.length = 0;
+  logs = '';
+  ledger = [];
+  dlq = [];
+  order = [];
+});
+
+function processor(opts: { retry?: Record<string, number>; index?: DeliveryCache } = {}) {
+  const notify = NotifySchema.parse({
+    retry: { maxAttempts: 4, initialDelayMs: 10, maxDelayMs: 20, budgetMs: 3000, ...(opts.retry ?? {}) },
+    webhook: { enabled: true, timeoutMs: 500, targets: { siem: { url: rx.url + `?token=${'t0k3n'}`, secrets: secret }, other: { url: rx.url, secrets: secret, route: { minTier: 5 } } } },
+  });
+  const targets = resolveTargets(notify, {});
+  const log = createLogger({ level: 'debug', destination: new Writable({ write: (c: Buffer, _e, cb) => ((logs += c.toString()), cb()) }) });
+  return new ChannelProcessor({
+    channel: 'webhook',
+    notify,
+    targets,
+    sender: new WebhookSender({ dispatcher: createSafeAgent({ allow: ['127.0.0.1'] }) }),
+    retry: retryPolicy(notify, 'webhook'),
+    ledger: { write: async (r) => void (ledger.push(r), order.push(`ledger:${r.status}`)) },
+    deadLetters: { write: async (d) => void (dlq.push(d), order.push('dlq')) },
+    index: opts.index ?? new DeliveryCache(),
+    scrubber: new Scrubber(targets.secrets),
+    log,
+    notifierId: 'test',
+  });
+}
+
+describe('ChannelProcessor', () => {
+  it('500, 500, 200: delivered once, three attempts recorded', async () => {
+    rx.script({ status: 500 }, { status: 500 }, { status: 200 });
+    const out = await processor().handle(sampleAlert());
+    expect(out.targets).toEqual([{ targetId: 'siem', outcome: 'delivered', attempts: 3, status: 'http_200' }]);
+    expect(rx.requests).toHaveLength(3);
+    expect(new Set(rx.requests.map((r) => r.headers['webhook-id']))).toEqual(new Set([sampleAlert().alert_id]));
+    expect(ledger.map((r) => [r.attempt, r.status, r.result])).toEqual([
+      [1, 'retrying', 'http_500'],
+      [2, 'retrying', 'http_500'],
+      [3, 'delivered', 'http_200'],
+    ]);
+    expect(dlq).toEqual([]);
+  });
+
+  it('400: dead-lettered at once; DLQ written before the ledger says so', async () => {
+    rx.script({ status: 400, body: 'bad payload' });
+    const out = await processor().handle(sampleAlert());
+    expect(out.targets[0]).toMatchObject({ outcome: 'dead_lettered', attempts: 1 });
+    expect(rx.requests).toHaveLength(1);
+    expect(dlq).toMatchObject([{ targetId: 'siem', reason: 'permanent', status: 'http_400', attempts: 1 }]);
+    expect(order).toEqual(['dlq', 'ledger:dead_lettered']);
+  });
+
+  it('a receiver that never answers: bounded by timeout and budget, then dead-lettered as exhausted', async () => {
+    rx.script({ hang: true });
+    const t0 = Date.now();
+    const out = await processor({ retry: { budgetMs: 1200, maxAttempts: 10 } }).handle(sampleAlert());
+    const took = Date.now() - t0;
+    expect(out.targets[0]).toMatchObject({ outcome: 'dead_lettered' });
+    expect(took).toBeLessThan(1200 + 500);
+    expect(dlq[0]?.reason).toBe('exhausted');
+    expect(ledger.every((r) => r.result === 'timeout')).toBe(true);
+  });
+
+  it('skips an alert the ledger already knows as delivered (restart), counts it as duplicate', async () => {
+    const index = new DeliveryCache();
+    index.set('webhook', 'siem', sampleAlert().alert_id, 'delivered');
+    const out = await processor({ index }).handle(sampleAlert());
+    expect(out.targets).toEqual([{ targetId: 'siem', outcome: 'duplicate', attempts: 0 }]);
+    expect(rx.requests).toHaveLength(0);
+    expect(await registry.getSingleMetricAsString('risk_hub_notifications_total')).toMatch(/channel="webhook",outcome="duplicate"} [1-9]/);
+  });
+
+  it('a redelivery ignores an earlier dead letter but not an earlier delivery', async () => {
+    const index = new DeliveryCache();
+    index.set('webhook', 'siem', sampleAlert().alert_id, 'dead_lettered');
+    const p = processor({ index });
+    expect((await p.handle(sampleAlert())).targets[0]?.outcome).toBe('duplicate');
+    expect((await p.handle(sampleAlert(), { source: 'redeliver', onlyTarget: 'siem' })).targets[0]).toMatchObject({ outcome: 'delivered' });
+    expect(ledger.at(-1)).toMatchObject({ source: 'redeliver', status: 'delivered' });
+    expect((await p.handle(sampleAlert(), { source: 'redeliver', onlyTarget: 'siem' })).targets[0]?.outcome).toBe('duplicate');
+  });
+
+  it('secrets appear neither in the ledger, the dead letter nor the logs', async () => {
+    rx.script({ status: 500, body: `echo t0k3n ${secret}` }, { status: 403, body: `forbidden ${secret.slice(6)}` });
+    await processor().handle(sampleAlert());
+    const everything = JSON.stringify(ledger) + JSON.stringify(dlq.map((d) => ({ ...d, alert: undefined }))) + logs;
+    expect(ledger.length).toBeGreaterThan(0);
+    expect(everything).toContain('[redacted]');
+    expect(everything).not.toContain(secret.slice(6));
+  });
+});
