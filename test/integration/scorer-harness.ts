@@ -107,3 +107,40 @@ export async function startTestScorer(config: Config): Promise<ScorerHandle> {
 }
 
 export type { RiskAlert };
+
+/** A deterministic stream: `n` events over `users` users (two applications, two environments), with
+ *  out-of-order times, duplicates (agent retries) and late events, spread over ~3 days so users cross
+ *  tiers, fall back and re-arm. */
+export function generateStream(n: number, users: number, seed = 1): Attack[] {
+  let s = seed >>> 0;
+  const rnd = () => {
+    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0;
+    s ^= s >>> 13;
+    return (s >>> 0) / 4294967296;
+  };
+  const sev = ['INFO', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
+  const base = Date.UTC(2026, 10, 1);
+  const span = 3 * 24 * HOUR;
+  const out: Attack[] = [];
+  for (let i = 0; i < n; i++) {
+    if (i > 0 && rnd() < 0.02) {
+      out.push({ ...out[Math.floor(rnd() * out.length)]! }); // a retry: same event id
+      continue;
+    }
+    const u = Math.floor(rnd() * users);
+    const progress = (i / n) * span;
+    const jitter = (rnd() - 0.7) * 6 * HOUR; // mostly in order, some late, a few beyond the window
+    out.push(
+      mkAttack({
+        app: u % 5 === 0 ? 'billing' : 'shop',
+        env: u % 7 === 0 ? 'staging' : 'production',
+        user: `u${u}`,
+        at: Math.round(base + progress + (rnd() < 0.01 ? -30 * HOUR : jitter)),
+        severity: sev[Math.floor(rnd() * sev.length)]!,
+        points: rnd() < 0.1 ? Math.floor(rnd() * 5) : null,
+        type: rnd() < 0.5 ? 'sql_injection' : 'xss',
+      }),
+    );
+  }
+  return out;
+}

@@ -1,0 +1,191 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config/schema.ts';
+import { createKafka } from '../../src/kafka/client.ts';
+import { resolvePolicy } from '../../src/scoring/index.ts';
+import type { ScorerHandle } from '../../src/scorer/scorer.ts';
+import { referenceAlerts } from '../scoring/reference.ts';
+import { eventually, prepareTopics, testConfig } from './helpers.ts';
+import { AttackProducer, generateStream, startTestScorer, TopicReader, type RiskAlert } from './scorer-harness.ts';
+
+const NOW = Date.UTC(2026, 10, 25);
+const SCORING = { maxFutureSkewMs: 365 * 24 * 3_600_000 };
+
+function expected(config: Config, events: ReturnType<typeof generateStream>): RiskAlert[] {
+  return sortAlerts(referenceAlerts(events, (app) => resolvePolicy(config.scoring, app), NOW));
+}
+function sortAlerts(a: RiskAlert[]): RiskAlert[] {
+  return [...a].sort((x, y) => (x.alert_id < y.alert_id ? -1 : x.alert_id > y.alert_id ? 1 : 0));
+}
+
+/** Committed lag of the scorer group on the input topic (0 = everything processed). */
+async function scorerLag(config: Config): Promise<number> {
+  const admin = createKafka(config).admin();
+  await admin.connect();
+  try {
+    const ends = await admin.fetchTopicOffsets(config.topics.attacks);
+    const [committed] = await admin.fetchOffsets({ groupId: `${config.applicationId}-scorer`, topics: [config.topics.attacks] });
+    let lag = 0;
+    for (const e of ends) {
+      const c = committed?.partitions.find((p) => p.partition === e.partition)?.offset ?? '-1';
+      lag += Number(e.high) - Math.max(0, Number(c));
+    }
+    return lag;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+function spawnScorer(configFile: string, logFile: string): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'scorer', '--config', configFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RISK_HUB_CONFIG: '' },
+  });
+  child.stdout!.on('data', (d: Buffer) => writeFileSync(logFile, d, { flag: 'a' }));
+  child.stderr!.on('data', (d: Buffer) => writeFileSync(logFile, d, { flag: 'a' }));
+  return child;
+}
+
+const running: Array<ChildProcess | ScorerHandle> = [];
+afterEach(async () => {
+  for (const r of running.splice(0)) {
+    if ('kill' in r) r.kill('SIGKILL');
+    else await r.stop().catch(() => undefined);
+  }
+});
+
+describe('scorer under faults (real broker)', () => {
+  it('kill -9 several times during a 50,000-event stream: committed alerts equal the reference model exactly', async () => {
+    const config = testConfig({ scoring: SCORING });
+    await prepareTopics(config);
+    const dir = join('/tmp/risk-hub-test', config.applicationId);
+    mkdirSync(dir, { recursive: true });
+    const configFile = join(dir, 'scorer.yaml');
+    writeFileSync(
+      configFile,
+      stringify({ ...JSON.parse(JSON.stringify(config)), log: { level: 'warn' }, http: { host: '127.0.0.1', port: 0 } }),
+    );
+    const logFile = join(dir, 'scorer.log');
+    const events = generateStream(50_000, 1_000, 7);
+    const want = expected(config, events);
+    expect(want.length).toBeGreaterThan(100);
+
+    let child = spawnScorer(configFile, logFile);
+    running.push(child);
+    const producer = await new AttackProducer(config).connect();
+    // Produce in chunks while killing and restarting the scorer.
+    let produced = 0;
+    const producing = (async () => {
+      for (let i = 0; i < events.length; i += 2_500) {
+        await producer.send(events.slice(i, i + 2_500));
+        produced = i + 2_500;
+        await new Promise((r) => setTimeout(r, 400));
+      }
+    })();
+    let kills = 0;
+    for (let k = 0; k < 4; k++) {
+      await new Promise((r) => setTimeout(r, 2_500 + k * 700));
+      child.kill('SIGKILL');
+      kills++;
+      await new Promise((r) => child.once('exit', r));
+      child = spawnScorer(configFile, logFile);
+      running.push(child);
+    }
+    await producing;
+    await producer.disconnect();
+    expect(produced).toBeGreaterThanOrEqual(events.length);
+    expect(kills).toBe(4);
+    await eventually(async () => ((await scorerLag(config)) === 0 ? true : undefined), 240_000, 'scorer lag 0');
+
+    const alerts = await new TopicReader<RiskAlert>(config, config.topics.alerts).start();
+    await alerts.waitFor(want.length, 60_000);
+    const got = await alerts.settle(2_000);
+    await alerts.stop();
+    const ids = got.map((r) => r.value.alert_id);
+    expect(new Set(ids).size).toBe(ids.length); // none duplicated
+    expect(sortAlerts(got.map((r) => r.value))).toEqual(want); // none lost, none different
+  });
+
+  it('restores the same scores from the changelog after the state directory is deleted; an intact store reads only the tail', async () => {
+    const config = testConfig({ scoring: SCORING });
+    await prepareTopics(config);
+    const events = generateStream(5_000, 200, 11);
+    const producer = await new AttackProducer(config).connect();
+    await producer.send(events);
+    await producer.disconnect();
+
+    const users = ['u1', 'u2', 'u3', 'u10', 'u14', 'u35'].map((u) => ({ u, app: u === 'u10' || u === 'u35' ? 'billing' : 'shop', env: u === 'u14' || u === 'u35' ? 'staging' : 'production' }));
+    const query = async (s: ScorerHandle) =>
+      Promise.all(users.map(async ({ u, app, env }) => (await (await fetch(`${s.url}/v1/users/${app}/${env}/${u}/risk`)).json()) as Record<string, unknown>));
+    const restored = async (s: ScorerHandle) => Number(/risk_hub_scorer_restore_records_total (\d+)/.exec(await (await fetch(`${s.url}/metrics`)).text())?.[1] ?? 'NaN');
+
+    let s = await startTestScorer(config);
+    running.push(s);
+    await eventually(async () => ((await scorerLag(config)) === 0 ? true : undefined), 120_000, 'processed');
+    const before = await query(s);
+    expect(before.some((b) => (b.increase_24h as number) > 0)).toBe(true);
+    const restoredBase = await restored(s);
+    await s.stop();
+
+    rmSync(config.scorer.stateDir, { recursive: true, force: true });
+    const { startScorer } = await import('../../src/scorer/scorer.ts');
+    const { createLogger } = await import('../../src/log.ts');
+    s = await startScorer(config, { log: createLogger({ level: 'warn' }) });
+    running.push(s);
+    // Readiness stays false until the rebuild ends; when it turns true the scores are all back.
+    const seen: boolean[] = [];
+    await eventually(async () => {
+      const ok = (await fetch(`${s.url}/readyz`)).status === 200;
+      seen.push(ok);
+      return ok ? true : undefined;
+    }, 120_000, 'ready after rebuild');
+    expect(seen[0]).toBe(false);
+    expect(await query(s)).toEqual(before);
+    const rebuilt = (await restored(s)) - restoredBase;
+    expect(rebuilt).toBeGreaterThan(0);
+    await s.stop();
+
+    s = await startTestScorer(config);
+    running.push(s);
+    expect((await restored(s)) - restoredBase - rebuilt).toBe(0); // intact store, no tail: nothing replayed
+    expect(await query(s)).toEqual(before);
+  });
+
+  it('a second instance joins mid-stream and leaves: alerts stay exactly the reference, no duplicate alert_id', async () => {
+    const config = testConfig({ scoring: SCORING });
+    await prepareTopics(config);
+    const events = generateStream(20_000, 500, 3);
+    const want = expected(config, events);
+    const producer = await new AttackProducer(config).connect();
+    const a = await startTestScorer(config);
+    running.push(a);
+    await producer.send(events.slice(0, 7_000));
+    const configB = { ...config, scorer: { ...config.scorer, stateDir: `${config.scorer.stateDir}-b` } } as Config;
+    const { startScorer } = await import('../../src/scorer/scorer.ts');
+    const { createLogger } = await import('../../src/log.ts');
+    const b = await startScorer(configB, { log: createLogger({ level: 'warn' }) });
+    running.push(b);
+    await producer.send(events.slice(7_000, 14_000));
+    await eventually(() => (b.ownedPartitions().length > 0 && a.ownedPartitions().length > 0 ? true : undefined), 60_000, 'both own partitions');
+    // Ask B about a user on a partition A owns: 421 with A's URL.
+    const { partitionFor } = await import('../../src/kafka/partitioner.ts');
+    const onA = Array.from({ length: 500 }, (_, i) => `u${i}`).find((u) => a.ownedPartitions().includes(partitionFor(`shop/production/${u}`, 6)))!;
+    const r = await fetch(`${b.url}/v1/users/shop/production/${onA}/risk`);
+    expect(r.status).toBe(421);
+    expect(((await r.json()) as { owner: { url: string } }).owner.url).toBe(a.url);
+    await b.stop();
+    await producer.send(events.slice(14_000));
+    await producer.disconnect();
+    await eventually(async () => ((await scorerLag(config)) === 0 ? true : undefined), 120_000, 'processed');
+    const alerts = await new TopicReader<RiskAlert>(config, config.topics.alerts).start();
+    await alerts.waitFor(want.length, 60_000);
+    const got = await alerts.settle(2_000);
+    await alerts.stop();
+    const ids = got.map((x) => x.value.alert_id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(sortAlerts(got.map((x) => x.value))).toEqual(want);
+  });
+});
