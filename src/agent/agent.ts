@@ -167,6 +167,20 @@ function requestUrl(req: RequestLike): string | undefined {
   return toRaw(req).url;
 }
 
+/** The query string of a raw request target, for plain Node servers (frameworks give theirs parsed). */
+export function parseQuery(uri: string): Record<string, string | string[]> | undefined {
+  const q = uri.indexOf('?');
+  if (q < 0) return undefined;
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of new URLSearchParams(uri.slice(q + 1))) {
+    const prev = out[name];
+    if (prev === undefined) out[name] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else out[name] = [prev, value];
+  }
+  return out;
+}
+
 function describe(message: unknown): string {
   if (message instanceof Error) return `${message.name}: ${message.message}`;
   return String(message);
@@ -345,9 +359,12 @@ export class Agent {
       state.inspected = true;
       const r = req as { query?: unknown; body?: unknown; params?: unknown };
       this.counters.inspected++;
+      const uri = requestUrl(req);
+      let query = extras && 'query' in extras ? extras.query : r.query;
+      if (query === undefined && uri) query = parseQuery(uri);
       const result = this.detector.detect({
-        uri: requestUrl(req),
-        query: extras && 'query' in extras ? extras.query : r.query,
+        uri,
+        query,
         body: extras && 'body' in extras ? extras.body : r.body,
         pathParams: extras && 'params' in extras ? extras.params : r.params,
         headers: raw.headers,

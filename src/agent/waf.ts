@@ -39,6 +39,11 @@ export interface DetectorOptions {
   rules?: object;
   /** Per-request WAF budget in microseconds (default 5000). */
   budgetMicros?: number;
+  /**
+   * Distinct header and cookie values remembered as clean (default 5000; 0 disables). Only used when
+   * every rule has a single condition, so that a value's verdict cannot depend on the other inputs.
+   */
+  cleanCacheSize?: number;
 }
 
 /** Bodies (strings) longer than this are cut before they cross into the engine. libddwaf itself keeps 4096 chars per string. */
@@ -54,6 +59,15 @@ export class Detector {
   readonly ruleCount: number;
   private readonly waf: Waf;
   private readonly headerNames: Set<string> | 'all';
+  /**
+   * Header and cookie values that a complete, match-free WAF run has already seen: they repeat across
+   * requests (the same browsers, the same session cookies) and are not sent to the engine again. A value
+   * is only remembered after a run with no match at all and no timeout, so every rule has judged it clean.
+   */
+  private readonly clean = new Map<string, true>();
+  private readonly cleanMax: number;
+  /** Values that crossed into the engine only because they were not known clean (tests). */
+  cacheMisses = 0;
 
   constructor(opts: DetectorOptions = {}) {
     const rules = (opts.rules ?? defaultRuleset) as Parameters<typeof headersUsedBy>[0];
@@ -66,6 +80,8 @@ export class Detector {
     }
     this.ruleCount = diag?.loaded.length ?? 0;
     this.headerNames = headersUsedBy(rules);
+    const singleCondition = (rules.rules ?? []).every((r) => (r.conditions?.length ?? 0) === 1);
+    this.cleanMax = singleCondition ? (opts.cleanCacheSize ?? 5000) : 0;
   }
 
   /** Addresses the loaded ruleset reads (libddwaf's own view). */
@@ -74,7 +90,8 @@ export class Detector {
   }
 
   detect(facts: RequestFacts): DetectionResult {
-    const data = this.inputs(facts);
+    const fresh: string[] = [];
+    const data = this.inputs(facts, fresh);
     const ctx = this.waf.createContext();
     let result;
     try {
@@ -83,18 +100,48 @@ export class Detector {
       ctx.dispose();
     }
     if (result.timeout) return { detections: [], timeout: true };
-    if (!result.events || result.events.length === 0) return { detections: [], timeout: false };
+    if (!result.events || result.events.length === 0) {
+      this.remember(fresh);
+      return { detections: [], timeout: false };
+    }
     return { detections: summarize(result.events as WafEvent[]), timeout: false };
   }
 
   close(): void {
     if (!this.waf.disposed) this.waf.dispose();
+    this.clean.clear();
   }
 
-  /** Builds the WAF input: only non-empty addresses, only the headers the ruleset reads, cookies parsed. */
-  private inputs(facts: RequestFacts): Record<string, unknown> {
+  private remember(keys: string[]): void {
+    for (const key of keys) {
+      if (this.clean.size >= this.cleanMax) {
+        const oldest = this.clean.keys().next().value;
+        if (oldest !== undefined) this.clean.delete(oldest);
+      }
+      this.clean.set(key, true);
+    }
+  }
+
+  /** Whether a header/cookie value must go to the engine; records it in `fresh` if so (cacheable ones only). */
+  private needs(key: string, length: number, fresh: string[]): boolean {
+    if (this.cleanMax === 0 || length > 2048) return true;
+    if (this.clean.has(key)) return false;
+    this.cacheMisses++;
+    fresh.push(key);
+    return true;
+  }
+
+  /**
+   * Builds the WAF input: only non-empty addresses, only the headers the ruleset reads (minus values
+   * known clean), cookies parsed, and of the raw URI only the path (the query string is inspected
+   * decoded, as server.request.query).
+   */
+  private inputs(facts: RequestFacts, fresh: string[]): Record<string, unknown> {
     const data: Record<string, unknown> = {};
-    if (facts.uri) data['server.request.uri.raw'] = facts.uri;
+    if (facts.uri) {
+      const q = facts.uri.indexOf('?');
+      data['server.request.uri.raw'] = q >= 0 ? facts.uri.slice(0, q) : facts.uri;
+    }
     if (nonEmpty(facts.query)) data['server.request.query'] = facts.query;
     if (nonEmpty(facts.pathParams)) data['server.request.path_params'] = facts.pathParams;
     const body = facts.body;
@@ -107,23 +154,17 @@ export class Detector {
     if (headers) {
       const picked: Record<string, string | string[]> = {};
       let any = false;
-      if (this.headerNames === 'all') {
-        for (const [name, value] of Object.entries(headers)) {
-          if (value === undefined || name === 'cookie' || name === 'set-cookie') continue;
-          picked[name] = value;
-          any = true;
-        }
-      } else {
-        for (const name of this.headerNames) {
-          const value = headers[name];
-          if (value === undefined) continue;
-          picked[name] = value;
-          any = true;
-        }
+      const names = this.headerNames === 'all' ? Object.keys(headers) : this.headerNames;
+      for (const name of names) {
+        const value = headers[name];
+        if (value === undefined || name === 'cookie' || name === 'set-cookie') continue;
+        if (typeof value === 'string' && !this.needs(`h\0${name}\0${value}`, value.length, fresh)) continue;
+        picked[name] = value;
+        any = true;
       }
       if (any) data['server.request.headers.no_cookies'] = picked;
       const cookie = headers.cookie;
-      if (cookie) data['server.request.cookies'] = parseCookies(cookie);
+      if (cookie && this.needs(`c\0${cookie}`, cookie.length, fresh)) data['server.request.cookies'] = parseCookies(cookie);
     }
     return data;
   }
