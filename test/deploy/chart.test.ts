@@ -9,6 +9,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { ConfigSchema } from '../../src/config/schema.ts';
 import { deepMerge, envOverrides } from '../../src/config/load.ts';
+import { CHANNELS } from '../../src/config/notify.ts';
+import { resolveTargets } from '../../src/notify/secrets.ts';
 import {
   CHART,
   NAMESPACE,
@@ -218,13 +220,9 @@ describe.each(cases)('helm template with $name', ({ files }) => {
         const env = containerEnv(c, w.metadata.name);
         expect(env.RISK_HUB_CONFIG, `${w.metadata.name}/${c.name}`).toBe(`${c.volumeMounts!.find((m) => m.name === 'config')!.mountPath}/config.yaml`);
         const raw = renderedConfig(objects, cmName);
-        const text = one(objects, 'ConfigMap', cmName).data!['config.yaml']!;
         // Secrets are never written in the ConfigMap.
-        expect(text).not.toMatch(/password|secret-value/i);
-        // Issue 4 owns the notify schema and is still growing it; the notify section is checked by
-        // its own tests, the rest must match src/config/schema.ts exactly.
+        expect(secretFields(raw), cmName).toEqual([]);
         const merged = deepMerge(raw, envOverrides(env));
-        delete merged.notify;
         const parsed = ConfigSchema.safeParse(merged);
         expect(parsed.success ? [] : parsed.error.issues, `${w.metadata.name}/${c.name}`).toEqual([]);
       }
@@ -236,9 +234,7 @@ describe.each(cases)('helm template with $name', ({ files }) => {
     const dir = mkdtempSync(join(tmpdir(), 'risk-hub-chart-'));
     try {
       const file = join(dir, 'config.yaml');
-      const cfg = renderedConfig(objects, mainConfigMap(objects));
-      delete cfg.notify;
-      writeFileSync(file, JSON.stringify(cfg));
+      writeFileSync(file, one(objects, 'ConfigMap', mainConfigMap(objects)).data!['config.yaml']!);
       const sts = only(objects, 'StatefulSet');
       const c = podSpec(sts)!.containers[0]!;
       const loaded = loadConfig({ file, env: { ...containerEnv(c, sts.metadata.name), RISK_HUB_CONFIG: file } });
@@ -270,14 +266,34 @@ describe('what each values file turns on', () => {
       expect(c.args).toEqual(['notifier', '--channel', channel]);
       expect(c.readinessProbe?.httpGet?.path).toBe('/readyz');
       expect(c.livenessProbe?.httpGet?.path).toBe('/healthz');
-      const secretEnv = (c.env ?? []).filter((e) => e.name.startsWith('RISK_HUB_NOTIFY__') && e.valueFrom?.secretKeyRef);
+      const secret = `risk-hub-${channel === 'email' ? 'smtp' : channel}`;
+      const secretEnv = (c.env ?? []).filter((e) => e.valueFrom?.secretKeyRef?.name === secret);
       expect(secretEnv.length, channel).toBeGreaterThan(0);
-      for (const e of secretEnv) expect(e.valueFrom!.secretKeyRef!.name).toBe(`risk-hub-${channel === 'email' ? 'smtp' : channel}`);
       // Kafka secrets too, but no other channel's secrets.
       expect(envNames(c)).toContain('RISK_HUB_KAFKA__SASL__PASSWORD');
-      for (const other of ['SLACK', 'EMAIL', 'WEBHOOK'].filter((o) => o !== channel.toUpperCase())) {
-        expect(envNames(c).filter((n) => n.startsWith(`RISK_HUB_NOTIFY__${other}__`))).toEqual([]);
+      const otherSecrets = (c.env ?? []).filter((e) => /^risk-hub-(slack|smtp|webhook)$/.test(e.valueFrom?.secretKeyRef?.name ?? '') && e.valueFrom!.secretKeyRef!.name !== secret);
+      expect(otherSecrets).toEqual([]);
+      // Only its own channel is on in this pod.
+      for (const other of ['slack', 'email', 'webhook']) {
+        expect(envValue(c, `RISK_HUB_NOTIFY__${other.toUpperCase()}__ENABLED`)).toBe(String(other === channel));
       }
+    }
+  });
+
+  it('full: each notifier pod has every secret its channel\'s targets need, and runs only its channel', () => {
+    for (const channel of ['slack', 'email', 'webhook'] as const) {
+      const d = one(full, 'Deployment', `riskhub-notifier-${channel}`);
+      const c = podSpec(d)!.containers[0]!;
+      const env = containerEnv(c, d.metadata.name);
+      const raw = renderedConfig(full, mainConfigMap(full));
+      const parsed = ConfigSchema.safeParse(deepMerge(raw, envOverrides(env)));
+      expect(parsed.success ? [] : parsed.error.issues, channel).toEqual([]);
+      const notify = parsed.data!.notify;
+      expect(CHANNELS.filter((ch) => notify[ch].enabled)).toEqual([channel]);
+      // Throws, naming the variable, when a secret the configuration references is missing.
+      const targets = resolveTargets(notify, env);
+      expect(targets[channel].length, channel).toBeGreaterThan(0);
+      if (channel === 'email') expect(targets.smtpPassword).toBeTruthy();
     }
   });
 
@@ -375,6 +391,16 @@ function renderedConfig(objects: K8sObject[], configMap: string): Record<string,
   return parseYaml(one(objects, 'ConfigMap', configMap).data!['config.yaml']!) as Record<string, unknown>;
 }
 
+/** Fields of the configuration that hold a secret value (they must come from the environment). */
+function secretFields(cfg: unknown, path = ''): string[] {
+  if (typeof cfg !== 'object' || cfg === null) return [];
+  return Object.entries(cfg).flatMap(([k, v]) => {
+    const p = path ? `${path}.${k}` : k;
+    const secret = k === 'password' || k === 'secrets' || (/^notify\.slack\.targets\.[^.]+$/.test(path) && k === 'url');
+    return secret ? [p] : secretFields(v, p);
+  });
+}
+
 function envNames(c: ContainerLike): string[] {
   return (c.env ?? []).map((e) => e.name);
 }
@@ -383,16 +409,26 @@ function envValue(c: ContainerLike, name: string): string | undefined {
   return c.env?.find((e) => e.name === name)?.value;
 }
 
-/** The container's environment as the process sees it: secrets and field refs filled with stand-ins, $(VAR) expanded. */
+/**
+ * The container's environment as the process sees it: secrets filled with plausible stand-ins (a URL
+ * for …URL, Standard Webhooks secrets for …SECRETS, a password otherwise), field refs resolved,
+ * $(VAR) expanded.
+ */
 function containerEnv(c: ContainerLike, podName: string): Record<string, string> {
   const env: Record<string, string> = {};
   const fields: Record<string, string> = { 'metadata.name': podName.endsWith('scorer') ? `${podName}-0` : podName, 'metadata.namespace': NAMESPACE };
   for (const e of c.env ?? []) {
     let v: string;
-    if (e.valueFrom?.secretKeyRef) v = `secret-value-of-${e.valueFrom.secretKeyRef.key}`;
+    if (e.valueFrom?.secretKeyRef) v = standIn(e.name);
     else if (e.valueFrom?.fieldRef) v = fields[e.valueFrom.fieldRef.fieldPath] ?? 'field';
     else v = (e.value ?? '').replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, n: string) => env[n] ?? m);
     env[e.name] = v;
   }
   return env;
+}
+
+function standIn(name: string): string {
+  if (/URL$/.test(name)) return 'https://hooks.example.com/services/T0000/B0000/stand-in-token';
+  if (/SECRETS?$/.test(name)) return `whsec_${Buffer.from('stand-in signing secret, 32 bytes').toString('base64')}`;
+  return 'stand-in-secret-value';
 }
