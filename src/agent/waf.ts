@@ -72,7 +72,11 @@ export class Detector {
   constructor(opts: DetectorOptions = {}) {
     const rules = (opts.rules ?? defaultRuleset) as Parameters<typeof headersUsedBy>[0];
     this.budgetMicros = opts.budgetMicros ?? 5000;
-    this.waf = new DDWAF(rules, 'risk-hub/agent/rules');
+    try {
+      this.waf = new DDWAF(rules, 'risk-hub/agent/rules');
+    } catch (err) {
+      throw new Error(`risk-hub agent: ruleset rejected by libddwaf: ${(err as Error).message}`, { cause: err });
+    }
     const diag = this.waf.diagnostics.rules;
     if (diag && 'error' in diag) throw new Error(`risk-hub agent: ruleset rejected by libddwaf: ${diag.error}`);
     if (diag && diag.failed.length > 0) {

