@@ -18,6 +18,8 @@ export interface ReferenceResult {
   riskScore: number;
   last: number | null;
   windowEvents: number;
+  /** After the event: the top maxContributions contributions of the user's window. */
+  contributions: Contribution[];
 }
 
 interface Scored {
@@ -50,6 +52,18 @@ function inWindow(u: RefUser, policy: Policy): Scored[] {
   return u.events.filter((e) => e.points > 0 && e.t > end - policy.windowMs && e.t <= end);
 }
 
+/** The best `max` of the window: more points first, then the newer event, then the later arrival. */
+function topOf(window: Scored[], max: number): Contribution[] {
+  const ranked = [...window].sort((x, y) => y.points - x.points || y.t - x.t || y.seq - x.seq);
+  return ranked.slice(0, max).map((e) => ({
+    event_id: e.attack.event_id,
+    attack_type: e.attack.attack_type,
+    severity: e.attack.severity,
+    points: e.points,
+    occurred_at: e.t,
+  }));
+}
+
 function sumOf(events: Scored[]): number {
   return events.reduce((s, e) => s + e.points, 0);
 }
@@ -76,7 +90,17 @@ export function referenceRun(events: Attack[], policyFor: PolicyFor, nowMs: numb
     const done = (outcome: ReferenceResult['outcome'], points: number, clamped: boolean, alert: RiskAlert | null) => {
       const user = u as RefUser;
       const window = user.last === null ? [] : inWindow(user, policy);
-      results.push({ outcome, points, clamped, alert, increase: sumOf(window), riskScore: user.score, last: user.last, windowEvents: window.length });
+      results.push({
+        outcome,
+        points,
+        clamped,
+        alert,
+        increase: sumOf(window),
+        riskScore: user.score,
+        last: user.last,
+        windowEvents: window.length,
+        contributions: topOf(window, policy.maxContributions),
+      });
     };
 
     if (u.ids.slice(-policy.maxRememberedEvents).includes(a.event_id)) {
@@ -105,14 +129,7 @@ export function referenceRun(events: Attack[], policyFor: PolicyFor, nowMs: numb
     let alert: RiskAlert | null = null;
     if (tier > u.alerted) {
       u.alerted = tier;
-      const ranked = [...window].sort((x, y) => y.points - x.points || y.t - x.t || y.seq - x.seq);
-      const contributions: Contribution[] = ranked.slice(0, policy.maxContributions).map((e) => ({
-        event_id: e.attack.event_id,
-        attack_type: e.attack.attack_type,
-        severity: e.attack.severity,
-        points: e.points,
-        occurred_at: e.t,
-      }));
+      const contributions = topOf(window, policy.maxContributions);
       alert = {
         alert_id: alertIdFor(a.application_id, a.environment, a.user.key, a.event_id, tier),
         application_id: a.application_id,

@@ -241,6 +241,18 @@ describe('the alert', () => {
   });
 });
 
+describe('contributions over time', () => {
+  it('keep a newer event that outlives stronger, older ones arriving out of order', () => {
+    const state = emptyUserState();
+    const p = policyWith({ maxContributions: 1, windowMs: 1000 });
+    const newer = attack({ at: T0 + 900, points: 1 });
+    run([newer, attack({ at: T0 + 100, points: 5 }), attack({ at: T0 + 1050, points: 0 })], p, state);
+    expect(riskView(state, p, KEY).contributions.map((c) => c.points)).toEqual([5]);
+    run([attack({ at: T0 + 1150, points: 0 })], p, state); // the 5 points leave the window
+    expect(riskView(state, p, KEY)).toMatchObject({ increase_24h: 1, contributions: [{ event_id: newer.event_id }], contributions_truncated: 0 });
+  });
+});
+
 describe('riskView', () => {
   it('describes an unknown user', () => {
     expect(riskView(emptyUserState(), policyWith(), KEY)).toEqual({
