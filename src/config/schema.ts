@@ -63,6 +63,10 @@ export const ScorerSchema = z.strictObject({
   advertisedUrl: z.string().optional(),
   /** Upper bound on a clean shutdown (ms). */
   shutdownTimeoutMs: z.number().int().positive().default(25_000),
+  /** Consumer session timeout (ms): how long a crashed instance keeps its partitions before the group moves them. */
+  sessionTimeoutMs: z.number().int().min(6000).default(30_000),
+  /** Consumer heartbeat interval (ms), well below the session timeout. */
+  heartbeatIntervalMs: z.number().int().min(100).default(3000),
 });
 
 export const HttpSchema = z.strictObject({

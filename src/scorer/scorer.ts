@@ -33,7 +33,6 @@ export interface ScorerHandle {
 
 export interface ScorerOptions {
   log: Logger;
-  /** Stop processing (for tests): resolve to pause between batches. */
 }
 
 const RETRY_BASE_MS = 500;
@@ -85,9 +84,9 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     groupId,
     readUncommitted: false,
     maxWaitTimeInMs: 100,
-    sessionTimeout: 30_000,
+    sessionTimeout: config.scorer.sessionTimeoutMs,
     rebalanceTimeout: 60_000,
-    heartbeatInterval: 3_000,
+    heartbeatInterval: config.scorer.heartbeatIntervalMs,
     partitionAssigners: [urlAdvertisingAssigner(url)],
     retry: { retries: 10 },
   });

@@ -21,6 +21,18 @@ function sortAlerts(a: RiskAlert[]): RiskAlert[] {
   return [...a].sort((x, y) => (x.alert_id < y.alert_id ? -1 : x.alert_id > y.alert_id ? 1 : 0));
 }
 
+/** Records the scorer group has committed (processed) on the input topic. */
+async function scorerCommitted(config: Config): Promise<number> {
+  const admin = createKafka(config).admin();
+  await admin.connect();
+  try {
+    const [committed] = await admin.fetchOffsets({ groupId: `${config.applicationId}-scorer`, topics: [config.topics.attacks] });
+    return (committed?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /** Committed lag of the scorer group on the input topic (0 = everything processed). */
 async function scorerLag(config: Config): Promise<number> {
   const admin = createKafka(config).admin();
@@ -59,7 +71,7 @@ afterEach(async () => {
 
 describe('scorer under faults (real broker)', () => {
   it('kill -9 several times during a 50,000-event stream: committed alerts equal the reference model exactly', async () => {
-    const config = testConfig({ scoring: SCORING });
+    const config = testConfig({ scoring: SCORING, scorer: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 1_000 } });
     await prepareTopics(config);
     const dir = join('/tmp/risk-hub-test', config.applicationId);
     mkdirSync(dir, { recursive: true });
@@ -79,15 +91,21 @@ describe('scorer under faults (real broker)', () => {
     // Produce in chunks while killing and restarting the scorer.
     let produced = 0;
     const producing = (async () => {
-      for (let i = 0; i < events.length; i += 2_500) {
-        await producer.send(events.slice(i, i + 2_500));
-        produced = i + 2_500;
-        await new Promise((r) => setTimeout(r, 400));
+      // ~1,250 events/s for ~40 s: slower than the scorer, so kills land while the stream flows.
+      for (let i = 0; i < events.length; i += 1_000) {
+        await producer.send(events.slice(i, i + 1_000));
+        produced = i + 1_000;
+        await new Promise((r) => setTimeout(r, 800));
       }
     })();
     let kills = 0;
+    const committed: number[] = [];
     for (let k = 0; k < 4; k++) {
-      await new Promise((r) => setTimeout(r, 2_500 + k * 700));
+      // Kill only once the current process has made progress, so every kill lands mid-processing.
+      const base = await scorerCommitted(config);
+      await eventually(async () => ((await scorerCommitted(config)) > base ? true : undefined), 60_000, 'progress before kill');
+      await new Promise((r) => setTimeout(r, 300 + k * 250));
+      committed.push(await scorerCommitted(config));
       child.kill('SIGKILL');
       kills++;
       await new Promise((r) => child.once('exit', r));
@@ -98,6 +116,8 @@ describe('scorer under faults (real broker)', () => {
     await producer.disconnect();
     expect(produced).toBeGreaterThanOrEqual(events.length);
     expect(kills).toBe(4);
+    expect(committed[committed.length - 1]).toBeLessThan(events.length); // the last kill came before the end
+    console.log(`committed offsets at each kill: ${committed.join(', ')}`);
     await eventually(async () => ((await scorerLag(config)) === 0 ? true : undefined), 240_000, 'scorer lag 0');
 
     const alerts = await new TopicReader<RiskAlert>(config, config.topics.alerts).start();
