@@ -2,7 +2,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Detector, parseCookies, summarize } from '../../src/agent/waf.ts';
 import { headersUsedBy, ruleset, SCANNER_USER_AGENTS } from '../../src/agent/rules/ruleset.ts';
 
-const detector = new Detector();
+// A generous budget: on a loaded 2-core machine a 5 ms wall-clock budget can run out (a timeout is
+// no detection, by design), and these tests are about what the rules match.
+const detector = new Detector({ budgetMicros: 1_000_000 });
 afterAll(() => detector.close());
 
 const types = (facts: Parameters<Detector['detect']>[0]) =>
@@ -122,7 +124,7 @@ describe('time budget and engine behaviour', () => {
   });
 
   it('remembers clean header and cookie values, and still catches an attack in a new value', () => {
-    const d = new Detector();
+    const d = new Detector({ budgetMicros: 1_000_000 });
     try {
       const browser = { 'user-agent': 'Mozilla/5.0 Firefox/125.0', cookie: 'theme=dark' };
       d.detect({ headers: browser });
