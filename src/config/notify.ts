@@ -205,6 +205,12 @@ export const NotifySchema = z
         partitionsConsumedConcurrently: z.number().int().min(1).max(64).default(4),
         /** Group session timeout (ms). The consumer heartbeats while an alert is being retried. */
         sessionTimeoutMs: ms.default(30_000),
+        /**
+         * Alerts older than this (ms, by record time) are skipped, not sent (outcome "expired"): a new
+         * consumer group reads risk-alerts from the beginning, and an alert older than the ledger
+         * look-back could not be recognised as already delivered. At most ledger.lookbackMs.
+         */
+        maxAlertAgeMs: ms.default(48 * 60 * 60 * 1000),
       })
       .prefault({}),
     /** Put the user's identifiers (email, login…) in messages. */
@@ -225,6 +231,8 @@ export const NotifySchema = z
         });
       }
     }
+    if (n.consumer.maxAlertAgeMs > n.ledger.lookbackMs)
+      ctx.addIssue({ code: 'custom', path: ['consumer', 'maxAlertAgeMs'], message: `must not exceed ledger.lookbackMs (${n.ledger.lookbackMs}): older alerts could be delivered twice` });
     for (const [i, entry] of n.egress.allow.entries()) {
       if (/\s/.test(entry)) ctx.addIssue({ code: 'custom', path: ['egress', 'allow', i], message: 'no spaces allowed' });
     }

@@ -42,7 +42,19 @@ export interface LedgerWriter {
   write(record: DeliveryRecord): Promise<void>;
 }
 
+/** Where an alert came from (the input record), carried into the dead letter. */
+export interface RecordOrigin {
+  topic: string;
+  partition: number;
+  offset: string;
+  timestamp?: string;
+  key: Buffer | string | null;
+  value: Buffer | null;
+  headers?: Record<string, string>;
+}
+
 export interface DeadLetter {
+  origin?: RecordOrigin | undefined;
   channel: Channel;
   targetId: string;
   alert: RiskAlert;
@@ -97,7 +109,7 @@ export class ChannelProcessor {
    * redelivery from the dead-letter topic). Throws ShutdownError if `signal` aborts mid-way: the
    * caller must then NOT commit the input offset.
    */
-  async handle(alert: RiskAlert, opts: { signal?: AbortSignal; source?: DeliverySource; onlyTarget?: string } = {}): Promise<AlertOutcome> {
+  async handle(alert: RiskAlert, opts: { signal?: AbortSignal; source?: DeliverySource; onlyTarget?: string; origin?: RecordOrigin } = {}): Promise<AlertOutcome> {
     const { channel, log } = this.d;
     const source = opts.source ?? 'live';
     let targets: Target[];
@@ -113,11 +125,17 @@ export class ChannelProcessor {
       log.debug({ alertId: alert.alert_id, channel }, 'alert not routed on this channel');
       return { routed: 0, targets: [] };
     }
-    const results = await Promise.all(targets.map((t) => this.deliverOne(alert, t, source, opts.signal)));
+    const results = await Promise.all(targets.map((t) => this.deliverOne(alert, t, source, opts.signal, opts.origin)));
     return { routed: targets.length, targets: results };
   }
 
-  private async deliverOne(alert: RiskAlert, target: Target, source: DeliverySource, signal: AbortSignal | undefined): Promise<AlertOutcome['targets'][number]> {
+  private async deliverOne(
+    alert: RiskAlert,
+    target: Target,
+    source: DeliverySource,
+    signal: AbortSignal | undefined,
+    origin: RecordOrigin | undefined,
+  ): Promise<AlertOutcome['targets'][number]> {
     const { channel, index, ledger, log, scrubber } = this.d;
     const known = index.get(channel, target.id, alert.alert_id);
     // Live: delivered or dead-lettered before (restart, rebalance) → done. Redelivery: only delivered.
@@ -155,7 +173,7 @@ export class ChannelProcessor {
       if (info.final) {
         // Dead letter first, ledger second: a crash in between re-sends to the DLQ (harmless) rather
         // than leaving a ledger entry that says "dead-lettered" for an alert missing from the DLQ.
-        await this.d.deadLetters.write({ channel, targetId: target.id, alert, reason: info.final, status: info.status, error, attempts: info.attempt });
+        await this.d.deadLetters.write({ origin, channel, targetId: target.id, alert, reason: info.final, status: info.status, error, attempts: info.attempt });
         await ledger.write(record(info, 'dead_lettered'));
         return;
       }

@@ -12,11 +12,19 @@ import type { EmailTarget, ResolvedTargets, SlackTarget, WebhookTarget } from '.
  * Resolves the targets of the enabled channels (all channels when `all` is set, e.g. for
  * `config test`). A missing or malformed secret stops start-up with the field and variable named.
  */
-export function resolveTargets(notify: NotifyConfig, env: NodeJS.ProcessEnv = process.env, opts: { all?: boolean } = {}): ResolvedTargets {
+export function resolveTargets(
+  notify: NotifyConfig,
+  env: NodeJS.ProcessEnv = process.env,
+  opts: { all?: boolean; /** Stand-ins for secrets that are not set (config test: nothing is sent). */ placeholders?: boolean } = {},
+): ResolvedTargets {
   const secrets: string[] = [];
-  const fromEnv = (name: string, field: string): string => {
+  const PLACEHOLDER = { url: 'https://placeholder.invalid/', password: 'placeholder', secrets: 'whsec_' + Buffer.alloc(24).toString('base64') };
+  const fromEnv = (name: string, field: string, kind: keyof typeof PLACEHOLDER): string => {
     const v = env[name];
-    if (v === undefined || v.trim() === '') throw new ConfigError(`${field}: environment variable ${name} is not set (it holds a secret)`);
+    if (v === undefined || v.trim() === '') {
+      if (opts.placeholders) return PLACEHOLDER[kind];
+      throw new ConfigError(`${field}: environment variable ${name} is not set (it holds a secret)`);
+    }
     return v.trim();
   };
   const on = (enabled: boolean) => enabled || Boolean(opts.all);
@@ -25,7 +33,7 @@ export function resolveTargets(notify: NotifyConfig, env: NodeJS.ProcessEnv = pr
   if (on(notify.slack.enabled)) {
     for (const [id, t] of Object.entries(notify.slack.targets)) {
       const field = `notify.slack.targets.${id}`;
-      const url = t.url ?? fromEnv(t.urlEnv ?? '', `${field}.urlEnv`);
+      const url = t.url ?? fromEnv(t.urlEnv ?? '', `${field}.urlEnv`, 'url');
       let parsed: URL;
       try {
         parsed = new URL(url);
@@ -44,7 +52,7 @@ export function resolveTargets(notify: NotifyConfig, env: NodeJS.ProcessEnv = pr
   let smtpPassword: string | undefined;
   if (on(notify.email.enabled)) {
     const s = notify.email.smtp;
-    smtpPassword = s.password ?? (s.passwordEnv ? fromEnv(s.passwordEnv, 'notify.email.smtp.passwordEnv') : undefined);
+    smtpPassword = s.password ?? (s.passwordEnv ? fromEnv(s.passwordEnv, 'notify.email.smtp.passwordEnv', 'password') : undefined);
     if (smtpPassword) secrets.push(smtpPassword);
     for (const [id, t] of Object.entries(notify.email.targets)) email.push({ channel: 'email', id, to: [...t.to], cc: [...t.cc], route: t.route });
   }
@@ -53,7 +61,7 @@ export function resolveTargets(notify: NotifyConfig, env: NodeJS.ProcessEnv = pr
   if (on(notify.webhook.enabled)) {
     for (const [id, t] of Object.entries(notify.webhook.targets)) {
       const field = `notify.webhook.targets.${id}`;
-      const raw = t.secrets ?? fromEnv(t.secretsEnv ?? '', `${field}.secretsEnv`);
+      const raw = t.secrets ?? fromEnv(t.secretsEnv ?? '', `${field}.secretsEnv`, 'secrets');
       const list = raw.split(',').map((x) => x.trim()).filter(Boolean);
       if (list.length === 0) throw new ConfigError(`${field}: no signing secret`);
       list.forEach((secret, i) => {

@@ -1,0 +1,147 @@
+import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import type { Channel } from '../config/notify.ts';
+import type { Config } from '../config/schema.ts';
+import type { RiskAlert } from '../contracts.ts';
+import { PoisonRecordError } from '../errors.ts';
+import { readerType, type AvroSerde } from '../kafka/serde.ts';
+import type { Logger } from '../log.ts';
+import { consumerLag, notificationDeadLettered, notifications } from '../metrics/index.ts';
+import type { KafkaDeadLetters } from './dead-letter.ts';
+import { stringHeaders } from './dead-letter.ts';
+import { faultPoint } from './faults.ts';
+import type { LedgerTail } from './ledger.ts';
+import type { ChannelProcessor, RecordOrigin } from './processor.ts';
+import { ShutdownError } from './retry.ts';
+
+// One consumer group per channel on risk-alerts: `<applicationId>-notifier-<channel>`,
+// read_committed (the scorer writes alerts in transactions). Within a partition, alerts are handled
+// one after the other, in order; the offset of an alert is resolved and committed only after the
+// processor returned, i.e. after every target was delivered or dead-lettered and the ledger record
+// was acknowledged. A slow channel only holds up its own group.
+
+export function groupIdFor(config: Pick<Config, 'applicationId'>, channel: Channel): string {
+  return `${config.applicationId}-notifier-${channel}`;
+}
+
+export interface ChannelConsumerDeps {
+  config: Config;
+  kafka: Kafka;
+  serde: AvroSerde;
+  processor: ChannelProcessor;
+  tail: LedgerTail;
+  deadLetters: KafkaDeadLetters;
+  log: Logger;
+}
+
+export class ChannelConsumer {
+  readonly channel: Channel;
+  readonly groupId: string;
+  private consumer: Consumer | undefined;
+  private readonly abort = new AbortController();
+  private ledgerGate: Promise<void> = Promise.resolve();
+  private readonly reader = readerType('risk-alert.avsc');
+  joined = false;
+  handled = 0;
+
+  constructor(private readonly d: ChannelConsumerDeps) {
+    this.channel = d.processor.channel;
+    this.groupId = groupIdFor(d.config, this.channel);
+  }
+
+  async start(): Promise<void> {
+    const { config, log } = this.d;
+    const n = config.notify;
+    const budget = Math.max(n.retry.budgetMs, n[this.channel].retry?.budgetMs ?? 0);
+    const consumer = this.d.kafka.consumer({
+      groupId: this.groupId,
+      readUncommitted: false,
+      maxWaitTimeInMs: 250,
+      sessionTimeout: n.consumer.sessionTimeoutMs,
+      // A member finishing an alert that is still being retried must be able to rejoin.
+      rebalanceTimeout: Math.max(60_000, budget + n[this.channel].timeoutMs + 10_000),
+      heartbeatInterval: Math.min(3000, Math.floor(n.consumer.sessionTimeoutMs / 3)),
+      retry: { retries: 10 },
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      this.joined = true;
+      log.info({ channel: this.channel, groupId: this.groupId, partitions: e.payload.memberAssignment[config.topics.alerts] ?? [] }, 'notifier partitions assigned');
+      // New generation: read the ledger up to now before handling anything (rebalance, restart).
+      this.ledgerGate = this.d.tail.catchUp();
+      this.ledgerGate.catch(() => undefined);
+    });
+    consumer.on(consumer.events.REBALANCING, () => {
+      this.joined = false;
+    });
+    consumer.on(consumer.events.CRASH, (e) => {
+      log.error({ channel: this.channel, err: e.payload.error, restart: e.payload.restart }, 'notifier consumer crashed');
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic: config.topics.alerts, fromBeginning: true });
+    await consumer.run({
+      autoCommit: true,
+      autoCommitThreshold: 1,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: n.consumer.partitionsConsumedConcurrently,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+        await this.ledgerGate;
+        for (const message of batch.messages) {
+          if (!isRunning() || isStale() || this.abort.signal.aborted) return;
+          const done = await this.handleMessage(batch.topic, batch.partition, message, heartbeat);
+          if (!done) return; // shutdown mid-delivery: leave the offset uncommitted
+          await faultPoint('notifier.before-commit', log);
+          resolveOffset(message.offset);
+          await commitOffsetsIfNecessary();
+          this.handled++;
+          const lag = BigInt(batch.highWatermark) - BigInt(message.offset) - 1n;
+          consumerLag.labels(this.groupId, batch.topic, String(batch.partition)).set(Number(lag < 0n ? 0n : lag));
+        }
+        if (batch.messages.length === 0) consumerLag.labels(this.groupId, batch.topic, String(batch.partition)).set(Math.max(0, Number(batch.offsetLag())));
+      },
+    });
+  }
+
+  /** Returns false when interrupted by shutdown (the alert must not be committed). */
+  private async handleMessage(topic: string, partition: number, m: KafkaMessage, heartbeat: () => Promise<void>): Promise<boolean> {
+    const { log, config } = this.d;
+    const origin: RecordOrigin = { topic, partition, offset: m.offset, timestamp: m.timestamp, key: m.key, value: m.value, headers: stringHeaders(m.headers) };
+    let alert: RiskAlert;
+    try {
+      alert = (await this.d.serde.decode<RiskAlert>(m.value, this.reader)).value;
+    } catch (err) {
+      if (!(err instanceof PoisonRecordError)) throw err; // registry down: kafkajs retries the batch
+      log.error({ channel: this.channel, partition, offset: m.offset, reason: err.reason, err: err.message }, 'undecodable alert dead-lettered');
+      await this.d.deadLetters.writePoison(this.channel, origin, err.reason, err.message);
+      notifications.labels(this.channel, 'dead_lettered').inc();
+      notificationDeadLettered.labels(this.channel, 'poison').inc();
+      return true;
+    }
+    const age = Date.now() - Number(m.timestamp);
+    if (age > config.notify.consumer.maxAlertAgeMs) {
+      notifications.labels(this.channel, 'expired').inc();
+      log.warn({ channel: this.channel, alertId: alert.alert_id, ageMs: age }, 'alert older than notify.consumer.maxAlertAgeMs: skipped');
+      return true;
+    }
+    // Keep the group membership alive while an alert is retried for up to the budget.
+    const beat = setInterval(() => {
+      heartbeat().catch((err: unknown) => log.debug({ channel: this.channel, err: (err as Error).message }, 'heartbeat during delivery failed'));
+    }, 2000);
+    try {
+      await this.d.processor.handle(alert, { signal: this.abort.signal, origin });
+      return true;
+    } catch (err) {
+      if (err instanceof ShutdownError) {
+        log.info({ channel: this.channel, alertId: alert.alert_id }, 'delivery interrupted by shutdown; the alert will be handled again');
+        return false;
+      }
+      throw err;
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.consumer?.disconnect().catch(() => undefined);
+  }
+}

@@ -1,0 +1,188 @@
+import { hostname } from 'node:os';
+import type { Admin, Kafka, Producer } from 'kafkajs';
+import { CHANNELS, retryPolicy, type Channel } from '../config/notify.ts';
+import type { Config } from '../config/schema.ts';
+import { ConfigError, SchemaError } from '../errors.ts';
+import { startHttp, type HttpHandle } from '../http.ts';
+import { createKafka } from '../kafka/client.ts';
+import { AvroSerde, subjectFor } from '../kafka/serde.ts';
+import { waitForBroker } from '../kafka/wait.ts';
+import type { Logger } from '../log.ts';
+import { EmailSender } from './channels/email.ts';
+import { SlackSender } from './channels/slack.ts';
+import { WebhookSender } from './channels/webhook.ts';
+import { ChannelConsumer } from './consumer.ts';
+import { dlqTopic, KafkaDeadLetters } from './dead-letter.ts';
+import { DeliveryCache } from './delivery-cache.ts';
+import { createSafeAgent } from './egress.ts';
+import { KafkaLedger, LedgerTail } from './ledger.ts';
+import { ChannelProcessor } from './processor.ts';
+import { renderers } from './render/index.ts';
+import { resolveTargets, Scrubber } from './secrets.ts';
+import type { ChannelSender, ResolvedTargets } from './types.ts';
+
+// Composition of a notifier process: one consumer group per requested channel (all in one process
+// with --channel all, still separate groups), one ledger tail and one producer shared by them.
+
+export interface NotifierOptions {
+  /** Channels to run; 'all' = every enabled channel. */
+  channels: Channel[] | 'all';
+  log: Logger;
+  env?: NodeJS.ProcessEnv;
+  /** Serve /metrics, /healthz, /readyz (default true). */
+  http?: boolean;
+}
+
+export interface NotifierHandle {
+  readonly channels: Channel[];
+  readonly consumers: ChannelConsumer[];
+  readonly http: HttpHandle | undefined;
+  isReady(): boolean;
+  stop(): Promise<void>;
+}
+
+/** Picks the channels to run; a channel asked for by name must be enabled. */
+export function selectChannels(config: Config, wanted: Channel[] | 'all'): Channel[] {
+  if (wanted === 'all') {
+    const on = CHANNELS.filter((c) => config.notify[c].enabled);
+    if (on.length === 0) throw new ConfigError('no notification channel is enabled: set notify.slack.enabled, notify.email.enabled or notify.webhook.enabled');
+    return on;
+  }
+  for (const c of wanted) {
+    if (!config.notify[c].enabled) throw new ConfigError(`notify.${c}.enabled is false: enable the channel (RISK_HUB_NOTIFY__${c.toUpperCase()}__ENABLED=true) to run its notifier`);
+    if (Object.keys(config.notify[c].targets).length === 0) throw new ConfigError(`notify.${c}.targets is empty: configure at least one ${c} target`);
+  }
+  return [...new Set(wanted)];
+}
+
+/** Builds the transport of a channel (HTTP channels through the egress-checked agent). */
+export function createSender(config: Config, channel: Channel, targets: ResolvedTargets, scrubber: Scrubber): ChannelSender {
+  const n = config.notify;
+  const render = renderers(n);
+  const agent = () =>
+    createSafeAgent({ allow: n.egress.allow, connectTimeoutMs: n[channel].timeoutMs, headersTimeoutMs: n[channel].timeoutMs, bodyTimeoutMs: n[channel].timeoutMs });
+  switch (channel) {
+    case 'slack':
+      return new SlackSender({ dispatcher: agent(), render: render.slack }) as ChannelSender;
+    case 'webhook':
+      return new WebhookSender({ dispatcher: agent() }) as ChannelSender;
+    case 'email':
+      return new EmailSender({ config: n.email, password: targets.smtpPassword, render: render.email, scrub: (s) => scrubber.scrub(s) }) as ChannelSender;
+  }
+}
+
+/** Kafka pieces shared by the notifier and `dlq redeliver`. */
+export interface NotifyKafka {
+  kafka: Kafka;
+  admin: Admin;
+  producer: Producer;
+  serde: AvroSerde;
+  close(): Promise<void>;
+}
+
+export async function connectNotifyKafka(config: Config, log: Logger, role: string, channels: Channel[]): Promise<NotifyKafka> {
+  await waitForBroker(config, config.kafka.connectWaitMs);
+  const kafka = createKafka(config, { clientId: `${config.applicationId}-${role}-${hostname()}`, logger: log.child({ component: 'kafkajs' }) });
+  const admin = kafka.admin();
+  await admin.connect();
+  const serde = new AvroSerde(config);
+  try {
+    // Fail fast, with the fix, when the topology or the schemas are missing.
+    const needed = [config.topics.alerts, config.topics.deliveries, ...channels.map((c) => dlqTopic(config, c))];
+    const existing = new Set(await admin.listTopics());
+    const missing = needed.filter((t) => !existing.has(t));
+    if (missing.length) throw new ConfigError(`missing topics ${missing.join(', ')}: run risk-hub topics apply`);
+    for (const subject of [subjectFor(config.topics.alerts), subjectFor(config.topics.deliveries)]) {
+      await serde.latestId(subject).catch((err: unknown) => {
+        throw err instanceof SchemaError ? err : new SchemaError(`${subject}: ${(err as Error).message}`, { cause: err });
+      });
+    }
+  } catch (err) {
+    await admin.disconnect().catch(() => undefined);
+    throw err;
+  }
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: { retries: 10 } });
+  await producer.connect();
+  return {
+    kafka,
+    admin,
+    producer,
+    serde,
+    async close() {
+      await producer.disconnect().catch(() => undefined);
+      await admin.disconnect().catch(() => undefined);
+    },
+  };
+}
+
+export async function startNotifier(config: Config, opts: NotifierOptions): Promise<NotifierHandle> {
+  const log = opts.log;
+  const channels = selectChannels(config, opts.channels);
+  const targets = resolveTargets(config.notify, opts.env ?? process.env);
+  const scrubber = new Scrubber(targets.secrets);
+  for (const t of targets.webhook) if (!t.url.startsWith('https:')) log.warn({ target: t.id }, 'webhook target is not https: the alert travels in clear');
+
+  const senders = new Map<Channel, ChannelSender>();
+  const cleanup: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const f of cleanup.reverse()) await f().catch((err: unknown) => log.warn({ err: scrubber.scrub((err as Error).message) }, 'shutdown step failed'));
+  };
+  try {
+    for (const c of channels) {
+      const s = createSender(config, c, targets, scrubber);
+      senders.set(c, s);
+      cleanup.push(() => s.close());
+      if (c === 'email' && config.notify.email.verifyOnStart) await s.verify?.();
+    }
+    const k = await connectNotifyKafka(config, log, 'notifier', channels);
+    cleanup.push(() => k.close());
+    const cache = new DeliveryCache(config.notify.ledger.cacheSize);
+    const tail = new LedgerTail(k.kafka, k.admin, k.serde, config, cache, log.child({ component: 'ledger' }));
+    cleanup.push(() => tail.stop());
+    await tail.startReading();
+    await tail.catchUp();
+    const ledger = new KafkaLedger(k.producer, k.serde, config.topics.deliveries);
+    const deadLetters = new KafkaDeadLetters(k.producer, k.serde, config);
+    const notifierId = `${hostname()}/${process.pid}`;
+    const consumers: ChannelConsumer[] = [];
+    for (const c of channels) {
+      const processor = new ChannelProcessor({
+        channel: c,
+        notify: config.notify,
+        targets,
+        sender: senders.get(c) as ChannelSender,
+        retry: retryPolicy(config.notify, c),
+        ledger,
+        deadLetters,
+        index: cache,
+        scrubber,
+        log: log.child({ channel: c }),
+        notifierId,
+      });
+      const consumer = new ChannelConsumer({ config, kafka: k.kafka, serde: k.serde, processor, tail, deadLetters, log });
+      consumers.push(consumer);
+      // Consumers stop first (in-flight deliveries are interrupted, their offsets stay uncommitted).
+      cleanup.push(() => consumer.stop());
+      await consumer.start();
+    }
+    const isReady = () => consumers.every((c) => c.joined);
+    let http: HttpHandle | undefined;
+    if (opts.http !== false) {
+      http = await startHttp({ host: config.http.host, port: config.http.port, log, ready: () => ({ ready: isReady(), detail: Object.fromEntries(consumers.map((c) => [c.channel, { joined: c.joined, handled: c.handled }])) }) });
+      const h = http;
+      cleanup.push(() => h.close());
+    }
+    log.info({ channels, targets: Object.fromEntries(channels.map((c) => [c, targets[c].map((t) => t.id)])), ledgerRecords: tail.records }, 'notifier started');
+    let stopped: Promise<void> | undefined;
+    return {
+      channels,
+      consumers,
+      http,
+      isReady,
+      stop: () => (stopped ??= stopAll()),
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
