@@ -535,7 +535,7 @@ export class Agent {
         this.counters.sent += batch.length - rejected.length;
         this.counters.droppedInvalid += rejected.length;
         if (rejected.length > 0) this.logger?.warn({ rejected: rejected.length }, 'events invalid for the registry schema were dropped');
-        if (this.reachable === false) this.logger?.info?.({ after: this.failures }, 'Kafka reachable again');
+        if (this.reachable === false) this.logger?.info?.({ after: this.failures }, 'delivering events again');
         this.reachable = true;
         this.failures = 0;
         this.inFlight = [];
@@ -543,7 +543,7 @@ export class Agent {
         if (this.closed) return;
         this.failures++;
         this.lastError = describe(err);
-        if (this.reachable !== false) this.logger?.warn({ error: this.lastError }, 'cannot send events to Kafka; queueing (oldest dropped when full)');
+        if (this.reachable !== false) this.logger?.warn({ error: this.lastError }, 'cannot deliver events (Kafka or schema registry unreachable); queueing, oldest dropped when full');
         this.reachable = false;
         await this.sleepUnlessClosed(Math.min(5000, 100 * 2 ** Math.min(this.failures, 6)));
       }
