@@ -3,7 +3,8 @@ import type { Channel } from '../config/notify.ts';
 import type { Config } from '../config/schema.ts';
 import type { RiskAlert } from '../contracts.ts';
 import { PoisonRecordError } from '../errors.ts';
-import { readerType, type AvroSerde } from '../kafka/serde.ts';
+import type { AvroSerde } from '../kafka/serde.ts';
+import { alertReader } from './readers.ts';
 import type { Logger } from '../log.ts';
 import { consumerLag, notificationDeadLettered, notifications } from '../metrics/index.ts';
 import type { KafkaDeadLetters } from './dead-letter.ts';
@@ -39,7 +40,7 @@ export class ChannelConsumer {
   private consumer: Consumer | undefined;
   private readonly abort = new AbortController();
   private ledgerGate: Promise<void> = Promise.resolve();
-  private readonly reader = readerType('risk-alert.avsc');
+  private readonly reader = alertReader();
   joined = false;
   handled = 0;
 

@@ -3,7 +3,8 @@ import { hostname } from 'node:os';
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import type { Config } from '../config/schema.ts';
 import { ConnectionError, PoisonRecordError } from '../errors.ts';
-import { readerType, subjectFor, type AvroSerde } from '../kafka/serde.ts';
+import { subjectFor, type AvroSerde } from '../kafka/serde.ts';
+import { deliveryReader } from './readers.ts';
 import type { Logger } from '../log.ts';
 import type { DeliveryCache } from './delivery-cache.ts';
 import type { DeliveryRecord, LedgerWriter } from './processor.ts';
@@ -46,7 +47,7 @@ export class LedgerTail {
   private readonly position = new Map<number, bigint>();
   private joined = false;
   private waiters: Array<() => void> = [];
-  private readonly reader = readerType('delivery.avsc');
+  private readonly reader = deliveryReader();
   records = 0;
 
   constructor(

@@ -3,7 +3,7 @@ import type { Config } from '../config/schema.ts';
 import { retryPolicy, type Channel } from '../config/notify.ts';
 import type { RiskAlert } from '../contracts.ts';
 import { ConnectionError, PoisonRecordError } from '../errors.ts';
-import { readerType } from '../kafka/serde.ts';
+import { alertReader } from './readers.ts';
 import type { Logger } from '../log.ts';
 import { DLQ_HEADERS, dlqTopic, KafkaDeadLetters, stringHeaders } from './dead-letter.ts';
 import { DeliveryCache } from './delivery-cache.ts';
@@ -98,7 +98,7 @@ export async function redeliver(config: Config, opts: RedeliverOptions): Promise
       log: log.child({ channel, redeliver: true }),
       notifierId: `${hostname()}/${process.pid}/redeliver`,
     });
-    const reader = readerType('risk-alert.avsc');
+    const reader = alertReader();
     const abort = new AbortController();
     opts.signal?.addEventListener('abort', () => abort.abort(), { once: true });
     const reachedEnd = new Set<number>([...end].filter(([p, high]) => (committedOf(p) >= 0n ? committedOf(p) : BigInt(ends.find((e) => e.partition === p)!.low)) >= high).map(([p]) => p));
