@@ -1,0 +1,114 @@
+import type { Command } from 'commander';
+import type { Config } from '../config/schema.ts';
+import type { Contribution } from '../contracts.ts';
+import { ConnectionError, RiskHubError } from '../errors.ts';
+import { configFrom } from './context.ts';
+import { formatTime } from './simulate.ts';
+
+// `risk-hub user-risk <app> <env> <user>`: a user's current 24-hour increase, tier and contributing
+// attacks, from a scorer's query endpoint. The scorer that owns the user's partition answers; another
+// instance answers 421 with the owner's URL, which is followed once.
+
+export interface UserRiskAnswer {
+  application_id: string;
+  environment: string;
+  user: string;
+  partition: number;
+  known: boolean;
+  increase_24h: number;
+  risk_score: number;
+  tier: number;
+  alerted_tier: number;
+  window_start: number;
+  window_end: number;
+  contributions: Contribution[];
+  contributions_truncated: number;
+  last_event_at: number | null;
+}
+
+export interface QueryResult {
+  answer: UserRiskAnswer;
+  /** The scorer that answered (after a 421 redirect, the owner). */
+  url: string;
+  redirected: boolean;
+}
+
+/** The query URL of the local scorer from configuration: scorer.advertisedUrl, else 127.0.0.1:<http.port>. */
+export function defaultScorerUrl(config: Pick<Config, 'scorer' | 'http'>): string {
+  return config.scorer.advertisedUrl ?? `http://127.0.0.1:${config.http.port || 9464}`;
+}
+
+export async function queryUserRisk(base: string, app: string, env: string, user: string, opts: { timeoutMs?: number } = {}): Promise<QueryResult> {
+  const path = `/v1/users/${encodeURIComponent(app)}/${encodeURIComponent(env)}/${encodeURIComponent(user)}/risk`;
+  let url = base.replace(/\/+$/, '');
+  for (let hop = 0; hop < 2; hop++) {
+    let res: Response;
+    try {
+      res = await fetch(url + path, { signal: AbortSignal.timeout(opts.timeoutMs ?? 5000), redirect: 'manual' });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      throw new ConnectionError(`no scorer answers at ${url} (${cause}): start one (risk-hub scorer, or risk-hub demo) or pass --url http://host:port`, { cause: err });
+    }
+    const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+    if (res.status === 200) return { answer: body as unknown as UserRiskAnswer, url, redirected: hop > 0 };
+    if (res.status === 421) {
+      const owner = (body.owner as { url?: string } | null | undefined)?.url;
+      if (hop === 0 && owner) {
+        url = owner.replace(/\/+$/, '');
+        continue;
+      }
+      throw new RiskHubError(
+        'RH_QUERY_OWNER',
+        owner
+          ? `partition ${String(body.partition)} moved again while asking (${owner} does not own it either): the group is rebalancing, retry in a few seconds`
+          : `the scorer at ${url} does not own partition ${String(body.partition)} and no owner is known (the group is rebalancing or no scorer runs for it): retry in a few seconds`,
+        { retriable: true },
+      );
+    }
+    if (res.status === 503) throw new RiskHubError('RH_QUERY_UNAVAILABLE', `${url}: ${String(body.error ?? 'not ready')}`, { retriable: true });
+    if (res.status === 404) throw new RiskHubError('RH_QUERY', `${url} has no user-risk endpoint (is it a scorer? notifiers do not answer queries)`);
+    throw new RiskHubError('RH_QUERY', `${url} answered ${res.status}: ${String(body.error ?? JSON.stringify(body)).slice(0, 300)}`);
+  }
+  throw new RiskHubError('RH_QUERY', 'unreachable');
+}
+
+export function formatUserRisk(r: QueryResult, threshold?: number): string {
+  const a = r.answer;
+  const lines = [`${a.application_id}/${a.environment}/${a.user}  (partition ${a.partition}, answered by ${r.url}${r.redirected ? ' after a redirect to the owner' : ''})`];
+  if (!a.known) {
+    lines.push('no events scored for this user: increase 0, tier 0');
+    return lines.join('\n') + '\n';
+  }
+  const tier = a.tier > 0 ? `tier ${a.tier}` : `below the threshold${threshold !== undefined ? ` (${threshold})` : ''}`;
+  lines.push(`increase (24 h)  ${a.increase_24h} points, ${tier}`);
+  lines.push(`risk score       ${a.risk_score} points (lifetime)`);
+  lines.push(`window           ${formatTime(a.window_start)} → ${formatTime(a.window_end)} (event time)`);
+  lines.push(`alerted tier     ${a.alerted_tier > 0 ? `${a.alerted_tier} (a new alert needs a higher tier, or a fall back under the threshold first)` : '0 (armed: the next crossing alerts)'}`);
+  if (a.contributions.length) {
+    const more = a.contributions_truncated > 0 ? ` (and ${a.contributions_truncated} smaller)` : '';
+    lines.push(`contributing attacks${more}:`);
+    const w = Math.max(...a.contributions.map((c) => c.attack_type.length));
+    for (const c of a.contributions) {
+      lines.push(`  ${formatTime(c.occurred_at)}  ${c.attack_type.padEnd(w)}  ${c.severity.padEnd(8)}  ${String(c.points).padStart(3)}  ${c.event_id}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function register(program: Command): void {
+  program
+    .command('user-risk')
+    .description("a user's current 24-hour increase, tier and contributing attacks, from a scorer's query endpoint")
+    .argument('<application>', 'application_id')
+    .argument('<environment>', 'environment, e.g. production')
+    .argument('<user>', 'user key')
+    .option('--url <url>', 'a scorer (any instance: another one redirects to the owner); default scorer.advertisedUrl, else http://127.0.0.1:<http.port>')
+    .option('--json', 'print the raw answer')
+    .action(async (app: string, env: string, user: string, opts: { url?: string; json?: boolean }, cmd: Command) => {
+      const config = configFrom(cmd);
+      const base = opts.url ?? defaultScorerUrl(config);
+      if (!/^https?:\/\//.test(base)) throw new RiskHubError('RH_USAGE', `--url ${base}: expected http://host:port`);
+      const r = await queryUserRisk(base, app, env, user);
+      process.stdout.write(opts.json ? JSON.stringify(r.answer, null, 2) + '\n' : formatUserRisk(r, (Object.hasOwn(config.scoring.applications, app) ? config.scoring.applications[app]?.threshold : undefined) ?? config.scoring.threshold));
+    });
+}

@@ -1,0 +1,152 @@
+// What the demo shows comes from the same topics an operator would look at, not from the demo's own
+// bookkeeping: a read_committed consumer (its own group) follows
+//   - <applicationId>-user-risk-changelog: each user's committed state → users tracked, top risky
+//     users with their 24-hour increase (the scorer's own riskView over the stored state);
+//   - risk-alerts: the alerts fired;
+//   - risk-alert-deliveries: every delivery attempt per channel and its status.
+
+import { appendFileSync } from 'node:fs';
+import { changelogTopic, type Config } from '../config/schema.ts';
+import type { RiskAlert } from '../contracts.ts';
+import { createKafka } from '../kafka/client.ts';
+import { AvroSerde, readerType } from '../kafka/serde.ts';
+import type { Logger } from '../log.ts';
+import { isUserState, resolvePolicy, riskView } from '../scoring/index.ts';
+
+export const CHANNELS = ['slack', 'email', 'webhook'] as const;
+export type DemoChannel = (typeof CHANNELS)[number];
+export type DeliveryState = 'delivered' | 'retrying' | 'dead_lettered';
+
+export interface UserRow {
+  key: string;
+  application: string;
+  environment: string;
+  user: string;
+  increase: number;
+  tier: number;
+  score: number;
+  /** Newest event time scored for the user. */
+  lastEventAt: number | null;
+}
+
+export interface AlertRow {
+  alert: RiskAlert;
+  /** Latest delivery status per channel (absent: not attempted yet). */
+  deliveries: Partial<Record<DemoChannel, DeliveryState>>;
+}
+
+export interface DeliveryCounts {
+  delivered: number;
+  retrying: number;
+  dead_lettered: number;
+  /** Attempts recorded (every retry counts). */
+  attempts: number;
+}
+
+interface DeliveryRecord {
+  alert_id: string;
+  channel: string;
+  target_id: string;
+  status: DeliveryState;
+  result: string;
+}
+
+const MAX_ALERTS = 10_000;
+
+export class DemoWatcher {
+  readonly users = new Map<string, UserRow>();
+  readonly alerts: AlertRow[] = [];
+  private readonly byId = new Map<string, AlertRow>();
+  /** Deliveries recorded before their alert was read (topics are read concurrently). */
+  private readonly early = new Map<string, Partial<Record<DemoChannel, DeliveryState>>>();
+  readonly deliveries: Record<DemoChannel, DeliveryCounts> = {
+    slack: { delivered: 0, retrying: 0, dead_lettered: 0, attempts: 0 },
+    email: { delivered: 0, retrying: 0, dead_lettered: 0, attempts: 0 },
+    webhook: { delivered: 0, retrying: 0, dead_lettered: 0, attempts: 0 },
+  };
+  private consumer: ReturnType<ReturnType<typeof createKafka>['consumer']> | undefined;
+  private readonly changelog: string;
+
+  constructor(
+    private readonly config: Config,
+    private readonly log: Logger,
+    /** Each alert is appended here as one JSON line. */
+    private readonly alertsFile?: string,
+  ) {
+    this.changelog = changelogTopic(config);
+  }
+
+  async start(): Promise<void> {
+    const kafka = createKafka(this.config, { clientId: `${this.config.applicationId}-demo-view`, logger: this.log.child({ component: 'kafkajs' }) });
+    const consumer = kafka.consumer({ groupId: `${this.config.applicationId}-demo-view`, readUncommitted: false, maxWaitTimeInMs: 200 });
+    this.consumer = consumer;
+    const serde = new AvroSerde(this.config);
+    const alertReader = readerType('risk-alert.avsc');
+    const deliveryReader = readerType('delivery.avsc');
+    await consumer.connect();
+    await consumer.subscribe({ topics: [this.changelog, this.config.topics.alerts, this.config.topics.deliveries], fromBeginning: true });
+    await consumer.run({
+      autoCommit: true,
+      eachMessage: async ({ topic, message }) => {
+        try {
+          if (topic === this.changelog) this.onState(message.key?.toString() ?? '', message.value);
+          else if (topic === this.config.topics.alerts) this.onAlert((await serde.decode<RiskAlert>(message.value, alertReader)).value);
+          else this.onDelivery((await serde.decode<DeliveryRecord>(message.value, deliveryReader)).value);
+        } catch (err) {
+          this.log.warn({ err, topic }, 'demo view could not read a record');
+        }
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect().catch(() => undefined);
+  }
+
+  private onState(key: string, value: Buffer | null): void {
+    const [application = '', environment = '', ...rest] = key.split('/');
+    const user = rest.join('/');
+    if (!value) {
+      this.users.delete(key);
+      return;
+    }
+    const state: unknown = JSON.parse(value.toString('utf8'));
+    if (!isUserState(state)) return;
+    const view = riskView(state, resolvePolicy(this.config.scoring, application), { application_id: application, environment, user });
+    this.users.set(key, { key, application, environment, user, increase: view.increase_24h, tier: view.tier, score: view.risk_score, lastEventAt: view.last_event_at });
+  }
+
+  private onAlert(alert: RiskAlert): void {
+    if (this.byId.has(alert.alert_id) || this.alerts.length >= MAX_ALERTS) return;
+    const row: AlertRow = { alert, deliveries: this.early.get(alert.alert_id) ?? {} };
+    this.early.delete(alert.alert_id);
+    this.alerts.push(row);
+    this.byId.set(alert.alert_id, row);
+    if (this.alertsFile) appendFileSync(this.alertsFile, JSON.stringify(alert) + '\n');
+  }
+
+  private onDelivery(r: DeliveryRecord): void {
+    if (!(CHANNELS as readonly string[]).includes(r.channel)) return;
+    const channel = r.channel as DemoChannel;
+    const counts = this.deliveries[channel];
+    counts.attempts++;
+    const row = this.byId.get(r.alert_id);
+    const map = row ? row.deliveries : (this.early.get(r.alert_id) ?? {});
+    if (!row) this.early.set(r.alert_id, map);
+    const prev = map[channel];
+    if (prev === 'delivered' || (prev === 'dead_lettered' && r.status !== 'delivered')) return;
+    if (prev) counts[prev]--;
+    counts[r.status]++;
+    map[channel] = r.status;
+  }
+
+  /** Users by 24-hour increase, highest first. */
+  top(n: number): UserRow[] {
+    return [...this.users.values()].sort((a, b) => b.increase - a.increase || a.key.localeCompare(b.key)).slice(0, n);
+  }
+
+  /** Alerts not yet delivered or dead-lettered on every channel in `channels`. */
+  pending(channels: readonly DemoChannel[]): AlertRow[] {
+    return this.alerts.filter((a) => channels.some((c) => a.deliveries[c] !== 'delivered' && a.deliveries[c] !== 'dead_lettered'));
+  }
+}
