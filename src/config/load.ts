@@ -55,15 +55,20 @@ export function formatIssues(error: z.ZodError, file?: string): string {
 export function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith('RISK_HUB_') || name === 'RISK_HUB_CONFIG' || value === undefined) continue;
+    if (!name.startsWith('RISK_HUB_') || NOT_CONFIG.test(name) || value === undefined) continue;
     const path = name.slice('RISK_HUB_'.length).split('__').map(camel);
-    setPath(out, path, parseValue(value));
+    // Secrets and names stay strings even when they look like numbers ("123456" is a valid password).
+    setPath(out, path, STRING_KEY.test(path[path.length - 1] ?? '') ? value : parseValue(value));
   }
   if (env.KAFKA_BROKERS) setPath(out, ['kafka', 'brokers'], env.KAFKA_BROKERS.split(',').map((s) => s.trim()).filter(Boolean));
   if (env.SCHEMA_REGISTRY_URL) setPath(out, ['schemaRegistry', 'url'], env.SCHEMA_REGISTRY_URL);
   if (env.STATE_DIR) setPath(out, ['scorer', 'stateDir'], env.STATE_DIR);
   return out;
 }
+
+/** RISK_HUB_* variables that are not configuration keys (the local stack and the config file itself). */
+const NOT_CONFIG = /^RISK_HUB_(CONFIG|CACHE|JAVA_HOME|KEEP_STACK|LOCAL_[A-Z_]+)$/;
+const STRING_KEY = /(password|secret|secrets|token|username|url|urlEnv|id|name|host)$/i;
 
 function camel(segment: string): string {
   return segment.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());

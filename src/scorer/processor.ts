@@ -73,6 +73,10 @@ export function processBatch(
       out.deadLetters.push({ offset: r.offset, reason: 'missing-user', message: 'the attack has no user key or no application id' });
       continue;
     }
+    if (!Number.isFinite(a.occurred_at) || (a.points !== null && !Number.isFinite(a.points))) {
+      out.deadLetters.push({ offset: r.offset, reason: 'invalid-value', message: `occurred_at ${a.occurred_at} or points ${a.points} is not a finite number` });
+      continue;
+    }
     const key = keyOf(a);
     if (partitionFor(key, ctx.partitions) !== ctx.partition) out.counts.wrongPartition++;
     let state = states.get(key);

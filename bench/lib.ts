@@ -1,0 +1,62 @@
+import { readFileSync } from 'node:fs';
+import { loadConfig, deepMerge } from '../src/config/load.ts';
+import type { Config } from '../src/config/schema.ts';
+import { stackUp } from '../src/local/stack.ts';
+import { randomBytes } from 'node:crypto';
+
+// Shared by the benchmarks: a cluster (the local stack unless KAFKA_BROKERS / SCHEMA_REGISTRY_URL),
+// a fresh configuration with unique names, and small statistics helpers.
+
+export async function benchConfig(overrides: Record<string, unknown> = {}): Promise<Config> {
+  let brokers = process.env.KAFKA_BROKERS;
+  let registry = process.env.SCHEMA_REGISTRY_URL;
+  if (!brokers || !registry) {
+    const info = await stackUp({ progress: (m) => console.error(`[local stack] ${m}`) });
+    brokers = info.brokers.join(',');
+    registry = info.registryUrl;
+  }
+  const id = randomBytes(3).toString('hex');
+  return loadConfig({
+    env: {},
+    overrides: deepMerge(
+      {
+        applicationId: `bench-${id}`,
+        kafka: { brokers: brokers.split(',') },
+        schemaRegistry: { url: registry },
+        topics: { attacks: `bench-attacks-${id}`, alerts: `bench-alerts-${id}`, deliveries: `bench-deliveries-${id}`, attacksDlq: `bench-attacks-${id}.dlq` },
+        scorer: { stateDir: `/tmp/risk-hub-bench/${id}/state` },
+        http: { host: '127.0.0.1', port: 0 },
+        log: { level: 'warn' },
+      },
+      overrides,
+    ),
+  }) as Config;
+}
+
+export function percentile(values: number[], p: number): number {
+  if (!values.length) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+export function median(values: number[]): number {
+  return percentile(values, 50);
+}
+
+/** Peak resident set (VmHWM) of a process, in MiB, from /proc. */
+export function peakRssMiB(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+export function machine(): string {
+  const cpus = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m)?.[1] ?? 'unknown CPU';
+  const n = (readFileSync('/proc/cpuinfo', 'utf8').match(/^processor\s*:/gm) ?? []).length;
+  return `${n} cores (${cpus}), Node ${process.version}`;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,227 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { stringify } from 'yaml';
+import type { Config } from '../src/config/schema.ts';
+import type { Attack, RiskAlert } from '../src/contracts.ts';
+import { userKey, SEVERITIES } from '../src/contracts.ts';
+import { createKafka } from '../src/kafka/client.ts';
+import { registerSchemas } from '../src/kafka/schemas.ts';
+import { AvroSerde, readerType, subjectFor } from '../src/kafka/serde.ts';
+import { applyTopology } from '../src/kafka/topology.ts';
+import { benchConfig, machine, peakRssMiB, percentile, sleep } from './lib.ts';
+
+// Scorer benchmark (issue 3): on the local broker, N pre-produced attacks over U users.
+//   raw      a plain kafkajs eachBatch loop over the same topic (records/s)
+//   scorer   the exactly-once scorer in its own process (records/s, ratio to raw, peak RSS)
+//   restore  the scorer again with its state directory deleted (changelog records/s)
+//   latency  attack produced → alert committed (p50/p99) at half the scorer's maximum rate
+// BENCH_EVENTS and BENCH_USERS scale it down for a quick look.
+
+const N = Number(process.env.BENCH_EVENTS ?? 1_000_000);
+const USERS = Number(process.env.BENCH_USERS ?? 100_000);
+
+function attack(i: number, user: number, at: number, points: number | null = null): Attack {
+  return {
+    event_id: `e${i}-${randomUUID()}`,
+    occurred_at: at,
+    application_id: 'shop',
+    environment: 'production',
+    user: { key: `user-${user}`, identifiers: {} },
+    attack_type: i % 3 ? 'sql_injection' : 'xss',
+    severity: SEVERITIES[i % 5]!,
+    points,
+    blocked: false,
+    request: { ip: '198.51.100.7', method: 'GET', path: '/search', user_agent: 'bench' },
+    agent: { name: 'bench', version: '0', language: 'node' },
+  };
+}
+
+async function produceAll(config: Config): Promise<number> {
+  const kafka = createKafka(config);
+  const producer = kafka.producer();
+  const serde = new AvroSerde(config);
+  await producer.connect();
+  const subject = subjectFor(config.topics.attacks);
+  const t0 = Date.now();
+  const start = Date.now() - 12 * 3_600_000;
+  const chunk = 5_000;
+  for (let i = 0; i < N; i += chunk) {
+    const messages = [];
+    for (let j = i; j < Math.min(N, i + chunk); j++) {
+      const a = attack(j, (j * 7919) % USERS, start + Math.floor((j / N) * 12 * 3_600_000));
+      messages.push({ key: userKey(a.application_id, a.environment, a.user.key), value: await serde.encode(subject, a) });
+    }
+    await producer.send({ topic: config.topics.attacks, messages, acks: 1 });
+  }
+  await producer.disconnect();
+  return (N / (Date.now() - t0)) * 1000;
+}
+
+async function rawLoop(config: Config): Promise<number> {
+  const consumer = createKafka(config).consumer({ groupId: `${config.applicationId}-raw`, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topic: config.topics.attacks, fromBeginning: true });
+  let n = 0;
+  let t0 = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      if (!t0) t0 = Date.now();
+      n += batch.messages.length;
+      if (n >= N) done();
+    },
+  });
+  await finished;
+  const rate = (n / (Date.now() - t0)) * 1000;
+  await consumer.disconnect();
+  return rate;
+}
+
+async function committed(config: Config): Promise<number> {
+  const admin = createKafka(config).admin();
+  await admin.connect();
+  try {
+    const [c] = await admin.fetchOffsets({ groupId: `${config.applicationId}-scorer`, topics: [config.topics.attacks] });
+    return (c?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+function spawnScorer(configFile: string, port: number): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'scorer', '--config', configFile, '--port', String(port)], { stdio: ['ignore', 'inherit', 'inherit'] });
+  return child;
+}
+
+async function waitReady(port: number, timeoutMs = 600_000): Promise<number> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) return Date.now() - t0;
+    } catch {
+      /* not listening yet */
+    }
+    await sleep(100);
+  }
+  throw new Error('scorer not ready');
+}
+
+async function metric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+}
+
+export async function run(): Promise<Record<string, string | number>> {
+  const config = await benchConfig({ scoring: { maxFutureSkewMs: 3_600_000 } });
+  await applyTopology(config);
+  await registerSchemas(config);
+  const dir = join('/tmp/risk-hub-bench', config.applicationId);
+  mkdirSync(dir, { recursive: true });
+  const configFile = join(dir, 'scorer.yaml');
+  writeFileSync(configFile, stringify(JSON.parse(JSON.stringify(config))));
+  console.error(`producing ${N} attacks over ${USERS} users…`);
+  const produceRate = await produceAll(config);
+  console.error('raw kafkajs loop…');
+  const raw = await rawLoop(config);
+
+  console.error('exactly-once scorer…');
+  const port = 19464;
+  let child = spawnScorer(configFile, port);
+  await waitReady(port);
+  const t0 = Date.now();
+  let rss = 0;
+  while ((await committed(config)) < N) {
+    rss = Math.max(rss, peakRssMiB(child.pid!));
+    await sleep(250);
+  }
+  const scorerRate = (N / (Date.now() - t0)) * 1000;
+  rss = Math.max(rss, peakRssMiB(child.pid!));
+  const alerts = await metric(port, 'risk_hub_scorer_alerts_total\\{tier="1"\\}');
+
+  // Latency at half the maximum rate: background load plus probes (fresh users, 11 points: one alert each).
+  console.error('latency at half the maximum rate…');
+  const lat = await latency(config, scorerRate / 2);
+
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  console.error('restore from the changelog…');
+  rmSync(config.scorer.stateDir, { recursive: true, force: true });
+  child = spawnScorer(configFile, port);
+  const restoreMs = await waitReady(port);
+  const restored = await metric(port, 'risk_hub_scorer_restore_records_total');
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+
+  return {
+    machine: machine(),
+    events: N,
+    users: USERS,
+    'produce (records/s)': Math.round(produceRate),
+    'raw kafkajs loop (records/s)': Math.round(raw),
+    'exactly-once scorer (records/s)': Math.round(scorerRate),
+    'scorer / raw': Number((scorerRate / raw).toFixed(2)),
+    'alerts tier 1': alerts,
+    'scorer peak RSS (MiB)': Math.round(rss),
+    'restore (changelog records/s)': Math.round((restored / restoreMs) * 1000),
+    'restore records': restored,
+    'restore time to ready (s)': Number((restoreMs / 1000).toFixed(1)),
+    'latency load (events/s)': Math.round(lat.rate),
+    'latency p50 (ms)': lat.p50,
+    'latency p99 (ms)': lat.p99,
+    'latency probes': lat.n,
+  };
+}
+
+async function latency(config: Config, rate: number): Promise<{ p50: number; p99: number; n: number; rate: number }> {
+  const kafka = createKafka(config);
+  const producer = kafka.producer({ idempotent: true });
+  const serde = new AvroSerde(config);
+  const subject = subjectFor(config.topics.attacks);
+  await producer.connect();
+  const sentAt = new Map<string, number>();
+  const latencies: number[] = [];
+  const consumer = kafka.consumer({ groupId: `${config.applicationId}-latency`, readUncommitted: false, maxWaitTimeInMs: 20 });
+  await consumer.connect();
+  await consumer.subscribe({ topic: config.topics.alerts, fromBeginning: false });
+  const reader = readerType('risk-alert.avsc');
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const a = (await serde.decode<RiskAlert>(message.value, reader)).value;
+      const t = sentAt.get(a.trigger_event_id);
+      if (t !== undefined) latencies.push(Date.now() - t);
+    },
+  });
+  await sleep(3000); // let the latency consumer join before probing
+  const seconds = 20;
+  const tickMs = 50;
+  const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
+  let i = N + 1;
+  const tEnd = Date.now() + seconds * 1000;
+  let sent = 0;
+  const t0 = Date.now();
+  while (Date.now() < tEnd) {
+    const tick = Date.now();
+    const messages = [];
+    for (let k = 0; k < perTick - 1; k++, i++) {
+      const a = attack(i, (i * 7919) % USERS, Date.now());
+      messages.push({ key: userKey(a.application_id, a.environment, a.user.key), value: await serde.encode(subject, a) });
+    }
+    const probe = attack(i++, 0, Date.now(), 11);
+    probe.user.key = `probe-${randomUUID()}`;
+    messages.push({ key: userKey(probe.application_id, probe.environment, probe.user.key), value: await serde.encode(subject, probe) });
+    sentAt.set(probe.event_id, Date.now());
+    await producer.send({ topic: config.topics.attacks, messages, acks: -1 });
+    sent += messages.length;
+    const wait = tickMs - (Date.now() - tick);
+    if (wait > 0) await sleep(wait);
+  }
+  const actualRate = (sent / (Date.now() - t0)) * 1000;
+  const deadline = Date.now() + 30_000;
+  while (latencies.length < sentAt.size && Date.now() < deadline) await sleep(100);
+  await consumer.disconnect();
+  await producer.disconnect();
+  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), n: latencies.length, rate: actualRate };
+}

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { envOverrides, loadConfig } from '../../src/config/load.ts';
+import { ConfigError } from '../../src/errors.ts';
+
+describe('configuration from the environment', () => {
+  it('maps RISK_HUB_<SECTION>__<KEY> to nested camelCase keys, JSON-typed', () => {
+    const c = loadConfig({ env: { RISK_HUB_SCORING__THRESHOLD: '15', RISK_HUB_SCORING__TIERS: '[20,40]', RISK_HUB_SCORER__MAX_CONTRIBUTIONS: undefined } });
+    expect(c.scoring.threshold).toBe(15);
+    expect(c.scoring.tiers).toEqual([20, 40]);
+    expect(Object.isFrozen(c.scoring)).toBe(true);
+  });
+
+  it('keeps secrets that look like numbers as strings', () => {
+    const o = envOverrides({ RISK_HUB_KAFKA__SASL__PASSWORD: '123456', RISK_HUB_KAFKA__SASL__USERNAME: '42' }) as { kafka: { sasl: Record<string, unknown> } };
+    expect(o.kafka.sasl).toEqual({ password: '123456', username: '42' });
+  });
+
+  it('ignores the local-stack variables and honours the well-known ones', () => {
+    const c = loadConfig({
+      env: { RISK_HUB_CACHE: '/x', RISK_HUB_JAVA_HOME: '/jdk', RISK_HUB_LOCAL_KAFKA_PORT: '19092', KAFKA_BROKERS: 'a:9092, b:9092', SCHEMA_REGISTRY_URL: 'http://r:8080/apis/ccompat/v7', STATE_DIR: '/state' },
+    });
+    expect(c.kafka.brokers).toEqual(['a:9092', 'b:9092']);
+    expect(c.schemaRegistry.url).toBe('http://r:8080/apis/ccompat/v7');
+    expect(c.scorer.stateDir).toBe('/state');
+  });
+
+  it('names the field of an invalid value', () => {
+    expect(() => loadConfig({ env: { RISK_HUB_SCORING__TIERS: '[5]' } })).toThrow(ConfigError);
+    expect(() => loadConfig({ env: { RISK_HUB_SCORING__TIERS: '[5]' } })).toThrow(/scoring\.tiers\.0: tier bounds must be strictly increasing/);
+    expect(() => loadConfig({ env: { RISK_HUB_KAFKA__BROKERS: '["nohostport"]' } })).toThrow(/kafka\.brokers\.0: expected host:port/);
+  });
+});

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { ScoringSchema } from '../../src/config/scoring.ts';
+import type { Attack } from '../../src/contracts.ts';
+import { partitionFor } from '../../src/kafka/partitioner.ts';
+import { batchKeys, processBatch, type InputRecord } from '../../src/scorer/processor.ts';
+import type { UserState } from '../../src/scoring/index.ts';
+
+const scoring = ScoringSchema.parse({});
+const T = Date.UTC(2026, 10, 20);
+const NOW = T + 3_600_000;
+
+function a(user: string, points: number, id = `${user}-${points}-${Math.random()}`, at = T): Attack {
+  return {
+    event_id: id,
+    occurred_at: at,
+    application_id: 'shop',
+    environment: 'production',
+    user: { key: user, identifiers: {} },
+    attack_type: 'xss',
+    severity: 'LOW',
+    points,
+    blocked: false,
+    request: null,
+    agent: { name: 't', version: '0', language: 'node' },
+  };
+}
+
+const rec = (offset: number, attack?: Attack, poison?: InputRecord['poison']): InputRecord => ({ offset: String(offset), ...(attack ? { attack } : {}), ...(poison ? { poison } : {}) });
+
+describe('processBatch', () => {
+  it('scores in offset order, collects alerts, dirty users and dead letters', () => {
+    const records = [
+      rec(0, a('alice', 6)),
+      rec(1, undefined, { reason: 'no-magic-byte', message: 'x' }),
+      rec(2, a('alice', 6, 'dup')),
+      rec(3, a('alice', 6, 'dup')),
+      rec(4, a('', 3)),
+      rec(5, { ...a('bob', 1), occurred_at: Number.NaN }),
+      rec(6, a('bob', 2)),
+    ];
+    expect(batchKeys(records).sort()).toEqual(['shop/production/alice', 'shop/production/bob']);
+    const states = new Map<string, UserState>();
+    const key = 'shop/production/alice';
+    const r = processBatch(records, states, scoring, { partition: partitionFor(key, 6), partitions: 6, nowMs: NOW });
+    expect(r.alerts).toHaveLength(1);
+    expect(r.alerts[0]!.increase_24h).toBe(12);
+    expect(r.counts).toMatchObject({ scored: 3, duplicate: 1, late: 0, points: 14 });
+    expect(r.deadLetters.map((d) => [d.offset, d.reason])).toEqual([
+      ['1', 'no-magic-byte'],
+      ['4', 'missing-user'],
+      ['5', 'invalid-value'],
+    ]);
+    expect([...r.dirty.keys()].sort()).toEqual(['shop/production/alice', 'shop/production/bob']);
+  });
+
+  it('counts records on the wrong partition for their key', () => {
+    const key = 'shop/production/carol';
+    const right = partitionFor(key, 6);
+    const r = processBatch([rec(0, a('carol', 1))], new Map(), scoring, { partition: (right + 1) % 6, partitions: 6, nowMs: NOW });
+    expect(r.counts.wrongPartition).toBe(1);
+    const ok = processBatch([rec(0, a('carol', 1))], new Map(), scoring, { partition: right, partitions: 6, nowMs: NOW });
+    expect(ok.counts.wrongPartition).toBe(0);
+  });
+});
