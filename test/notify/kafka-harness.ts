@@ -17,14 +17,14 @@ export function uniqueAlert(over: Partial<RiskAlert> = {}): RiskAlert {
 }
 
 /** Writes alerts to risk-alerts the way the scorer does (Avro, keyed by user), non-transactionally. */
-export async function produceAlerts(config: Config, alerts: RiskAlert[]): Promise<void> {
+export async function produceAlerts(config: Config, alerts: RiskAlert[]): Promise<Array<{ partition: number; baseOffset?: string }>> {
   const kafka = createKafka(config, { clientId: 'test-alert-producer' });
   const producer = kafka.producer({ idempotent: true });
   const serde = new AvroSerde(config);
   await producer.connect();
   try {
     const messages = await Promise.all(alerts.map(async (a) => ({ key: userKey(a.application_id, a.environment, a.user.key), value: await serde.encode(subjectFor(config.topics.alerts), a) })));
-    await producer.send({ topic: config.topics.alerts, acks: -1, messages });
+    return (await producer.send({ topic: config.topics.alerts, acks: -1, messages })).map((m) => ({ partition: m.partition, ...(m.baseOffset !== undefined ? { baseOffset: m.baseOffset } : {}) }));
   } finally {
     await producer.disconnect();
   }
@@ -117,6 +117,25 @@ export class LogCollector {
   }
   totalBytes(): number {
     return readdirSync(this.dir).reduce((n, f) => n + readFileSync(join(this.dir, f)).length, 0);
+  }
+  /** Lines of one log file (JSON parsed when possible). */
+  lines(name: string): Array<Record<string, unknown>> {
+    let text = '';
+    try {
+      text = readFileSync(join(this.dir, `${name}.log`), 'utf8');
+    } catch {
+      return [];
+    }
+    return text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        try {
+          return JSON.parse(l) as Record<string, unknown>;
+        } catch {
+          return { msg: l };
+        }
+      });
   }
   async close(): Promise<void> {
     await Promise.all(this.streams.map((s) => new Promise((r) => s.end(r))));
