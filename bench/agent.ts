@@ -1,17 +1,19 @@
 // Agent overhead: requests/s of the example app without and with the Risk Hub agent, in the same run.
 //
-//   node --import tsx bench/agent.ts [--seconds 8] [--rounds 3] [--connections 32] [--attack-ratio 0.02]
+//   node --import tsx bench/agent.ts [--seconds 4] [--rounds 8] [--connections 32] [--attack-ratio 0.02]
 //
 // The app runs in a child process (one per variant, started once) and the load generator (undici Pool,
 // keep-alive, fixed concurrency) in this process, so on a 2-core machine each gets about a core. Rounds
-// alternate without/with so drift on a shared machine hits both. Traffic: browser-like benign requests
-// (search, file download, profile, home page; cookies on half) plus a small share of attacks (SQLi, XSS,
-// traversal). The agent's events go to a discarding transport by default (the request path is what the
+// alternate without/with (and which goes first) so drift on a shared machine hits both. Besides req/s,
+// the app child reports its CPU time per request served: on a shared machine that is the steadier
+// estimate of what the agent costs (single-threaded app: throughput at saturation = 1 / CPU per
+// request). Traffic: browser-like benign requests (search, file download, profile, home page) plus a
+// small share of attacks (SQLi, XSS, traversal), see below. The agent's events go to a discarding transport by default (the request path is what the
 // application pays for; production to Kafka is a background batch); BENCH_KAFKA=1 with KAFKA_BROKERS and
 // SCHEMA_REGISTRY_URL sends them to a real broker (topic BENCH_TOPIC, default "attacks", must exist).
 
 import { fork, type ChildProcess } from 'node:child_process';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 
@@ -21,16 +23,32 @@ function arg(name: string, fallback: number): number {
   return i >= 0 && argv[i + 1] !== undefined ? Number(argv[i + 1]) : fallback;
 }
 
-const BENIGN = [
-  '/search?q=wool+socks',
-  '/search?q=espresso',
-  '/files?name=readme.txt',
-  '/users/u-1001',
-  '/',
-  '/search?q=red+running+shoes',
-];
+// Traffic with the variety of real traffic, so that the agent's clean-value cache does not make it look
+// free: search terms combined at random, half of them with a number from a large range (new query
+// values, judged by the WAF), profile ids from a large range (new paths), 12 browser
+// user agents, a session cookie that changes every 25 requests, cookies on 2 requests in 3.
+const WORDS = ['red', 'blue', 'running', 'shoes', 'wool', 'socks', 'espresso', 'machine', 'tea', 'jacket', 'lamp', 'keyboard', 'yoga', 'mat', 'bottle', 'charger', 'skillet', 'backpack', 'hobbit', 'grinder'];
+const UAS = Array.from({ length: 12 }, (_, i) => `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${110 + i}.0.${i * 37}.0 Safari/537.36`);
 const ATTACKS = ["/search?q=1'%20OR%20'1'%3D'1", '/search?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E', '/files?name=..%2F..%2Fetc%2Fpasswd'];
-const BROWSER_UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36';
+
+function rnd(n: number): number {
+  return Math.floor(Math.random() * n);
+}
+
+function benignPath(n: number): string {
+  switch (n % 5) {
+    case 0:
+    case 1:
+      // half the searches carry a number from a large range: mostly new values the WAF must judge
+      return `/search?q=${WORDS[rnd(WORDS.length)]}+${n % 2 ? WORDS[rnd(WORDS.length)] : rnd(1_000_000)}${n % 3 === 0 ? `&page=${1 + rnd(9)}` : ''}`;
+    case 2:
+      return `/files?name=${['readme.txt', 'report.pdf', 'price-list.csv'][rnd(3)]}`;
+    case 3:
+      return `/users/u-${1000 + rnd(5000)}`;
+    default:
+      return '/';
+  }
+}
 
 async function serve(withAgent: boolean): Promise<void> {
   const { startExampleApp } = await import('../examples/express-app/server.ts');
@@ -44,9 +62,17 @@ async function serve(withAgent: boolean): Promise<void> {
         : createAgent({ application: 'bench', transport: discard, logger: null, maxEventsPerUserPerMinute: 1_000_000 });
   }
   const app = await startExampleApp({ agent, port: 0 });
+  let served = 0;
+  app.server.on('request', () => {
+    served++;
+  });
   process.send?.({ url: app.url });
   process.on('message', (m: unknown) => {
     if (m === 'stats') process.send?.({ stats: agent?.stats() ?? null });
+    if (m === 'cpu') {
+      const u = process.cpuUsage();
+      process.send?.({ cpu: { micros: u.user + u.system, served } });
+    }
     if (m === 'stop') {
       void app.close().then(async () => {
         await agent?.close({ timeoutMs: 2000 });
@@ -79,9 +105,9 @@ async function load(url: string, seconds: number, connections: number, attackRat
     while (Date.now() < deadline) {
       const n = seq++;
       const attack = attackRatio > 0 && n % Math.round(1 / attackRatio) === 0;
-      const path = attack ? ATTACKS[n % ATTACKS.length]! : BENIGN[n % BENIGN.length]!;
-      const headers: Record<string, string> = { 'user-agent': BROWSER_UA, accept: 'text/html,application/xhtml+xml', 'accept-language': 'en-US,en;q=0.9', referer: `${url}/` };
-      if (n % 2 === 0) headers.cookie = 'theme=dark; consent=yes';
+      const path = attack ? ATTACKS[n % ATTACKS.length]! : benignPath(n);
+      const headers: Record<string, string> = { 'user-agent': UAS[n % UAS.length]!, accept: 'text/html,application/xhtml+xml', 'accept-language': 'en-US,en;q=0.9', referer: `${url}/` };
+      if (n % 3 !== 0) headers.cookie = `theme=dark; sid=s${Math.floor(n / 25)}x${(Math.floor(n / 25) * 7919) % 100_000}`;
       const t0 = performance.now();
       try {
         const res = await pool.request({ path, method: 'GET', headers });
@@ -103,45 +129,88 @@ async function load(url: string, seconds: number, connections: number, attackRat
   return { rps: done / elapsed, p50: q(0.5), p99: q(0.99), errors };
 }
 
+function ask<T>(child: ChildProcess, message: string, field: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no ${field} from app child`)), 10_000);
+    const on = (m: Record<string, unknown>): void => {
+      if (!(field in m)) return;
+      clearTimeout(t);
+      child.off('message', on);
+      resolve(m[field] as T);
+    };
+    child.on('message', on);
+    child.send(message);
+  });
+}
+
+interface Round {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  /** CPU time of the app process per request served (user + system), µs. */
+  cpuPerRequest: number;
+}
+
+async function measure(target: { child: ChildProcess; url: string }, seconds: number, connections: number, attackRatio: number): Promise<Round> {
+  const before = await ask<{ micros: number; served: number }>(target.child, 'cpu', 'cpu');
+  const r = await load(target.url, seconds, connections, attackRatio);
+  const after = await ask<{ micros: number; served: number }>(target.child, 'cpu', 'cpu');
+  return { ...r, cpuPerRequest: (after.micros - before.micros) / Math.max(1, after.served - before.served) };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
+};
+
 async function main(): Promise<void> {
-  const seconds = arg('seconds', 8);
-  const rounds = arg('rounds', 3);
+  const seconds = arg('seconds', 4);
+  const rounds = arg('rounds', 8);
   const connections = arg('connections', 32);
   const attackRatio = arg('attack-ratio', 0.02);
   const without = await startChild(false);
   const withA = await startChild(true);
-  const results: Record<'without' | 'with', Array<{ rps: number; p50: number; p99: number; errors: number }>> = { without: [], with: [] };
+  const results: Record<'without' | 'with', Round[]> = { without: [], with: [] };
   // warm-up (JIT, connection setup)
   await load(without.url, 2, connections, attackRatio);
   await load(withA.url, 2, connections, attackRatio);
   for (let r = 0; r < rounds; r++) {
-    for (const [name, target] of [['without', without], ['with', withA]] as const) {
-      const res = await load(target.url, seconds, connections, attackRatio);
+    // alternate which variant goes first, so a slow patch of the shared machine hits both
+    const order = r % 2 === 0 ? (['without', 'with'] as const) : (['with', 'without'] as const);
+    for (const name of order) {
+      const res = await measure(name === 'with' ? withA : without, seconds, connections, attackRatio);
       results[name].push(res);
-      console.log(`round ${r + 1} ${name.padEnd(7)} ${res.rps.toFixed(0)} req/s  p50 ${res.p50.toFixed(2)} ms  p99 ${res.p99.toFixed(2)} ms  errors ${res.errors}`);
+      console.log(
+        `round ${r + 1} ${name.padEnd(7)} ${res.rps.toFixed(0).padStart(5)} req/s  cpu ${res.cpuPerRequest.toFixed(0).padStart(4)} µs/req  p50 ${res.p50.toFixed(2)} ms  p99 ${res.p99.toFixed(2)} ms  errors ${res.errors}`,
+      );
     }
   }
-  const stats = await new Promise<unknown>((resolve) => {
-    withA.child.once('message', (m: { stats: unknown }) => resolve(m.stats));
-    withA.child.send('stats');
-  });
+  const stats = await ask<unknown>(withA.child, 'stats', 'stats');
   without.child.send('stop');
   withA.child.send('stop');
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
   const w = median(results.without.map((r) => r.rps));
   const a = median(results.with.map((r) => r.rps));
+  const pairRatios = results.with.map((r, i) => r.rps / results.without[i]!.rps);
+  const cw = median(results.without.map((r) => r.cpuPerRequest));
+  const ca = median(results.with.map((r) => r.cpuPerRequest));
   console.log(
     JSON.stringify(
       {
-        machine: `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), node ${process.version}`,
+        machine: `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), node ${process.version}, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`,
         seconds,
         rounds,
         connections,
         attackRatio,
         withoutRps: Math.round(w),
         withRps: Math.round(a),
-        ratio: Number((a / w).toFixed(3)),
-        costPercent: Number(((1 - a / w) * 100).toFixed(1)),
+        ratioOfMedians: Number((a / w).toFixed(3)),
+        medianPairRatio: Number(median(pairRatios).toFixed(3)),
+        throughputCostPercent: Number(((1 - median(pairRatios)) * 100).toFixed(1)),
+        cpuPerRequestWithoutMicros: Math.round(cw),
+        cpuPerRequestWithMicros: Math.round(ca),
+        cpuCostPercent: Number(((ca / cw - 1) * 100).toFixed(1)),
         p99WithoutMs: Number(median(results.without.map((r) => r.p99)).toFixed(2)),
         p99WithMs: Number(median(results.with.map((r) => r.p99)).toFixed(2)),
         agent: stats,

@@ -40,8 +40,8 @@ export interface DetectorOptions {
   /** Per-request WAF budget in microseconds (default 5000). */
   budgetMicros?: number;
   /**
-   * Distinct header and cookie values remembered as clean (default 5000; 0 disables). Only used when
-   * every rule has a single condition, so that a value's verdict cannot depend on the other inputs.
+   * Distinct values remembered as clean (default 10,000; 0 disables). Only used when every rule has a
+   * single condition, so that a value's verdict cannot depend on the other inputs.
    */
   cleanCacheSize?: number;
 }
@@ -60,14 +60,19 @@ export class Detector {
   private readonly waf: Waf;
   private readonly headerNames: Set<string> | 'all';
   /**
-   * Header and cookie values that a complete, match-free WAF run has already seen: they repeat across
-   * requests (the same browsers, the same session cookies) and are not sent to the engine again. A value
-   * is only remembered after a run with no match at all and no timeout, so every rule has judged it clean.
+   * String values that a complete, match-free WAF run has already seen (paths, query and route
+   * parameters, headers, cookie headers): they repeat across requests (the same pages, browsers and
+   * session cookies) and are not sent to the engine again; a request made only of such values skips the
+   * engine. A value is remembered only after a run with no match at all and no timeout, so every rule
+   * judged it clean, and only when every rule has a single condition, so its verdict cannot depend on
+   * the other inputs of the request. Bodies are always inspected.
    */
   private readonly clean = new Map<string, true>();
   private readonly cleanMax: number;
   /** Values that crossed into the engine only because they were not known clean (tests). */
   cacheMisses = 0;
+  /** Calls into the engine (tests: a request made only of known-clean values makes none). */
+  engineRuns = 0;
 
   constructor(opts: DetectorOptions = {}) {
     const rules = (opts.rules ?? defaultRuleset) as Parameters<typeof headersUsedBy>[0];
@@ -85,7 +90,7 @@ export class Detector {
     this.ruleCount = diag?.loaded.length ?? 0;
     this.headerNames = headersUsedBy(rules);
     const singleCondition = (rules.rules ?? []).every((r) => (r.conditions?.length ?? 0) === 1);
-    this.cleanMax = singleCondition ? (opts.cleanCacheSize ?? 5000) : 0;
+    this.cleanMax = singleCondition ? (opts.cleanCacheSize ?? 10_000) : 0;
   }
 
   /** Addresses the loaded ruleset reads (libddwaf's own view). */
@@ -96,6 +101,14 @@ export class Detector {
   detect(facts: RequestFacts): DetectionResult {
     const fresh: string[] = [];
     const data = this.inputs(facts, fresh);
+    // Everything in this request is known clean: no need to cross into the engine at all.
+    let any = false;
+    for (const _ in data) {
+      any = true;
+      break;
+    }
+    if (!any) return { detections: [], timeout: false };
+    this.engineRuns++;
     const ctx = this.waf.createContext();
     let result;
     try {
@@ -126,7 +139,7 @@ export class Detector {
     }
   }
 
-  /** Whether a header/cookie value must go to the engine; records it in `fresh` if so (cacheable ones only). */
+  /** Whether a value must go to the engine; records it in `fresh` if so (cacheable ones only). */
   private needs(key: string, length: number, fresh: string[]): boolean {
     if (this.cleanMax === 0 || length > 2048) return true;
     if (this.clean.has(key)) return false;
@@ -136,18 +149,21 @@ export class Detector {
   }
 
   /**
-   * Builds the WAF input: only non-empty addresses, only the headers the ruleset reads (minus values
-   * known clean), cookies parsed, and of the raw URI only the path (the query string is inspected
-   * decoded, as server.request.query).
+   * Builds the WAF input: only non-empty addresses; of the raw URI only the path (the query string is
+   * inspected decoded, as server.request.query); only the headers the ruleset reads; cookies parsed; and
+   * none of the string values already known clean (query and route parameters, path, headers, cookie).
    */
   private inputs(facts: RequestFacts, fresh: string[]): Record<string, unknown> {
     const data: Record<string, unknown> = {};
     if (facts.uri) {
       const q = facts.uri.indexOf('?');
-      data['server.request.uri.raw'] = q >= 0 ? facts.uri.slice(0, q) : facts.uri;
+      const path = q >= 0 ? facts.uri.slice(0, q) : facts.uri;
+      if (path && this.needs(`u\0${path}`, path.length, fresh)) data['server.request.uri.raw'] = path;
     }
-    if (nonEmpty(facts.query)) data['server.request.query'] = facts.query;
-    if (nonEmpty(facts.pathParams)) data['server.request.path_params'] = facts.pathParams;
+    const query = this.uncached('q', facts.query, fresh);
+    if (query !== undefined) data['server.request.query'] = query;
+    const params = this.uncached('p', facts.pathParams, fresh);
+    if (params !== undefined) data['server.request.path_params'] = params;
     const body = facts.body;
     if (typeof body === 'string') {
       if (body.length > 0) data['server.request.body'] = body.length > MAX_BODY_STRING ? body.slice(0, MAX_BODY_STRING) : body;
@@ -171,6 +187,18 @@ export class Detector {
       if (cookie && this.needs(`c\0${cookie}`, cookie.length, fresh)) data['server.request.cookies'] = parseCookies(cookie);
     }
     return data;
+  }
+
+  /** A flat parameter object without the string values already known clean; undefined when nothing is left. */
+  private uncached(prefix: string, value: unknown, fresh: string[]): unknown {
+    if (!nonEmpty(value)) return undefined;
+    if (this.cleanMax === 0 || typeof value !== 'object' || Array.isArray(value)) return value;
+    let out: Record<string, unknown> | undefined;
+    for (const [name, v] of Object.entries(value as Record<string, unknown>)) {
+      if (typeof v === 'string' && !this.needs(`${prefix}\0${name}\0${v}`, v.length + name.length, fresh)) continue;
+      (out ??= {})[name] = v;
+    }
+    return out;
   }
 }
 

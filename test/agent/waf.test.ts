@@ -123,18 +123,29 @@ describe('time budget and engine behaviour', () => {
     }
   });
 
-  it('remembers clean header and cookie values, and still catches an attack in a new value', () => {
+  it('remembers clean values, skips the engine for a request made only of them, and still catches an attack in a new value', () => {
     const d = new Detector({ budgetMicros: 1_000_000 });
     try {
       const browser = { 'user-agent': 'Mozilla/5.0 Firefox/125.0', cookie: 'theme=dark' };
+      const page = { uri: '/search?q=socks', query: { q: 'socks' }, headers: browser };
       d.detect({ headers: browser });
-      const misses = d.cacheMisses;
-      expect(misses).toBe(2);
-      d.detect({ headers: browser, query: { q: 'socks' } });
-      expect(d.cacheMisses).toBe(misses);
+      expect(d.cacheMisses).toBe(2);
+      d.detect(page);
+      expect(d.cacheMisses).toBe(4); // the path and the query value are new, the headers are not
+      const runs = d.engineRuns;
+      expect(d.detect(page).detections).toEqual([]);
+      expect(d.engineRuns).toBe(runs); // nothing new: the engine is not called
+      expect(d.detect({ ...page, query: { q: 'socks', page: '2' } }).detections).toEqual([]);
+      expect(d.engineRuns).toBe(runs + 1);
       expect(d.detect({ headers: { ...browser, cookie: "theme=1' OR '1'='1" } }).detections.map((x) => x.attackType)).toEqual(['sql_injection']);
+      expect(d.detect({ ...page, query: { q: 'socks', id: "1' OR '1'='1" } }).detections.map((x) => x.attackType)).toEqual(['sql_injection']);
       // a value seen in a run that matched is never remembered as clean
       expect(d.detect({ headers: { ...browser, cookie: "theme=1' OR '1'='1" } }).detections).toHaveLength(1);
+      expect(d.detect({ query: { id: "1' OR '1'='1" } }).detections).toHaveLength(1);
+      // the same value under another parameter name is judged again
+      const before = d.cacheMisses;
+      d.detect({ query: { other: 'socks' } });
+      expect(d.cacheMisses).toBe(before + 1);
     } finally {
       d.close();
     }
