@@ -18,7 +18,7 @@ import { BoundedQueue } from './queue.ts';
 import { normalizeIp, scrubRequest, type ScrubOptions } from './scrub.ts';
 import { KafkaTransport, type KafkaTransportOptions, type RegistryOptions, type Transport } from './transport.ts';
 import { anonymousUser, normalizeUser, type UserInput } from './user.ts';
-import { Detector, type Detection } from './waf.ts';
+import { Detector, type Detection, type DetectionResult, type RequestFacts } from './waf.ts';
 
 export const AGENT_NAME = 'risk-hub-node';
 export const AGENT_VERSION = '0.1.0';
@@ -131,6 +131,12 @@ export interface CloseResult {
   dropped: number;
 }
 
+/** What a framework parsed, when it is not on the request object itself. */
+export type Extras = { query?: unknown; body?: unknown; params?: unknown };
+
+/** Requests inspected in one engine run at most. */
+const MAX_BATCH = 32;
+
 interface RequestState {
   user?: UserRef;
   inspected?: boolean;
@@ -202,6 +208,8 @@ export class Agent {
   private readonly scrubOpts: ScrubOptions;
   private readonly skip: ((req: IncomingMessage) => boolean) | undefined;
   private readonly requests = new WeakMap<IncomingMessage, RequestState>();
+  private pending: Array<{ req: RequestLike; extras: Extras | undefined }> = [];
+  private pendingScheduled = false;
 
   private readonly counters = {
     sent: 0,
@@ -336,13 +344,22 @@ export class Agent {
    * params, headers, cookies, raw URI) and attacks are reported for the identified user. Framework
    * adapters call this; `extras` gives what the framework parsed (Fastify keeps it off the raw request).
    */
-  watch(req: RequestLike, res: ServerResponse, extras?: () => { query?: unknown; body?: unknown; params?: unknown }): void {
+  watch(req: RequestLike, res: ServerResponse, extras?: () => Extras): void {
     try {
       if (!this.detector || this.closing) return;
       const raw = toRaw(req);
       if (this.skip?.(raw)) return;
       res.once('close', () => {
-        setImmediate(() => this.inspect(req, extras?.()));
+        try {
+          this.pending.push({ req, extras: extras?.() });
+          if (this.pending.length >= MAX_BATCH) this.inspectPending();
+          else if (!this.pendingScheduled) {
+            this.pendingScheduled = true;
+            setImmediate(() => this.inspectPending());
+          }
+        } catch (err) {
+          this.caught(err);
+        }
       });
     } catch (err) {
       this.caught(err);
@@ -350,39 +367,71 @@ export class Agent {
   }
 
   /** Inspects a request now (for frameworks without an adapter). Returns the detections (empty on error or timeout). */
-  inspect(req: RequestLike, extras?: { query?: unknown; body?: unknown; params?: unknown }): Detection[] {
+  inspect(req: RequestLike, extras?: Extras): Detection[] {
     try {
       if (!this.detector || this.closed) return [];
-      const raw = toRaw(req);
-      const state = this.state(raw);
-      if (state.inspected) return [];
-      state.inspected = true;
-      const r = req as { query?: unknown; body?: unknown; params?: unknown };
-      this.counters.inspected++;
-      const uri = requestUrl(req);
-      let query = extras && 'query' in extras ? extras.query : r.query;
-      if (query === undefined && uri) query = parseQuery(uri);
-      const result = this.detector.detect({
-        uri,
-        query,
-        body: extras && 'body' in extras ? extras.body : r.body,
-        pathParams: extras && 'params' in extras ? extras.params : r.params,
-        headers: raw.headers,
-      });
-      if (result.timeout) this.counters.wafTimeouts++;
-      if (result.detections.length === 0) return [];
-      const user = state.user ?? this.anon(clientIp(req));
-      const request = this.requestInfo(req);
-      const at = this.now();
-      for (const d of result.detections) {
-        this.counters.detections++;
-        this.enqueue(this.event(user, d.attackType, d.severity, request, at));
-      }
-      return result.detections;
+      const facts = this.facts(req, extras);
+      if (!facts) return [];
+      return this.record(req, this.detector.detect(facts));
     } catch (err) {
       this.caught(err);
       return [];
     }
+  }
+
+  /** The requests whose responses completed in the last turn of the event loop, inspected together. */
+  private inspectPending(): void {
+    this.pendingScheduled = false;
+    const batch = this.pending;
+    this.pending = [];
+    try {
+      if (!this.detector || this.closed || batch.length === 0) return;
+      const reqs: RequestLike[] = [];
+      const facts: RequestFacts[] = [];
+      for (const { req, extras } of batch) {
+        const f = this.facts(req, extras);
+        if (!f) continue;
+        reqs.push(req);
+        facts.push(f);
+      }
+      const results = this.detector.detectMany(facts);
+      for (let i = 0; i < results.length; i++) this.record(reqs[i]!, results[i]!);
+    } catch (err) {
+      this.caught(err);
+    }
+  }
+
+  /** What the WAF reads of a request (null if it was inspected already). */
+  private facts(req: RequestLike, extras?: Extras): RequestFacts | null {
+    const raw = toRaw(req);
+    const state = this.state(raw);
+    if (state.inspected) return null;
+    state.inspected = true;
+    this.counters.inspected++;
+    const r = req as { query?: unknown; body?: unknown; params?: unknown };
+    const uri = requestUrl(req);
+    let query = extras && 'query' in extras ? extras.query : r.query;
+    if (query === undefined && uri) query = parseQuery(uri);
+    return {
+      uri,
+      query,
+      body: extras && 'body' in extras ? extras.body : r.body,
+      pathParams: extras && 'params' in extras ? extras.params : r.params,
+      headers: raw.headers,
+    };
+  }
+
+  private record(req: RequestLike, result: DetectionResult): Detection[] {
+    if (result.timeout) this.counters.wafTimeouts++;
+    if (result.detections.length === 0) return [];
+    const user = this.state(toRaw(req)).user ?? this.anon(clientIp(req));
+    const request = this.requestInfo(req);
+    const at = this.now();
+    for (const d of result.detections) {
+      this.counters.detections++;
+      this.enqueue(this.event(user, d.attackType, d.severity, request, at));
+    }
+    return result.detections;
   }
 
   /** Express middleware (register it before your routes, after body parsers if you want bodies inspected). */

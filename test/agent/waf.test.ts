@@ -151,6 +151,33 @@ describe('time budget and engine behaviour', () => {
     }
   });
 
+  it('inspects several requests in one engine run, and attributes attacks to the right request', () => {
+    const d = new Detector({ budgetMicros: 1_000_000 });
+    try {
+      const clean = Array.from({ length: 10 }, (_, i) => ({ uri: `/p/${i}`, query: { q: `socks ${i}` } }));
+      let runs = d.engineRuns;
+      expect(d.detectMany(clean).map((r) => r.detections)).toEqual(clean.map(() => []));
+      expect(d.engineRuns - runs).toBe(1);
+      expect(d.batchedRuns).toBe(1);
+
+      const mixed = [
+        { uri: '/a', query: { q: 'tea 1' } },
+        { uri: '/b', query: { q: "1' OR '1'='1" } },
+        { uri: '/c', body: { c: '<script>alert(1)</script>' } },
+        { uri: '/d', query: { q: "2' OR '2'='2" } }, // a second SQLi: found although the type matched in request 1
+        { uri: '/e', headers: { 'user-agent': 'sqlmap/1.7' } }, // headers: run on its own
+      ];
+      runs = d.engineRuns;
+      const out = d.detectMany(mixed).map((r) => r.detections.map((x) => x.attackType));
+      expect(out).toEqual([[], ['sql_injection'], ['xss'], ['sql_injection'], ['scanner']]);
+      expect(d.engineRuns - runs).toBe(1 + 1 + 4); // headers alone, the batch, then the 4 batchable one by one
+      // the clean request of that batch was not remembered (the batch matched); it is clean on its own
+      expect(d.detectMany([{ uri: '/a', query: { q: 'tea 1' } }])[0]!.detections).toEqual([]);
+    } finally {
+      d.close();
+    }
+  });
+
   it('does not cache when a custom ruleset combines conditions', () => {
     const rules = {
       version: '2.2',
