@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { stringify } from 'yaml';
@@ -92,8 +92,8 @@ async function committed(config: Config): Promise<number> {
 }
 
 function spawnScorer(configFile: string, port: number): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'scorer', '--config', configFile, '--port', String(port)], { stdio: ['ignore', 'inherit', 'inherit'] });
-  return child;
+  const log = openSync(configFile.replace(/\.yaml$/, '.log'), 'a');
+  return spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'scorer', '--config', configFile, '--port', String(port)], { stdio: ['ignore', log, log] });
 }
 
 async function waitReady(port: number, timeoutMs = 600_000): Promise<number> {

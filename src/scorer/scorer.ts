@@ -5,6 +5,7 @@ import { changelogTopic } from '../config/schema.ts';
 import type { Attack } from '../contracts.ts';
 import { isRetriable, PoisonRecordError } from '../errors.ts';
 import { startHttp, type HttpHandle } from '../http.ts';
+import { chunkTopicMessages } from '../kafka/chunk.ts';
 import { createKafka } from '../kafka/client.ts';
 import { AvroSerde, readerType, subjectFor } from '../kafka/serde.ts';
 import { waitForBroker } from '../kafka/wait.ts';
@@ -36,6 +37,8 @@ export interface ScorerOptions {
 }
 
 const RETRY_BASE_MS = 500;
+/** Bytes of keys and values per produce request (below the broker's default message.max.bytes of 1 MiB). */
+const MAX_REQUEST_BYTES = 512 * 1024;
 const RETRY_MAX_MS = 10_000;
 
 export async function startScorer(config: Config, opts: ScorerOptions): Promise<ScorerHandle> {
@@ -264,10 +267,16 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     const tx = await task.producer.transaction();
     let checkpoint: bigint | undefined;
     try {
-      if (topicMessages.length) {
-        const meta = await tx.sendBatch({ topicMessages, acks: -1 });
-        const cl = meta.find((r) => r.topicName === changelog && r.partition === p);
-        if (cl?.baseOffset !== undefined) checkpoint = BigInt(cl.baseOffset) + BigInt(changelogMessages.length);
+      // Several requests when the batch is large: one produce request must stay below the broker's
+      // message.max.bytes (1 MiB by default) per partition.
+      for (const chunk of chunkTopicMessages(topicMessages, MAX_REQUEST_BYTES)) {
+        const meta = await tx.sendBatch({ topicMessages: chunk, acks: -1 });
+        for (const r of meta) {
+          if (r.topicName !== changelog || r.partition !== p || r.baseOffset === undefined) continue;
+          const n = chunk.find((c) => c.topic === changelog)!.messages.length;
+          const end = BigInt(r.baseOffset) + BigInt(n);
+          if (checkpoint === undefined || end > checkpoint) checkpoint = end;
+        }
       }
       await tx.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: batch.topic, partitions: [{ partition: p, offset: nextOffset }] }] });
       await tx.commit();
