@@ -52,6 +52,21 @@ const MAX_COOKIES = 50;
 
 interface WafEvent {
   rule?: { id?: string; tags?: { type?: unknown; severity?: unknown } };
+  rule_matches?: Array<{ parameters?: Array<{ key_path?: unknown[] }> }>;
+}
+
+/** The batch slots (first key of the key path) that the events of a batched run point at. */
+function slotsNamedBy(events: WafEvent[]): Set<string> {
+  const slots = new Set<string>();
+  for (const event of events) {
+    for (const match of event.rule_matches ?? []) {
+      for (const param of match.parameters ?? []) {
+        const first = param.key_path?.[0];
+        if (typeof first === 'string' || typeof first === 'number') slots.add(String(first));
+      }
+    }
+  }
+  return slots;
 }
 
 export class Detector {
@@ -134,8 +149,21 @@ export class Detector {
       const only = prepared[0]!;
       results[only.i] = this.runOne(only.data, only.fresh);
     } else if (prepared.length > 1) {
+      this.runBatch(prepared, results);
+    }
+    return results;
+  }
+
+  /**
+   * One run over the batch; on a match, the requests named by the match (the first key of its key path
+   * is the request's slot) are run on their own and the rest is run again as a batch, until a batch
+   * comes back clean. A timeout, or a match that names no request, sends everyone to single runs.
+   */
+  private runBatch(prepared: Array<{ i: number; data: Record<string, unknown>; fresh: string[] }>, results: DetectionResult[]): void {
+    let rest = prepared;
+    while (rest.length > 1) {
       const combined: Record<string, Record<string, unknown>> = {};
-      for (const { i, data } of prepared) {
+      for (const { i, data } of rest) {
         for (const [address, value] of Object.entries(data)) (combined[address] ??= {})[String(i)] = value;
       }
       this.engineRuns++;
@@ -143,17 +171,20 @@ export class Detector {
       const ctx = this.waf.createContext();
       let result;
       try {
-        result = ctx.run({ persistent: combined }, this.budgetMicros * prepared.length);
+        result = ctx.run({ persistent: combined }, this.budgetMicros * rest.length);
       } finally {
         ctx.dispose();
       }
       if (!result.timeout && (!result.events || result.events.length === 0)) {
-        for (const { fresh } of prepared) this.remember(fresh);
-      } else {
-        for (const { i, data, fresh } of prepared) results[i] = this.runOne(data, fresh);
+        for (const { fresh } of rest) this.remember(fresh);
+        return;
       }
+      const named = result.timeout ? new Set<string>() : slotsNamedBy(result.events as WafEvent[]);
+      const single = named.size === 0 ? rest : rest.filter((p) => named.has(String(p.i)));
+      for (const { i, data, fresh } of single) results[i] = this.runOne(data, fresh);
+      rest = named.size === 0 ? [] : rest.filter((p) => !named.has(String(p.i)));
     }
-    return results;
+    for (const { i, data, fresh } of rest) results[i] = this.runOne(data, fresh);
   }
 
   private runOne(data: Record<string, unknown>, fresh: string[]): DetectionResult {
