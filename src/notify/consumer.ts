@@ -81,7 +81,7 @@ export class ChannelConsumer {
     await consumer.subscribe({ topic: config.topics.alerts, fromBeginning: true });
     await consumer.run({
       autoCommit: true,
-      autoCommitThreshold: 1,
+      ...(n.consumer.commitIntervalMs > 0 ? { autoCommitInterval: n.consumer.commitIntervalMs } : { autoCommitThreshold: 1 }),
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: n.consumer.partitionsConsumedConcurrently,
       eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {

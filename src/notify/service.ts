@@ -8,6 +8,7 @@ import { createKafka } from '../kafka/client.ts';
 import { AvroSerde, subjectFor } from '../kafka/serde.ts';
 import { waitForBroker } from '../kafka/wait.ts';
 import type { Logger } from '../log.ts';
+import { consumerLag } from '../metrics/index.ts';
 import { EmailSender } from './channels/email.ts';
 import { SlackSender } from './channels/slack.ts';
 import { WebhookSender } from './channels/webhook.ts';
@@ -165,6 +166,23 @@ export async function startNotifier(config: Config, opts: NotifierOptions): Prom
       cleanup.push(() => consumer.stop());
       await consumer.start();
     }
+    // Lag from the broker's view (end offset − committed offset), also while a channel is stuck
+    // retrying and handles nothing: the figure an alert on "notifier falling behind" needs.
+    const pollLag = async () => {
+      const ends = await k.admin.fetchTopicOffsets(config.topics.alerts);
+      for (const c of consumers) {
+        const committed = await k.admin.fetchOffsets({ groupId: c.groupId, topics: [config.topics.alerts] });
+        for (const e of ends) {
+          const off = BigInt(committed[0]?.partitions.find((x) => x.partition === e.partition)?.offset ?? '-1');
+          const from = off >= 0n ? off : BigInt(e.low);
+          const lag = BigInt(e.high) - from;
+          consumerLag.labels(c.groupId, config.topics.alerts, String(e.partition)).set(Number(lag > 0n ? lag : 0n));
+        }
+      }
+    };
+    const lagTimer = setInterval(() => void pollLag().catch((err: unknown) => log.debug({ err: (err as Error).message }, 'lag poll failed')), config.notify.consumer.lagIntervalMs);
+    lagTimer.unref();
+    cleanup.push(async () => clearInterval(lagTimer));
     const isReady = () => consumers.every((c) => c.joined);
     let http: HttpHandle | undefined;
     if (opts.http !== false) {
