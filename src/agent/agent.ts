@@ -18,7 +18,7 @@ import { BoundedQueue } from './queue.ts';
 import { normalizeIp, scrubRequest, type ScrubOptions } from './scrub.ts';
 import { KafkaTransport, type KafkaTransportOptions, type RegistryOptions, type Transport } from './transport.ts';
 import { anonymousUser, normalizeUser, type UserInput } from './user.ts';
-import { Detector, type Detection, type DetectionResult, type RequestFacts } from './waf.ts';
+import { Detector, WafUnavailableError, type Detection, type DetectionResult, type RequestFacts } from './waf.ts';
 
 export const AGENT_NAME = 'risk-hub-node';
 export const AGENT_VERSION = '0.1.0';
@@ -119,6 +119,8 @@ export interface AgentStats {
   detections: number;
   wafTimeouts: number;
   errors: number;
+  /** Whether attack detection runs (false with `detect: false`, or when libddwaf could not be loaded). */
+  detecting: boolean;
   /** Whether the last send attempt succeeded (null before the first). */
   kafkaReachable: boolean | null;
   lastError: string | null;
@@ -251,9 +253,21 @@ export class Agent {
     this.scrubOpts = opts.scrub ?? {};
     this.skip = opts.skip;
     this.authTracker = new AuthFailureTracker(opts.auth);
-    this.detector = opts.detect === false ? undefined : new Detector({ rules: opts.rules, budgetMicros: opts.wafBudgetMicros ?? 5000 });
+    this.detector = opts.detect === false ? undefined : this.createDetector(opts);
     this.transport = opts.transport ?? this.kafkaTransport(opts);
     this.loop = this.run();
+  }
+
+  /** A missing native engine disables detection (logged, in stats) rather than the application; an invalid ruleset is a configuration error. */
+  private createDetector(opts: AgentOptions): Detector | undefined {
+    try {
+      return new Detector({ rules: opts.rules, budgetMicros: opts.wafBudgetMicros ?? 5000 });
+    } catch (err) {
+      if (!(err instanceof WafUnavailableError)) throw new ConfigError((err as Error).message, { cause: err });
+      this.lastError = describe(err);
+      this.logger?.warn({ error: this.lastError }, 'attack detection disabled; auth and custom events are still reported');
+      return undefined;
+    }
   }
 
   private kafkaTransport(opts: AgentOptions): Transport {
@@ -457,6 +471,7 @@ export class Agent {
       detections: c.detections,
       wafTimeouts: c.wafTimeouts,
       errors: c.errors,
+      detecting: this.detector !== undefined,
       kafkaReachable: this.reachable,
       lastError: this.lastError,
     };
@@ -483,6 +498,7 @@ export class Agent {
 
   private async doClose(timeoutMs: number): Promise<CloseResult> {
     const started = Date.now();
+    this.inspectPending(); // responses completed in this very turn: their events are queued before closing
     this.closing = true;
     this.wake?.();
     this.interrupt?.();

@@ -4,12 +4,33 @@
 // counts as no detection (never as an attack, never as an error reaching the application).
 
 import type { IncomingHttpHeaders } from 'node:http';
-import pkg from '@datadog/native-appsec';
+import { createRequire } from 'node:module';
+import type * as NativeAppsec from '@datadog/native-appsec';
 import { SEVERITIES, type Severity } from '../contracts.ts';
 import { headersUsedBy, ruleset as defaultRuleset } from './rules/ruleset.ts';
 
-const { DDWAF } = pkg;
-type Waf = InstanceType<typeof DDWAF>;
+type Waf = NativeAppsec.DDWAF;
+
+/** The native engine could not be loaded (no prebuilt binary for this platform, broken install). */
+export class WafUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`risk-hub agent: libddwaf (@datadog/native-appsec) could not be loaded: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.name = 'WafUnavailableError';
+  }
+}
+
+let ddwaf: typeof NativeAppsec.DDWAF | undefined;
+/** Loads the native binding on first use (CommonJS, prebuilt binaries), so that a platform without one fails here, catchably, not at import. */
+function loadDdwaf(): typeof NativeAppsec.DDWAF {
+  if (!ddwaf) {
+    try {
+      ddwaf = (createRequire(import.meta.url)('@datadog/native-appsec') as typeof NativeAppsec).DDWAF;
+    } catch (err) {
+      throw new WafUnavailableError(err);
+    }
+  }
+  return ddwaf;
+}
 
 /** What the agent knows about a request, already parsed by the web framework. */
 export interface RequestFacts {
@@ -96,6 +117,7 @@ export class Detector {
   constructor(opts: DetectorOptions = {}) {
     const rules = (opts.rules ?? defaultRuleset) as Parameters<typeof headersUsedBy>[0];
     this.budgetMicros = opts.budgetMicros ?? 5000;
+    const DDWAF = loadDdwaf();
     try {
       this.waf = new DDWAF(rules, 'risk-hub/agent/rules');
     } catch (err) {
