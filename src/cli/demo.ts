@@ -45,7 +45,10 @@ start from the cache. With KAFKA_BROKERS and SCHEMA_REGISTRY_URL set, the demo u
 instead (it creates and, at the end, deletes topics named risk-hub-demo-<run>-*).
 
 Ctrl-C stops the traffic, waits (at most 20 s) for the last alerts to be delivered, stops everything
-and prints where the messages are; a second Ctrl-C skips the wait.`,
+and prints where the messages are; a second Ctrl-C skips the wait.
+
+The webhook receiver verifies signatures with a random secret per run, or DEMO_WEBHOOK_SECRET
+(whsec_<base64>) when set, so the stored bodies can be verified again afterwards.`,
     )
     .action(async (opts: DemoOpts, cmd: Command) => {
       const globals = cmd.optsWithGlobals<{ config?: string }>();

@@ -245,7 +245,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
 
     // -- 2. receivers and configuration --------------------------------------------------------------
     progress.step('starting the Slack, webhook and mail receivers on 127.0.0.1');
-    const webhookSecret = env.RISK_HUB_DEMO_WEBHOOK_SECRET ?? `whsec_${randomBytes(32).toString('base64')}`;
+    const webhookSecret = env.DEMO_WEBHOOK_SECRET ?? `whsec_${randomBytes(32).toString('base64')}`;
     const slack = await startSlackReceiver(outDir);
     receivers.push(slack);
     const webhook = await startWebhookReceiver(outDir, webhookSecret);
