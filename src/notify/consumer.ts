@@ -85,7 +85,7 @@ export class ChannelConsumer {
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: n.consumer.partitionsConsumedConcurrently,
       eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
-        await this.ledgerGate;
+        await this.awaitLedger(heartbeat);
         for (const message of batch.messages) {
           if (!isRunning() || isStale() || this.abort.signal.aborted) return;
           const done = await this.handleMessage(batch.topic, batch.partition, message, heartbeat);
@@ -100,6 +100,20 @@ export class ChannelConsumer {
         if (batch.messages.length === 0) consumerLag.labels(this.groupId, batch.topic, String(batch.partition)).set(Math.max(0, Number(batch.offsetLag())));
       },
     });
+  }
+
+  /** Waits for the ledger read-back of this generation, heart-beating; a failed read-back is retried on the next batch. */
+  private async awaitLedger(heartbeat: () => Promise<void>): Promise<void> {
+    const beat = setInterval(() => void heartbeat().catch(() => undefined), 2000);
+    try {
+      await this.ledgerGate;
+    } catch (err) {
+      this.ledgerGate = this.d.tail.catchUp();
+      this.ledgerGate.catch(() => undefined);
+      throw err;
+    } finally {
+      clearInterval(beat);
+    }
   }
 
   /** Returns false when interrupted by shutdown (the alert must not be committed). */

@@ -1,4 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/schema.ts';
@@ -154,9 +158,17 @@ describe('notifier against the real broker, HTTP receivers and SMTP server', () 
     expect(new Webhook(`whsec_${whOld}`).verify(hookFor(a)[1]!.body, hookFor(a)[1]!.headers as Record<string, string>)).toBeTruthy();
     const after = await ledgerUntil(a, 'webhook', (x) => x.some((r) => r.source === 'redeliver'));
     expect(after.at(-1)).toMatchObject({ source: 'redeliver', status: 'delivered', result: 'http_200' });
-    // the group committed: a second run finds nothing pending
-    const again = await redeliver(config, { channel: 'webhook', log: logs.logger('redeliver'), env });
-    expect(again.pendingAtStart).toBe(0);
+    // the group committed: a second run (through the CLI) finds nothing pending
+    const file = join(logs.dir, 'config.yaml');
+    writeFileSync(file, stringify(config));
+    const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '-c', file, 'dlq', 'redeliver', '--channel', 'webhook', '--json'], {
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+      timeout: 60_000,
+    });
+    writeFileSync(join(logs.dir, 'dlq-cli.log'), cli.stdout + cli.stderr);
+    expect(cli.status, cli.stderr).toBe(0);
+    expect(JSON.parse(cli.stdout)).toMatchObject({ pendingAtStart: 0, delivered: 0, topic: dlqTopic(config, 'webhook') });
     expect(hookFor(a)).toHaveLength(2);
   });
 
