@@ -1,6 +1,6 @@
 // Agent overhead: requests/s of the example app without and with the Risk Hub agent, in the same run.
 //
-//   node --import tsx bench/agent.ts [--seconds 4] [--rounds 8] [--connections 32] [--attack-ratio 0.02]
+//   node --import tsx bench/agent.ts [--seconds 4] [--rounds 8] [--connections 32] [--attack-ratio 0.02] [--variety high|typical]
 //
 // The app runs in a child process (one per variant, started once) and the load generator (undici Pool,
 // keep-alive, fixed concurrency) in this process, so on a 2-core machine each gets about a core. Rounds
@@ -35,16 +35,23 @@ function rnd(n: number): number {
   return Math.floor(Math.random() * n);
 }
 
+/**
+ * `high` variety (default): half the searches carry a number from a large range and profile ids come
+ * from 5,000 users, so about half the requests bring a value the WAF has never judged. `typical`: searches
+ * are two words out of 20 (400 phrases) and profiles 200 users, so values repeat as they do on most sites.
+ */
+const VARIETY = process.argv.includes('--variety') ? process.argv[process.argv.indexOf('--variety') + 1] : 'high';
+
 function benignPath(n: number): string {
+  const high = VARIETY !== 'typical';
   switch (n % 5) {
     case 0:
     case 1:
-      // half the searches carry a number from a large range: mostly new values the WAF must judge
-      return `/search?q=${WORDS[rnd(WORDS.length)]}+${n % 2 ? WORDS[rnd(WORDS.length)] : rnd(1_000_000)}${n % 3 === 0 ? `&page=${1 + rnd(9)}` : ''}`;
+      return `/search?q=${WORDS[rnd(WORDS.length)]}+${high && n % 2 === 0 ? rnd(1_000_000) : WORDS[rnd(WORDS.length)]}${n % 3 === 0 ? `&page=${1 + rnd(9)}` : ''}`;
     case 2:
       return `/files?name=${['readme.txt', 'report.pdf', 'price-list.csv'][rnd(3)]}`;
     case 3:
-      return `/users/u-${1000 + rnd(5000)}`;
+      return `/users/u-${1000 + rnd(high ? 5000 : 200)}`;
     default:
       return '/';
   }
@@ -203,6 +210,7 @@ async function main(): Promise<void> {
         rounds,
         connections,
         attackRatio,
+        variety: VARIETY,
         withoutRps: Math.round(w),
         withRps: Math.round(a),
         ratioOfMedians: Number((a / w).toFixed(3)),
