@@ -64,11 +64,20 @@ export class AvroSerde {
    * reason; a registry that cannot be reached throws ConnectionError (retriable: pause and retry).
    */
   async decode<T>(buf: Buffer | null, reader?: avro.Type): Promise<Decoded<T>> {
-    if (!buf || buf.length === 0) throw new PoisonRecordError('truncated', 'empty record value');
-    if (buf[0] !== 0) throw new PoisonRecordError('no-magic-byte', `first byte is ${buf[0]}, not the Confluent magic byte 0`);
-    if (buf.length < 5) throw new PoisonRecordError('truncated', `record of ${buf.length} bytes has no complete schema id`);
-    const schemaId = buf.readInt32BE(1);
-    const entry = await this.resolverFor(schemaId, reader);
+    const schemaId = wireSchemaId(buf);
+    await this.resolverFor(schemaId, reader);
+    return this.decodeCached<T>(buf, reader)!;
+  }
+
+  /**
+   * The synchronous hot path: decodes when the writer schema is already cached, else returns
+   * undefined (call `decode` once for that record). Saves a promise per record in large batches.
+   */
+  decodeCached<T>(buf: Buffer | null, reader?: avro.Type): Decoded<T> | undefined {
+    const schemaId = wireSchemaId(buf);
+    const entry = this.resolvers.get(`${schemaId}:${reader ? reader.name : ''}`);
+    if (!entry) return undefined;
+    buf = buf!;
     try {
       const value = entry.resolver && reader ? reader.fromBuffer(buf.subarray(5), entry.resolver) : entry.writer.fromBuffer(buf.subarray(5));
       return { value: value as T, schemaId };
@@ -121,6 +130,14 @@ export class AvroSerde {
   private connectionError(err: unknown): ConnectionError {
     return new ConnectionError(`schema registry at ${this.url} is unreachable: ${(err as Error).message}. Check SCHEMA_REGISTRY_URL.`, { cause: err });
   }
+}
+
+/** The schema id of a Confluent-framed value; PoisonRecordError when the frame is not there. */
+function wireSchemaId(buf: Buffer | null): number {
+  if (!buf || buf.length === 0) throw new PoisonRecordError('truncated', 'empty record value');
+  if (buf[0] !== 0) throw new PoisonRecordError('no-magic-byte', `first byte is ${buf[0]}, not the Confluent magic byte 0`);
+  if (buf.length < 5) throw new PoisonRecordError('truncated', `record of ${buf.length} bytes has no complete schema id`);
+  return buf.readInt32BE(1);
 }
 
 function isNotFound(err: unknown): boolean {

@@ -87,6 +87,9 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     groupId,
     readUncommitted: false,
     maxWaitTimeInMs: 100,
+    // Larger fetches amortise each transaction (~5 broker round trips) over more events.
+    maxBytesPerPartition: config.scorer.fetchMaxBytesPerPartition,
+    maxBytes: config.scorer.fetchMaxBytesPerPartition * 4,
     sessionTimeout: config.scorer.sessionTimeoutMs,
     rebalanceTimeout: 60_000,
     heartbeatInterval: config.scorer.heartbeatIntervalMs,
@@ -217,7 +220,8 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     const out: InputRecord[] = [];
     for (const msg of messages as Array<Message & { offset: string }>) {
       try {
-        const { value } = await serde.decode<Attack>(msg.value as Buffer | null, attackReader);
+        const buf = msg.value as Buffer | null;
+        const { value } = serde.decodeCached<Attack>(buf, attackReader) ?? (await serde.decode<Attack>(buf, attackReader));
         out.push({ offset: msg.offset, attack: value });
       } catch (err) {
         if (err instanceof PoisonRecordError) {
@@ -311,7 +315,9 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
   await consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
-    partitionsConsumedConcurrently: 1,
+    // Each partition has its own producer, transaction, store and cache, so partitions are processed
+    // concurrently: one partition's CPU work overlaps another's transaction round trips.
+    partitionsConsumedConcurrently: config.scorer.concurrency,
     eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
       if (batch.isEmpty()) return;
       for (let attempt = 0; isRunning() && !isStale() && !stopping; attempt++) {
