@@ -114,7 +114,7 @@ export async function isolation(): Promise<Record<string, string | number>> {
   await prepare(config);
   const log = createLogger({ level: 'error', name: 'bench' });
   const n = await startNotifier(config, { channels: ['slack', 'webhook'], log, env: { BENCH_WH: secret, BENCH_SLACK: slack.url }, http: false });
-  while (!n.isReady()) await sleep(100);
+  for (const t = Date.now(); !n.isReady(); await sleep(100)) if (Date.now() - t > 60_000) throw new Error('notifier groups did not join within 60 s');
   const samples: Array<{ t: number; slack: number; webhook: number }> = [];
   const t0 = Date.now();
   for (let s = 0; s < DOWN_S; s++) {
