@@ -128,6 +128,16 @@ describe('foundation against the real broker and registry', () => {
     expect((cut as PoisonRecordError).reason).toBe('truncated');
   });
 
+  it('treats an unreachable registry as transient (retriable), never as poison', async () => {
+    const config = testConfig();
+    await prepareTopics(config);
+    const good = await new AvroSerde(config).encode(subjectFor(config.topics.attacks), attack('x', 1));
+    const down = new AvroSerde({ schemaRegistry: { ...config.schemaRegistry, url: 'http://127.0.0.1:1/apis/ccompat/v7' } });
+    const err = await down.decode(good, readerType('attack.avsc')).catch((e: unknown) => e);
+    expect(err).not.toBeInstanceOf(PoisonRecordError);
+    expect(err).toMatchObject({ code: 'RH_CONNECTION', retriable: true });
+  });
+
   it('names the file and field of a malformed topology', () => {
     const dir = mkdtempSync(join(tmpdir(), 'topo-'));
     const file = join(dir, 'topics.yaml');
