@@ -46,7 +46,8 @@ export async function queryUserRisk(base: string, app: string, env: string, user
     try {
       res = await fetch(url + path, { signal: AbortSignal.timeout(opts.timeoutMs ?? 5000), redirect: 'manual' });
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      const c = (err as { cause?: { code?: string; message?: string } }).cause;
+      const cause = c?.code ?? c?.message ?? (err as Error).message;
       throw new ConnectionError(`no scorer answers at ${url} (${cause}): start one (risk-hub scorer, or risk-hub demo) or pass --url http://host:port`, { cause: err });
     }
     const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;

@@ -96,8 +96,8 @@ export function renderDashboard(s: Snapshot, st: Style = PLAIN, width = 100): st
   const dl = (['slack', 'email', 'webhook'] as const)
     .map((c) => {
       const d = s.deliveries[c];
-      const extra = [d.retrying ? st.yellow(`${d.retrying} retrying`) : '', d.dead_lettered ? st.red(`${d.dead_lettered} dead-lettered`) : ''].filter(Boolean).join(' ');
-      return `${c} ${st.green(String(d.delivered))}${extra ? ' ' + extra : ''}`;
+      const extra = [d.retrying ? st.yellow(`${d.retrying} retrying`) : '', d.dead_lettered ? st.red(`${d.dead_lettered} dead-lettered`) : ''].filter(Boolean).join(', ');
+      return `${c} ${st.green(String(d.delivered))}${extra ? ` (${extra})` : ''}`;
     })
     .join(st.dim(' · '));
   lines.push(`${st.bold('delivered ')}  ${dl}`);
@@ -117,9 +117,11 @@ export function renderDashboard(s: Snapshot, st: Style = PLAIN, width = 100): st
   lines.push('');
   lines.push(st.bold('latest alerts') + st.dim('  (slack email webhook: ✓ delivered, ↻ retrying, ✗ dead-lettered, … pending)'));
   if (s.alerts.length === 0) lines.push(st.dim('  (none yet: the attackers start a few simulated hours into each day)'));
-  for (const a of s.alerts.slice(-6).reverse()) {
+  const latest = s.alerts.slice(-6).reverse();
+  const userW = Math.max(0, ...latest.map((a) => userLabel(a.alert).length));
+  for (const a of latest) {
     const marks = (['slack', 'email', 'webhook'] as const).map((c) => deliveryMark(a.deliveries[c], st)).join(' ');
-    lines.push(`  ${marks}  tier ${a.alert.tier}  +${String(a.alert.increase_24h).padEnd(4)} ${userLabel(a.alert)}  ${st.dim(shortTime(a.alert.window_end))}`);
+    lines.push(`  ${marks}  tier ${a.alert.tier}  +${String(a.alert.increase_24h).padEnd(4)} ${userLabel(a.alert).padEnd(userW)}  ${st.dim(`event time ${shortTime(a.alert.window_end)}`)}`);
   }
   lines.push('');
   const sample = s.top.find((u) => u.tier > 0) ?? s.top[0];

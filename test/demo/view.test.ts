@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import type { RiskAlert } from '../../src/contracts.ts';
+import { clock, COLOR, renderDashboard, renderLine, type Snapshot } from '../../src/demo/view.ts';
+
+const T = Date.UTC(2026, 10, 25, 9, 34);
+const alert = (user: string, tier: number, increase: number): RiskAlert => ({
+  alert_id: `id-${user}-${tier}`,
+  application_id: 'shop',
+  environment: 'production',
+  user: { key: user, identifiers: {} },
+  increase_24h: increase,
+  risk_score: increase,
+  threshold: 10,
+  tier,
+  tier_bound: [10, 25, 50][tier - 1]!,
+  window_start: T - 86_400_000,
+  window_end: T,
+  trigger_event_id: 'e',
+  contributions: [],
+  contributions_truncated: 0,
+  triggered_at: T,
+});
+const counts = (delivered: number) => ({ delivered, retrying: 0, dead_lettered: 0, attempts: delivered, received: delivered });
+
+const snap: Snapshot = {
+  runId: 'abc123',
+  elapsedMs: 83_000,
+  phase: 'running',
+  produced: 3210,
+  producedPerSec: 41.2,
+  scoredPerSec: 40.7,
+  eventTime: T,
+  speed: 1440,
+  caughtUp: false,
+  usersTracked: 388,
+  top: [
+    { key: 'shop/production/mallory', application: 'shop', environment: 'production', user: 'mallory', increase: 53, tier: 3, score: 53, lastEventAt: T, role: 'injection' },
+    { key: 'shop/production/user-0042', application: 'shop', environment: 'production', user: 'user-0042', increase: 7, tier: 0, score: 9, lastEventAt: T, role: 'benign' },
+  ],
+  threshold: 10,
+  tierBounds: [25, 50, 100],
+  alerts: [
+    { alert: alert('mallory', 1, 11), deliveries: { slack: 'delivered', email: 'delivered', webhook: 'delivered' } },
+    { alert: alert('mallory', 3, 53), deliveries: { slack: 'delivered', email: 'retrying' } },
+  ],
+  deliveries: { slack: counts(2), email: { ...counts(1), retrying: 1 }, webhook: counts(1) },
+  scorerUrl: 'http://127.0.0.1:9464',
+  outDir: '.risk-hub/demo',
+};
+
+describe('demo view', () => {
+  it('renders the dashboard: rates, users, alerts by tier, deliveries, top users, latest alerts, the query command', () => {
+    const text = renderDashboard(snap).join('\n');
+    expect(text).toContain('run abc123 · 01:23 · event time 2026-11-25 09:34Z (×1440)');
+    expect(text).toMatch(/41\/s produced · 41\/s scored · 3,210 in all/);
+    expect(text).toContain('388 tracked by the scorer');
+    expect(text).toContain('2 fired (tier 1: 1, tier 3: 1)');
+    expect(text).toMatch(/slack 2 · email 1 \(1 retrying\) · webhook 1/);
+    expect(text).toMatch(/shop\/production\/mallory\s+injection\s+53\s+█+\s+tier 3/);
+    expect(text).toMatch(/shop\/production\/user-0042\s+benign\s+7\s+█+\s+below threshold/);
+    // Newest alert first, with per-channel marks.
+    expect(text).toMatch(/✓ ↻ … {2}tier 3 {2}\+53 +shop\/production\/mallory[\s\S]*✓ ✓ ✓ {2}tier 1 {2}\+11/);
+    expect(text).toContain('risk-hub user-risk shop production mallory --url http://127.0.0.1:9464');
+    expect(text).not.toContain('\x1b[');
+  });
+
+  it('colours only when asked', () => {
+    expect(renderDashboard(snap, COLOR).join('\n')).toContain('\x1b[31m');
+  });
+
+  it('renders one plain line for --no-tty', () => {
+    expect(renderLine(snap)).toBe(
+      '[01:23] events 3210 (41/s, scored 41/s) · users 388 · alerts 2 · delivered slack 2 email 1 webhook 1 · top: shop/production/mallory 53 (tier 3), shop/production/user-0042 7',
+    );
+    expect(clock(3_725_000)).toBe('1:02:05');
+  });
+});
