@@ -72,7 +72,7 @@ const MAX_BODY_STRING = 16 * 1024;
 const MAX_COOKIES = 50;
 
 interface WafEvent {
-  rule?: { id?: string; tags?: { type?: unknown; severity?: unknown } };
+  rule?: { id?: string; tags?: { type?: unknown; attack_type?: unknown; severity?: unknown } };
   rule_matches?: Array<{ parameters?: Array<{ key_path?: unknown[] }> }>;
 }
 
@@ -357,12 +357,14 @@ export function parseCookies(header: string): Record<string, string> {
 
 const RANK: Record<Severity, number> = { INFO: 0, LOW: 1, MEDIUM: 2, HIGH: 3, CRITICAL: 4 };
 
-/** One detection per attack type, at the highest severity among the rules that matched. */
+/** One detection per attack type (tag `attack_type`, else `type`), at the highest severity among the rules that matched. */
 export function summarize(events: WafEvent[]): Detection[] {
   const byType = new Map<string, Detection>();
   for (const event of events) {
     const tags = event.rule?.tags;
-    const type = typeof tags?.type === 'string' && tags.type ? tags.type : undefined;
+    // `attack_type` when the rule has one (the Risk Hub ruleset), else libddwaf's `type` (custom rulesets)
+    const named = typeof tags?.attack_type === 'string' && tags.attack_type ? tags.attack_type : tags?.type;
+    const type = typeof named === 'string' && named ? named : undefined;
     if (!type) continue;
     const severity: Severity = SEVERITIES.includes(tags?.severity as Severity) ? (tags?.severity as Severity) : 'MEDIUM';
     const id = event.rule?.id ?? '?';

@@ -31,7 +31,8 @@ describe('ruleset loaded in libddwaf', () => {
 
   it('tags every rule with a type and a valid severity, and lists the headers it reads', () => {
     for (const rule of ruleset.rules) {
-      expect(rule.tags.type).toMatch(/^[a-z_]+$/);
+      expect(rule.tags.attack_type).toMatch(/^[a-z_]+$/);
+      expect(rule.tags.type).toBe(rule.id); // one libddwaf group per rule: no rule hides another
       expect(['INFO', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL']).toContain(rule.tags.severity);
     }
     expect(headersUsedBy(ruleset)).toEqual(new Set(['user-agent', 'referer', 'x-forwarded-for', 'acunetix-product', 'x-scanner', 'x-wipp']));
@@ -73,6 +74,13 @@ describe('detections', () => {
     ['Acunetix header', { headers: { 'acunetix-product': 'WVS/12.0' } }, 'scanner:LOW'],
   ])('%s', (_name, facts, expected) => {
     expect(types(facts).join('|')).toBe(expected);
+  });
+
+  it('evaluates every rule: a MEDIUM rule of a type never hides a HIGH one', () => {
+    for (let i = 0; i < 5; i++) {
+      const [d] = detector.detect({ query: { name: `../../etc/passwd#${i}` } }).detections;
+      expect(d).toEqual({ attackType: 'path_traversal', severity: 'HIGH', rules: expect.arrayContaining(['rh-lfi-001', 'rh-lfi-002']) });
+    }
   });
 
   it('detects every listed scanner user agent', () => {
@@ -245,9 +253,10 @@ describe('time budget and engine behaviour', () => {
       { rule: { id: 'b', tags: { type: 'ssrf', severity: 'HIGH' } } },
       { rule: { id: 'c', tags: { type: 'xss', severity: 'bogus' } } },
       { rule: { id: 'd', tags: {} } },
+      { rule: { id: 'e', tags: { type: 'rh-e', attack_type: 'ssrf', severity: 'CRITICAL' } } },
     ]);
     expect(s).toEqual([
-      { attackType: 'ssrf', severity: 'HIGH', rules: ['a', 'b'] },
+      { attackType: 'ssrf', severity: 'CRITICAL', rules: ['a', 'b', 'e'] },
       { attackType: 'xss', severity: 'MEDIUM', rules: ['c'] },
     ]);
   });

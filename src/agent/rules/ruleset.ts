@@ -1,7 +1,8 @@
-// The Risk Hub agent ruleset, in libddwaf's ruleset format (version 2.2). Each rule carries two tags the
-// agent reads: `type` (the attack_type reported to Risk Hub) and `severity` (INFO LOW MEDIUM HIGH
-// CRITICAL). One request yields at most one event per attack type. libddwaf groups rules by their `type`
-// tag and stops at the first match within a type, so within a type the more severe rules come FIRST.
+// The Risk Hub agent ruleset, in libddwaf's ruleset format (version 2.2). Each rule carries the tags the
+// agent reads: `attack_type` (reported to Risk Hub) and `severity` (INFO LOW MEDIUM HIGH CRITICAL). One
+// request yields at most one event per attack type, at the highest severity among the rules that matched.
+// libddwaf's own `type` tag is the rule id on purpose: libddwaf groups rules by `type` and stops at the
+// first match within a group, in an order of its own, which would let a MEDIUM rule hide a HIGH one.
 //
 // Input addresses the agent fills (checked against DDWAF.knownAddresses in test/agent/waf.test.ts):
 //   server.request.query              parsed query string, object of strings / arrays
@@ -44,7 +45,7 @@ export const ruleset = {
     {
       id: 'rh-sqli-001',
       name: 'SQL injection (libinjection) in request parameters, headers or cookies',
-      tags: { type: 'sql_injection', category: 'attack_attempt', severity: 'HIGH' },
+      tags: { type: 'rh-sqli-001', attack_type: 'sql_injection', category: 'attack_attempt', severity: 'HIGH' },
       conditions: [
         {
           operator: 'is_sqli',
@@ -58,7 +59,7 @@ export const ruleset = {
     {
       id: 'rh-xss-001',
       name: 'Cross-site scripting (libinjection) in request parameters, headers or cookies',
-      tags: { type: 'xss', category: 'attack_attempt', severity: 'MEDIUM' },
+      tags: { type: 'rh-xss-001', attack_type: 'xss', category: 'attack_attempt', severity: 'MEDIUM' },
       conditions: [
         {
           operator: 'is_xss',
@@ -70,7 +71,7 @@ export const ruleset = {
     {
       id: 'rh-xss-002',
       name: 'Cross-site scripting in the request path',
-      tags: { type: 'xss', category: 'attack_attempt', severity: 'MEDIUM' },
+      tags: { type: 'rh-xss-002', attack_type: 'xss', category: 'attack_attempt', severity: 'MEDIUM' },
       conditions: [
         {
           operator: 'match_regex',
@@ -85,7 +86,7 @@ export const ruleset = {
     {
       id: 'rh-lfi-001',
       name: 'Access to a well-known sensitive file',
-      tags: { type: 'path_traversal', category: 'attack_attempt', severity: 'HIGH' },
+      tags: { type: 'rh-lfi-001', attack_type: 'path_traversal', category: 'attack_attempt', severity: 'HIGH' },
       conditions: [
         {
           operator: 'match_regex',
@@ -101,7 +102,7 @@ export const ruleset = {
     {
       id: 'rh-lfi-002',
       name: 'Path traversal sequence',
-      tags: { type: 'path_traversal', category: 'attack_attempt', severity: 'MEDIUM' },
+      tags: { type: 'rh-lfi-002', attack_type: 'path_traversal', category: 'attack_attempt', severity: 'MEDIUM' },
       conditions: [
         {
           operator: 'match_regex',
@@ -117,7 +118,7 @@ export const ruleset = {
     {
       id: 'rh-cmdi-001',
       name: 'Shell command injection',
-      tags: { type: 'command_injection', category: 'attack_attempt', severity: 'CRITICAL' },
+      tags: { type: 'rh-cmdi-001', attack_type: 'command_injection', category: 'attack_attempt', severity: 'CRITICAL' },
       conditions: [
         {
           operator: 'match_regex',
@@ -134,13 +135,13 @@ export const ruleset = {
     },
     {
       id: 'rh-cmdi-002',
-      name: 'Shellshock function definition in a header or parameter',
-      tags: { type: 'command_injection', category: 'attack_attempt', severity: 'CRITICAL' },
+      name: 'Shellshock function definition in a header',
+      tags: { type: 'rh-cmdi-002', attack_type: 'command_injection', category: 'attack_attempt', severity: 'CRITICAL' },
       conditions: [
         {
           operator: 'match_regex',
           parameters: {
-            inputs: [...userInputs, header('user-agent'), header('referer')],
+            inputs: [header('user-agent'), header('referer')],
             regex: '\\(\\s*\\)\\s*\\{\\s*:?\\s*;?\\s*\\}\\s*;',
           },
         },
@@ -149,14 +150,16 @@ export const ruleset = {
     },
     {
       id: 'rh-ssrf-001',
-      name: 'SSRF: cloud metadata endpoint in a parameter',
-      tags: { type: 'ssrf', category: 'attack_attempt', severity: 'HIGH' },
+      name: 'SSRF: cloud metadata endpoint or dangerous URL scheme in a parameter',
+      tags: { type: 'rh-ssrf-001', attack_type: 'ssrf', category: 'attack_attempt', severity: 'HIGH' },
       conditions: [
         {
           operator: 'match_regex',
           parameters: {
             inputs: userInputs,
-            regex: '169\\.254\\.169\\.254|metadata\\.google\\.internal|100\\.100\\.100\\.200|fd00:ec2::254|169\\.254\\.170\\.2\\b',
+            regex:
+              '169\\.254\\.169\\.254|metadata\\.google\\.internal|100\\.100\\.100\\.200|fd00:ec2::254|169\\.254\\.170\\.2\\b|^\\s*(?:gopher|dict|file|ldap|tftp|jar|netdoc|expect|php|phar)://',
+            options: { min_length: 7 },
           },
         },
       ],
@@ -164,20 +167,8 @@ export const ruleset = {
     },
     {
       id: 'rh-ssrf-002',
-      name: 'SSRF: dangerous URL scheme in a parameter',
-      tags: { type: 'ssrf', category: 'attack_attempt', severity: 'HIGH' },
-      conditions: [
-        {
-          operator: 'match_regex',
-          parameters: { inputs: userInputs, regex: '^\\s*(?:gopher|dict|file|ldap|tftp|jar|netdoc|expect|php|phar)://' },
-        },
-      ],
-      transformers: [],
-    },
-    {
-      id: 'rh-ssrf-003',
       name: 'SSRF: URL to a loopback or private address in a parameter',
-      tags: { type: 'ssrf', category: 'attack_attempt', severity: 'MEDIUM' },
+      tags: { type: 'rh-ssrf-002', attack_type: 'ssrf', category: 'attack_attempt', severity: 'MEDIUM' },
       conditions: [
         {
           operator: 'match_regex',
@@ -193,14 +184,14 @@ export const ruleset = {
     {
       id: 'rh-scanner-001',
       name: 'Known security scanner user agent',
-      tags: { type: 'scanner', category: 'attack_attempt', severity: 'LOW' },
+      tags: { type: 'rh-scanner-001', attack_type: 'scanner', category: 'attack_attempt', severity: 'LOW' },
       conditions: [{ operator: 'phrase_match', parameters: { inputs: [header('user-agent')], list: SCANNER_USER_AGENTS } }],
       transformers: ['lowercase'],
     },
     {
       id: 'rh-scanner-002',
       name: 'Security scanner header',
-      tags: { type: 'scanner', category: 'attack_attempt', severity: 'LOW' },
+      tags: { type: 'rh-scanner-002', attack_type: 'scanner', category: 'attack_attempt', severity: 'LOW' },
       conditions: [{ operator: 'exists', parameters: { inputs: [header('acunetix-product'), header('x-scanner'), header('x-wipp')] } }],
       transformers: [],
     },
