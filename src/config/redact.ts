@@ -3,14 +3,17 @@
 const SECRET_KEY = /pass(word)?|secret|token|api_?key|authorization|signing/i;
 
 /** A copy of `value` with secret-looking values replaced: by key name, Slack webhook URLs, URL credentials. */
-export function redactConfig(value: unknown, key = ''): unknown {
-  if (Array.isArray(value)) return value.map((v) => redactConfig(v, key));
+export function redactConfig(value: unknown, key = '', path: string[] = []): unknown {
+  if (Array.isArray(value)) return value.map((v) => redactConfig(v, key, path));
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactConfig(v, k)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactConfig(v, k, [...path, k])]));
   }
   if (typeof value !== 'string') return value;
   if (SECRET_KEY.test(key)) return '[redacted]';
   if (/hooks\.slack\.com\/services\//.test(value)) return '[redacted]';
+  // Notification target URLs (Slack incoming webhooks, webhook endpoints) carry their secret in the
+  // path or query wherever they are hosted: keep scheme and host only.
+  if (path[0] === 'notify' && /url$/i.test(key)) return value.replace(/^(\w+:\/\/[^/?#]+).*$/, '$1/[redacted]');
   return value.replace(/(\w+:\/\/)[^/@\s]+:[^/@\s]+@/, '$1[redacted]@');
 }
 

@@ -27,10 +27,13 @@ export interface Decoded<T> {
   schemaId: number;
 }
 
+const NO_READER = Object.freeze({ none: true });
+
 export class AvroSerde {
   readonly registry: SchemaRegistry;
   private readonly latest = new Map<string, Promise<number>>();
-  private readonly resolvers = new Map<string, { writer: avro.Type; resolver: avro.Resolver | undefined }>();
+  /** Per reader type instance (two readers of the same name must not share resolvers), per schema id. */
+  private readonly resolvers = new WeakMap<avro.Type | typeof NO_READER, Map<number, { writer: avro.Type; resolver: avro.Resolver | undefined }>>();
   private readonly url: string;
 
   constructor(config: Pick<Config, 'schemaRegistry'>) {
@@ -75,7 +78,7 @@ export class AvroSerde {
    */
   decodeCached<T>(buf: Buffer | null, reader?: avro.Type): Decoded<T> | undefined {
     const schemaId = wireSchemaId(buf);
-    const entry = this.resolvers.get(`${schemaId}:${reader ? reader.name : ''}`);
+    const entry = this.resolvers.get(reader ?? NO_READER)?.get(schemaId);
     if (!entry) return undefined;
     buf = buf!;
     try {
@@ -110,26 +113,27 @@ export class AvroSerde {
   }
 
   private async resolverFor(id: number, reader?: avro.Type): Promise<{ writer: avro.Type; resolver: avro.Resolver | undefined }> {
-    const key = `${id}:${reader ? reader.name : ''}`;
-    const hit = this.resolvers.get(key);
+    let byId = this.resolvers.get(reader ?? NO_READER);
+    const hit = byId?.get(id);
     if (hit) return hit;
     const writer = await this.writerType(id);
-    let resolver: avro.Resolver | undefined;
-    if (reader && writer.equals(reader)) {
+    let entry: { writer: avro.Type; resolver: avro.Resolver | undefined };
+    if (!reader) entry = { writer, resolver: undefined };
+    else if (writer.equals(reader)) {
       // Same schema (the common case): decode with the reader directly, no resolver (several times faster).
-      const entry = { writer: reader, resolver: undefined };
-      this.resolvers.set(key, entry);
-      return entry;
-    }
-    if (reader) {
+      entry = { writer: reader, resolver: undefined };
+    } else {
       try {
-        resolver = reader.createResolver(writer);
+        entry = { writer, resolver: reader.createResolver(writer) };
       } catch (err) {
         throw new PoisonRecordError('incompatible-schema', `schema id ${id} cannot be read as ${reader.name}: ${(err as Error).message}`, { cause: err });
       }
     }
-    const entry = { writer, resolver };
-    this.resolvers.set(key, entry);
+    if (!byId) {
+      byId = new Map();
+      this.resolvers.set(reader ?? NO_READER, byId);
+    }
+    byId.set(id, entry);
     return entry;
   }
 

@@ -98,7 +98,7 @@ export const scorerUsers = new Gauge({
 // -- notifiers ---------------------------------------------------------------------------------
 export const notifications = new Counter({
   name: 'risk_hub_notifications_total',
-  help: 'Alerts handled by a notifier channel, by outcome (delivered, dead_lettered, duplicate, not_routed)',
+  help: 'Alerts handled by a notifier channel, by outcome (delivered, dead_lettered, duplicate, not_routed, expired)',
   labelNames: ['channel', 'outcome'],
   registers: [registry],
 });

@@ -41,7 +41,7 @@ describe('risk-hub config print', { timeout: 60_000 }, () => {
     expect(printed.kafka.brokers).toEqual(['kafka-1:9092', 'kafka-2:9092']);
     expect(printed.kafka.sasl).toEqual({ mechanism: 'scram-sha-512', username: 'risk-hub', password: '[redacted]' });
     expect(printed.notify.slack.targets.secops.url).toBe('[redacted]');
-    expect(printed.notify.webhook.targets.soar).toMatchObject({ url: 'https://soar.example.com/hook', secrets: '[redacted]' });
+    expect(printed.notify.webhook.targets.soar).toMatchObject({ url: 'https://soar.example.com/[redacted]', secrets: '[redacted]' });
     expect(printed.notify.email.smtp.password).toBe('[redacted]');
   });
 
