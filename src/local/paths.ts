@@ -14,6 +14,8 @@ export interface LocalPorts {
   kafka: number;
   controller: number;
   registry: number;
+  /** Apicurio's Quarkus management interface. */
+  registryManagement: number;
 }
 
 export function localPorts(env: NodeJS.ProcessEnv = process.env): LocalPorts {
@@ -22,6 +24,7 @@ export function localPorts(env: NodeJS.ProcessEnv = process.env): LocalPorts {
     kafka: n(env.RISK_HUB_LOCAL_KAFKA_PORT, 9092),
     controller: n(env.RISK_HUB_LOCAL_CONTROLLER_PORT, 9093),
     registry: n(env.RISK_HUB_LOCAL_REGISTRY_PORT, 8081),
+    registryManagement: n(env.RISK_HUB_LOCAL_REGISTRY_MANAGEMENT_PORT, n(env.RISK_HUB_LOCAL_REGISTRY_PORT, 8081) + 1),
   };
 }
 

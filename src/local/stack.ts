@@ -51,7 +51,7 @@ export async function stackUp(opts: { progress?: Progress; env?: NodeJS.ProcessE
     for (const [name, port] of Object.entries(ports)) {
       if (!(await portFree(port))) {
         throw new LocalStackError(
-          `port ${port} (${name}) on 127.0.0.1 is taken by another process: stop it, or choose another port with RISK_HUB_LOCAL_${name.toUpperCase()}_PORT`,
+          `port ${port} (${name}) on 127.0.0.1 is taken by another process: stop it, or choose another port with RISK_HUB_LOCAL_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}_PORT`,
         );
       }
     }
@@ -186,6 +186,10 @@ function startRegistry(java: string, appDir: string, dir: string, ports: LocalPo
       '-XX:+UseSerialGC',
       `-Dquarkus.http.port=${ports.registry}`,
       '-Dquarkus.http.host=127.0.0.1',
+      // Quarkus also opens a management interface (health, metrics), by default on 0.0.0.0:9000:
+      // loopback only, on a port of ours (it cannot be switched off at run time).
+      '-Dquarkus.management.host=127.0.0.1',
+      `-Dquarkus.management.port=${ports.registryManagement}`,
       '-Dquarkus.log.level=WARN',
       '-Dquarkus.http.access-log.enabled=false',
       // The ccompat API answers like Confluent: subjects named by the client, BACKWARD by default.
