@@ -107,12 +107,13 @@ export function renderDashboard(s: Snapshot, st: Style = PLAIN, width = 100): st
   lines.push(st.bold(`top risky users`) + st.dim(`  (24-hour increase in points; alerts above ${bounds.join(', ')})`));
   if (s.top.length === 0) lines.push(st.dim('  (waiting for the first events)'));
   const keyW = Math.min(34, Math.max(12, ...s.top.map((u) => u.key.length)));
+  const roleW = Math.min(24, Math.max(8, ...s.top.map((u) => u.role.length)));
   const scale = Math.max(bounds[bounds.length - 1] ?? 10, ...s.top.map((u) => u.increase));
   for (const u of s.top) {
     const tier = u.tier > 0 ? st.red(`tier ${u.tier}`) : st.dim('below threshold');
     const b = bar(u.increase, scale, 24);
     const coloured = u.tier > 0 ? st.red(b) : u.increase > s.threshold * 0.5 ? st.yellow(b) : st.green(b);
-    lines.push(`  ${u.key.padEnd(keyW).slice(0, keyW)}  ${u.role.padEnd(18)}  ${String(u.increase).padStart(4)}  ${coloured}${' '.repeat(25 - b.length)}${tier}`);
+    lines.push(`  ${u.key.padEnd(keyW).slice(0, keyW)}  ${u.role.padEnd(roleW).slice(0, roleW)}  ${String(u.increase).padStart(4)}  ${coloured}${' '.repeat(25 - b.length)}${tier}`);
   }
   lines.push('');
   lines.push(st.bold('latest alerts') + st.dim('  (slack email webhook: ✓ delivered, ↻ retrying, ✗ dead-lettered, … pending)'));
