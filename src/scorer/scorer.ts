@@ -110,7 +110,7 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
   let ownership = Promise.resolve();
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     const mine = (e.payload.memberAssignment[inputTopic] ?? []).slice().sort((a, b) => a - b);
-    ownership = ownership.then(() => onAssignment(mine)).catch((err: unknown) => log.error({ err }, 'assignment handling failed'));
+    void enqueue(() => onAssignment(mine));
   });
   consumer.on(consumer.events.REBALANCING, () => {
     joined = false;
@@ -199,18 +199,26 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     }
   }
 
+  /** Runs ownership changes one at a time; `busy` tells a waiting batch that one is under way. */
+  let busy = 0;
+  function enqueue(fn: () => Promise<void>): Promise<void> {
+    busy++;
+    ownership = ownership.then(fn).catch((err: unknown) => log.error({ err }, 'assignment handling failed')).finally(() => busy--);
+    return ownership;
+  }
+
+  /**
+   * The active task of partition `p`, waiting (with heartbeats, so a long restore never costs the
+   * group membership) while it restores, and opening it if no task exists (a missed GROUP_JOIN, or a
+   * task closed after an error).
+   */
   async function taskFor(p: number, heartbeat: () => Promise<void>, isRunning: () => boolean): Promise<PartitionTask | undefined> {
-    for (let i = 0; isRunning() && !stopping; i++) {
-      await ownership;
-      let t = tasks.get(p);
-      if (!t) {
-        // A batch for a partition we have no task for (missed GROUP_JOIN, or a failed restore): open it.
-        await (ownership = ownership.then(() => (tasks.has(p) ? undefined : openTasks([p]))));
-        t = tasks.get(p);
-      }
+    while (isRunning() && !stopping) {
+      const t = tasks.get(p);
       if (t?.phase === 'active') return t;
       if (t) await Promise.race([t.ready.catch(() => undefined), sleep(1000)]);
-      else await sleep(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** i));
+      else if (busy > 0) await Promise.race([ownership, sleep(1000)]);
+      else await Promise.race([enqueue(() => (tasks.has(p) ? Promise.resolve() : openTasks([p]))), sleep(1000)]);
       await heartbeat();
     }
     return undefined;
