@@ -127,6 +127,10 @@ describe('time budget and engine behaviour', () => {
       const r = tight.detect({ body, query: { q: '<script>alert(1)</script>' } });
       expect(r.timeout).toBe(true);
       expect(r.detections).toEqual([]);
+      // batched: a batch over budget falls back to single runs, each over its own budget
+      const many = tight.detectMany([{ body }, { body: { ...body, x: '1' } }, { uri: '/p', query: { q: '<script>alert(1)</script>' }, body }]);
+      expect(many.map((m) => m.timeout)).toEqual([true, true, true]);
+      expect(many.flatMap((m) => m.detections)).toEqual([]);
     } finally {
       tight.close();
     }
