@@ -13,9 +13,9 @@ export const APP_APPLICATION = 'demo-shop';
 export const APP_ENVIRONMENT = 'production';
 /** What each user of the example app does in the demo, by user key. */
 export const APP_ROLES: Record<string, string> = {
-  'u-1001': 'app: hijacked account',
+  'u-1001': 'app: hijacked',
   'u-1002': 'app: benign',
-  'u-1003': 'app: cred. stuffing',
+  'u-1003': 'app: cred. stuffed',
   'anon:127.0.0.1': 'app: scanner',
 };
 

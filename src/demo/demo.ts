@@ -31,7 +31,7 @@ import { startSimulation, type SimulationHandle } from '../simulate/runner.ts';
 import { APP_APPLICATION, APP_ENVIRONMENT, APP_ROLES, startAppTraffic, type AppTraffic } from './app-traffic.ts';
 import { demoNames, demoOverrides } from './config.ts';
 import { startMailReceiver, startSlackReceiver, startWebhookReceiver, type Receiver } from './receivers.ts';
-import { clock, COLOR, PLAIN, renderDashboard, renderLine, type Snapshot } from './view.ts';
+import { clock, COLOR, fit, PLAIN, renderDashboard, renderLine, type Snapshot } from './view.ts';
 import { CHANNELS, DemoWatcher } from './watch.ts';
 
 export interface DemoOptions {
@@ -393,8 +393,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       const snap = await snapshot();
       if (o.tty) {
         const width = process.stdout.columns || 100;
-        const lines = renderDashboard(snap, st, width);
-        write('\x1b[H' + lines.map((l) => l + '\x1b[K').join('\n') + '\n\x1b[J');
+        const lines = renderDashboard(snap, st, width).slice(0, Math.max(5, (process.stdout.rows || 50) - 1));
+        write('\x1b[H' + lines.map((l) => fit(l, width - 1) + '\x1b[K').join('\n') + '\n\x1b[J');
       } else {
         write(renderLine(snap) + '\n');
       }
@@ -413,7 +413,14 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     cleanup.push(['ticker', () => clearInterval(ticker)]);
     if (o.tty) await draw();
 
-    await Promise.race([simulation.done.catch(() => undefined), new Promise<void>((r) => (o.stop.aborted ? r() : o.stop.addEventListener('abort', () => r(), { once: true })))]);
+    let trafficError: unknown;
+    await Promise.race([
+      simulation.done.catch((err: unknown) => {
+        trafficError = err;
+        log.error({ err }, 'the simulator stopped');
+      }),
+      new Promise<void>((r) => (o.stop.aborted ? r() : o.stop.addEventListener('abort', () => r(), { once: true }))),
+    ]);
     const runMs = Date.now() - simulation.stats().startedAt;
 
     // -- 7. stop the traffic, let the last alerts through (bounded), stop ---------------------------------
@@ -463,6 +470,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     summary.stackStopped = stackStopped;
     writeFileSync(join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
     write(formatSummary(summary, st, { scorerUrl: sc.url, keepTopics: o.keepTopics, topicsPrefix: names.applicationId, changelog: changelogTopic(cfg) }));
+    // The traffic stopped by itself because of an error (e.g. the broker went away): say so, and fail.
+    if (trafficError) throw trafficError;
     return summary;
   } catch (err) {
     progress.fail();

@@ -109,11 +109,13 @@ export function renderDashboard(s: Snapshot, st: Style = PLAIN, width = 100): st
   const keyW = Math.min(34, Math.max(12, ...s.top.map((u) => u.key.length)));
   const roleW = Math.min(24, Math.max(8, ...s.top.map((u) => u.role.length)));
   const scale = Math.max(bounds[bounds.length - 1] ?? 10, ...s.top.map((u) => u.increase));
+  // The bar takes what the terminal leaves: key, role, number and "below threshold" come first.
+  const barW = Math.max(6, Math.min(24, width - (2 + keyW + 2 + roleW + 2 + 4 + 2 + 1 + 15) - 1));
   for (const u of s.top) {
     const tier = u.tier > 0 ? st.red(`tier ${u.tier}`) : st.dim('below threshold');
-    const b = bar(u.increase, scale, 24);
+    const b = bar(u.increase, scale, barW);
     const coloured = u.tier > 0 ? st.red(b) : u.increase > s.threshold * 0.5 ? st.yellow(b) : st.green(b);
-    lines.push(`  ${u.key.padEnd(keyW).slice(0, keyW)}  ${u.role.padEnd(roleW).slice(0, roleW)}  ${String(u.increase).padStart(4)}  ${coloured}${' '.repeat(25 - b.length)}${tier}`);
+    lines.push(`  ${u.key.padEnd(keyW).slice(0, keyW)}  ${u.role.padEnd(roleW).slice(0, roleW)}  ${String(u.increase).padStart(4)}  ${coloured}${' '.repeat(barW + 1 - b.length)}${tier}`);
   }
   lines.push('');
   lines.push(st.bold('latest alerts') + st.dim('  (slack email webhook: ✓ delivered, ↻ retrying, ✗ dead-lettered, … pending)'));
@@ -129,6 +131,27 @@ export function renderDashboard(s: Snapshot, st: Style = PLAIN, width = 100): st
   if (sample) lines.push(st.dim(`query a user:  risk-hub user-risk ${sample.application} ${sample.environment} ${sample.user} --url ${s.scorerUrl}`));
   lines.push(st.dim(`messages: ${s.outDir}/{slack,mail,webhook}/ · logs: ${s.outDir}/demo.log · Ctrl-C stops`));
   return lines;
+}
+
+/** Cuts a line to `width` visible columns, keeping (and closing) its ANSI colour sequences. */
+export function fit(line: string, width: number): string {
+  let visible = 0;
+  let out = '';
+  for (let i = 0; i < line.length; ) {
+    // eslint-disable-next-line no-control-regex
+    const esc = /^\x1b\[[0-9;?]*[A-Za-z]/.exec(line.slice(i));
+    if (esc) {
+      out += esc[0];
+      i += esc[0].length;
+      continue;
+    }
+    const ch = String.fromCodePoint(line.codePointAt(i)!);
+    if (visible >= width) return out + '\x1b[0m';
+    out += ch;
+    visible++;
+    i += ch.length;
+  }
+  return out;
 }
 
 /** One line for --no-tty output. */

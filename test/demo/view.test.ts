@@ -75,3 +75,23 @@ describe('demo view', () => {
     expect(clock(3_725_000)).toBe('1:02:05');
   });
 });
+
+describe('fit', () => {
+  it('cuts to the visible width, ignoring and closing colour sequences', async () => {
+    const { fit } = await import('../../src/demo/view.ts');
+    expect(fit('abcdef', 4)).toBe('abcd\x1b[0m');
+    expect(fit('\x1b[31mabcdef\x1b[39m', 3)).toBe('\x1b[31mabc\x1b[0m');
+    expect(fit('ab', 4)).toBe('ab');
+    expect(fit('█✓█✓█', 3)).toBe('█✓█\x1b[0m');
+  });
+});
+
+describe('narrow terminals', () => {
+  it('keeps the tier column visible at 80 columns by shortening the bars', () => {
+    const lines = renderDashboard(snap, undefined, 80);
+    const row = lines.find((l) => l.includes('shop/production/mallory') && l.includes('injection'))!;
+    expect(row.length).toBeLessThanOrEqual(80);
+    expect(row).toMatch(/tier 3$/);
+    expect(lines.find((l) => l.includes('user-0042'))!).toMatch(/below threshold$/);
+  });
+});
