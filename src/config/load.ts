@@ -55,7 +55,7 @@ export function formatIssues(error: z.ZodError, file?: string): string {
 export function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith('RISK_HUB_') || NOT_CONFIG.test(name) || value === undefined) continue;
+    if (!name.startsWith('RISK_HUB_') || !isConfigVariable(name) || value === undefined) continue;
     const path = name.slice('RISK_HUB_'.length).split('__').map(camel);
     // Secrets and names stay strings even when they look like numbers ("123456" is a valid password).
     setPath(out, path, STRING_KEY.test(path[path.length - 1] ?? '') ? value : parseValue(value));
@@ -66,8 +66,14 @@ export function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   return out;
 }
 
-/** RISK_HUB_* variables that are not configuration keys (the local stack and the config file itself). */
-const NOT_CONFIG = /^RISK_HUB_(CONFIG|CACHE|JAVA_HOME|KEEP_STACK|LOCAL_[A-Z_]+)$/;
+/**
+ * Configuration variables name a section and a key (RISK_HUB_SCORING__THRESHOLD); the only top-level
+ * scalar is RISK_HUB_APPLICATION_ID. Other RISK_HUB_* names (RISK_HUB_CONFIG, RISK_HUB_CACHE,
+ * RISK_HUB_JAVA_HOME, RISK_HUB_LOCAL_*_PORT, tools' own) are not configuration and are left alone.
+ */
+function isConfigVariable(name: string): boolean {
+  return name.includes('__') || name === 'RISK_HUB_APPLICATION_ID';
+}
 const STRING_KEY = /(password|secret|secrets|token|username|url|urlEnv|id|name|host)$/i;
 
 function camel(segment: string): string {

@@ -17,11 +17,12 @@ describe('configuration from the environment', () => {
 
   it('ignores the local-stack variables and honours the well-known ones', () => {
     const c = loadConfig({
-      env: { RISK_HUB_CACHE: '/x', RISK_HUB_JAVA_HOME: '/jdk', RISK_HUB_LOCAL_KAFKA_PORT: '19092', KAFKA_BROKERS: 'a:9092, b:9092', SCHEMA_REGISTRY_URL: 'http://r:8080/apis/ccompat/v7', STATE_DIR: '/state' },
+      env: { RISK_HUB_CACHE: '/x', RISK_HUB_JAVA_HOME: '/jdk', RISK_HUB_LOCAL_KAFKA_PORT: '19092', RISK_HUB_PYTHON: '/usr/bin/python3', RISK_HUB_APPLICATION_ID: 'fraud', KAFKA_BROKERS: 'a:9092, b:9092', SCHEMA_REGISTRY_URL: 'http://r:8080/apis/ccompat/v7', STATE_DIR: '/state' },
     });
     expect(c.kafka.brokers).toEqual(['a:9092', 'b:9092']);
     expect(c.schemaRegistry.url).toBe('http://r:8080/apis/ccompat/v7');
     expect(c.scorer.stateDir).toBe('/state');
+    expect(c.applicationId).toBe('fraud');
   });
 
   it('names the field of an invalid value', () => {

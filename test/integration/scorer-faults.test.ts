@@ -103,7 +103,7 @@ describe('scorer under faults (real broker)', () => {
     for (let k = 0; k < 4; k++) {
       // Kill only once the current process has made progress, so every kill lands mid-processing.
       const base = await scorerCommitted(config);
-      await eventually(async () => ((await scorerCommitted(config)) > base ? true : undefined), 60_000, 'progress before kill');
+      await eventually(async () => ((await scorerCommitted(config)) > base ? true : undefined), 180_000, 'progress before kill');
       await new Promise((r) => setTimeout(r, 300 + k * 250));
       committed.push(await scorerCommitted(config));
       child.kill('SIGKILL');
