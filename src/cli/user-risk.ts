@@ -73,6 +73,10 @@ export async function queryUserRisk(base: string, app: string, env: string, user
   throw new RiskHubError('RH_QUERY', 'unreachable');
 }
 
+function points(n: number): string {
+  return `${n} point${n === 1 ? '' : 's'}`;
+}
+
 export function formatUserRisk(r: QueryResult, threshold?: number): string {
   const a = r.answer;
   const lines = [`${a.application_id}/${a.environment}/${a.user}  (partition ${a.partition}, answered by ${r.url}${r.redirected ? ' after a redirect to the owner' : ''})`];
@@ -81,8 +85,8 @@ export function formatUserRisk(r: QueryResult, threshold?: number): string {
     return lines.join('\n') + '\n';
   }
   const tier = a.tier > 0 ? `tier ${a.tier}` : `below the threshold${threshold !== undefined ? ` (${threshold})` : ''}`;
-  lines.push(`increase (24 h)  ${a.increase_24h} points, ${tier}`);
-  lines.push(`risk score       ${a.risk_score} points (lifetime)`);
+  lines.push(`increase (24 h)  ${points(a.increase_24h)}, ${tier}`);
+  lines.push(`risk score       ${points(a.risk_score)} (lifetime)`);
   lines.push(`window           ${formatTime(a.window_start)} → ${formatTime(a.window_end)} (event time)`);
   lines.push(`alerted tier     ${a.alerted_tier > 0 ? `${a.alerted_tier} (a new alert needs a higher tier, or a fall back under the threshold first)` : '0 (armed: the next crossing alerts)'}`);
   if (a.contributions.length) {
