@@ -267,20 +267,20 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       throw new RiskHubError('RH_CONNECTION', `Kafka at ${cfg.kafka.brokers.join(',')} is unreachable: ${(err as Error).message}. Start it or fix KAFKA_BROKERS.`, { retriable: true, cause: err });
     });
     cleanup.push(['admin', () => admin.disconnect()]);
-    if (previous && !previous.cleaned && !alive(previous.pid) && previous.topics.length && previous.brokers === cfg.kafka.brokers.join(',')) {
+    if (previous && !previous.cleaned && !previous.keep && !alive(previous.pid) && previous.topics.length && previous.brokers === cfg.kafka.brokers.join(',')) {
       // An earlier run in this directory died without cleaning up: remove its topics now.
       await admin.deleteTopics({ topics: previous.topics, timeout: 10_000 }).catch((err: unknown) => log.warn({ err }, 'could not delete an earlier run'));
     }
     const report = await applyTopology(cfg, { admin });
     topics = [...report.created, ...report.unchanged];
-    writeRunState(outDir, { runId, pid: process.pid, topics, brokers: cfg.kafka.brokers.join(','), cleaned: false });
+    writeRunState(outDir, { runId, pid: process.pid, topics, brokers: cfg.kafka.brokers.join(','), cleaned: false, keep: o.keepTopics });
     if (!o.keepTopics) {
       cleanup.push([
         'topics',
         async () => {
           await admin.deleteTopics({ topics, timeout: 15_000 });
           rmSync(cfg.scorer.stateDir, { recursive: true, force: true });
-          writeRunState(outDir, { runId, pid: process.pid, topics, brokers: cfg.kafka.brokers.join(','), cleaned: true });
+          writeRunState(outDir, { runId, pid: process.pid, topics, brokers: cfg.kafka.brokers.join(','), cleaned: true, keep: false });
         },
       ]);
     }
@@ -523,6 +523,8 @@ interface RunState {
   topics: string[];
   brokers: string;
   cleaned: boolean;
+  /** --keep-topics: a later run leaves them alone. */
+  keep: boolean;
 }
 
 function readPrevious(dir: string): RunState | undefined {
