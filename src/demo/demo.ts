@@ -20,6 +20,7 @@ import { ConfigError, RiskHubError } from '../errors.ts';
 import { createKafka } from '../kafka/client.ts';
 import { registerSchemas } from '../kafka/schemas.ts';
 import { applyTopology } from '../kafka/topology.ts';
+import { waitForBroker } from '../kafka/wait.ts';
 import { stackDown, stackUp } from '../local/stack.ts';
 import { createLogger, type Logger } from '../log.ts';
 import * as metrics from '../metrics/index.ts';
@@ -262,6 +263,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
 
     // -- 3. topics and schemas -------------------------------------------------------------------------
     progress.step(`creating this run's topics (${names.applicationId}-*) and registering the schemas`);
+    await waitForBroker(cfg, cfg.kafka.connectWaitMs);
     const admin = createKafka(cfg, { clientId: `${cfg.applicationId}-demo-admin`, logger: log.child({ component: 'kafkajs' }) }).admin();
     await admin.connect().catch((err: unknown) => {
       throw new RiskHubError('RH_CONNECTION', `Kafka at ${cfg.kafka.brokers.join(',')} is unreachable: ${(err as Error).message}. Start it or fix KAFKA_BROKERS.`, { retriable: true, cause: err });
