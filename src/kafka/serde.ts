@@ -32,6 +32,7 @@ const NO_READER = Object.freeze({ none: true });
 export class AvroSerde {
   readonly registry: SchemaRegistry;
   private readonly latest = new Map<string, Promise<number>>();
+  private readonly writers = new Map<number, Promise<avro.Type>>();
   /** Per reader type instance (two readers of the same name must not share resolvers), per schema id. */
   private readonly resolvers = new WeakMap<avro.Type | typeof NO_READER, Map<number, { writer: avro.Type; resolver: avro.Resolver | undefined }>>();
   private readonly url: string;
@@ -103,13 +104,18 @@ export class AvroSerde {
     return p;
   }
 
+  /** Writer types by id, one registry lookup and one avsc parse per id even under concurrent misses. */
   private async writerType(id: number): Promise<avro.Type> {
-    try {
-      return (await this.registry.getSchema(id)) as unknown as avro.Type;
-    } catch (err) {
-      if (isNotFound(err)) throw new PoisonRecordError('unknown-schema', `schema id ${id} is not in the registry at ${this.url}`, { cause: err });
-      throw this.connectionError(err);
+    let p = this.writers.get(id);
+    if (!p) {
+      p = (this.registry.getSchema(id) as unknown as Promise<avro.Type>).catch((err: unknown) => {
+        this.writers.delete(id);
+        if (isNotFound(err)) throw new PoisonRecordError('unknown-schema', `schema id ${id} is not in the registry at ${this.url}`, { cause: err });
+        throw this.connectionError(err);
+      });
+      this.writers.set(id, p);
     }
+    return p;
   }
 
   private async resolverFor(id: number, reader?: avro.Type): Promise<{ writer: avro.Type; resolver: avro.Resolver | undefined }> {
