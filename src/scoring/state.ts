@@ -42,7 +42,7 @@ export interface UserState {
   et: number[];
   ep: number[];
   ec: number[];
-  /** Ids of the last `maxRememberedEvents` scored events: a ring buffer, oldest at `idPos` once full. */
+  /** Keys (`eventIdKey`) of the ids of the last `maxRememberedEvents` scored events: a ring buffer, oldest at `idPos` once full. */
   ids: string[];
   idPos: number;
   /** Contribution candidates in the window, best first (points desc, then newest, then latest arrival). */
@@ -260,6 +260,29 @@ export function topContributions(state: UserState, max: number): Contribution[] 
 const idSets = new WeakMap<UserState, Set<string>>();
 
 /** The set of remembered ids; normalizes the ring if maxRememberedEvents shrank since it was written. */
+/**
+ * What the duplicate ring stores for an event id: short ids as they are, longer ones (UUIDs…) as a
+ * 64-bit hash in base 36 behind '#'. The ring is written to the changelog with every change of the
+ * user, so this keeps it ~4× smaller; two different ids collide with probability ~2^-64.
+ */
+export function eventIdKey(id: string): string {
+  if (id.length <= 14) return id;
+  let h1 = 0x811c9dc5;
+  let h2 = 0x9747b28c ^ id.length;
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+    h2 ^= h2 >>> 13;
+  }
+  h1 ^= h1 >>> 15;
+  h1 = Math.imul(h1, 0x2c1b3c6d);
+  h1 ^= h1 >>> 12;
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 0x297a2d39);
+  h2 ^= h2 >>> 15;
+  return `#${(h1 >>> 0).toString(36)}${(h2 >>> 0).toString(36).padStart(7, '0')}`;
+}
+
 export function rememberedIds(state: UserState, max: number): Set<string> {
   let set = idSets.get(state);
   if (set) return set;
