@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { Config } from '../config/schema.ts';
-import type { Contribution } from '../contracts.ts';
+import type { RiskView } from '../scoring/index.ts';
 import { ConnectionError, RiskHubError } from '../errors.ts';
 import { configFrom } from './context.ts';
 import { formatTime } from './simulate.ts';
@@ -9,21 +9,13 @@ import { formatTime } from './simulate.ts';
 // attacks, from a scorer's query endpoint. The scorer that owns the user's partition answers; another
 // instance answers 421 with the owner's URL, which is followed once.
 
-export interface UserRiskAnswer {
+/** The scorer's answer: the scoring core's view of the user plus where it lives. */
+export interface UserRiskAnswer extends RiskView {
   application_id: string;
   environment: string;
   user: string;
   partition: number;
   known: boolean;
-  increase_24h: number;
-  risk_score: number;
-  tier: number;
-  alerted_tier: number;
-  window_start: number;
-  window_end: number;
-  contributions: Contribution[];
-  contributions_truncated: number;
-  last_event_at: number | null;
 }
 
 export interface QueryResult {

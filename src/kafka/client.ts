@@ -8,6 +8,9 @@ const { logLevel } = kafkajs;
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 // Messages kafkajs logs at WARN that are expected here and say nothing to an operator.
 const NOISE = [/^Limiting retries for the idempotent producer/];
+// Errors kafkajs logs and then retries by itself (a transaction coordinator still finishing the
+// previous transaction): debug, not error.
+const RETRIED = [/another operation on the same transaction is ongoing/i, /CONCURRENT_TRANSACTIONS/];
 import type { Config } from '../config/schema.ts';
 import { createLogger, type Logger } from '../log.ts';
 
@@ -52,6 +55,7 @@ function pinoLogCreator(log: Logger): logCreator {
     ({ level, log: entry }) => {
       const { message, ...rest } = entry;
       if (NOISE.some((re) => re.test(message))) return;
+      if (RETRIED.some((re) => re.test(`${message} ${String((rest as { error?: unknown }).error ?? '')}`))) return log.debug(rest, message);
       const fields = { ...rest, timestamp: undefined, logger: undefined };
       if (level === logLevel.ERROR) log.error(fields, message);
       else if (level === logLevel.WARN) log.warn(fields, message);
