@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
-import type { Admin, Batch, Consumer, Kafka, Message } from 'kafkajs';
+import type { Admin, Batch, Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { Config } from '../config/schema.ts';
 import { changelogTopic } from '../config/schema.ts';
 import type { Attack } from '../contracts.ts';
-import { isRetriable, PoisonRecordError } from '../errors.ts';
+import { ConnectionError, isRetriable, PoisonRecordError } from '../errors.ts';
 import { startHttp, type HttpHandle } from '../http.ts';
 import { chunkTopicMessages } from '../kafka/chunk.ts';
 import { createKafka } from '../kafka/client.ts';
@@ -15,6 +15,7 @@ import { restore, type RestoreTarget } from '../state/restore.ts';
 import { PartitionStore } from '../state/store.ts';
 import { urlAdvertisingAssigner } from './assigner.ts';
 import { batchKeys, processBatch, type InputRecord } from './processor.ts';
+import type { UserState } from '../scoring/index.ts';
 import { queryRoute } from './query.ts';
 import { encodeState, PartitionTask } from './task.ts';
 
@@ -199,6 +200,12 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     }
   }
 
+  /** The scorer group's committed offset of an input partition (-1 when none). */
+  async function committedOffset(p: number): Promise<bigint> {
+    const [t] = await admin.fetchOffsets({ groupId, topics: [inputTopic] });
+    return BigInt(t?.partitions.find((x) => x.partition === p)?.offset ?? '-1');
+  }
+
   /** Runs ownership changes one at a time; `busy` tells a waiting batch that one is under way. */
   let busy = 0;
   function enqueue(fn: () => Promise<void>): Promise<void> {
@@ -224,16 +231,16 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     return undefined;
   }
 
-  async function decode(messages: Message[] & { offset?: string }[]): Promise<InputRecord[]> {
+  async function decode(messages: KafkaMessage[]): Promise<InputRecord[]> {
     const out: InputRecord[] = [];
-    for (const msg of messages as Array<Message & { offset: string }>) {
+    for (const msg of messages) {
       try {
-        const buf = msg.value as Buffer | null;
+        const buf = msg.value;
         const { value } = serde.decodeCached<Attack>(buf, attackReader) ?? (await serde.decode<Attack>(buf, attackReader));
         out.push({ offset: msg.offset, attack: value });
       } catch (err) {
         if (err instanceof PoisonRecordError) {
-          const schemaId = msg.value && (msg.value as Buffer).length >= 5 && (msg.value as Buffer)[0] === 0 ? (msg.value as Buffer).readInt32BE(1) : undefined;
+          const schemaId = msg.value && msg.value.length >= 5 && msg.value[0] === 0 ? msg.value.readInt32BE(1) : undefined;
           out.push({ offset: msg.offset, poison: { reason: err.reason, message: err.message, schemaId } });
         } else throw err;
       }
@@ -241,8 +248,42 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     return out;
   }
 
+  /**
+   * One batch, exactly once. Before the commit any error leaves nothing behind: the transaction is
+   * aborted and the cache (whose states scoring mutated in place) dropped, so the batch can be retried.
+   * After the commit the batch is done whatever happens: a failed LevelDB write closes the task, whose
+   * store is then brought up to date from the committed changelog, and the batch is never re-scored.
+   */
   async function handleBatch(task: PartitionTask, batch: Batch): Promise<void> {
     const t0 = process.hrtime.bigint();
+    let outcome: Committed;
+    try {
+      outcome = await scoreAndCommit(task, batch);
+    } catch (err) {
+      task.cache.clear();
+      throw err;
+    }
+    const { result, states, changelogMessages, checkpoint } = outcome;
+    try {
+      if (checkpoint !== undefined) await task.store.write(changelogMessages.map((cm) => [cm.key, cm.value] as [string, Buffer]), checkpoint);
+      for (const [k, s] of result.dirty) task.cache.set(k, s);
+      for (const [k, s] of states) if (!result.dirty.has(k)) task.cache.set(k, s);
+    } catch (err) {
+      log.error({ err, partition: task.partition }, 'writing the local store failed after the commit; the store will be restored from the changelog');
+      if (tasks.get(task.partition) === task) tasks.delete(task.partition);
+      await task.close();
+    }
+    recordMetrics(batch, result, t0);
+  }
+
+  interface Committed {
+    result: ReturnType<typeof processBatch>;
+    states: Map<string, UserState>;
+    changelogMessages: Array<{ key: string; value: Buffer; partition: number }>;
+    checkpoint: bigint | undefined;
+  }
+
+  async function scoreAndCommit(task: PartitionTask, batch: Batch): Promise<Committed> {
     const p = batch.partition;
     const records = await decode(batch.messages);
     const states = await task.load(batchKeys(records));
@@ -294,16 +335,16 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
       await tx.commit();
     } catch (err) {
       m.scorerTransactionAborts.inc();
-      task.cache.clear();
       await tx.abort().catch(() => undefined);
       throw err;
     }
     m.scorerCommitDuration.observe(Number(process.hrtime.bigint() - c0) / 1e9);
-    if (checkpoint !== undefined) {
-      await task.store.write(changelogMessages.map((cm) => [cm.key, cm.value] as [string, Buffer]), checkpoint);
-    }
-    for (const [k, s] of result.dirty) task.cache.set(k, s);
-    for (const [k, s] of states) if (!result.dirty.has(k)) task.cache.set(k, s);
+    return { result, states, changelogMessages, checkpoint };
+  }
+
+  function recordMetrics(batch: Batch, result: ReturnType<typeof processBatch>, t0: bigint): void {
+    const p = batch.partition;
+    const nextOffset = BigInt(batch.lastOffset()) + 1n;
     const c = result.counts;
     m.scorerEvents.inc({ outcome: 'scored' }, c.scored);
     if (c.duplicate) m.scorerEvents.inc({ outcome: 'duplicate' }, c.duplicate);
@@ -314,7 +355,7 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     for (const a of result.alerts) m.scorerAlerts.inc({ tier: String(a.tier) });
     for (const d of result.deadLetters) m.scorerDeadLettered.inc({ reason: d.reason });
     if (result.deadLetters.length) log.warn({ partition: p, deadLetters: result.deadLetters.map((d) => ({ offset: d.offset, reason: d.reason })) }, 'records dead-lettered');
-    m.consumerLag.set({ consumergroup: groupId, topic: batch.topic, partition: String(p) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(nextOffset))));
+    m.consumerLag.set({ consumergroup: groupId, topic: batch.topic, partition: String(p) }, Math.max(0, Number(BigInt(batch.highWatermark) - nextOffset)));
     m.scorerBatchDuration.observe(Number(process.hrtime.bigint() - t0) / 1e9);
   }
 
@@ -331,16 +372,25 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
       for (let attempt = 0; isRunning() && !isStale() && !stopping; attempt++) {
         const task = await taskFor(batch.partition, heartbeat, isRunning);
         if (!task || isStale()) return;
+        // A failed commit can be ambiguous (the broker may have committed before the answer was
+        // lost). The task was reopened since, which settled that transaction: if the group's offset
+        // now covers this batch, it was committed and its state restored, so it must not be scored again.
+        if (attempt > 0 && (await committedOffset(batch.partition)) > BigInt(batch.lastOffset())) {
+          log.warn({ partition: batch.partition, lastOffset: batch.lastOffset() }, 'the failed commit had in fact succeeded; batch not scored again');
+          resolveOffset(batch.lastOffset());
+          return;
+        }
         try {
           await handleBatch(task, batch);
           resolveOffset(batch.lastOffset());
           return;
         } catch (err) {
-          // Broker or registry trouble: pause and retry the whole batch (nothing was committed).
-          // Fenced, or anything else: close the task; it is reopened (restoring the tail) on retry.
+          // Broker or registry trouble before the commit: pause and retry the whole batch. Fenced, a
+          // failed commit, or anything else: close the task too; it is reopened (fencing, restoring
+          // the committed changelog tail) before the retry.
           const retriable = isRetriable(err) || (err as { retriable?: boolean }).retriable === true;
           log.warn({ err, partition: batch.partition, attempt, retriable }, 'batch failed; retrying');
-          if (!retriable || /fenc|epoch/i.test((err as Error).message)) {
+          if (!(err instanceof ConnectionError)) {
             if (tasks.get(batch.partition) === task) tasks.delete(batch.partition);
             await task.close();
           }
