@@ -389,7 +389,8 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
           // failed commit, or anything else: close the task too; it is reopened (fencing, restoring
           // the committed changelog tail) before the retry.
           const retriable = isRetriable(err) || (err as { retriable?: boolean }).retriable === true;
-          log.warn({ err, partition: batch.partition, attempt, retriable }, 'batch failed; retrying');
+          // Transient trouble repeats every few seconds while it lasts: one line, no stack.
+          log.warn({ err: retriable ? (err as Error).message : err, partition: batch.partition, attempt, retriable }, 'batch failed; retrying');
           if (!(err instanceof ConnectionError)) {
             if (tasks.get(batch.partition) === task) tasks.delete(batch.partition);
             await task.close();
