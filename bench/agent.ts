@@ -75,7 +75,11 @@ async function serve(withAgent: boolean): Promise<void> {
   });
   process.send?.({ url: app.url });
   process.on('message', (m: unknown) => {
-    if (m === 'stats') process.send?.({ stats: agent?.stats() ?? null });
+    if (m === 'stats') {
+      // engine runs (and of which batched) next to requests inspected: how well batching amortizes a run
+      const detector = (agent as unknown as { detector?: { engineRuns: number; batchedRuns: number } } | null)?.detector;
+      process.send?.({ stats: agent ? { ...agent.stats(), engineRuns: detector?.engineRuns, batchedRuns: detector?.batchedRuns } : null });
+    }
     if (m === 'cpu') {
       const u = process.cpuUsage();
       process.send?.({ cpu: { micros: u.user + u.system, served } });
@@ -90,7 +94,11 @@ async function serve(withAgent: boolean): Promise<void> {
 }
 
 function startChild(withAgent: boolean): Promise<{ child: ChildProcess; url: string }> {
-  const child = fork(fileURLToPath(import.meta.url), ['--serve', withAgent ? 'with' : 'without'], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const child = fork(fileURLToPath(import.meta.url), ['--serve', withAgent ? 'with' : 'without'], {
+    // BENCH_CPU_PROF=<dir>: both app children write a V8 CPU profile there when they stop (node --cpu-prof)
+    execArgv: ['--import', 'tsx', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}/${withAgent ? 'with' : 'without'}`] : [])],
+    stdio: 'inherit',
+  });
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('app child did not start in 30 s')), 30_000);
     child.once('message', (m: { url: string }) => {

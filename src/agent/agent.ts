@@ -141,8 +141,10 @@ const MAX_BATCH = 32;
 
 interface RequestState {
   user?: UserRef;
-  inspected?: boolean;
 }
+
+/** Marks a request the WAF has inspected (watch and inspect never inspect it twice). */
+const INSPECTED = Symbol('risk-hub.inspected');
 
 const consoleLogger: Logger = {
   warn: (obj, msg) => console.warn(`[risk-hub agent] ${msg}`, obj),
@@ -255,6 +257,10 @@ export class Agent {
     this.authTracker = new AuthFailureTracker(opts.auth);
     this.detector = opts.detect === false ? undefined : this.createDetector(opts);
     this.transport = opts.transport ?? this.kafkaTransport(opts);
+    const queue = (req: IncomingMessage): void => this.queueInspection(req, undefined);
+    this.onClose = function (this: ServerResponse) {
+      queue(this.req);
+    };
     this.loop = this.run();
   }
 
@@ -363,22 +369,34 @@ export class Agent {
       if (!this.detector || this.closing) return;
       const raw = toRaw(req);
       if (this.skip?.(raw)) return;
-      res.once('close', () => {
-        try {
-          this.pending.push({ req, extras: extras?.() });
-          if (this.pending.length >= MAX_BATCH) this.inspectPending();
-          else if (!this.pendingScheduled) {
-            this.pendingScheduled = true;
-            setImmediate(() => this.inspectPending());
-          }
-        } catch (err) {
-          this.caught(err);
-        }
-      });
+      // Express: one listener shared by every response (it finds the request as `res.req`), no closure
+      // and no once() wrapper per request; 'close' is emitted once per response.
+      if (!extras && (res as { req?: unknown }).req === req) res.on('close', this.onClose);
+      else res.once('close', () => this.queueInspection(req, extras?.()));
     } catch (err) {
       this.caught(err);
     }
   }
+
+  /** The shared 'close' listener of Express responses: `this` is the response, `this.req` its request. */
+  private readonly onClose: (this: ServerResponse) => void;
+
+  private queueInspection(req: RequestLike, extras: Extras | undefined): void {
+    try {
+      this.pending.push({ req, extras });
+      if (this.pending.length >= MAX_BATCH) this.inspectPending();
+      // Inspection waits for the end of this turn of the event loop only: waiting longer (a 5 ms timer)
+      // made bigger batches but kept requests alive past young-generation collections, and cost more.
+      else if (!this.pendingScheduled) {
+        this.pendingScheduled = true;
+        setImmediate(this.inspectPendingBound);
+      }
+    } catch (err) {
+      this.caught(err);
+    }
+  }
+
+  private readonly inspectPendingBound = (): void => this.inspectPending();
 
   /** Inspects a request now (for frameworks without an adapter). Returns the detections (empty on error or timeout). */
   inspect(req: RequestLike, extras?: Extras): Detection[] {
@@ -417,14 +435,18 @@ export class Agent {
 
   /** What the WAF reads of a request (null if it was inspected already). */
   private facts(req: RequestLike, extras?: Extras): RequestFacts | null {
-    const raw = toRaw(req);
-    const state = this.state(raw);
-    if (state.inspected) return null;
-    state.inspected = true;
+    const raw = toRaw(req) as IncomingMessage & { [INSPECTED]?: true };
+    // a mark on the request rather than a WeakMap entry per request (those cost the garbage collector)
+    if (raw[INSPECTED]) return null;
+    raw[INSPECTED] = true;
     this.counters.inspected++;
     const r = req as { query?: unknown; body?: unknown; params?: unknown };
     const uri = requestUrl(req);
-    let query = extras && 'query' in extras ? extras.query : r.query;
+    let query: unknown;
+    if (extras && 'query' in extras) query = extras.query;
+    // no query string: nothing to read (Express 5's req.query getter parses the URL again on every read)
+    else if (uri !== undefined && !uri.includes('?') && !Object.prototype.hasOwnProperty.call(r, 'query')) query = undefined;
+    else query = r.query;
     if (query === undefined && uri) query = parseQuery(uri);
     return {
       uri,
@@ -480,6 +502,7 @@ export class Agent {
   /** Resolves once everything queued so far is sent, or after timeoutMs (false). */
   async flush(timeoutMs = 5000): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
+    this.inspectPending(); // responses already sent but not inspected yet
     while (this.queue.length > 0 || this.inFlight.length > 0) {
       if (this.closed || Date.now() >= deadline) return false;
       this.wake?.();

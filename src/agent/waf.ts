@@ -73,21 +73,63 @@ const MAX_COOKIES = 50;
 
 interface WafEvent {
   rule?: { id?: string; tags?: { type?: unknown; attack_type?: unknown; severity?: unknown } };
-  rule_matches?: Array<{ parameters?: Array<{ key_path?: unknown[] }> }>;
+  rule_matches?: Array<{ parameters?: Array<{ address?: unknown; key_path?: unknown[] }> }>;
 }
 
-/** The batch slots (first key of the key path) that the events of a batched run point at. */
-function slotsNamedBy(events: WafEvent[]): Set<string> {
-  const slots = new Set<string>();
+/** libddwaf reads at most this many elements of a container (and of a batched run's flat arrays). */
+const MAX_CONTAINER = 256;
+/** Leaves one request may put in a batched run, per address; beyond, it runs alone. */
+const MAX_LEAVES = 128;
+/** Deeper values run alone (libddwaf stops at depth 20 anyway). */
+const MAX_DEPTH = 20;
+
+interface Prepared {
+  i: number;
+  data: Record<string, unknown>;
+  fresh: string[];
+  leaves: Array<[string, unknown[]]>;
+}
+
+/** Appends the leaf values of `value` (and the object keys, if `keys`) to `out`; false when over MAX_LEAVES or MAX_DEPTH. */
+function collectLeaves(value: unknown, out: unknown[], keys: boolean, depth: number): boolean {
+  if (value === null || value === undefined) return true;
+  if (typeof value !== 'object') {
+    if (out.length >= MAX_LEAVES) return false;
+    out.push(value);
+    return true;
+  }
+  if (depth >= MAX_DEPTH || Buffer.isBuffer(value) || ArrayBuffer.isView(value)) return false;
+  if (Array.isArray(value)) {
+    for (const v of value) if (!collectLeaves(v, out, keys, depth + 1)) return false;
+    return true;
+  }
+  for (const k in value) {
+    if (!Object.prototype.hasOwnProperty.call(value, k)) continue;
+    if (keys) {
+      if (out.length >= MAX_LEAVES) return false;
+      out.push(k);
+    }
+    if (!collectLeaves((value as Record<string, unknown>)[k], out, keys, depth + 1)) return false;
+  }
+  return true;
+}
+
+/** The requests (their index in the batch) that the events of a flat batched run point at (address + first key of the key path). */
+function ownersNamedBy(events: WafEvent[], owners: Record<string, number[][]>): Set<number> {
+  const named = new Set<number>();
   for (const event of events) {
     for (const match of event.rule_matches ?? []) {
       for (const param of match.parameters ?? []) {
+        const own = typeof param.address === 'string' ? owners[param.address] : undefined;
         const first = param.key_path?.[0];
-        if (typeof first === 'string' || typeof first === 'number') slots.add(String(first));
+        const owner = own && (typeof first === 'string' || typeof first === 'number') ? own[Number(first)] : undefined;
+        // a match that names no request sends the whole batch to single runs
+        if (owner === undefined) return new Set();
+        for (const i of owner) named.add(i);
       }
     }
   }
-  return slots;
+  return named;
 }
 
 export class Detector {
@@ -113,6 +155,8 @@ export class Detector {
   batchedRuns = 0;
   /** Addresses no rule reads through a key path: requests using only these can share an engine run. */
   private readonly batchable: Set<string> | undefined;
+  /** A rule reads object keys (keys_only…): batched runs then carry the keys as leaves too. */
+  private readonly scanKeys: boolean;
 
   constructor(opts: DetectorOptions = {}) {
     const rules = (opts.rules ?? defaultRuleset) as Parameters<typeof headersUsedBy>[0];
@@ -133,6 +177,7 @@ export class Detector {
     const singleCondition = (rules.rules ?? []).every((r) => (r.conditions?.length ?? 0) === 1);
     this.cleanMax = singleCondition ? (opts.cleanCacheSize ?? 10_000) : 0;
     this.batchable = singleCondition ? batchableAddresses(rules) : undefined;
+    this.scanKeys = /"keys/.test(JSON.stringify(rules));
   }
 
   /** Addresses the loaded ruleset reads (libddwaf's own view). */
@@ -159,12 +204,13 @@ export class Detector {
    */
   detectMany(batch: RequestFacts[]): DetectionResult[] {
     const results: DetectionResult[] = batch.map(() => ({ detections: [], timeout: false }));
-    const prepared: Array<{ i: number; data: Record<string, unknown>; fresh: string[] }> = [];
+    const prepared: Prepared[] = [];
     for (let i = 0; i < batch.length; i++) {
       const fresh: string[] = [];
       const data = this.inputs(batch[i]!, fresh);
       if (isEmpty(data)) continue;
-      if (this.batchable && Object.keys(data).every((a) => this.batchable!.has(a))) prepared.push({ i, data, fresh });
+      const leaves = this.batchable ? this.leavesOf(data) : undefined;
+      if (leaves) prepared.push({ i, data, fresh, leaves });
       else results[i] = this.runOne(data, fresh);
     }
     if (prepared.length === 1) {
@@ -177,16 +223,62 @@ export class Detector {
   }
 
   /**
-   * One run over the batch; on a match, the requests named by the match (the first key of its key path
-   * is the request's slot) are run on their own and the rest is run again as a batch, until a batch
-   * comes back clean. A timeout, or a match that names no request, sends everyone to single runs.
+   * Runs over the batch; on a match, the requests named by the match are run on their own and the rest is
+   * run again as a batch, until a batch comes back clean. A timeout, or a match that names no request,
+   * sends everyone to single runs. Requests are grouped so that no address holds more leaves than
+   * libddwaf reads in one container.
    */
-  private runBatch(prepared: Array<{ i: number; data: Record<string, unknown>; fresh: string[] }>, results: DetectionResult[]): void {
-    let rest = prepared;
+  private runBatch(prepared: Prepared[], results: DetectionResult[]): void {
+    let group: Prepared[] = [];
+    const counts = new Map<string, number>();
+    for (const p of prepared) {
+      let fits = true;
+      for (const [address, leaves] of p.leaves) if ((counts.get(address) ?? 0) + leaves.length > MAX_CONTAINER) fits = false;
+      if (!fits) {
+        this.runGroup(group, results);
+        group = [];
+        counts.clear();
+      }
+      group.push(p);
+      for (const [address, leaves] of p.leaves) counts.set(address, (counts.get(address) ?? 0) + leaves.length);
+    }
+    this.runGroup(group, results);
+  }
+
+  /**
+   * One engine run over a group. The leaf values (strings, numbers…) of every request are put in one flat
+   * array per address, `{ "server.request.query": ["socks 1", "2", "tea"] }`, with who owns each index:
+   * converting a flat array into the engine costs a fraction of nested objects (~2 µs a value instead of
+   * ~8). Every rule here has one condition on an address read without a key path, and libddwaf judges
+   * each leaf on its own (object keys only with a keys transformer, and then the keys are leaves too), so
+   * a clean flat run means every request would be clean alone; a match names the index, hence the request,
+   * which is then run alone on its original structure for the exact verdict.
+   */
+  private runGroup(group: Prepared[], results: DetectionResult[]): void {
+    let rest = group;
     while (rest.length > 1) {
-      const combined: Record<string, Record<string, unknown>> = {};
-      for (const { i, data } of rest) {
-        for (const [address, value] of Object.entries(data)) (combined[address] ??= {})[String(i)] = value;
+      // a value shared by several requests (a session cookie, a popular search) is sent once, owned by all
+      const combined: Record<string, unknown[]> = {};
+      const owners: Record<string, number[][]> = {};
+      const seen = new Map<string, Map<unknown, number>>();
+      for (const { i, leaves } of rest) {
+        for (const [address, values] of leaves) {
+          const flat = (combined[address] ??= []);
+          const own = (owners[address] ??= []);
+          let index = seen.get(address);
+          if (!index) seen.set(address, (index = new Map()));
+          for (const v of values) {
+            const at = index.get(v);
+            if (at !== undefined) {
+              const list = own[at]!;
+              if (list[list.length - 1] !== i) list.push(i);
+              continue;
+            }
+            index.set(v, flat.length);
+            flat.push(v);
+            own.push([i]);
+          }
+        }
       }
       this.engineRuns++;
       this.batchedRuns++;
@@ -201,12 +293,24 @@ export class Detector {
         for (const { fresh } of rest) this.remember(fresh);
         return;
       }
-      const named = result.timeout ? new Set<string>() : slotsNamedBy(result.events as WafEvent[]);
-      const single = named.size === 0 ? rest : rest.filter((p) => named.has(String(p.i)));
+      const named = result.timeout ? new Set<number>() : ownersNamedBy(result.events as WafEvent[], owners);
+      const single = named.size === 0 ? rest : rest.filter((p) => named.has(p.i));
       for (const { i, data, fresh } of single) results[i] = this.runOne(data, fresh);
-      rest = named.size === 0 ? [] : rest.filter((p) => !named.has(String(p.i)));
+      rest = named.size === 0 ? [] : rest.filter((p) => !named.has(p.i));
     }
     for (const { i, data, fresh } of rest) results[i] = this.runOne(data, fresh);
+  }
+
+  /** The leaf values of a request's inputs per address, or undefined when it cannot share a run (keyed address, too many leaves). */
+  private leavesOf(data: Record<string, unknown>): Array<[string, unknown[]]> | undefined {
+    const out: Array<[string, unknown[]]> = [];
+    for (const address in data) {
+      if (!this.batchable!.has(address)) return undefined;
+      const leaves: unknown[] = [];
+      if (!collectLeaves(data[address], leaves, this.scanKeys, 0)) return undefined;
+      if (leaves.length > 0) out.push([address, leaves]);
+    }
+    return out;
   }
 
   private runOne(data: Record<string, unknown>, fresh: string[]): DetectionResult {
@@ -242,10 +346,10 @@ export class Detector {
   }
 
   /** Whether a value must go to the engine; records it in `fresh` if so (cacheable ones only). */
-  private needs(key: string, length: number, fresh: string[]): boolean {
+  private needs(key: string, length: number, fresh: string[], counted = true): boolean {
     if (this.cleanMax === 0 || length > 2048) return true;
     if (this.clean.has(key)) return false;
-    this.cacheMisses++;
+    if (counted) this.cacheMisses++;
     fresh.push(key);
     return true;
   }
@@ -286,7 +390,11 @@ export class Detector {
       }
       if (any) data['server.request.headers.no_cookies'] = picked;
       const cookie = headers.cookie;
-      if (cookie && this.needs(`c\0${cookie}`, cookie.length, fresh)) data['server.request.cookies'] = parseCookies(cookie);
+      // the whole header first (it repeats), then each cookie (a new session id leaves the others known)
+      if (cookie && this.needs(`c\0${cookie}`, cookie.length, fresh)) {
+        const cookies = this.uncached('k', parseCookies(cookie), fresh);
+        if (cookies !== undefined) data['server.request.cookies'] = cookies;
+      }
     }
     return data;
   }
@@ -296,8 +404,12 @@ export class Detector {
     if (!nonEmpty(value)) return undefined;
     if (this.cleanMax === 0 || typeof value !== 'object' || Array.isArray(value)) return value;
     let out: Record<string, unknown> | undefined;
-    for (const [name, v] of Object.entries(value as Record<string, unknown>)) {
-      if (typeof v === 'string' && !this.needs(`${prefix}\0${name}\0${v}`, v.length + name.length, fresh)) continue;
+    const obj = value as Record<string, unknown>;
+    for (const name in obj) {
+      if (!Object.prototype.hasOwnProperty.call(obj, name)) continue;
+      const v = obj[name];
+      // (the cookies of a cookie header already counted as one miss)
+      if (typeof v === 'string' && !this.needs(`${prefix}\0${name}\0${v}`, v.length + name.length, fresh, prefix !== 'k')) continue;
       (out ??= {})[name] = v;
     }
     return out;

@@ -208,6 +208,15 @@ describe('time budget and engine behaviour', () => {
       { uri: '/', headers: { cookie: "a=1' OR '1'='1" } },
       { uri: '/%2e%2e/%2e%2e/etc/passwd' },
       { uri: '/search', query: { q: 'tea', page: '2' } },
+      // batched runs send flat arrays of leaf values, each distinct value once: shared values, nesting,
+      // non-strings, and bodies big enough to split a batch or to run alone
+      { uri: '/', headers: { cookie: "theme=dark; sid=1' OR '1'='1" } },
+      { uri: '/', headers: { cookie: 'theme=dark; sid=s42' } },
+      { uri: '/api', body: { a: [{ b: '<script>alert(1)</script>' }, 'socks'], n: 1, ok: true } },
+      { uri: '/api', body: { a: [{ b: 'wool' }, 'socks'], n: 1, ok: false, none: null } },
+      { uri: '/bulk', body: { items: Array.from({ length: 100 }, (_, i) => `item ${i}`) } },
+      { uri: '/bulk', body: { items: [...Array.from({ length: 99 }, (_, i) => `item ${i}`), '../../etc/passwd'] } },
+      { uri: '/bulk', body: { items: Array.from({ length: 200 }, (_, i) => (i === 150 ? "x' OR '1'='1" : `item ${i}`)) } },
     ];
     const reference = new Detector({ budgetMicros: 1_000_000, cleanCacheSize: 0 });
     const batched = new Detector({ budgetMicros: 1_000_000 });
@@ -224,6 +233,20 @@ describe('time budget and engine behaviour', () => {
     } finally {
       reference.close();
       batched.close();
+    }
+  });
+
+  it('splits a batch whose values exceed what libddwaf reads in one container (256)', () => {
+    const d = new Detector({ budgetMicros: 1_000_000 });
+    try {
+      const bulk = (k: number, attack: boolean) => ({
+        uri: '/bulk',
+        body: { items: Array.from({ length: 100 }, (_, i) => (attack && i === 99 ? '../../etc/passwd' : `item ${k} ${i}`)) },
+      });
+      const out = d.detectMany([bulk(1, false), bulk(2, false), bulk(3, true)]).map((r) => r.detections.map((x) => x.attackType));
+      expect(out).toEqual([[], [], ['path_traversal']]);
+    } finally {
+      d.close();
     }
   });
 
