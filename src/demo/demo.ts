@@ -21,7 +21,7 @@ import { createKafka } from '../kafka/client.ts';
 import { registerSchemas } from '../kafka/schemas.ts';
 import { applyTopology } from '../kafka/topology.ts';
 import { waitForBroker } from '../kafka/wait.ts';
-import { stackDown, stackUp } from '../local/stack.ts';
+import { alive, stackDown, stackUp } from '../local/stack.ts';
 import { createLogger, type Logger } from '../log.ts';
 import * as metrics from '../metrics/index.ts';
 import { startNotifier, type NotifierHandle } from '../notify/service.ts';
@@ -98,14 +98,6 @@ export async function freePort(preferred: number): Promise<number> {
   return (await tryListen(preferred)) ?? (await tryListen(0))!;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function waitUntil(what: string, check: () => boolean, timeoutMs: number, stop: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -242,7 +242,8 @@ async function brokerAnswers(ports: LocalPorts): Promise<boolean> {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
