@@ -3,18 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { SEVERITIES, type Attack } from '../../src/contracts.ts';
 import { contributionCap, emptyUserState, entryCap, riskView, scoreEvent } from '../../src/scoring/index.ts';
-import { DAY, HOUR, policyWith, T0 } from './fixtures.ts';
+import { DAY, HOUR, policyWith, T0, rng } from './fixtures.ts';
 
-/** Deterministic xorshift32 in [0, 1): reproducible floods without a seed argument. */
-function rng(seed: number): () => number {
-  let x = seed | 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4_294_967_296;
-  };
-}
 
 describe('bounded state', () => {
   it('stays bounded under a flood of 1,000,000 events for one user', () => {

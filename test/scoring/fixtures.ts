@@ -38,3 +38,14 @@ export function attack(fields: Partial<Attack> & { at?: number; severity?: Sever
     ...rest,
   };
 }
+
+/** Deterministic xorshift32 in [0, 1): reproducible random streams without a seed argument. */
+export function rng(seed: number): () => number {
+  let x = seed | 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4_294_967_296;
+  };
+}

@@ -6,17 +6,8 @@ import { SEVERITIES, type Attack } from '../../src/contracts.ts';
 import { ScoringSchema } from '../../src/config/scoring.ts';
 import { emptyUserState, resolvePolicy, scoreEvent, type UserState } from '../../src/scoring/index.ts';
 import { referenceAlerts } from './reference.ts';
-import { DAY, HOUR, T0 } from './fixtures.ts';
+import { DAY, HOUR, T0, rng } from './fixtures.ts';
 
-function rng(seed: number): () => number {
-  let x = seed | 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4_294_967_296;
-  };
-}
 
 describe('referenceAlerts', () => {
   it('handles 50,000 events over 1,000 users quickly and agrees with scoreEvent', () => {
