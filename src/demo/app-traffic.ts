@@ -8,6 +8,7 @@
 // These events carry wall-clock time (they are real requests), unlike the simulator's fast clock.
 
 import type { Logger } from '../log.ts';
+import { importExample, type ExampleTrafficModule } from './examples.ts';
 
 export const APP_APPLICATION = 'demo-shop';
 export const APP_ENVIRONMENT = 'production';
@@ -26,7 +27,7 @@ export interface AppTraffic {
 }
 
 export async function startAppTraffic(baseUrl: string, opts: { log: Logger; attackDelayMs?: number; paceMs?: number }): Promise<AppTraffic> {
-  const { driveTraffic } = await import('../../examples/express-app/attack.ts');
+  const { driveTraffic } = await importExample<ExampleTrafficModule>('attack.ts');
   const abort = new AbortController();
   const signal = abort.signal;
   let requests = 0;

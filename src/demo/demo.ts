@@ -22,6 +22,7 @@ import { registerSchemas } from '../kafka/schemas.ts';
 import { applyTopology } from '../kafka/topology.ts';
 import { waitForBroker } from '../kafka/wait.ts';
 import { alive, stackDown, stackUp } from '../local/stack.ts';
+import { importExample, type ExampleServerModule } from './examples.ts';
 import { createLogger, type Logger } from '../log.ts';
 import * as metrics from '../metrics/index.ts';
 import { startNotifier, type NotifierHandle } from '../notify/service.ts';
@@ -482,7 +483,7 @@ interface ExampleAppHandle {
 
 /** Starts examples/express-app with an agent producing to this run's attacks topic. */
 async function startExampleApp(cfg: Config, log: Logger, cleanup: Array<[string, () => Promise<unknown> | unknown]>): Promise<ExampleAppHandle> {
-  const [{ startExampleApp: start }, { createAgent }] = await Promise.all([import('../../examples/express-app/server.ts'), import('../agent/index.ts')]);
+  const [{ startExampleApp: start }, { createAgent }] = await Promise.all([importExample<ExampleServerModule>('server.ts'), import('../agent/index.ts')]);
   const agentLog = log.child({ role: 'agent' });
   const agent = createAgent({
     application: APP_APPLICATION,
