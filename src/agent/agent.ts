@@ -10,7 +10,7 @@
 // - close() flushes within a bounded time and then gives up, counting what it could not send.
 
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { IncomingMessage, type ServerResponse } from 'node:http';
 import { SEVERITIES, type Attack, type RequestInfo, type Severity, type UserRef } from '../contracts.ts';
 import { ConfigError } from '../errors.ts';
 import { AuthFailureTracker, type AuthTrackerOptions } from './auth.ts';
@@ -160,8 +160,11 @@ function positiveInt(name: string, value: unknown, fallback: number): number {
 }
 
 function toRaw(req: RequestLike): IncomingMessage {
+  // Express (and plain Node) requests: an instanceof check, not a lookup of a missing `raw` along the
+  // long prototype chain of an Express request
+  if (req instanceof IncomingMessage) return req;
   const maybe = req as { raw?: unknown };
-  return maybe.raw && typeof maybe.raw === 'object' && 'headers' in (maybe.raw as object) ? (maybe.raw as IncomingMessage) : (req as IncomingMessage);
+  return maybe.raw && typeof maybe.raw === 'object' && 'headers' in (maybe.raw as object) ? (maybe.raw as IncomingMessage) : (req as unknown as IncomingMessage);
 }
 
 /** The client address as the framework sees it (Express `req.ip` and Fastify `request.ip` honour their trust-proxy settings). */
@@ -212,7 +215,9 @@ export class Agent {
   private readonly scrubOpts: ScrubOptions;
   private readonly skip: ((req: IncomingMessage) => boolean) | undefined;
   private readonly requests = new WeakMap<IncomingMessage, RequestState>();
-  private pending: Array<{ req: RequestLike; extras: Extras | undefined }> = [];
+  /** Requests whose responses completed in this turn, and what their framework parsed (parallel arrays: no object per request). */
+  private pendingReqs: RequestLike[] = [];
+  private pendingExtras: Array<Extras | undefined> = [];
   private pendingScheduled = false;
 
   private readonly counters = {
@@ -367,8 +372,7 @@ export class Agent {
   watch(req: RequestLike, res: ServerResponse, extras?: () => Extras): void {
     try {
       if (!this.detector || this.closing) return;
-      const raw = toRaw(req);
-      if (this.skip?.(raw)) return;
+      if (this.skip?.(toRaw(req))) return;
       // Express: one listener shared by every response (it finds the request as `res.req`), no closure
       // and no once() wrapper per request; 'close' is emitted once per response.
       if (!extras && (res as { req?: unknown }).req === req) res.on('close', this.onClose);
@@ -383,8 +387,9 @@ export class Agent {
 
   private queueInspection(req: RequestLike, extras: Extras | undefined): void {
     try {
-      this.pending.push({ req, extras });
-      if (this.pending.length >= MAX_BATCH) this.inspectPending();
+      this.pendingReqs.push(req);
+      this.pendingExtras.push(extras);
+      if (this.pendingReqs.length >= MAX_BATCH) this.inspectPending();
       // Inspection waits for the end of this turn of the event loop only: waiting longer (a 5 ms timer)
       // made bigger batches but kept requests alive past young-generation collections, and cost more.
       else if (!this.pendingScheduled) {
@@ -414,14 +419,18 @@ export class Agent {
   /** The requests whose responses completed in the last turn of the event loop, inspected together. */
   private inspectPending(): void {
     this.pendingScheduled = false;
-    const batch = this.pending;
-    this.pending = [];
+    const batch = this.pendingReqs;
+    const extras = this.pendingExtras;
+    if (batch.length === 0) return;
+    this.pendingReqs = [];
+    this.pendingExtras = [];
     try {
-      if (!this.detector || this.closed || batch.length === 0) return;
+      if (!this.detector || this.closed) return;
       const reqs: RequestLike[] = [];
       const facts: RequestFacts[] = [];
-      for (const { req, extras } of batch) {
-        const f = this.facts(req, extras);
+      for (let i = 0; i < batch.length; i++) {
+        const req = batch[i]!;
+        const f = this.facts(req, extras[i]);
         if (!f) continue;
         reqs.push(req);
         facts.push(f);

@@ -83,10 +83,21 @@ const MAX_LEAVES = 128;
 /** Deeper values run alone (libddwaf stops at depth 20 anyway). */
 const MAX_DEPTH = 20;
 
+/** A set of string values known clean, for one field (a header, a query parameter name…). */
+type Field = Map<string, true>;
+/** Fields by name (query and route parameters, cookies, headers). */
+type Fields = Map<string, Field>;
+
+/**
+ * Values a run must see before they can be remembered, three slots each: the field (or the map of fields
+ * by name), the name (undefined for a field), the value. No key is built per lookup.
+ */
+type Fresh = unknown[];
+
 interface Prepared {
   i: number;
   data: Record<string, unknown>;
-  fresh: string[];
+  fresh: Fresh;
   leaves: Array<[string, unknown[]]>;
 }
 
@@ -145,8 +156,16 @@ export class Detector {
    * judged it clean, and only when every rule has a single condition, so its verdict cannot depend on
    * the other inputs of the request. Bodies are always inspected.
    */
-  private readonly clean = new Map<string, true>();
+  private readonly cleanUri: Field = new Map();
+  private readonly cleanCookieHeader: Field = new Map();
+  private readonly cleanHeaders: Fields = new Map();
+  private readonly cleanQuery: Fields = new Map();
+  private readonly cleanParams: Fields = new Map();
+  private readonly cleanCookies: Fields = new Map();
   private readonly cleanMax: number;
+  /** Remembered values in insertion order (field, value, fields, name per entry): the oldest is forgotten first. */
+  private ring: unknown[] = [];
+  private ringAt = 0;
   /** Values that crossed into the engine only because they were not known clean (tests). */
   cacheMisses = 0;
   /** Calls into the engine (tests: a request made only of known-clean values makes none). */
@@ -186,7 +205,7 @@ export class Detector {
   }
 
   detect(facts: RequestFacts): DetectionResult {
-    const fresh: string[] = [];
+    const fresh: Fresh = [];
     const data = this.inputs(facts, fresh);
     // Everything in this request is known clean: no need to cross into the engine at all.
     if (isEmpty(data)) return { detections: [], timeout: false };
@@ -206,7 +225,7 @@ export class Detector {
     const results: DetectionResult[] = batch.map(() => ({ detections: [], timeout: false }));
     const prepared: Prepared[] = [];
     for (let i = 0; i < batch.length; i++) {
-      const fresh: string[] = [];
+      const fresh: Fresh = [];
       const data = this.inputs(batch[i]!, fresh);
       if (isEmpty(data)) continue;
       const leaves = this.batchable ? this.leavesOf(data) : undefined;
@@ -313,7 +332,7 @@ export class Detector {
     return out;
   }
 
-  private runOne(data: Record<string, unknown>, fresh: string[]): DetectionResult {
+  private runOne(data: Record<string, unknown>, fresh: Fresh): DetectionResult {
     this.engineRuns++;
     const ctx = this.waf.createContext();
     let result;
@@ -332,25 +351,59 @@ export class Detector {
 
   close(): void {
     if (!this.waf.disposed) this.waf.dispose();
-    this.clean.clear();
+    for (const f of [this.cleanUri, this.cleanCookieHeader, this.cleanHeaders, this.cleanQuery, this.cleanParams, this.cleanCookies]) f.clear();
+    this.ring = [];
+    this.ringAt = 0;
   }
 
-  private remember(keys: string[]): void {
-    for (const key of keys) {
-      if (this.clean.size >= this.cleanMax) {
-        const oldest = this.clean.keys().next().value;
-        if (oldest !== undefined) this.clean.delete(oldest);
+  private remember(fresh: Fresh): void {
+    const ring = this.ring;
+    for (let j = 0; j < fresh.length; j += 3) {
+      const name = fresh[j + 1] as string | undefined;
+      const value = fresh[j + 2] as string;
+      let field: Field;
+      if (name === undefined) field = fresh[j] as Field;
+      else {
+        const fields = fresh[j] as Fields;
+        let f = fields.get(name);
+        if (!f) fields.set(name, (f = new Map()));
+        field = f;
       }
-      this.clean.set(key, true);
+      if (field.has(value)) continue;
+      if (ring.length >= this.cleanMax * 4) {
+        // forget the oldest value (and its field, once empty: names are not kept forever)
+        const at = this.ringAt;
+        const oldField = ring[at] as Field;
+        oldField.delete(ring[at + 1] as string);
+        const oldFields = ring[at + 2] as Fields | undefined;
+        if (oldFields && oldField.size === 0 && oldFields.get(ring[at + 3] as string) === oldField) oldFields.delete(ring[at + 3] as string);
+        ring[at] = field;
+        ring[at + 1] = value;
+        ring[at + 2] = name === undefined ? undefined : fresh[j];
+        ring[at + 3] = name;
+        this.ringAt = at + 4 >= ring.length ? 0 : at + 4;
+      } else {
+        ring.push(field, value, name === undefined ? undefined : fresh[j], name);
+      }
+      field.set(value, true);
     }
   }
 
-  /** Whether a value must go to the engine; records it in `fresh` if so (cacheable ones only). */
-  private needs(key: string, length: number, fresh: string[], counted = true): boolean {
+  /** Whether a value of a field must go to the engine; records it in `fresh` if so (cacheable ones only). */
+  private needs(field: Field, value: string, length: number, fresh: Fresh): boolean {
     if (this.cleanMax === 0 || length > 2048) return true;
-    if (this.clean.has(key)) return false;
+    if (field.has(value)) return false;
+    this.cacheMisses++;
+    fresh.push(field, undefined, value);
+    return true;
+  }
+
+  /** The same for a named field (a query or route parameter, a cookie, a header). */
+  private needsNamed(fields: Fields, name: string, value: string, length: number, fresh: Fresh, counted: boolean): boolean {
+    if (this.cleanMax === 0 || length > 2048) return true;
+    if (fields.get(name)?.has(value)) return false;
     if (counted) this.cacheMisses++;
-    fresh.push(key);
+    fresh.push(fields, name, value);
     return true;
   }
 
@@ -359,16 +412,16 @@ export class Detector {
    * inspected decoded, as server.request.query); only the headers the ruleset reads; cookies parsed; and
    * none of the string values already known clean (query and route parameters, path, headers, cookie).
    */
-  private inputs(facts: RequestFacts, fresh: string[]): Record<string, unknown> {
+  private inputs(facts: RequestFacts, fresh: Fresh): Record<string, unknown> {
     const data: Record<string, unknown> = {};
     if (facts.uri) {
       const q = facts.uri.indexOf('?');
       const path = q >= 0 ? facts.uri.slice(0, q) : facts.uri;
-      if (path && this.needs(`u\0${path}`, path.length, fresh)) data['server.request.uri.raw'] = path;
+      if (path && this.needs(this.cleanUri, path, path.length, fresh)) data['server.request.uri.raw'] = path;
     }
-    const query = this.uncached('q', facts.query, fresh);
+    const query = this.uncached(this.cleanQuery, facts.query, fresh, true);
     if (query !== undefined) data['server.request.query'] = query;
-    const params = this.uncached('p', facts.pathParams, fresh);
+    const params = this.uncached(this.cleanParams, facts.pathParams, fresh, true);
     if (params !== undefined) data['server.request.path_params'] = params;
     const body = facts.body;
     if (typeof body === 'string') {
@@ -378,21 +431,20 @@ export class Detector {
     }
     const headers = facts.headers;
     if (headers) {
-      const picked: Record<string, string | string[]> = {};
-      let any = false;
+      let picked: Record<string, string | string[]> | undefined;
       const names = this.headerNames === 'all' ? Object.keys(headers) : this.headerNames;
       for (const name of names) {
         const value = headers[name];
         if (value === undefined || name === 'cookie' || name === 'set-cookie') continue;
-        if (typeof value === 'string' && !this.needs(`h\0${name}\0${value}`, value.length, fresh)) continue;
-        picked[name] = value;
-        any = true;
+        if (typeof value === 'string' && !this.needsNamed(this.cleanHeaders, name, value, value.length, fresh, true)) continue;
+        (picked ??= {})[name] = value;
       }
-      if (any) data['server.request.headers.no_cookies'] = picked;
+      if (picked) data['server.request.headers.no_cookies'] = picked;
       const cookie = headers.cookie;
       // the whole header first (it repeats), then each cookie (a new session id leaves the others known)
-      if (cookie && this.needs(`c\0${cookie}`, cookie.length, fresh)) {
-        const cookies = this.uncached('k', parseCookies(cookie), fresh);
+      if (cookie && this.needs(this.cleanCookieHeader, cookie, cookie.length, fresh)) {
+        // (the cookies of a cookie header already counted as one miss)
+        const cookies = this.uncached(this.cleanCookies, parseCookies(cookie), fresh, false);
         if (cookies !== undefined) data['server.request.cookies'] = cookies;
       }
     }
@@ -400,7 +452,7 @@ export class Detector {
   }
 
   /** A flat parameter object without the string values already known clean; undefined when nothing is left. */
-  private uncached(prefix: string, value: unknown, fresh: string[]): unknown {
+  private uncached(fields: Fields, value: unknown, fresh: Fresh, counted: boolean): unknown {
     if (!nonEmpty(value)) return undefined;
     if (this.cleanMax === 0 || typeof value !== 'object' || Array.isArray(value)) return value;
     let out: Record<string, unknown> | undefined;
@@ -408,8 +460,7 @@ export class Detector {
     for (const name in obj) {
       if (!Object.prototype.hasOwnProperty.call(obj, name)) continue;
       const v = obj[name];
-      // (the cookies of a cookie header already counted as one miss)
-      if (typeof v === 'string' && !this.needs(`${prefix}\0${name}\0${v}`, v.length + name.length, fresh, prefix !== 'k')) continue;
+      if (typeof v === 'string' && !this.needsNamed(fields, name, v, v.length + name.length, fresh, counted)) continue;
       (out ??= {})[name] = v;
     }
     return out;

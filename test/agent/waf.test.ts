@@ -164,6 +164,29 @@ describe('time budget and engine behaviour', () => {
     }
   });
 
+  it('keeps at most cleanCacheSize clean values, forgetting the oldest first (per-field caches)', () => {
+    const d = new Detector({ budgetMicros: 1_000_000, cleanCacheSize: 3 });
+    const internals = d as unknown as { cleanQuery: Map<string, Map<string, true>> };
+    try {
+      d.detect({ query: { a: 'one' } });
+      d.detect({ query: { b: 'two' } });
+      d.detect({ query: { c: 'three' } });
+      const runs = d.engineRuns;
+      d.detect({ query: { a: 'one', b: 'two', c: 'three' } });
+      expect(d.engineRuns).toBe(runs); // all three known clean
+      d.detect({ query: { d: 'four' } }); // forgets a=one, the oldest, and the empty field `a` with it
+      expect([...internals.cleanQuery.keys()].sort()).toEqual(['b', 'c', 'd']);
+      const misses = d.cacheMisses;
+      d.detect({ query: { a: 'one', c: 'three' } });
+      expect(d.cacheMisses).toBe(misses + 1); // a=one is judged again, c=three is still known
+      // the same value in another field is another value; an attack is caught whatever the cache holds
+      expect(d.detect({ query: { b: "1' OR '1'='1" } }).detections.map((x) => x.attackType)).toEqual(['sql_injection']);
+      expect(d.detect({ headers: { 'user-agent': 'two' } }).detections).toEqual([]);
+    } finally {
+      d.close();
+    }
+  });
+
   it('inspects several requests in one engine run, and attributes attacks to the right request', () => {
     const d = new Detector({ budgetMicros: 1_000_000 });
     try {
