@@ -7,6 +7,7 @@ import type { Config } from '../src/config/schema.ts';
 import type { Attack, RiskAlert } from '../src/contracts.ts';
 import { userKey, SEVERITIES } from '../src/contracts.ts';
 import { createKafka } from '../src/kafka/client.ts';
+import { scorerCommittedTotal } from '../src/kafka/offsets.ts';
 import { registerSchemas } from '../src/kafka/schemas.ts';
 import { AvroSerde, readerType, subjectFor } from '../src/kafka/serde.ts';
 import { applyTopology } from '../src/kafka/topology.ts';
@@ -80,17 +81,6 @@ async function rawLoop(config: Config): Promise<number> {
   return rate;
 }
 
-async function committed(config: Config): Promise<number> {
-  const admin = createKafka(config).admin();
-  await admin.connect();
-  try {
-    const [c] = await admin.fetchOffsets({ groupId: `${config.applicationId}-scorer`, topics: [config.topics.attacks] });
-    return (c?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
-  } finally {
-    await admin.disconnect();
-  }
-}
-
 function spawnScorer(configFile: string, port: number): ChildProcess {
   const log = openSync(configFile.replace(/\.yaml$/, '.log'), 'a');
   return spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'scorer', '--config', configFile, '--port', String(port)], { stdio: ['ignore', log, log] });
@@ -133,7 +123,7 @@ export async function run(): Promise<Record<string, string | number>> {
   await waitReady(port);
   const t0 = Date.now();
   let rss = 0;
-  while ((await committed(config)) < N) {
+  while ((await scorerCommittedTotal(config)) < N) {
     rss = Math.max(rss, peakRssMiB(child.pid!));
     await sleep(250);
   }

@@ -5,6 +5,7 @@ import { stringify } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/schema.ts';
 import { createKafka } from '../../src/kafka/client.ts';
+import { scorerCommittedTotal } from '../../src/kafka/offsets.ts';
 import { resolvePolicy } from '../../src/scoring/index.ts';
 import type { ScorerHandle } from '../../src/scorer/scorer.ts';
 import { referenceAlerts } from '../scoring/reference.ts';
@@ -19,18 +20,6 @@ function expected(config: Config, events: ReturnType<typeof generateStream>): Ri
 }
 function sortAlerts(a: RiskAlert[]): RiskAlert[] {
   return [...a].sort((x, y) => (x.alert_id < y.alert_id ? -1 : x.alert_id > y.alert_id ? 1 : 0));
-}
-
-/** Records the scorer group has committed (processed) on the input topic. */
-async function scorerCommitted(config: Config): Promise<number> {
-  const admin = createKafka(config).admin();
-  await admin.connect();
-  try {
-    const [committed] = await admin.fetchOffsets({ groupId: `${config.applicationId}-scorer`, topics: [config.topics.attacks] });
-    return (committed?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 /** Committed lag of the scorer group on the input topic (0 = everything processed). */
@@ -102,10 +91,10 @@ describe('scorer under faults (real broker)', () => {
     const committed: number[] = [];
     for (let k = 0; k < 4; k++) {
       // Kill only once the current process has made progress, so every kill lands mid-processing.
-      const base = await scorerCommitted(config);
-      await eventually(async () => ((await scorerCommitted(config)) > base ? true : undefined), 180_000, 'progress before kill');
+      const base = await scorerCommittedTotal(config);
+      await eventually(async () => ((await scorerCommittedTotal(config)) > base ? true : undefined), 180_000, 'progress before kill');
       await new Promise((r) => setTimeout(r, 300 + k * 250));
-      committed.push(await scorerCommitted(config));
+      committed.push(await scorerCommittedTotal(config));
       child.kill('SIGKILL');
       kills++;
       await new Promise((r) => child.once('exit', r));
