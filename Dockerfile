@@ -14,6 +14,9 @@ ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs20-debian12:nonroot
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# postinstall applies patches/ (kafkajs, see patches/README.md).
+COPY scripts/postinstall.mjs ./scripts/
+COPY patches ./patches
 # Native modules (classic-level, @datadog/native-appsec) use the prebuilt binaries in their packages.
 RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
@@ -26,6 +29,8 @@ FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
+COPY scripts/postinstall.mjs ./scripts/
+COPY patches ./patches
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
 
 # -- runtime ---------------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ import { benchConfig, machine, peakRssMiB, percentile, sleep } from './lib.ts';
 //   scorer   the exactly-once scorer in its own process (records/s, ratio to raw, peak RSS)
 //   restore  the scorer again with its state directory deleted (changelog records/s)
 //   latency  attack produced → alert committed (p50/p99) at half the scorer's maximum rate
-// BENCH_EVENTS and BENCH_USERS scale it down for a quick look.
+// BENCH_EVENTS and BENCH_USERS scale it down for a quick look; BENCH_THROUGHPUT_ONLY=1 stops after the
+// scorer's throughput (no latency or restore phase); BENCH_CPU_PROF=<dir> profiles the scorer process.
 
 const N = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const USERS = Number(process.env.BENCH_USERS ?? 100_000);
@@ -83,7 +84,9 @@ async function rawLoop(config: Config): Promise<number> {
 
 function spawnScorer(configFile: string, port: number): ChildProcess {
   const log = openSync(configFile.replace(/\.yaml$/, '.log'), 'a');
-  return spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'scorer', '--config', configFile, '--port', String(port)], { stdio: ['ignore', log, log] });
+  // BENCH_CPU_PROF=<dir>: the scorer process writes a V8 CPU profile there when it exits.
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  return spawn(process.execPath, [...prof, '--import', 'tsx', 'src/cli/main.ts', 'scorer', '--config', configFile, '--port', String(port)], { stdio: ['ignore', log, log] });
 }
 
 async function waitReady(port: number, timeoutMs = 600_000): Promise<number> {
@@ -130,6 +133,11 @@ export async function run(): Promise<Record<string, string | number>> {
   const scorerRate = (N / (Date.now() - t0)) * 1000;
   rss = Math.max(rss, peakRssMiB(child.pid!));
   const alerts = await metric(port, 'risk_hub_scorer_alerts_total\\{tier="1"\\}');
+  if (process.env.BENCH_THROUGHPUT_ONLY === '1') {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    return { machine: machine(), events: N, users: USERS, 'raw kafkajs loop (records/s)': Math.round(raw), 'exactly-once scorer (records/s)': Math.round(scorerRate), 'scorer / raw': Number((scorerRate / raw).toFixed(2)), 'alerts tier 1': alerts, 'scorer peak RSS (MiB)': Math.round(rss) };
+  }
 
   // Latency at half the maximum rate: background load plus probes (fresh users, 11 points: one alert each).
   console.error('latency at half the maximum rate…');

@@ -8,6 +8,7 @@ import { startHttp, type HttpHandle } from '../http.ts';
 import { chunkTopicMessages } from '../kafka/chunk.ts';
 import { createKafka } from '../kafka/client.ts';
 import { AvroSerde, readerType, subjectFor } from '../kafka/serde.ts';
+import { KAFKAJS_UNPATCHED, kafkajsPatched } from '../kafka/patched.ts';
 import { waitForBroker } from '../kafka/wait.ts';
 import type { Logger } from '../log.ts';
 import * as m from '../metrics/index.ts';
@@ -52,6 +53,7 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
   let joined = false;
   let stopping = false;
 
+  if (!kafkajsPatched()) log.warn(KAFKAJS_UNPATCHED);
   await waitForBroker(config, config.kafka.connectWaitMs);
   const kafka: Kafka = createKafka(config, { clientId: `${config.applicationId}-scorer-${hostname()}`, logger: log.child({ component: 'kafkajs' }) });
   const admin: Admin = kafka.admin();

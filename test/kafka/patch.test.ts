@@ -1,0 +1,109 @@
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { kafkajsPatched } from '../../src/kafka/patched.ts';
+
+// patches/kafkajs+2.2.4.patch rewrites hot spots of kafkajs' producer encoding. The broker checks
+// every batch it receives (so the integration tests exercise the patch end to end); these tests pin
+// each rewritten function against the algorithm it replaced.
+
+const require = createRequire(import.meta.url);
+const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C/crc32C.js') as (b: Buffer) => number;
+const Encoder = require('kafkajs/src/protocol/encoder.js') as {
+  new (size?: number): { writeVarInt(v: number): unknown; writeVarLong(v: unknown): unknown; buffer: Buffer };
+  sizeOfVarLong(v: unknown): number;
+};
+const group = require('kafkajs/src/producer/groupMessagesPerPartition.js') as (a: {
+  topic: string;
+  partitionMetadata: unknown[];
+  messages: Array<{ partition: number; i: number }>;
+  partitioner: (a: { message: { partition: number } }) => number;
+}) => Record<string, Array<{ i: number }>>;
+const Record = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (r: object) => { buffer: Buffer };
+
+/** The byte-at-a-time CRC32C (Castagnoli, reflected 0x82F63B78) kafkajs shipped. */
+function referenceCrc32C(buf: Buffer): number {
+  let crc = ~0;
+  for (const byte of buf) {
+    crc ^= byte;
+    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1;
+  }
+  return ~crc >>> 0;
+}
+
+/** Zig-zag varlong of an integer, as the protocol defines it (BigInt, no shortcuts). */
+function referenceVarLong(v: bigint): Buffer {
+  let z = BigInt.asUintN(64, (v << 1n) ^ (v >> 63n));
+  const out: number[] = [];
+  while (z >= 0x80n) {
+    out.push(Number(z & 0x7fn) | 0x80);
+    z >>= 7n;
+  }
+  out.push(Number(z));
+  return Buffer.from(out);
+}
+
+describe('patched kafkajs', () => {
+  it('is patched in this installation (npm postinstall ran)', () => {
+    expect(kafkajsPatched()).toBe(true);
+  });
+
+  it('computes the standard CRC32C check value and agrees with the byte-at-a-time algorithm', () => {
+    expect(crc32C(Buffer.from('123456789'))).toBe(0xe3069283);
+    expect(crc32C(Buffer.alloc(0))).toBe(0);
+    for (let n = 0; n < 40; n++) {
+      const b = randomBytes(n * 37);
+      expect(crc32C(b)).toBe(referenceCrc32C(b));
+      expect(crc32C(b.subarray(3))).toBe(referenceCrc32C(b.subarray(3)));
+    }
+  });
+
+  it('writes varlongs of safe integers exactly as the protocol encodes them, and sizes them alike', () => {
+    const edge = [0, 1, -1, 63, -64, 64, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, 2 ** 35 + 7, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 1_795_610_097_016];
+    fc.assert(
+      fc.property(fc.oneof(fc.constantFrom(...edge), fc.maxSafeInteger(), fc.integer()), (v) => {
+        const e = new Encoder();
+        e.writeVarLong(v);
+        const expected = referenceVarLong(BigInt(v));
+        expect(e.buffer.equals(expected)).toBe(true);
+        expect(Encoder.sizeOfVarLong(v)).toBe(expected.length);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('writes varints exactly as the protocol encodes them', () => {
+    fc.assert(
+      fc.property(fc.integer(), (v) => {
+        const e = new Encoder();
+        e.writeVarInt(v);
+        expect(e.buffer.equals(referenceVarLong(BigInt(v)))).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('encodes a record with key, value, headers and a large timestamp delta byte for byte', () => {
+    const r = Record({ key: 'shop/production/u1', value: Buffer.from([0, 0, 0, 0, 7, 1, 2]), headers: { a: 'x', b: ['1', '2'] }, offsetDelta: 300, timestampDelta: 2 ** 33 });
+    const body = Buffer.concat([
+      Buffer.from([0]), // attributes
+      referenceVarLong(2n ** 33n),
+      referenceVarLong(300n),
+      referenceVarLong(18n), Buffer.from('shop/production/u1'),
+      referenceVarLong(7n), Buffer.from([0, 0, 0, 0, 7, 1, 2]),
+      referenceVarLong(3n),
+      referenceVarLong(1n), Buffer.from('a'), referenceVarLong(1n), Buffer.from('x'),
+      referenceVarLong(1n), Buffer.from('b'), referenceVarLong(1n), Buffer.from('1'),
+      referenceVarLong(1n), Buffer.from('b'), referenceVarLong(1n), Buffer.from('2'),
+    ]);
+    expect(r.buffer.equals(Buffer.concat([referenceVarLong(BigInt(body.length)), body]))).toBe(true);
+  });
+
+  it('groups messages per partition in their original order', () => {
+    const messages = Array.from({ length: 1000 }, (_, i) => ({ partition: (i * 7) % 5, i }));
+    const out = group({ topic: 't', partitionMetadata: [{}], messages, partitioner: ({ message }) => message.partition });
+    expect(Object.keys(out).sort()).toEqual(['0', '1', '2', '3', '4']);
+    for (const [p, list] of Object.entries(out)) expect(list.map((m) => m.i)).toEqual(messages.filter((m) => String(m.partition) === p).map((m) => m.i));
+  });
+});
