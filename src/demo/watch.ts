@@ -11,7 +11,8 @@ import type { RiskAlert } from '../contracts.ts';
 import { createKafka } from '../kafka/client.ts';
 import { AvroSerde, readerType } from '../kafka/serde.ts';
 import type { Logger } from '../log.ts';
-import { isUserState, resolvePolicy, riskView } from '../scoring/index.ts';
+import { resolvePolicy, riskView } from '../scoring/index.ts';
+import { decodeState } from '../state/codec.ts';
 
 export const CHANNELS = ['slack', 'email', 'webhook'] as const;
 export type DemoChannel = (typeof CHANNELS)[number];
@@ -110,8 +111,8 @@ export class DemoWatcher {
       this.users.delete(key);
       return;
     }
-    const state: unknown = JSON.parse(value.toString('utf8'));
-    if (!isUserState(state)) return;
+    const state = decodeState(value);
+    if (!state) return;
     const view = riskView(state, resolvePolicy(this.config.scoring, application), { application_id: application, environment, user });
     this.users.set(key, { key, application, environment, user, increase: view.increase_24h, tier: view.tier, score: view.risk_score, lastEventAt: view.last_event_at });
   }

@@ -18,7 +18,8 @@ import { urlAdvertisingAssigner } from './assigner.ts';
 import { batchKeys, processBatch, type InputRecord } from './processor.ts';
 import type { UserState } from '../scoring/index.ts';
 import { queryRoute } from './query.ts';
-import { encodeState, PartitionTask } from './task.ts';
+import { PartitionTask } from './task.ts';
+import { encodeState } from '../state/codec.ts';
 
 // The scorer: a consumer group on `attacks`. Per input batch of one partition, in this order:
 //   decode → load states → score (pure) → ONE Kafka transaction (changelog records, alerts, dead

@@ -1,7 +1,7 @@
 import type { Producer } from 'kafkajs';
 import { LRUCache } from 'lru-cache';
 import type { UserState } from '../scoring/index.ts';
-import { isUserState } from '../scoring/index.ts';
+import { decodeState } from '../state/codec.ts';
 import { PartitionStore } from '../state/store.ts';
 
 // One owned input partition: its LevelDB store, its transactional producer (transactional id derived
@@ -54,8 +54,8 @@ export class PartitionTask {
     misses.forEach((k, i) => {
       const v = values[i];
       if (!v) return;
-      const parsed: unknown = JSON.parse(v.toString('utf8'));
-      if (isUserState(parsed)) out.set(k, parsed);
+      const state = decodeState(v);
+      if (state) out.set(k, state);
     });
     return out;
   }
@@ -68,8 +68,4 @@ export class PartitionTask {
     await this.producer.disconnect().catch(() => undefined);
     await this.store.close().catch(() => undefined);
   }
-}
-
-export function encodeState(s: UserState): Buffer {
-  return Buffer.from(JSON.stringify(s), 'utf8');
 }

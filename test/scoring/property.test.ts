@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SEVERITIES, type Attack } from '../../src/contracts.ts';
 import { contributionCap, emptyUserState, entryCap, riskView, scoreEvent, type Policy, type ScoreResult, type UserState } from '../../src/scoring/index.ts';
+import { decodeState, encodeState } from '../../src/state/codec.ts';
 import { referenceAlerts, referenceRun } from './reference.ts';
 
 const NOW = 10_000;
@@ -24,8 +25,9 @@ interface Op {
   points: number | null;
   /** Re-send an earlier event (agent retry) instead of a new one; index modulo the events so far. */
   duplicateOf: number | null;
-  /** Round-trip the user's state through JSON before scoring this event. */
-  viaJson: boolean;
+  /** Round-trip the user's state through storage before scoring this event: the binary codec of
+   *  src/state/codec.ts, or (every other event) the JSON that earlier versions stored. */
+  viaStore: boolean;
 }
 
 const opArb: fc.Arbitrary<Op> = fc.record({
@@ -35,7 +37,7 @@ const opArb: fc.Arbitrary<Op> = fc.record({
   attackType: fc.constantFrom('xss', 'sql_injection', 'credential_stuffing'),
   points: fc.option(fc.integer({ min: -2, max: 12 }), { nil: null, freq: 2 }),
   duplicateOf: fc.option(fc.nat(), { nil: null, freq: 6 }),
-  viaJson: fc.boolean(),
+  viaStore: fc.boolean(),
 });
 
 const policyArb: fc.Arbitrary<Policy> = fc
@@ -62,10 +64,10 @@ const policyArb: fc.Arbitrary<Policy> = fc
   });
 
 /** Turns ops into attacks: times as a random walk around NOW (some beyond the clamping bound). */
-function toEvents(ops: Op[], start: number): { events: Attack[]; viaJson: boolean[] } {
+function toEvents(ops: Op[], start: number): { events: Attack[]; viaStore: boolean[] } {
   const events: Attack[] = [];
   const fresh: Attack[] = [];
-  const viaJson: boolean[] = [];
+  const viaStore: boolean[] = [];
   let t = start;
   ops.forEach((op, i) => {
     if (op.duplicateOf !== null && fresh.length > 0) {
@@ -89,18 +91,18 @@ function toEvents(ops: Op[], start: number): { events: Attack[]; viaJson: boolea
       fresh.push(e);
       events.push(e);
     }
-    viaJson.push(op.viaJson);
+    viaStore.push(op.viaStore);
   });
-  return { events, viaJson };
+  return { events, viaStore };
 }
 
 /** Runs src/scoring over the stream, one state per user key; also returns each user's view after each event. */
-function runImpl(events: Attack[], policyFor: (app: string) => Policy, viaJson: boolean[] = []) {
+function runImpl(events: Attack[], policyFor: (app: string) => Policy, viaStore: boolean[] = []) {
   const states = new Map<string, UserState>();
   return events.map((e, i) => {
     const key = `${e.application_id}/${e.environment}/${e.user.key}`;
     let state = states.get(key) ?? emptyUserState();
-    if (viaJson[i]) state = JSON.parse(JSON.stringify(state)) as UserState;
+    if (viaStore[i]) state = i % 2 ? decodeState(encodeState(state))! : (JSON.parse(JSON.stringify(state)) as UserState);
     states.set(key, state);
     const policy = policyFor(e.application_id);
     const result: ScoreResult = scoreEvent(state, e, policy, NOW);
@@ -117,12 +119,12 @@ describe('scoreEvent against the reference model', () => {
         // Application "b" overrides the threshold, as resolvePolicy would.
         const policyB: Policy = { ...base, threshold: otherThreshold, tiers: base.tiers.map((t) => t - base.threshold + otherThreshold) };
         const policyFor = (app: string) => (app === 'b' ? policyB : base);
-        const { events, viaJson } = toEvents(ops, start);
+        const { events, viaStore } = toEvents(ops, start);
         const expected = referenceRun(events, policyFor, NOW).map((r) => ({
           result: { outcome: r.outcome, points: r.points, clamped: r.clamped, alert: r.alert },
           view: { increase: r.increase, riskScore: r.riskScore, last: r.last, windowEvents: r.windowEvents, contributions: r.contributions },
         }));
-        const actual = runImpl(events, policyFor, viaJson).map(({ result, view }) => ({
+        const actual = runImpl(events, policyFor, viaStore).map(({ result, view }) => ({
           result,
           view: {
             increase: view.increase_24h,
@@ -149,7 +151,7 @@ describe('scoreEvent against the reference model', () => {
     fc.assert(
       fc.property(policyArb, fc.array(reorderedOp, { maxLength: 80, size: 'large' }), (policy0, rops) => {
         const policy: Policy = { ...policy0, windowMs: 1000, lateGraceMs: 0, maxRememberedEvents: 1000 };
-        const ops: Op[] = rops.map((o) => ({ ...o, user: 0, attackType: 'xss', duplicateOf: null, viaJson: false }));
+        const ops: Op[] = rops.map((o) => ({ ...o, user: 0, attackType: 'xss', duplicateOf: null, viaStore: false }));
         const { events } = toEvents(ops, 5000);
         const expected = referenceRun(events, policy, NOW).map((r) => ({ alert: r.alert, increase: r.increase, contributions: r.contributions }));
         const actual = runImpl(events, () => policy).map(({ result, view }) => ({ alert: result.alert, increase: view.increase_24h, contributions: view.contributions }));
@@ -176,7 +178,7 @@ describe('scoreEvent against the reference model', () => {
           maxRememberedEvents: 16,
         };
         const { events } = toEvents(
-          pts.map(([p, dt]) => ({ user: 0, delta: dt, severity: 'LOW', attackType: 'xss', points: p, duplicateOf: null, viaJson: false })),
+          pts.map(([p, dt]) => ({ user: 0, delta: dt, severity: 'LOW', attackType: 'xss', points: p, duplicateOf: null, viaStore: false })),
           0,
         );
         const expected = referenceRun(events, policy, NOW); // times stay below NOW: nothing clamped
@@ -219,7 +221,7 @@ describe('coarsened windows (a user beyond entryCap)', () => {
     let runsWhereCoarseningShowed = 0;
     fc.assert(
       fc.property(fc.array(denseOp, { minLength: 300, maxLength: 500, size: 'max' }), (dense) => {
-        const ops: Op[] = dense.map((d) => ({ user: 0, delta: d.delta, severity: 'LOW', attackType: 'xss', points: d.points, duplicateOf: null, viaJson: false }));
+        const ops: Op[] = dense.map((d) => ({ user: 0, delta: d.delta, severity: 'LOW', attackType: 'xss', points: d.points, duplicateOf: null, viaStore: false }));
         const { events } = toEvents(ops, 0);
         const expected = referenceRun(events, policy, 1e9);
         const state = emptyUserState();
