@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -11,7 +11,7 @@ import { scorerCommittedTotal } from '../src/kafka/offsets.ts';
 import { registerSchemas } from '../src/kafka/schemas.ts';
 import { AvroSerde, readerType, subjectFor } from '../src/kafka/serde.ts';
 import { applyTopology } from '../src/kafka/topology.ts';
-import { benchConfig, machine, peakRssMiB, percentile, sleep } from './lib.ts';
+import { benchConfig, cpuSeconds, machine, peakRssMiB, percentile, sleep } from './lib.ts';
 
 // Scorer benchmark (issue 3): on the local broker, N pre-produced attacks over U users.
 //   raw      a plain kafkajs eachBatch loop over the same topic (records/s)
@@ -19,7 +19,8 @@ import { benchConfig, machine, peakRssMiB, percentile, sleep } from './lib.ts';
 //   restore  the scorer again with its state directory deleted (changelog records/s)
 //   latency  attack produced → alert committed (p50/p99) at half the scorer's maximum rate
 // BENCH_EVENTS and BENCH_USERS scale it down for a quick look; BENCH_THROUGHPUT_ONLY=1 stops after the
-// scorer's throughput (no latency or restore phase); BENCH_CPU_PROF=<dir> profiles the scorer process.
+// scorer's throughput (no latency or restore phase); BENCH_CPU_PROF=<dir> profiles the scorer process;
+// BENCH_SCORER_TSX=1 runs the scorer from src/ under tsx instead of the production build.
 
 const N = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const USERS = Number(process.env.BENCH_USERS ?? 100_000);
@@ -61,32 +62,40 @@ async function produceAll(config: Config): Promise<number> {
   return (N / (Date.now() - t0)) * 1000;
 }
 
-async function rawLoop(config: Config): Promise<number> {
+async function rawLoop(config: Config): Promise<{ rate: number; cpuUs: number }> {
   const consumer = createKafka(config).consumer({ groupId: `${config.applicationId}-raw`, maxWaitTimeInMs: 100 });
   await consumer.connect();
   await consumer.subscribe({ topic: config.topics.attacks, fromBeginning: true });
   let n = 0;
   let t0 = 0;
+  let cpu0: NodeJS.CpuUsage | undefined;
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
   await consumer.run({
     eachBatch: async ({ batch }) => {
-      if (!t0) t0 = Date.now();
+      if (!t0) {
+        t0 = Date.now();
+        cpu0 = process.cpuUsage();
+      }
       n += batch.messages.length;
       if (n >= N) done();
     },
   });
   await finished;
   const rate = (n / (Date.now() - t0)) * 1000;
+  const cpu = process.cpuUsage(cpu0);
   await consumer.disconnect();
-  return rate;
+  return { rate, cpuUs: (cpu.user + cpu.system) / n };
 }
 
 function spawnScorer(configFile: string, port: number): ChildProcess {
   const log = openSync(configFile.replace(/\.yaml$/, '.log'), 'a');
   // BENCH_CPU_PROF=<dir>: the scorer process writes a V8 CPU profile there when it exits.
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
-  return spawn(process.execPath, [...prof, '--import', 'tsx', 'src/cli/main.ts', 'scorer', '--config', configFile, '--port', String(port)], { stdio: ['ignore', log, log] });
+  // The production build (`npm run build`, as in the image), not tsx: under tsx's loader hooks every
+  // require() kafkajs makes per request (it loads protocol versions lazily) is a round trip to the loader thread.
+  const main = process.env.BENCH_SCORER_TSX === '1' ? ['--import', 'tsx', 'src/cli/main.ts'] : ['dist/cli/main.js'];
+  return spawn(process.execPath, [...prof, ...main, 'scorer', '--config', configFile, '--port', String(port)], { stdio: ['ignore', log, log] });
 }
 
 async function waitReady(port: number, timeoutMs = 600_000): Promise<number> {
@@ -108,6 +117,11 @@ async function metric(port: number, name: string): Promise<number> {
 }
 
 export async function run(): Promise<Record<string, string | number>> {
+  if (process.env.BENCH_SCORER_TSX !== '1') {
+    console.error('building dist/ (npm run build)…');
+    const b = spawnSync('npm', ['run', 'build'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    if (b.status !== 0) throw new Error('npm run build failed');
+  }
   const config = await benchConfig({ scoring: { maxFutureSkewMs: 3_600_000 } });
   await applyTopology(config);
   await registerSchemas(config);
@@ -118,25 +132,28 @@ export async function run(): Promise<Record<string, string | number>> {
   console.error(`producing ${N} attacks over ${USERS} users…`);
   const produceRate = await produceAll(config);
   console.error('raw kafkajs loop…');
-  const raw = await rawLoop(config);
+  const { rate: raw, cpuUs: rawCpuUs } = await rawLoop(config);
 
   console.error('exactly-once scorer…');
   const port = 19464;
   let child = spawnScorer(configFile, port);
   await waitReady(port);
   const t0 = Date.now();
+  const cpu0 = cpuSeconds(child.pid!);
   let rss = 0;
   while ((await scorerCommittedTotal(config)) < N) {
     rss = Math.max(rss, peakRssMiB(child.pid!));
     await sleep(250);
   }
   const scorerRate = (N / (Date.now() - t0)) * 1000;
+  // CPU per event: steadier than records/s on a machine the broker (and anything else) shares.
+  const cpuPerEventUs = ((cpuSeconds(child.pid!) - cpu0) / N) * 1e6;
   rss = Math.max(rss, peakRssMiB(child.pid!));
   const alerts = await metric(port, 'risk_hub_scorer_alerts_total\\{tier="1"\\}');
   if (process.env.BENCH_THROUGHPUT_ONLY === '1') {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
-    return { machine: machine(), events: N, users: USERS, 'raw kafkajs loop (records/s)': Math.round(raw), 'exactly-once scorer (records/s)': Math.round(scorerRate), 'scorer / raw': Number((scorerRate / raw).toFixed(2)), 'alerts tier 1': alerts, 'scorer peak RSS (MiB)': Math.round(rss) };
+    return { machine: machine(), events: N, users: USERS, 'raw kafkajs loop (records/s)': Math.round(raw), 'raw loop CPU per event (µs)': Number(rawCpuUs.toFixed(1)), 'exactly-once scorer (records/s)': Math.round(scorerRate), 'scorer / raw': Number((scorerRate / raw).toFixed(2)), 'scorer CPU per event (µs)': Math.round(cpuPerEventUs), 'alerts tier 1': alerts, 'scorer peak RSS (MiB)': Math.round(rss) };
   }
 
   // Latency at half the maximum rate: background load plus probes (fresh users, 11 points: one alert each).
@@ -159,8 +176,10 @@ export async function run(): Promise<Record<string, string | number>> {
     users: USERS,
     'produce (records/s)': Math.round(produceRate),
     'raw kafkajs loop (records/s)': Math.round(raw),
+    'raw loop CPU per event (µs)': Number(rawCpuUs.toFixed(1)),
     'exactly-once scorer (records/s)': Math.round(scorerRate),
     'scorer / raw': Number((scorerRate / raw).toFixed(2)),
+    'scorer CPU per event (µs)': Math.round(cpuPerEventUs),
     'alerts tier 1': alerts,
     'scorer peak RSS (MiB)': Math.round(rss),
     'restore (changelog records/s)': Math.round((restored / restoreMs) * 1000),

@@ -291,7 +291,8 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     const records = await decode(batch.messages);
     const states = await task.load(batchKeys(records));
     const result = processBatch(records, states, config.scoring, { partition: p, partitions: inputPartitions, nowMs: Date.now() });
-    const byOffset = new Map(batch.messages.map((msg) => [msg.offset, msg]));
+    // Only batches with dead letters need their records by offset (most have none).
+    const byOffset = result.deadLetters.length ? new Map(batch.messages.map((msg) => [msg.offset, msg])) : new Map<string, KafkaMessage>();
     const changelogMessages = [...result.dirty].map(([key, s]) => ({ key, value: encodeState(s), partition: p }));
     const alertMessages = await Promise.all(
       result.alerts.map(async (a) => ({ key: `${a.application_id}/${a.environment}/${a.user.key}`, value: await serde.encode(alertSubject, a), partition: p })),
