@@ -3,7 +3,7 @@ import { mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { stringify } from 'yaml';
-import type { Config } from '../src/config/schema.ts';
+import { changelogTopic, type Config } from '../src/config/schema.ts';
 import type { Attack, RiskAlert } from '../src/contracts.ts';
 import { userKey, SEVERITIES } from '../src/contracts.ts';
 import { createKafka } from '../src/kafka/client.ts';
@@ -18,12 +18,28 @@ import { benchConfig, cpuSeconds, machine, peakRssMiB, percentile, sleep } from 
 //   scorer   the exactly-once scorer in its own process (records/s, ratio to raw, peak RSS)
 //   restore  the scorer again with its state directory deleted (changelog records/s)
 //   latency  attack produced → alert committed (p50/p99) at half the scorer's maximum rate
-// BENCH_EVENTS and BENCH_USERS scale it down for a quick look; BENCH_THROUGHPUT_ONLY=1 stops after the
+// BENCH_EVENTS and BENCH_USERS scale it down for a quick look; BENCH_DISTRIBUTION=uniform|skewed picks
+// how attacks spread over the users (below); BENCH_THROUGHPUT_ONLY=1 stops after the
 // scorer's throughput (no latency or restore phase); BENCH_CPU_PROF=<dir> profiles the scorer process;
 // BENCH_SCORER_TSX=1 runs the scorer from src/ under tsx instead of the production build.
 
 const N = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const USERS = Number(process.env.BENCH_USERS ?? 100_000);
+// uniform: every user equally often, a user's events far apart (the worst case: one changelog record
+// per event). skewed: user = ⌊USERS·u³⌋ for a uniform u (the 0.1% most active users send 10% of the
+// attacks, as scanners and credential stuffers do), from a seeded generator so runs are comparable.
+const DISTRIBUTION = process.env.BENCH_DISTRIBUTION ?? 'uniform';
+if (DISTRIBUTION !== 'uniform' && DISTRIBUTION !== 'skewed') throw new Error(`BENCH_DISTRIBUTION must be uniform or skewed, not ${DISTRIBUTION}`);
+let seed = 0x9e3779b9;
+function userOf(i: number): number {
+  if (DISTRIBUTION === 'uniform') return (i * 7919) % USERS;
+  // mulberry32
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  const u = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  return Math.floor(USERS * u ** 3);
+}
 
 function attack(i: number, user: number, at: number, points: number | null = null): Attack {
   return {
@@ -53,7 +69,7 @@ async function produceAll(config: Config): Promise<number> {
   for (let i = 0; i < N; i += chunk) {
     const messages = [];
     for (let j = i; j < Math.min(N, i + chunk); j++) {
-      const a = attack(j, (j * 7919) % USERS, start + Math.floor((j / N) * 12 * 3_600_000));
+      const a = attack(j, userOf(j), start + Math.floor((j / N) * 12 * 3_600_000));
       messages.push({ key: userKey(a.application_id, a.environment, a.user.key), value: await serde.encode(subject, a) });
     }
     await producer.send({ topic: config.topics.attacks, messages, acks: 1 });
@@ -86,6 +102,17 @@ async function rawLoop(config: Config): Promise<{ rate: number; cpuUs: number }>
   const cpu = process.cpuUsage(cpu0);
   await consumer.disconnect();
   return { rate, cpuUs: (cpu.user + cpu.system) / n };
+}
+
+/** Sum of a topic's end offsets: records written, plus one transaction marker per partition and transaction. */
+async function endOffsetsTotal(config: Config, topic: string): Promise<number> {
+  const admin = createKafka(config).admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 function spawnScorer(configFile: string, port: number): ChildProcess {
@@ -150,10 +177,11 @@ export async function run(): Promise<Record<string, string | number>> {
   const cpuPerEventUs = ((cpuSeconds(child.pid!) - cpu0) / N) * 1e6;
   rss = Math.max(rss, peakRssMiB(child.pid!));
   const alerts = await metric(port, 'risk_hub_scorer_alerts_total\\{tier="1"\\}');
+  const changelogPerEvent = (await endOffsetsTotal(config, changelogTopic(config))) / N;
   if (process.env.BENCH_THROUGHPUT_ONLY === '1') {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
-    return { machine: machine(), events: N, users: USERS, 'raw kafkajs loop (records/s)': Math.round(raw), 'raw loop CPU per event (µs)': Number(rawCpuUs.toFixed(1)), 'exactly-once scorer (records/s)': Math.round(scorerRate), 'scorer / raw': Number((scorerRate / raw).toFixed(2)), 'scorer CPU per event (µs)': Math.round(cpuPerEventUs), 'alerts tier 1': alerts, 'scorer peak RSS (MiB)': Math.round(rss) };
+    return { machine: machine(), events: N, users: USERS, distribution: DISTRIBUTION, 'raw kafkajs loop (records/s)': Math.round(raw), 'raw loop CPU per event (µs)': Number(rawCpuUs.toFixed(1)), 'exactly-once scorer (records/s)': Math.round(scorerRate), 'scorer / raw': Number((scorerRate / raw).toFixed(2)), 'scorer CPU per event (µs)': Math.round(cpuPerEventUs), 'changelog offsets per event': Number(changelogPerEvent.toFixed(2)), 'alerts tier 1': alerts, 'scorer peak RSS (MiB)': Math.round(rss) };
   }
 
   // Latency at half the maximum rate: background load plus probes (fresh users, 11 points: one alert each).
@@ -174,12 +202,14 @@ export async function run(): Promise<Record<string, string | number>> {
     machine: machine(),
     events: N,
     users: USERS,
+    distribution: DISTRIBUTION,
     'produce (records/s)': Math.round(produceRate),
     'raw kafkajs loop (records/s)': Math.round(raw),
     'raw loop CPU per event (µs)': Number(rawCpuUs.toFixed(1)),
     'exactly-once scorer (records/s)': Math.round(scorerRate),
     'scorer / raw': Number((scorerRate / raw).toFixed(2)),
     'scorer CPU per event (µs)': Math.round(cpuPerEventUs),
+    'changelog offsets per event': Number(changelogPerEvent.toFixed(2)),
     'alerts tier 1': alerts,
     'scorer peak RSS (MiB)': Math.round(rss),
     'restore (changelog records/s)': Math.round((restored / restoreMs) * 1000),
@@ -223,7 +253,7 @@ async function latency(config: Config, rate: number): Promise<{ p50: number; p99
     const tick = Date.now();
     const messages = [];
     for (let k = 0; k < perTick - 1; k++, i++) {
-      const a = attack(i, (i * 7919) % USERS, Date.now());
+      const a = attack(i, userOf(i), Date.now());
       messages.push({ key: userKey(a.application_id, a.environment, a.user.key), value: await serde.encode(subject, a) });
     }
     const probe = attack(i++, 0, Date.now(), 11);
