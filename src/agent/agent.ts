@@ -143,9 +143,6 @@ interface RequestState {
   user?: UserRef;
 }
 
-/** Marks a request the WAF has inspected (watch and inspect never inspect it twice). */
-const INSPECTED = Symbol('risk-hub.inspected');
-
 const consoleLogger: Logger = {
   warn: (obj, msg) => console.warn(`[risk-hub agent] ${msg}`, obj),
   info: (obj, msg) => console.info(`[risk-hub agent] ${msg}`, obj),
@@ -215,10 +212,13 @@ export class Agent {
   private readonly scrubOpts: ScrubOptions;
   private readonly skip: ((req: IncomingMessage) => boolean) | undefined;
   private readonly requests = new WeakMap<IncomingMessage, RequestState>();
-  /** Requests whose responses completed in this turn, and what their framework parsed (parallel arrays: no object per request). */
+  /** Requests watched in this turn of the event loop, their responses and what their framework parsed (parallel arrays: no object per request). */
   private pendingReqs: RequestLike[] = [];
-  private pendingExtras: Array<Extras | undefined> = [];
+  private pendingRes: ServerResponse[] = [];
+  private pendingExtras: Array<(() => Extras) | undefined> = [];
   private pendingScheduled = false;
+  /** Requests inspected by inspect() or by the slow path of watch(): created on first use. */
+  private inspectedReqs: WeakSet<IncomingMessage> | undefined;
 
   private readonly counters = {
     sent: 0,
@@ -262,10 +262,6 @@ export class Agent {
     this.authTracker = new AuthFailureTracker(opts.auth);
     this.detector = opts.detect === false ? undefined : this.createDetector(opts);
     this.transport = opts.transport ?? this.kafkaTransport(opts);
-    const queue = (req: IncomingMessage): void => this.queueInspection(req, undefined);
-    this.onClose = function (this: ServerResponse) {
-      queue(this.req);
-    };
     this.loop = this.run();
   }
 
@@ -368,31 +364,23 @@ export class Agent {
    * Watches one request: when its response has been sent, the WAF inspects it (query, body, route
    * params, headers, cookies, raw URI) and attacks are reported for the identified user. Framework
    * adapters call this; `extras` gives what the framework parsed (Fastify keeps it off the raw request).
+   *
+   * Nothing is attached to the request or the response here: the request is put on a list that is
+   * looked at once at the end of this turn of the event loop. Responses already ended by then (every
+   * synchronous handler) are inspected together in batched engine runs; only the others get a `close`
+   * listener and are inspected once that fires.
    */
   watch(req: RequestLike, res: ServerResponse, extras?: () => Extras): void {
     try {
-      if (!this.detector || this.closing) return;
-      if (this.skip?.(toRaw(req))) return;
-      // Express: one listener shared by every response (it finds the request as `res.req`), no closure
-      // and no once() wrapper per request; 'close' is emitted once per response.
-      if (!extras && (res as { req?: unknown }).req === req) res.on('close', this.onClose);
-      else res.once('close', () => this.queueInspection(req, extras?.()));
-    } catch (err) {
-      this.caught(err);
-    }
-  }
-
-  /** The shared 'close' listener of Express responses: `this` is the response, `this.req` its request. */
-  private readonly onClose: (this: ServerResponse) => void;
-
-  private queueInspection(req: RequestLike, extras: Extras | undefined): void {
-    try {
-      this.pendingReqs.push(req);
+      if (this.detector === undefined || this.closing) return;
+      if (this.skip !== undefined && this.skip(toRaw(req))) return;
+      const reqs = this.pendingReqs;
+      // watched twice in this turn (the middleware registered twice): inspected once
+      for (let i = 0; i < reqs.length; i++) if (reqs[i] === req) return;
+      reqs.push(req);
+      this.pendingRes.push(res);
       this.pendingExtras.push(extras);
-      if (this.pendingReqs.length >= MAX_BATCH) this.inspectPending();
-      // Inspection waits for the end of this turn of the event loop only: waiting longer (a 5 ms timer)
-      // made bigger batches but kept requests alive past young-generation collections, and cost more.
-      else if (!this.pendingScheduled) {
+      if (!this.pendingScheduled) {
         this.pendingScheduled = true;
         setImmediate(this.inspectPendingBound);
       }
@@ -407,48 +395,100 @@ export class Agent {
   inspect(req: RequestLike, extras?: Extras): Detection[] {
     try {
       if (!this.detector || this.closed) return [];
-      const facts = this.facts(req, extras);
-      if (!facts) return [];
-      return this.record(req, this.detector.detect(facts));
+      if (this.claim(toRaw(req))) return [];
+      this.counters.inspected++;
+      return this.record(req, this.detector.detect(this.facts(req, extras)));
     } catch (err) {
       this.caught(err);
       return [];
     }
   }
 
-  /** The requests whose responses completed in the last turn of the event loop, inspected together. */
+  /**
+   * Whether the request was inspected already (by inspect(), or by watch() before inspect() was first
+   * called), and marks it. Only inspect() and the slow path of watch() (responses not ended at the end of
+   * the turn) use this: a mark stored on every request, or a WeakMap entry per request, is what the
+   * common path avoids (both cost the application measurably).
+   */
+  private claim(raw: IncomingMessage): boolean {
+    const done = (this.inspectedReqs ??= new WeakSet());
+    if (done.has(raw)) return true;
+    done.add(raw);
+    return false;
+  }
+
+  /**
+   * The requests watched in the last turn of the event loop: those whose response has ended are
+   * inspected together (at most MAX_BATCH per engine run); the others wait for their response's close.
+   */
   private inspectPending(): void {
     this.pendingScheduled = false;
-    const batch = this.pendingReqs;
+    const reqs = this.pendingReqs;
+    if (reqs.length === 0) return;
+    const ress = this.pendingRes;
     const extras = this.pendingExtras;
-    if (batch.length === 0) return;
     this.pendingReqs = [];
+    this.pendingRes = [];
     this.pendingExtras = [];
     try {
-      if (!this.detector || this.closed) return;
-      const reqs: RequestLike[] = [];
-      const facts: RequestFacts[] = [];
-      for (let i = 0; i < batch.length; i++) {
-        const req = batch[i]!;
-        const f = this.facts(req, extras[i]);
-        if (!f) continue;
-        reqs.push(req);
-        facts.push(f);
+      const detector = this.detector;
+      if (detector === undefined || this.closed) return;
+      const done = this.inspectedReqs;
+      let batchReqs: RequestLike[] = [];
+      let batchFacts: RequestFacts[] = [];
+      for (let i = 0; i < reqs.length; i++) {
+        const req = reqs[i]!;
+        const res = ress[i];
+        const extra = extras[i];
+        if (res !== undefined && !res.writableEnded && !res.destroyed) {
+          // the handler has not answered yet (asynchronous work): inspect once the response is done
+          this.waitFor(req, res, extra);
+          continue;
+        }
+        if (done !== undefined) {
+          // inspect() is in use: the two never inspect a request twice
+          const raw = toRaw(req);
+          if (done.has(raw)) continue;
+          done.add(raw);
+        }
+        batchReqs.push(req);
+        batchFacts.push(this.facts(req, extra?.()));
+        if (batchReqs.length === MAX_BATCH) {
+          this.inspectBatch(detector, batchReqs, batchFacts);
+          batchReqs = [];
+          batchFacts = [];
+        }
       }
-      const results = this.detector.detectMany(facts);
-      for (let i = 0; i < results.length; i++) this.record(reqs[i]!, results[i]!);
+      if (batchReqs.length > 0) this.inspectBatch(detector, batchReqs, batchFacts);
     } catch (err) {
       this.caught(err);
     }
   }
 
-  /** What the WAF reads of a request (null if it was inspected already). */
-  private facts(req: RequestLike, extras?: Extras): RequestFacts | null {
-    const raw = toRaw(req) as IncomingMessage & { [INSPECTED]?: true };
-    // a mark on the request rather than a WeakMap entry per request (those cost the garbage collector)
-    if (raw[INSPECTED]) return null;
-    raw[INSPECTED] = true;
-    this.counters.inspected++;
+  private inspectBatch(detector: Detector, reqs: RequestLike[], facts: RequestFacts[]): void {
+    this.counters.inspected += reqs.length;
+    const results = detector.detectMany(facts);
+    for (let i = 0; i < results.length; i++) this.record(reqs[i]!, results[i]!);
+  }
+
+  /** A response not ended at the end of its request's turn: the request is inspected once it closes. */
+  private waitFor(req: RequestLike, res: ServerResponse, extras: (() => Extras) | undefined): void {
+    const raw = toRaw(req);
+    if (this.claim(raw)) return;
+    res.once('close', () => {
+      try {
+        if (this.detector === undefined || this.closed) return;
+        this.counters.inspected++;
+        this.record(req, this.detector.detect(this.facts(req, extras?.())));
+      } catch (err) {
+        this.caught(err);
+      }
+    });
+  }
+
+  /** What the WAF reads of a request. */
+  private facts(req: RequestLike, extras?: Extras): RequestFacts {
+    const raw = toRaw(req);
     const r = req as { query?: unknown; body?: unknown; params?: unknown };
     const uri = requestUrl(req);
     let query: unknown;

@@ -10,6 +10,7 @@ import { SEVERITIES, type Severity } from '../contracts.ts';
 import { headersUsedBy, ruleset as defaultRuleset } from './rules/ruleset.ts';
 
 type Waf = NativeAppsec.DDWAF;
+type RulesetLike = Parameters<typeof headersUsedBy>[0];
 
 /** The native engine could not be loaded (no prebuilt binary for this platform, broken install). */
 export class WafUnavailableError extends Error {
@@ -80,8 +81,12 @@ interface WafEvent {
 const MAX_CONTAINER = 256;
 /** Leaves one request may put in a batched run, per address; beyond, it runs alone. */
 const MAX_LEAVES = 128;
-/** Deeper values run alone (libddwaf stops at depth 20 anyway). */
-const MAX_DEPTH = 20;
+/**
+ * Deeper values run alone. A single run does not see leaves nested more than 18 containers deep (the
+ * binding's conversion limit), a flat batched run sees every leaf it is given: a batch's verdict can only
+ * stand for a request whose every leaf a single run sees too (a test pins the limit).
+ */
+const MAX_DEPTH = 16;
 
 /** A set of string values known clean, for one field (a header, a query parameter name…). */
 type Field = Map<string, true>;
@@ -125,28 +130,42 @@ function collectLeaves(value: unknown, out: unknown[], keys: boolean, depth: num
   return true;
 }
 
-/** The requests (their index in the batch) that the events of a flat batched run point at (address + first key of the key path). */
-function ownersNamedBy(events: WafEvent[], owners: Record<string, number[][]>): Set<number> {
-  const named = new Set<number>();
+/**
+ * What the events of a flat batched run say about its requests (their index in the batch): for each rule
+ * that matched, the requests that own the matched value (address + first key of the key path). Undefined
+ * when an event names no request or no rule: the whole batch is then run again request by request.
+ */
+function matchesOf(events: WafEvent[], owners: Record<string, number[][]>): Map<string, Set<number>> | undefined {
+  const byRule = new Map<string, Set<number>>();
   for (const event of events) {
+    const id = event.rule?.id;
+    if (typeof id !== 'string') return undefined;
+    let named = byRule.get(id);
+    if (!named) byRule.set(id, (named = new Set()));
     for (const match of event.rule_matches ?? []) {
       for (const param of match.parameters ?? []) {
         const own = typeof param.address === 'string' ? owners[param.address] : undefined;
         const first = param.key_path?.[0];
         const owner = own && (typeof first === 'string' || typeof first === 'number') ? own[Number(first)] : undefined;
-        // a match that names no request sends the whole batch to single runs
-        if (owner === undefined) return new Set();
+        if (owner === undefined) return undefined;
         for (const i of owner) named.add(i);
       }
     }
+    if (named.size === 0) return undefined;
   }
-  return named;
+  return byRule;
 }
+
+/** Handles over a subset of the rules (re-runs after a match), at most this many kept. */
+const MAX_SUBSET_HANDLES = 16;
 
 export class Detector {
   readonly budgetMicros: number;
   readonly ruleCount: number;
   private readonly waf: Waf;
+  private readonly rules: RulesetLike;
+  /** Handles loaded with only some of the rules, by their sorted ids (re-runs of a batch after a match); null: could not load. */
+  private readonly subsets = new Map<string, Waf | null>();
   private readonly headerNames: Set<string> | 'all';
   /**
    * String values that a complete, match-free WAF run has already seen (paths, query and route
@@ -178,7 +197,8 @@ export class Detector {
   private readonly scanKeys: boolean;
 
   constructor(opts: DetectorOptions = {}) {
-    const rules = (opts.rules ?? defaultRuleset) as Parameters<typeof headersUsedBy>[0];
+    const rules = (opts.rules ?? defaultRuleset) as RulesetLike;
+    this.rules = rules;
     this.budgetMicros = opts.budgetMicros ?? 5000;
     const DDWAF = loadDdwaf();
     try {
@@ -270,11 +290,21 @@ export class Detector {
    * converting a flat array into the engine costs a fraction of nested objects (~2 µs a value instead of
    * ~8). Every rule here has one condition on an address read without a key path, and libddwaf judges
    * each leaf on its own (object keys only with a keys transformer, and then the keys are leaves too), so
-   * a clean flat run means every request would be clean alone; a match names the index, hence the request,
-   * which is then run alone on its original structure for the exact verdict.
+   * a clean flat run means every request would be clean alone.
+   *
+   * A match names the index, hence the request(s) owning the value. libddwaf evaluates every rule over
+   * every value but stops a rule at its first match, so after a run with matches:
+   * - a rule that did not match matches none of the group's values;
+   * - a rule that matched is known for the requests it names, unknown for the others.
+   * A request named by every rule that matched is therefore known exactly (it has all of them, and no
+   * other): its verdict is the run's (unless object keys are scanned as leaves: it is then run alone). A request named by some of them only is run alone, on its original
+   * structure. The others are run again as a group, with a handle holding only the rules that matched (the
+   * rest are known not to match): cheaper, and the same reasoning applies to that run, until a run comes
+   * back clean. A timeout, or a match that names no request, sends everyone to single runs.
    */
   private runGroup(group: Prepared[], results: DetectionResult[]): void {
     let rest = group;
+    let waf = this.waf;
     while (rest.length > 1) {
       // a value shared by several requests (a session cookie, a popular search) is sent once, owned by all
       const combined: Record<string, unknown[]> = {};
@@ -301,7 +331,7 @@ export class Detector {
       }
       this.engineRuns++;
       this.batchedRuns++;
-      const ctx = this.waf.createContext();
+      const ctx = waf.createContext();
       let result;
       try {
         result = ctx.run({ persistent: combined }, this.budgetMicros * rest.length);
@@ -312,12 +342,48 @@ export class Detector {
         for (const { fresh } of rest) this.remember(fresh);
         return;
       }
-      const named = result.timeout ? new Set<number>() : ownersNamedBy(result.events as WafEvent[], owners);
-      const single = named.size === 0 ? rest : rest.filter((p) => named.has(p.i));
-      for (const { i, data, fresh } of single) results[i] = this.runOne(data, fresh);
-      rest = named.size === 0 ? [] : rest.filter((p) => !named.has(p.i));
+      const events = result.events as WafEvent[];
+      const byRule = result.timeout ? undefined : matchesOf(events, owners);
+      if (!byRule) {
+        for (const { i, data, fresh } of rest) results[i] = this.runOne(data, fresh);
+        return;
+      }
+      const next: Prepared[] = [];
+      let detections: Detection[] | undefined;
+      for (const p of rest) {
+        let named = 0;
+        for (const owners of byRule.values()) if (owners.has(p.i)) named++;
+        if (named === 0) next.push(p);
+        else if (named === byRule.size && !this.scanKeys) results[p.i] = { detections: (detections ??= summarize(events)).map(copyDetection), timeout: false };
+        else results[p.i] = this.runOne(p.data, p.fresh);
+      }
+      rest = next;
+      if (rest.length > 1) waf = this.subset(byRule.keys(), waf);
     }
-    for (const { i, data, fresh } of rest) results[i] = this.runOne(data, fresh);
+    // one request left, not named by any rule that matched: run it alone with the rules that could still match
+    for (const { i, data, fresh } of rest) results[i] = this.runOne(data, fresh, waf);
+  }
+
+  /** A handle with only the given rules (ids) of `current`'s rules; `current` itself if it cannot be made. */
+  private subset(ids: Iterable<string>, current: Waf): Waf {
+    const wanted = [...ids].sort();
+    const key = wanted.join('\n');
+    let waf = this.subsets.get(key);
+    if (waf === undefined) {
+      if (this.subsets.size >= MAX_SUBSET_HANDLES) return current;
+      waf = null;
+      try {
+        const keep = new Set(wanted);
+        const candidate = new (loadDdwaf())({ ...this.rules, rules: (this.rules.rules ?? []).filter((r) => keep.has((r as { id?: string }).id ?? '')) }, 'risk-hub/agent/rules-subset');
+        const diag = candidate.diagnostics.rules;
+        if (diag && !('error' in diag) && diag.failed.length === 0 && diag.loaded.length === keep.size) waf = candidate;
+        else candidate.dispose();
+      } catch {
+        waf = null;
+      }
+      this.subsets.set(key, waf);
+    }
+    return waf ?? current;
   }
 
   /** The leaf values of a request's inputs per address, or undefined when it cannot share a run (keyed address, too many leaves). */
@@ -332,9 +398,9 @@ export class Detector {
     return out;
   }
 
-  private runOne(data: Record<string, unknown>, fresh: Fresh): DetectionResult {
+  private runOne(data: Record<string, unknown>, fresh: Fresh, waf: Waf = this.waf): DetectionResult {
     this.engineRuns++;
-    const ctx = this.waf.createContext();
+    const ctx = waf.createContext();
     let result;
     try {
       result = ctx.run({ persistent: data }, this.budgetMicros);
@@ -351,6 +417,8 @@ export class Detector {
 
   close(): void {
     if (!this.waf.disposed) this.waf.dispose();
+    for (const waf of this.subsets.values()) if (waf && !waf.disposed) waf.dispose();
+    this.subsets.clear();
     for (const f of [this.cleanUri, this.cleanCookieHeader, this.cleanHeaders, this.cleanQuery, this.cleanParams, this.cleanCookies]) f.clear();
     this.ring = [];
     this.ringAt = 0;
@@ -516,6 +584,10 @@ export function parseCookies(header: string): Record<string, string> {
     if (name) out[name] = value;
   }
   return out;
+}
+
+function copyDetection(d: Detection): Detection {
+  return { attackType: d.attackType, severity: d.severity, rules: [...d.rules] };
 }
 
 const RANK: Record<Severity, number> = { INFO: 0, LOW: 1, MEDIUM: 2, HIGH: 3, CRITICAL: 4 };

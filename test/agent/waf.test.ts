@@ -1,12 +1,19 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Detector, parseCookies, summarize } from '../../src/agent/waf.ts';
+import { Detector, parseCookies, summarize, type DetectionResult } from '../../src/agent/waf.ts';
 import { headersUsedBy, ruleset, SCANNER_USER_AGENTS } from '../../src/agent/rules/ruleset.ts';
 
 // A generous budget: on a loaded 2-core machine a 5 ms wall-clock budget can run out (a timeout is
 // no detection, by design), and these tests are about what the rules match.
 const detector = new Detector({ budgetMicros: 1_000_000 });
 afterAll(() => detector.close());
+
+/** `value` wrapped in `depth` objects. */
+const nest = (value: unknown, depth: number): unknown => {
+  let v = value;
+  for (let i = 0; i < depth; i++) v = { a: v };
+  return v;
+};
 
 const types = (facts: Parameters<Detector['detect']>[0]) =>
   detector
@@ -240,6 +247,13 @@ describe('time budget and engine behaviour', () => {
       { uri: '/bulk', body: { items: Array.from({ length: 100 }, (_, i) => `item ${i}`) } },
       { uri: '/bulk', body: { items: [...Array.from({ length: 99 }, (_, i) => `item ${i}`), '../../etc/passwd'] } },
       { uri: '/bulk', body: { items: Array.from({ length: 200 }, (_, i) => (i === 150 ? "x' OR '1'='1" : `item ${i}`)) } },
+      // several rules in one request, the same attack in several requests, attacks nested near the depth limits
+      { uri: '/search', query: { q: "1' OR '1'='1", r: '<script>alert(1)</script>', f: '../../etc/passwd' } },
+      { uri: '/files', query: { name: '../../etc/passwd', q: "1' OR '1'='1" } },
+      { uri: '/x', pathParams: { id: '<svg onload=alert(1)>' }, headers: { cookie: 'theme=dark' } },
+      { uri: '/deep', body: nest("1' OR '1'='1", 15) },
+      { uri: '/deep', body: nest("1' OR '1'='1", 19) },
+      { uri: '/deep', body: nest(['socks', '<script>alert(1)</script>'], 17) },
     ];
     const reference = new Detector({ budgetMicros: 1_000_000, cleanCacheSize: 0 });
     const batched = new Detector({ budgetMicros: 1_000_000 });
@@ -247,8 +261,9 @@ describe('time budget and engine behaviour', () => {
       fc.assert(
         fc.property(fc.array(fc.integer({ min: 0, max: pool.length - 1 }), { minLength: 1, maxLength: 24 }), (idx) => {
           const batch = idx.map((i) => pool[i]!);
-          const got = batched.detectMany(batch).map((r) => r.detections.map((x) => `${x.attackType}:${x.severity}`).sort());
-          const want = batch.map((f) => reference.detect(f).detections.map((x) => `${x.attackType}:${x.severity}`).sort());
+          const verdict = (r: DetectionResult) => r.detections.map((x) => `${x.attackType}:${x.severity}:${[...x.rules].sort().join('+')}`).sort();
+          const got = batched.detectMany(batch).map(verdict);
+          const want = batch.map((f) => verdict(reference.detect(f)));
           expect(got).toEqual(want);
         }),
         { numRuns: 150 },
@@ -268,6 +283,43 @@ describe('time budget and engine behaviour', () => {
       });
       const out = d.detectMany([bulk(1, false), bulk(2, false), bulk(3, true)]).map((r) => r.detections.map((x) => x.attackType));
       expect(out).toEqual([[], [], ['path_traversal']]);
+    } finally {
+      d.close();
+    }
+  });
+
+  it('gives a batched verdict only for values a single run sees (nesting depth)', () => {
+    const reference = new Detector({ budgetMicros: 1_000_000, cleanCacheSize: 0 });
+    const batched = new Detector({ budgetMicros: 1_000_000 });
+    try {
+      for (let depth = 10; depth <= 24; depth++) {
+        const batch = [{ body: nest("1' OR '1'='1", depth) }, { uri: `/d/${depth}`, query: { q: `socks ${depth}` } }, { body: nest(['socks', 'tea'], depth - 1) }];
+        const got = batched.detectMany(batch).map((r) => r.detections.map((x) => x.attackType));
+        expect(got, `depth ${depth}`).toEqual(batch.map((f) => reference.detect(f).detections.map((x) => x.attackType)));
+      }
+    } finally {
+      reference.close();
+      batched.close();
+    }
+  });
+
+  it('after a match, does not run again a request the batch judged exactly, and re-runs the others with the matched rules only', () => {
+    const d = new Detector({ budgetMicros: 1_000_000 });
+    try {
+      const batch = [
+        { uri: '/a', query: { q: 'tea 11' } },
+        { uri: '/b', query: { q: "1' OR '1'='1", r: '<script>alert(1)</script>' } },
+        { uri: '/c', query: { q: 'tea 12' } },
+        { uri: '/d', query: { q: 'tea 13' } },
+      ];
+      const runs = d.engineRuns;
+      const out = d.detectMany(batch).map((r) => r.detections.map((x) => x.attackType).sort());
+      expect(out).toEqual([[], ['sql_injection', 'xss'], [], []]);
+      // the batch (names request 1 for both rules that matched), then the three others with those two rules
+      expect(d.engineRuns - runs).toBe(2);
+      // a second attack of the same type, hidden behind the first in the batch, is found by the re-run
+      const two = d.detectMany([batch[0]!, batch[1]!, { uri: '/e', query: { q: "2' OR '2'='2" } }, batch[2]!]).map((r) => r.detections.map((x) => x.attackType).sort());
+      expect(two).toEqual([[], ['sql_injection', 'xss'], ['sql_injection'], []]);
     } finally {
       d.close();
     }
