@@ -35,17 +35,20 @@ export function parseDockerfile(text: string): Instruction[] {
 
 const GLOB: Record<string, string> = { '**/': '(?:.*/)?', '**': '.*', '*': '[^/]*', '?': '[^/]' };
 
-/** A .dockerignore matcher good enough for plain names, `*` and `**` (no `!` exceptions used). */
+/** A .dockerignore matcher good enough for plain names, `*`, `**` and `!` exceptions (the last matching line wins, as in Docker). */
 export function dockerIgnored(patterns: string[], path: string): boolean {
-  return patterns.some((p) => {
-    const body = p
+  let ignored = false;
+  for (const line of patterns) {
+    const negated = line.startsWith('!');
+    const body = line
+      .slice(negated ? 1 : 0)
       .replace(/^\/+/, '')
       .split(/(\*\*\/|\*\*|\*|\?)/)
       .map((part) => GLOB[part] ?? part.replace(/[.+^${}()|[\]\\]/g, '\\$&'))
       .join('');
-    const re = new RegExp(`^${body}(?:/.*)?$`);
-    return re.test(path);
-  });
+    if (new RegExp(`^${body}(?:/.*)?$`).test(path)) ignored = !negated;
+  }
+  return ignored;
 }
 
 const dockerfile = parseDockerfile(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
@@ -78,6 +81,8 @@ describe('the Dockerfile parser and .dockerignore matcher (used below)', () => {
     expect(dockerIgnored(['**/*.log'], 'a/b.log')).toBe(true);
     expect(dockerIgnored(['dist'], 'distro')).toBe(false);
     expect(dockerIgnored(['test'], 'src/test')).toBe(false);
+    expect(dockerIgnored(['scripts', '!scripts/postinstall.mjs'], 'scripts/postinstall.mjs')).toBe(false);
+    expect(dockerIgnored(['scripts', '!scripts/postinstall.mjs'], 'scripts/helm.mjs')).toBe(true);
   });
 });
 
