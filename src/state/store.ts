@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 
 // One LevelDB store per owned input partition. Records: user key → the user's state as the same bytes
-// the changelog carries (JSON), plus one meta record: the checkpoint, the changelog offset the store
+// the changelog carries (src/state/codec.ts), plus one meta record: the checkpoint, the changelog offset the store
 // reflects (the next offset to read). State and checkpoint are always written in ONE atomic batch.
 
 const CHECKPOINT = '\u0000checkpoint';
