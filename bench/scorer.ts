@@ -78,8 +78,14 @@ async function produceAll(config: Config): Promise<number> {
   return (N / (Date.now() - t0)) * 1000;
 }
 
-async function rawLoop(config: Config): Promise<{ rate: number; cpuUs: number }> {
-  const consumer = createKafka(config).consumer({ groupId: `${config.applicationId}-raw`, maxWaitTimeInMs: 100 });
+/**
+ * A plain kafkajs eachBatch loop over the topic. With `decode`, it also Avro-decodes every record (what
+ * any consumer of `attacks` must do at least): a reference for how much of the scorer's cost is inherent.
+ */
+async function rawLoop(config: Config, decode = false): Promise<{ rate: number; cpuUs: number }> {
+  const serde = new AvroSerde(config);
+  const reader = readerType('attack.avsc');
+  const consumer = createKafka(config).consumer({ groupId: `${config.applicationId}-raw${decode ? '-decode' : ''}`, maxWaitTimeInMs: 100 });
   await consumer.connect();
   await consumer.subscribe({ topic: config.topics.attacks, fromBeginning: true });
   let n = 0;
@@ -93,6 +99,7 @@ async function rawLoop(config: Config): Promise<{ rate: number; cpuUs: number }>
         t0 = Date.now();
         cpu0 = process.cpuUsage();
       }
+      if (decode) for (const m of batch.messages) if (!serde.decodeCached(m.value, reader)) await serde.decode(m.value, reader);
       n += batch.messages.length;
       if (n >= N) done();
     },
@@ -171,6 +178,8 @@ async function measure(): Promise<Record<string, string | number>> {
   const produceRate = await produceAll(config);
   console.error('raw kafkajs loop…');
   const { rate: raw, cpuUs: rawCpuUs } = await rawLoop(config);
+  console.error('raw kafkajs loop with Avro decoding…');
+  const { rate: rawDecode, cpuUs: rawDecodeCpuUs } = await rawLoop(config, true);
 
   console.error('exactly-once scorer…');
   const port = 19464;
@@ -192,7 +201,7 @@ async function measure(): Promise<Record<string, string | number>> {
   if (process.env.BENCH_THROUGHPUT_ONLY === '1') {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
-    return { machine: machine(), events: N, users: USERS, distribution: DISTRIBUTION, 'raw kafkajs loop (records/s)': Math.round(raw), 'raw loop CPU per event (µs)': Number(rawCpuUs.toFixed(1)), 'exactly-once scorer (records/s)': Math.round(scorerRate), 'scorer / raw': Number((scorerRate / raw).toFixed(2)), 'scorer CPU per event (µs)': Math.round(cpuPerEventUs), 'changelog offsets per event': Number(changelogPerEvent.toFixed(2)), 'alerts tier 1': alerts, 'scorer peak RSS (MiB)': Math.round(rss) };
+    return { machine: machine(), events: N, users: USERS, distribution: DISTRIBUTION, 'raw kafkajs loop (records/s)': Math.round(raw), 'raw loop CPU per event (µs)': Number(rawCpuUs.toFixed(1)), 'raw loop + Avro decoding (records/s)': Math.round(rawDecode), 'raw loop + Avro decoding, CPU per event (µs)': Number(rawDecodeCpuUs.toFixed(1)), 'exactly-once scorer (records/s)': Math.round(scorerRate), 'scorer / raw': Number((scorerRate / raw).toFixed(2)), 'scorer CPU per event (µs)': Math.round(cpuPerEventUs), 'changelog offsets per event': Number(changelogPerEvent.toFixed(2)), 'alerts tier 1': alerts, 'scorer peak RSS (MiB)': Math.round(rss) };
   }
 
   // Latency at half the maximum rate: background load plus probes (fresh users, 11 points: one alert each).
@@ -217,6 +226,8 @@ async function measure(): Promise<Record<string, string | number>> {
     'produce (records/s)': Math.round(produceRate),
     'raw kafkajs loop (records/s)': Math.round(raw),
     'raw loop CPU per event (µs)': Number(rawCpuUs.toFixed(1)),
+    'raw loop + Avro decoding (records/s)': Math.round(rawDecode),
+    'raw loop + Avro decoding, CPU per event (µs)': Number(rawDecodeCpuUs.toFixed(1)),
     'exactly-once scorer (records/s)': Math.round(scorerRate),
     'scorer / raw': Number((scorerRate / raw).toFixed(2)),
     'scorer CPU per event (µs)': Math.round(cpuPerEventUs),
