@@ -18,7 +18,7 @@ import { BoundedQueue } from './queue.ts';
 import { normalizeIp, scrubRequest, type ScrubOptions } from './scrub.ts';
 import { KafkaTransport, type KafkaTransportOptions, type RegistryOptions, type Transport } from './transport.ts';
 import { anonymousUser, normalizeUser, type UserInput } from './user.ts';
-import { Detector, WafUnavailableError, type Detection, type DetectionResult, type RequestFacts } from './waf.ts';
+import { Detector, WafUnavailableError, type Detection, type DetectionResult, type PreparedRequest, type RequestFacts } from './waf.ts';
 
 export const AGENT_NAME = 'risk-hub-node';
 export const AGENT_VERSION = '0.1.0';
@@ -212,11 +212,16 @@ export class Agent {
   private readonly scrubOpts: ScrubOptions;
   private readonly skip: ((req: IncomingMessage) => boolean) | undefined;
   private readonly requests = new WeakMap<IncomingMessage, RequestState>();
-  /** Requests watched in this turn of the event loop, their responses and what their framework parsed (parallel arrays: no object per request). */
+  /** Requests watch() saw in this turn of the event loop, their responses and what their framework parsed (parallel arrays: no object per request). */
   private pendingReqs: RequestLike[] = [];
   private pendingRes: ServerResponse[] = [];
   private pendingExtras: Array<(() => Extras) | undefined> = [];
-  private pendingScheduled = false;
+  /** Requests with values new to the engine, waiting for the end of the turn (parallel arrays). */
+  private readyReqs: RequestLike[] = [];
+  private readyPrepared: PreparedRequest[] = [];
+  private turnScheduled = false;
+  /** The last request the Express middleware inspected (a second registration of the middleware skips it). */
+  private lastRouted: IncomingMessage | undefined;
   /** Requests inspected by inspect() or by the slow path of watch(): created on first use. */
   private inspectedReqs: WeakSet<IncomingMessage> | undefined;
 
@@ -366,9 +371,8 @@ export class Agent {
    * adapters call this; `extras` gives what the framework parsed (Fastify keeps it off the raw request).
    *
    * Nothing is attached to the request or the response here: the request is put on a list that is
-   * looked at once at the end of this turn of the event loop. Responses already ended by then (every
-   * synchronous handler) are inspected together in batched engine runs; only the others get a `close`
-   * listener and are inspected once that fires.
+   * looked at once at the end of this turn of the event loop. Responses ended by then (every
+   * synchronous handler) are inspected then; only the others get a `close` listener.
    */
   watch(req: RequestLike, res: ServerResponse, extras?: () => Extras): void {
     try {
@@ -380,16 +384,11 @@ export class Agent {
       reqs.push(req);
       this.pendingRes.push(res);
       this.pendingExtras.push(extras);
-      if (!this.pendingScheduled) {
-        this.pendingScheduled = true;
-        setImmediate(this.inspectPendingBound);
-      }
+      this.schedule();
     } catch (err) {
       this.caught(err);
     }
   }
-
-  private readonly inspectPendingBound = (): void => this.inspectPending();
 
   /** Inspects a request now (for frameworks without an adapter). Returns the detections (empty on error or timeout). */
   inspect(req: RequestLike, extras?: Extras): Detection[] {
@@ -406,8 +405,8 @@ export class Agent {
 
   /**
    * Whether the request was inspected already (by inspect(), or by watch() before inspect() was first
-   * called), and marks it. Only inspect() and the slow path of watch() (responses not ended at the end of
-   * the turn) use this: a mark stored on every request, or a WeakMap entry per request, is what the
+   * called), and marks it. Only inspect() and the slow path (responses not ended when the route
+   * returned) use this: a mark stored on every request, or a WeakMap entry per request, is what the
    * common path avoids (both cost the application measurably).
    */
   private claim(raw: IncomingMessage): boolean {
@@ -418,68 +417,116 @@ export class Agent {
   }
 
   /**
-   * The requests watched in the last turn of the event loop: those whose response has ended are
-   * inspected together (at most MAX_BATCH per engine run); the others wait for their response's close.
+   * The Express middleware's work, once the rest of the chain has run (`next()` returned): a synchronous
+   * handler has sent the response by then, the route parameters are set and the handler has identified
+   * the user. The request is read now, while it is in the CPU's caches; a request made only of values
+   * known clean (most of them) is done here, the others wait for one batched engine run at the end of
+   * this turn of the event loop. A response still open (an asynchronous handler) is inspected when it
+   * closes.
    */
-  private inspectPending(): void {
-    this.pendingScheduled = false;
-    const reqs = this.pendingReqs;
-    if (reqs.length === 0) return;
-    const ress = this.pendingRes;
-    const extras = this.pendingExtras;
-    this.pendingReqs = [];
-    this.pendingRes = [];
-    this.pendingExtras = [];
+  private afterRoute(req: IncomingMessage, res: ServerResponse): void {
     try {
-      const detector = this.detector;
-      if (detector === undefined || this.closed) return;
-      const done = this.inspectedReqs;
-      let batchReqs: RequestLike[] = [];
-      let batchFacts: RequestFacts[] = [];
-      for (let i = 0; i < reqs.length; i++) {
-        const req = reqs[i]!;
-        const res = ress[i];
-        const extra = extras[i];
-        if (res !== undefined && !res.writableEnded && !res.destroyed) {
-          // the handler has not answered yet (asynchronous work): inspect once the response is done
-          this.waitFor(req, res, extra);
-          continue;
-        }
-        if (done !== undefined) {
-          // inspect() is in use: the two never inspect a request twice
-          const raw = toRaw(req);
-          if (done.has(raw)) continue;
-          done.add(raw);
-        }
-        batchReqs.push(req);
-        batchFacts.push(this.facts(req, extra?.()));
-        if (batchReqs.length === MAX_BATCH) {
-          this.inspectBatch(detector, batchReqs, batchFacts);
-          batchReqs = [];
-          batchFacts = [];
-        }
+      if (this.detector === undefined || this.closing) return;
+      // the middleware registered twice: the inner one (which returns first) inspected it
+      if (req === this.lastRouted) return;
+      this.lastRouted = req;
+      if (this.skip !== undefined && this.skip(req)) return;
+      if (!res.writableEnded && !res.destroyed) {
+        this.waitFor(req, res, undefined);
+        return;
       }
-      if (batchReqs.length > 0) this.inspectBatch(detector, batchReqs, batchFacts);
+      const done = this.inspectedReqs;
+      if (done !== undefined) {
+        // inspect() is in use: the two never inspect a request twice
+        if (done.has(req)) return;
+        done.add(req);
+      }
+      this.prepare(req, undefined);
     } catch (err) {
       this.caught(err);
     }
   }
 
-  private inspectBatch(detector: Detector, reqs: RequestLike[], facts: RequestFacts[]): void {
-    this.counters.inspected += reqs.length;
-    const results = detector.detectMany(facts);
-    for (let i = 0; i < results.length; i++) this.record(reqs[i]!, results[i]!);
+  /** Reads a request and checks its values against the clean-value cache; what is new waits for the end of the turn. */
+  private prepare(req: RequestLike, extras: Extras | undefined): void {
+    this.counters.inspected++;
+    const prepared = this.detector!.prepare(this.facts(req, extras));
+    if (prepared === undefined) return; // every value known clean
+    this.readyReqs.push(req);
+    this.readyPrepared.push(prepared);
+    if (this.readyReqs.length >= MAX_BATCH) this.runReady();
+    else this.schedule();
   }
 
-  /** A response not ended at the end of its request's turn: the request is inspected once it closes. */
+  private schedule(): void {
+    if (this.turnScheduled) return;
+    this.turnScheduled = true;
+    setImmediate(this.endOfTurnBound);
+  }
+
+  private readonly endOfTurnBound = (): void => this.endOfTurn();
+
+  /** At the end of a turn of the event loop: the requests watch() saw, then one engine run over what is new. */
+  private endOfTurn(): void {
+    this.turnScheduled = false;
+    if (this.pendingReqs.length > 0) this.inspectPending();
+    if (this.readyReqs.length > 0) this.runReady();
+  }
+
+  /** The requests watch() saw in the last turn: ended responses are prepared, the others wait for their close. */
+  private inspectPending(): void {
+    const reqs = this.pendingReqs;
+    const ress = this.pendingRes;
+    const extras = this.pendingExtras;
+    this.pendingReqs = [];
+    this.pendingRes = [];
+    this.pendingExtras = [];
+    if (this.detector === undefined || this.closed) return;
+    const done = this.inspectedReqs;
+    for (let i = 0; i < reqs.length; i++) {
+      try {
+        const req = reqs[i]!;
+        const res = ress[i]!;
+        const extra = extras[i];
+        if (!res.writableEnded && !res.destroyed) {
+          // the handler has not answered yet (asynchronous work): inspect once the response is done
+          this.waitFor(req, res, extra);
+          continue;
+        }
+        if (done !== undefined) {
+          const raw = toRaw(req);
+          if (done.has(raw)) continue;
+          done.add(raw);
+        }
+        this.prepare(req, extra?.());
+      } catch (err) {
+        this.caught(err);
+      }
+    }
+  }
+
+  /** One engine run (batched where it can) over the requests prepared in this turn that have new values. */
+  private runReady(): void {
+    const reqs = this.readyReqs;
+    const prepared = this.readyPrepared;
+    this.readyReqs = [];
+    this.readyPrepared = [];
+    try {
+      if (this.detector === undefined || this.closed) return;
+      const results = this.detector.detectPrepared(prepared);
+      for (let i = 0; i < results.length; i++) this.record(reqs[i]!, results[i]!);
+    } catch (err) {
+      this.caught(err);
+    }
+  }
+
+  /** A response not ended yet: the request is inspected once it closes. */
   private waitFor(req: RequestLike, res: ServerResponse, extras: (() => Extras) | undefined): void {
-    const raw = toRaw(req);
-    if (this.claim(raw)) return;
+    if (this.claim(toRaw(req))) return;
     res.once('close', () => {
       try {
         if (this.detector === undefined || this.closed) return;
-        this.counters.inspected++;
-        this.record(req, this.detector.detect(this.facts(req, extras?.())));
+        this.prepare(req, extras?.());
       } catch (err) {
         this.caught(err);
       }
@@ -522,8 +569,9 @@ export class Agent {
   /** Express middleware (register it before your routes, after body parsers if you want bodies inspected). */
   expressMiddleware(): (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void {
     return (req, res, next) => {
-      this.watch(req, res);
       next();
+      // the routes have run: see afterRoute
+      this.afterRoute(req, res);
     };
   }
 
@@ -551,7 +599,7 @@ export class Agent {
   /** Resolves once everything queued so far is sent, or after timeoutMs (false). */
   async flush(timeoutMs = 5000): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
-    this.inspectPending(); // responses already sent but not inspected yet
+    this.endOfTurn(); // responses already sent but not inspected yet
     while (this.queue.length > 0 || this.inFlight.length > 0) {
       if (this.closed || Date.now() >= deadline) return false;
       this.wake?.();
@@ -570,7 +618,7 @@ export class Agent {
 
   private async doClose(timeoutMs: number): Promise<CloseResult> {
     const started = Date.now();
-    this.inspectPending(); // responses completed in this very turn: their events are queued before closing
+    this.endOfTurn(); // responses completed in this very turn: their events are queued before closing
     this.closing = true;
     this.wake?.();
     this.interrupt?.();

@@ -100,11 +100,16 @@ type Fields = Map<string, Field>;
 type Fresh = unknown[];
 
 interface Prepared {
+  /** Index in the run's list. */
   i: number;
   data: Record<string, unknown>;
   fresh: Fresh;
-  leaves: Array<[string, unknown[]]>;
+  /** Leaf values per address, for a batched run; undefined when the request must run alone. */
+  leaves: Array<[string, unknown[]]> | undefined;
 }
+
+/** A request's inputs not yet judged by the engine (Detector.prepare). */
+export type PreparedRequest = object;
 
 /** Appends the leaf values of `value` (and the object keys, if `keys`) to `out`; false when over MAX_LEAVES or MAX_DEPTH. */
 function collectLeaves(value: unknown, out: unknown[], keys: boolean, depth: number): boolean {
@@ -234,30 +239,59 @@ export class Detector {
 
   /**
    * Inspects several requests, in ONE engine run when it can: each crossing into libddwaf has a fixed
-   * cost (context, conversion, result) that dominates small requests. The inputs of the requests are
-   * put side by side (`{ "0": query of request 0, "3": query of request 3 }` under each address); if
-   * that run matches nothing, every request is clean. If it matches anything, or runs out of budget,
-   * each request is run again on its own (libddwaf stops at the first match of a type within a run, so
-   * a batch cannot say which requests matched). Addresses that a rule reads through a key path (the
-   * headers) cannot be put side by side; requests with such inputs are run on their own.
+   * cost (context, conversion, result) that dominates small requests. See prepare() and
+   * detectPrepared(), which split this in two so that a caller can prepare each request when it is
+   * done with it and run the engine once over many.
    */
   detectMany(batch: RequestFacts[]): DetectionResult[] {
-    const results: DetectionResult[] = batch.map(() => ({ detections: [], timeout: false }));
-    const prepared: Prepared[] = [];
+    const results: DetectionResult[] = new Array<DetectionResult>(batch.length);
+    const prepared: PreparedRequest[] = [];
+    const at: number[] = [];
     for (let i = 0; i < batch.length; i++) {
-      const fresh: Fresh = [];
-      const data = this.inputs(batch[i]!, fresh);
-      if (isEmpty(data)) continue;
-      const leaves = this.batchable ? this.leavesOf(data) : undefined;
-      if (leaves) prepared.push({ i, data, fresh, leaves });
-      else results[i] = this.runOne(data, fresh);
+      const p = this.prepare(batch[i]!);
+      if (p === undefined) results[i] = { detections: [], timeout: false };
+      else {
+        prepared.push(p);
+        at.push(i);
+      }
     }
-    if (prepared.length === 1) {
-      const only = prepared[0]!;
+    const found = this.detectPrepared(prepared);
+    for (let j = 0; j < found.length; j++) results[at[j]!] = found[j]!;
+    return results;
+  }
+
+  /**
+   * What the engine must see of a request: undefined when every value in it is known clean (no engine
+   * run is needed: the request is clean), else its inputs, to give to detectPrepared() with others.
+   */
+  prepare(facts: RequestFacts): PreparedRequest | undefined {
+    const fresh: Fresh = [];
+    const data = this.inputs(facts, fresh);
+    if (isEmpty(data)) return undefined;
+    return { i: 0, data, fresh, leaves: this.batchable ? this.leavesOf(data) : undefined };
+  }
+
+  /**
+   * The verdicts of prepared requests, in their order. The inputs of the requests that can share a run
+   * (no address read through a key path, such as the headers; not too many or too deep leaves) are put
+   * side by side in one engine run (see runGroup); the others are run on their own.
+   */
+  detectPrepared(prepared: PreparedRequest[]): DetectionResult[] {
+    const results: DetectionResult[] = new Array<DetectionResult>(prepared.length);
+    const batch: Prepared[] = [];
+    for (let i = 0; i < prepared.length; i++) {
+      const p = prepared[i] as Prepared;
+      p.i = i;
+      if (p.leaves) batch.push(p);
+      else results[i] = this.runOne(p.data, p.fresh);
+    }
+    if (batch.length === 1) {
+      const only = batch[0]!;
       results[only.i] = this.runOne(only.data, only.fresh);
-    } else if (prepared.length > 1) {
-      this.runBatch(prepared, results);
+    } else if (batch.length > 1) {
+      this.runBatch(batch, results);
     }
+    for (let i = 0; i < results.length; i++) results[i] ??= { detections: [], timeout: false };
     return results;
   }
 
@@ -272,14 +306,14 @@ export class Detector {
     const counts = new Map<string, number>();
     for (const p of prepared) {
       let fits = true;
-      for (const [address, leaves] of p.leaves) if ((counts.get(address) ?? 0) + leaves.length > MAX_CONTAINER) fits = false;
+      for (const [address, leaves] of p.leaves!) if ((counts.get(address) ?? 0) + leaves.length > MAX_CONTAINER) fits = false;
       if (!fits) {
         this.runGroup(group, results);
         group = [];
         counts.clear();
       }
       group.push(p);
-      for (const [address, leaves] of p.leaves) counts.set(address, (counts.get(address) ?? 0) + leaves.length);
+      for (const [address, leaves] of p.leaves!) counts.set(address, (counts.get(address) ?? 0) + leaves.length);
     }
     this.runGroup(group, results);
   }
@@ -311,7 +345,7 @@ export class Detector {
       const owners: Record<string, number[][]> = {};
       const seen = new Map<string, Map<unknown, number>>();
       for (const { i, leaves } of rest) {
-        for (const [address, values] of leaves) {
+        for (const [address, values] of leaves!) {
           const flat = (combined[address] ??= []);
           const own = (owners[address] ??= []);
           let index = seen.get(address);
