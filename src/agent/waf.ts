@@ -171,7 +171,14 @@ export class Detector {
   private readonly rules: RulesetLike;
   /** Handles loaded with only some of the rules, by their sorted ids (re-runs of a batch after a match); null: could not load. */
   private readonly subsets = new Map<string, Waf | null>();
-  private readonly headerNames: Set<string> | 'all';
+  /** The headers the ruleset reads (undefined: all of them), and the clean values of each (same order). */
+  private readonly headerList: string[] | undefined;
+  private readonly headerFields: Field[];
+  /** The last cookie headers parsed, and their cookies (the same header comes with many requests of a batch). */
+  private readonly cookieMemo: Array<string | Record<string, string>> = [];
+  private cookieMemoAt = 0;
+  /** Reused by prepare(): the fresh values of the request being read. */
+  private readonly freshBuf: Fresh = [];
   /**
    * String values that a complete, match-free WAF run has already seen (paths, query and route
    * parameters, headers, cookie headers): they repeat across requests (the same pages, browsers and
@@ -217,7 +224,9 @@ export class Detector {
       throw new Error(`risk-hub agent: rules failed to load: ${diag.failed.join(', ')} (${JSON.stringify(diag.errors)})`);
     }
     this.ruleCount = diag?.loaded.length ?? 0;
-    this.headerNames = headersUsedBy(rules);
+    const names = headersUsedBy(rules);
+    this.headerList = names === 'all' ? undefined : [...names].filter((n) => n !== 'cookie' && n !== 'set-cookie');
+    this.headerFields = (this.headerList ?? []).map(() => new Map<string, true>());
     const singleCondition = (rules.rules ?? []).every((r) => (r.conditions?.length ?? 0) === 1);
     this.cleanMax = singleCondition ? (opts.cleanCacheSize ?? 10_000) : 0;
     this.batchable = singleCondition ? batchableAddresses(rules) : undefined;
@@ -233,7 +242,7 @@ export class Detector {
     const fresh: Fresh = [];
     const data = this.inputs(facts, fresh);
     // Everything in this request is known clean: no need to cross into the engine at all.
-    if (isEmpty(data)) return { detections: [], timeout: false };
+    if (data === undefined) return { detections: [], timeout: false };
     return this.runOne(data, fresh);
   }
 
@@ -265,10 +274,11 @@ export class Detector {
    * run is needed: the request is clean), else its inputs, to give to detectPrepared() with others.
    */
   prepare(facts: RequestFacts): PreparedRequest | undefined {
-    const fresh: Fresh = [];
+    const fresh = this.freshBuf;
+    fresh.length = 0;
     const data = this.inputs(facts, fresh);
-    if (isEmpty(data)) return undefined;
-    return { i: 0, data, fresh, leaves: this.batchable ? this.leavesOf(data) : undefined };
+    if (data === undefined) return undefined;
+    return { i: 0, data, fresh: fresh.slice(), leaves: this.batchable ? this.leavesOf(data) : undefined };
   }
 
   /**
@@ -453,7 +463,8 @@ export class Detector {
     if (!this.waf.disposed) this.waf.dispose();
     for (const waf of this.subsets.values()) if (waf && !waf.disposed) waf.dispose();
     this.subsets.clear();
-    for (const f of [this.cleanUri, this.cleanCookieHeader, this.cleanHeaders, this.cleanQuery, this.cleanParams, this.cleanCookies]) f.clear();
+    for (const f of [this.cleanUri, this.cleanCookieHeader, this.cleanHeaders, this.cleanQuery, this.cleanParams, this.cleanCookies, ...this.headerFields]) f.clear();
+    this.cookieMemo.length = 0;
     this.ring = [];
     this.ringAt = 0;
   }
@@ -513,50 +524,82 @@ export class Detector {
    * Builds the WAF input: only non-empty addresses; of the raw URI only the path (the query string is
    * inspected decoded, as server.request.query); only the headers the ruleset reads; cookies parsed; and
    * none of the string values already known clean (query and route parameters, path, headers, cookie).
+   * Undefined when nothing is left: the request is clean without an engine run. Allocates nothing then.
    */
-  private inputs(facts: RequestFacts, fresh: Fresh): Record<string, unknown> {
-    const data: Record<string, unknown> = {};
-    if (facts.uri) {
-      const q = facts.uri.indexOf('?');
-      const path = q >= 0 ? facts.uri.slice(0, q) : facts.uri;
-      if (path && this.needs(this.cleanUri, path, path.length, fresh)) data['server.request.uri.raw'] = path;
+  private inputs(facts: RequestFacts, fresh: Fresh): Record<string, unknown> | undefined {
+    let data: Record<string, unknown> | undefined;
+    const uri = facts.uri;
+    if (uri) {
+      const q = uri.indexOf('?');
+      const path = q >= 0 ? uri.slice(0, q) : uri;
+      if (path && this.needs(this.cleanUri, path, path.length, fresh)) (data ??= {})['server.request.uri.raw'] = path;
     }
     const query = this.uncached(this.cleanQuery, facts.query, fresh, true);
-    if (query !== undefined) data['server.request.query'] = query;
+    if (query !== undefined) (data ??= {})['server.request.query'] = query;
     const params = this.uncached(this.cleanParams, facts.pathParams, fresh, true);
-    if (params !== undefined) data['server.request.path_params'] = params;
+    if (params !== undefined) (data ??= {})['server.request.path_params'] = params;
     const body = facts.body;
-    if (typeof body === 'string') {
-      if (body.length > 0) data['server.request.body'] = body.length > MAX_BODY_STRING ? body.slice(0, MAX_BODY_STRING) : body;
-    } else if (nonEmpty(body) && !Buffer.isBuffer(body) && !ArrayBuffer.isView(body)) {
-      data['server.request.body'] = body;
+    if (body !== undefined && body !== null) {
+      if (typeof body === 'string') {
+        if (body.length > 0) (data ??= {})['server.request.body'] = body.length > MAX_BODY_STRING ? body.slice(0, MAX_BODY_STRING) : body;
+      } else if (nonEmpty(body) && !Buffer.isBuffer(body) && !ArrayBuffer.isView(body)) {
+        (data ??= {})['server.request.body'] = body;
+      }
     }
     const headers = facts.headers;
     if (headers) {
       let picked: Record<string, string | string[]> | undefined;
-      const names = this.headerNames === 'all' ? Object.keys(headers) : this.headerNames;
-      for (const name of names) {
-        const value = headers[name];
-        if (value === undefined || name === 'cookie' || name === 'set-cookie') continue;
-        if (typeof value === 'string' && !this.needsNamed(this.cleanHeaders, name, value, value.length, fresh, true)) continue;
-        (picked ??= {})[name] = value;
+      const list = this.headerList;
+      if (list !== undefined) {
+        const fields = this.headerFields;
+        for (let k = 0; k < list.length; k++) {
+          const name = list[k]!;
+          const value = headers[name];
+          if (value === undefined) continue;
+          if (typeof value === 'string' && !this.needs(fields[k]!, value, value.length, fresh)) continue;
+          (picked ??= {})[name] = value;
+        }
+      } else {
+        for (const name of Object.keys(headers)) {
+          const value = headers[name];
+          if (value === undefined || name === 'cookie' || name === 'set-cookie') continue;
+          if (typeof value === 'string' && !this.needsNamed(this.cleanHeaders, name, value, value.length, fresh, true)) continue;
+          (picked ??= {})[name] = value;
+        }
       }
-      if (picked) data['server.request.headers.no_cookies'] = picked;
+      if (picked) (data ??= {})['server.request.headers.no_cookies'] = picked;
       const cookie = headers.cookie;
       // the whole header first (it repeats), then each cookie (a new session id leaves the others known)
       if (cookie && this.needs(this.cleanCookieHeader, cookie, cookie.length, fresh)) {
         // (the cookies of a cookie header already counted as one miss)
-        const cookies = this.uncached(this.cleanCookies, parseCookies(cookie), fresh, false);
-        if (cookies !== undefined) data['server.request.cookies'] = cookies;
+        const cookies = this.uncached(this.cleanCookies, this.cookiesOf(cookie), fresh, false);
+        if (cookies !== undefined) (data ??= {})['server.request.cookies'] = cookies;
+        // every cookie known clean: so is the header (only its cookies are inspected)
+        else if (data === undefined) this.remember(fresh);
       }
     }
     return data;
   }
 
+  /** parseCookies, remembering the last few headers (read-only results: uncached() copies what it keeps). */
+  private cookiesOf(header: string): Record<string, string> {
+    const memo = this.cookieMemo;
+    for (let j = 0; j < memo.length; j += 2) if (memo[j] === header) return memo[j + 1] as Record<string, string>;
+    const cookies = parseCookies(header);
+    if (memo.length < 8) memo.push(header, cookies);
+    else {
+      memo[this.cookieMemoAt] = header;
+      memo[this.cookieMemoAt + 1] = cookies;
+      this.cookieMemoAt = (this.cookieMemoAt + 2) % 8;
+    }
+    return cookies;
+  }
+
   /** A flat parameter object without the string values already known clean; undefined when nothing is left. */
   private uncached(fields: Fields, value: unknown, fresh: Fresh, counted: boolean): unknown {
-    if (!nonEmpty(value)) return undefined;
-    if (this.cleanMax === 0 || typeof value !== 'object' || Array.isArray(value)) return value;
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'object') return value;
+    if (this.cleanMax === 0 || Array.isArray(value)) return nonEmpty(value) ? value : undefined;
     let out: Record<string, unknown> | undefined;
     const obj = value as Record<string, unknown>;
     for (const name in obj) {
@@ -567,11 +610,6 @@ export class Detector {
     }
     return out;
   }
-}
-
-function isEmpty(data: Record<string, unknown>): boolean {
-  for (const _ in data) return false;
-  return true;
 }
 
 /** Addresses that no rule reads through a key path (their values can be nested one level deeper). */
