@@ -220,8 +220,6 @@ export class Agent {
   private readyReqs: RequestLike[] = [];
   private readyPrepared: PreparedRequest[] = [];
   private turnScheduled = false;
-  /** The last request the Express middleware inspected (a second registration of the middleware skips it). */
-  private lastRouted: IncomingMessage | undefined;
   /** Requests inspected by inspect() or by the slow path of watch(): created on first use. */
   private inspectedReqs: WeakSet<IncomingMessage> | undefined;
 
@@ -372,7 +370,9 @@ export class Agent {
    *
    * Nothing is attached to the request or the response here: the request is put on a list that is
    * looked at once at the end of this turn of the event loop. Responses ended by then (every
-   * synchronous handler) are inspected then; only the others get a `close` listener.
+   * synchronous handler) are read then, one after the other (the agent's caches stay warm: doing the
+   * same work request by request, interleaved with the application's, measured ~50% more), and what
+   * is new in them goes to one batched engine run; only the others get a `close` listener.
    */
   watch(req: RequestLike, res: ServerResponse, extras?: () => Extras): void {
     try {
@@ -405,8 +405,8 @@ export class Agent {
 
   /**
    * Whether the request was inspected already (by inspect(), or by watch() before inspect() was first
-   * called), and marks it. Only inspect() and the slow path (responses not ended when the route
-   * returned) use this: a mark stored on every request, or a WeakMap entry per request, is what the
+   * called), and marks it. Only inspect() and the slow path of watch() (responses not ended at the end
+   * of the turn) use this: a mark stored on every request, or a WeakMap entry per request, is what the
    * common path avoids (both cost the application measurably).
    */
   private claim(raw: IncomingMessage): boolean {
@@ -414,37 +414,6 @@ export class Agent {
     if (done.has(raw)) return true;
     done.add(raw);
     return false;
-  }
-
-  /**
-   * The Express middleware's work, once the rest of the chain has run (`next()` returned): a synchronous
-   * handler has sent the response by then, the route parameters are set and the handler has identified
-   * the user. The request is read now, while it is in the CPU's caches; a request made only of values
-   * known clean (most of them) is done here, the others wait for one batched engine run at the end of
-   * this turn of the event loop. A response still open (an asynchronous handler) is inspected when it
-   * closes.
-   */
-  private afterRoute(req: IncomingMessage, res: ServerResponse): void {
-    try {
-      if (this.detector === undefined || this.closing) return;
-      // the middleware registered twice: the inner one (which returns first) inspected it
-      if (req === this.lastRouted) return;
-      this.lastRouted = req;
-      if (this.skip !== undefined && this.skip(req)) return;
-      if (!res.writableEnded && !res.destroyed) {
-        this.waitFor(req, res, undefined);
-        return;
-      }
-      const done = this.inspectedReqs;
-      if (done !== undefined) {
-        // inspect() is in use: the two never inspect a request twice
-        if (done.has(req)) return;
-        done.add(req);
-      }
-      this.prepare(req, undefined);
-    } catch (err) {
-      this.caught(err);
-    }
   }
 
   /** Reads a request and checks its values against the clean-value cache; what is new waits for the end of the turn. */
@@ -569,9 +538,8 @@ export class Agent {
   /** Express middleware (register it before your routes, after body parsers if you want bodies inspected). */
   expressMiddleware(): (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void {
     return (req, res, next) => {
+      this.watch(req, res);
       next();
-      // the routes have run: see afterRoute
-      this.afterRoute(req, res);
     };
   }
 

@@ -1,9 +1,8 @@
 // Express (4 and 5) adapter. Register after your body parsers and before your routes:
 //   app.use(express.json()); app.use(express.urlencoded({ extended: false })); app.use(riskHubExpress(agent));
-// The middleware calls next() first and inspects the request when that returns: a synchronous handler
-// has sent the response by then, so inspection sees the parsed body, the route params and the user
-// identified by the handler, and adds no latency to the response. A response still open at that point
-// (an asynchronous handler) is inspected when it closes.
+// The middleware only puts the request on a list and calls next(): inspection happens at the end of the
+// turn of the event loop once the response has been sent, so it sees the parsed body, the route params
+// and the user identified by the handler, and adds no latency to the response.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Agent } from './agent.ts';
