@@ -137,7 +137,9 @@ export interface CloseResult {
 export type Extras = { query?: unknown; body?: unknown; params?: unknown };
 
 /** Requests inspected in one engine run at most. */
-const MAX_BATCH = 32;
+const MAX_BATCH = 64;
+/** How long requests with values new to the engine wait for others before the engine runs (0: the end of the turn). */
+const RUN_LINGER_MS: number = 20;
 
 interface RequestState {
   user?: UserRef;
@@ -220,6 +222,8 @@ export class Agent {
   private readyReqs: RequestLike[] = [];
   private readyPrepared: PreparedRequest[] = [];
   private turnScheduled = false;
+  private runScheduled = false;
+  private inTurn = false;
   /** Requests inspected by inspect() or by the slow path of watch(): created on first use. */
   private inspectedReqs: WeakSet<IncomingMessage> | undefined;
 
@@ -424,7 +428,7 @@ export class Agent {
     this.readyReqs.push(req);
     this.readyPrepared.push(prepared);
     if (this.readyReqs.length >= MAX_BATCH) this.runReady();
-    else this.schedule();
+    else if (!this.inTurn) this.schedule(); // (a response that closed later)
   }
 
   private schedule(): void {
@@ -434,11 +438,35 @@ export class Agent {
   }
 
   private readonly endOfTurnBound = (): void => this.endOfTurn();
+  private readonly runReadyBound = (): void => {
+    this.runScheduled = false;
+    this.runReady();
+  };
 
-  /** At the end of a turn of the event loop: the requests watch() saw, then one engine run over what is new. */
+  /**
+   * At the end of a turn of the event loop: the requests watch() saw are read (those made only of known
+   * values are done); those with new values wait up to RUN_LINGER_MS for company, so that one engine run
+   * judges more of them (each run has a fixed cost).
+   */
   private endOfTurn(): void {
     this.turnScheduled = false;
-    if (this.pendingReqs.length > 0) this.inspectPending();
+    this.inTurn = true;
+    try {
+      if (this.pendingReqs.length > 0) this.inspectPending();
+    } finally {
+      this.inTurn = false;
+    }
+    if (this.readyReqs.length === 0) return;
+    if (RUN_LINGER_MS === 0 || this.closing) this.runReady();
+    else if (!this.runScheduled) {
+      this.runScheduled = true;
+      setTimeout(this.runReadyBound, RUN_LINGER_MS).unref();
+    }
+  }
+
+  /** Everything watched and prepared so far, inspected now (flush, close). */
+  private drainNow(): void {
+    this.endOfTurn();
     if (this.readyReqs.length > 0) this.runReady();
   }
 
@@ -567,7 +595,7 @@ export class Agent {
   /** Resolves once everything queued so far is sent, or after timeoutMs (false). */
   async flush(timeoutMs = 5000): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
-    this.endOfTurn(); // responses already sent but not inspected yet
+    this.drainNow(); // responses already sent but not inspected yet
     while (this.queue.length > 0 || this.inFlight.length > 0) {
       if (this.closed || Date.now() >= deadline) return false;
       this.wake?.();
@@ -586,7 +614,7 @@ export class Agent {
 
   private async doClose(timeoutMs: number): Promise<CloseResult> {
     const started = Date.now();
-    this.endOfTurn(); // responses completed in this very turn: their events are queued before closing
+    this.drainNow(); // responses completed in this very turn: their events are queued before closing
     this.closing = true;
     this.wake?.();
     this.interrupt?.();
