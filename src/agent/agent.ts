@@ -533,17 +533,40 @@ export class Agent {
   /** What the WAF reads of a request. */
   private facts(req: RequestLike, extras?: Extras): RequestFacts {
     const raw = toRaw(req);
-    const r = req as { query?: unknown; body?: unknown; params?: unknown };
+    const r = req as { query?: unknown; body?: unknown; params?: unknown; app?: { settings?: Record<string, unknown> } };
     const uri = requestUrl(req);
     let query: unknown;
+    let rawQuery: string | undefined;
+    let queryParser: unknown;
     if (extras && 'query' in extras) query = extras.query;
+    else if (Object.prototype.hasOwnProperty.call(r, 'query')) query = r.query; // set by the framework (Express 4…)
     // no query string: nothing to read (Express 5's req.query getter parses the URL again on every read)
-    else if (uri !== undefined && !uri.includes('?') && !Object.prototype.hasOwnProperty.call(r, 'query')) query = undefined;
-    else query = r.query;
-    if (query === undefined && uri) query = parseQuery(uri);
+    else if (uri !== undefined && !uri.includes('?')) query = undefined;
+    else {
+      // Express 5's getter (the app's parser over req.url's query string) or a plain Node request (parsed
+      // here): the same string through the same parser gives the same values, so a query string whose
+      // values were all judged clean is not parsed again
+      const app = r.app;
+      const plain = app === undefined ? r.query : undefined;
+      const parser = app === undefined ? (plain === undefined ? parseQuery : undefined) : app.settings?.['query parser fn'];
+      const url = app === undefined ? uri : raw.url;
+      const at = url === undefined ? -1 : url.indexOf('?');
+      if (typeof parser === 'function' && at >= 0) {
+        const string = url!.slice(at + 1);
+        if (this.detector!.knowsQuery(parser, string)) query = undefined;
+        else {
+          rawQuery = string;
+          queryParser = parser;
+          query = app === undefined ? parseQuery(url!) : r.query;
+        }
+      } else if (app !== undefined) query = r.query;
+      else query = plain ?? (uri ? parseQuery(uri) : undefined);
+    }
     return {
       uri,
       query,
+      rawQuery,
+      queryParser,
       body: extras && 'body' in extras ? extras.body : r.body,
       pathParams: extras && 'params' in extras ? extras.params : r.params,
       headers: raw.headers,

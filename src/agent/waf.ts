@@ -38,6 +38,13 @@ export interface RequestFacts {
   /** The raw request target (`req.url` / `req.originalUrl`), still URL-encoded. */
   uri?: string | undefined;
   query?: unknown;
+  /**
+   * The query string `query` was parsed from, and the parser (a deterministic function of the string):
+   * once every value of it is judged clean, the string is remembered and the caller can ask knowsQuery()
+   * before parsing it again.
+   */
+  rawQuery?: string | undefined;
+  queryParser?: unknown;
   body?: unknown;
   pathParams?: unknown;
   headers?: IncomingHttpHeaders | undefined;
@@ -193,6 +200,8 @@ export class Detector {
   private readonly cleanQuery: Fields = new Map();
   private readonly cleanParams: Fields = new Map();
   private readonly cleanCookies: Fields = new Map();
+  /** Whole query strings whose values are all known clean, per parser. */
+  private readonly cleanQueryStrings = new Map<unknown, Field>();
   private readonly cleanMax: number;
   /** Remembered values in insertion order (field, value, fields, name per entry): the oldest is forgotten first. */
   private ring: unknown[] = [];
@@ -231,6 +240,11 @@ export class Detector {
     this.cleanMax = singleCondition ? (opts.cleanCacheSize ?? 10_000) : 0;
     this.batchable = singleCondition ? batchableAddresses(rules) : undefined;
     this.scanKeys = /"keys/.test(JSON.stringify(rules));
+  }
+
+  /** Whether a query string, through this parser, is known to give only clean values (see RequestFacts.rawQuery). */
+  knowsQuery(parser: unknown, rawQuery: string): boolean {
+    return this.cleanMax > 0 && this.cleanQueryStrings.get(parser)?.has(rawQuery) === true;
   }
 
   /** Addresses the loaded ruleset reads (libddwaf's own view). */
@@ -464,6 +478,7 @@ export class Detector {
     for (const waf of this.subsets.values()) if (waf && !waf.disposed) waf.dispose();
     this.subsets.clear();
     for (const f of [this.cleanUri, this.cleanCookieHeader, this.cleanHeaders, this.cleanQuery, this.cleanParams, this.cleanCookies, ...this.headerFields]) f.clear();
+    this.cleanQueryStrings.clear();
     this.cookieMemo.length = 0;
     this.ring = [];
     this.ringAt = 0;
@@ -536,6 +551,14 @@ export class Detector {
     }
     const query = this.uncached(this.cleanQuery, facts.query, fresh, true);
     if (query !== undefined) (data ??= {})['server.request.query'] = query;
+    const rawQuery = facts.rawQuery;
+    if (rawQuery !== undefined && this.cleanMax > 0 && rawQuery.length <= 2048) {
+      let field = this.cleanQueryStrings.get(facts.queryParser);
+      if (field === undefined) this.cleanQueryStrings.set(facts.queryParser, (field = new Map()));
+      // every value known clean already: so is the string; else it is, once the run of its new values is
+      if (query === undefined) this.remember([field, undefined, rawQuery]);
+      else fresh.push(field, undefined, rawQuery);
+    }
     const params = this.uncached(this.cleanParams, facts.pathParams, fresh, true);
     if (params !== undefined) (data ??= {})['server.request.path_params'] = params;
     const body = facts.body;

@@ -171,6 +171,36 @@ describe('time budget and engine behaviour', () => {
     }
   });
 
+  it('remembers a whole query string once all its values are judged clean, per parser, never after a match', () => {
+    const d = new Detector({ budgetMicros: 1_000_000 });
+    const simple = (q: string) => Object.fromEntries(new URLSearchParams(q));
+    const other = () => ({});
+    try {
+      const clean = 'q=wool+socks&page=2';
+      expect(d.knowsQuery(simple, clean)).toBe(false);
+      d.detect({ uri: `/search?${clean}`, query: simple(clean), rawQuery: clean, queryParser: simple });
+      expect(d.knowsQuery(simple, clean)).toBe(true);
+      expect(d.knowsQuery(other, clean)).toBe(false); // another parser may read the string otherwise
+      // values known one by one: the string is known without a run
+      const runs = d.engineRuns;
+      d.detect({ uri: '/search?page=2&q=wool+socks', query: simple('page=2&q=wool+socks'), rawQuery: 'page=2&q=wool+socks', queryParser: simple });
+      expect(d.engineRuns).toBe(runs);
+      expect(d.knowsQuery(simple, 'page=2&q=wool+socks')).toBe(true);
+      // a string with an attack is never remembered, batched or not
+      const attack = "q=1'+OR+'1'%3D'1";
+      expect(d.detect({ uri: `/search?${attack}`, query: simple(attack), rawQuery: attack, queryParser: simple }).detections).toHaveLength(1);
+      const many = d.detectMany([
+        { uri: '/a', query: simple('q=tea+9'), rawQuery: 'q=tea+9', queryParser: simple },
+        { uri: '/b', query: simple(attack), rawQuery: attack, queryParser: simple },
+      ]);
+      expect(many.map((r) => r.detections.length)).toEqual([0, 1]);
+      expect(d.knowsQuery(simple, attack)).toBe(false);
+      expect(d.knowsQuery(simple, 'q=tea+9')).toBe(true);
+    } finally {
+      d.close();
+    }
+  });
+
   it('keeps at most cleanCacheSize clean values, forgetting the oldest first (per-field caches)', () => {
     const d = new Detector({ budgetMicros: 1_000_000, cleanCacheSize: 3 });
     const internals = d as unknown as { cleanQuery: Map<string, Map<string, true>> };
