@@ -21,6 +21,8 @@ const group = require('kafkajs/src/producer/groupMessagesPerPartition.js') as (a
   partitioner: (a: { message: { partition: number } }) => number;
 }) => Record<string, Array<{ i: number }>>;
 const Record = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (r: object) => { buffer: Buffer };
+const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0/index.js') as { RecordBatch: (a: object) => Promise<{ buffer: Buffer }> };
+const createRequest = require('kafkajs/src/protocol/request.js') as (a: object) => Promise<{ buffer: Buffer }>;
 
 /** The byte-at-a-time CRC32C (Castagnoli, reflected 0x82F63B78) kafkajs shipped. */
 function referenceCrc32C(buf: Buffer): number {
@@ -98,6 +100,45 @@ describe('patched kafkajs', () => {
       referenceVarLong(1n), Buffer.from('b'), referenceVarLong(1n), Buffer.from('2'),
     ]);
     expect(r.buffer.equals(Buffer.concat([referenceVarLong(BigInt(body.length)), body]))).toBe(true);
+  });
+
+  it('encodes tombstones and many records in a row (records share a slab) byte for byte', () => {
+    const tomb = Record({ key: null, value: null, offsetDelta: 0, timestampDelta: 0 });
+    const body = Buffer.concat([Buffer.from([0]), referenceVarLong(0n), referenceVarLong(0n), referenceVarLong(-1n), referenceVarLong(-1n), referenceVarLong(0n)]);
+    expect(tomb.buffer.equals(Buffer.concat([referenceVarLong(BigInt(body.length)), body]))).toBe(true);
+    // Enough records to go through several slabs; each keeps its own bytes.
+    const records = Array.from({ length: 5000 }, (_, i) => ({ i, r: Record({ key: `k${i}`, value: Buffer.alloc(300 + (i % 7), i % 251), offsetDelta: i, timestampDelta: i * 3 }) }));
+    for (const { i, r } of records) {
+      const value = Buffer.alloc(300 + (i % 7), i % 251);
+      const b = Buffer.concat([Buffer.from([0]), referenceVarLong(BigInt(i * 3)), referenceVarLong(BigInt(i)), referenceVarLong(BigInt(`k${i}`.length)), Buffer.from(`k${i}`), referenceVarLong(BigInt(value.length)), value, referenceVarLong(0n)]);
+      expect(r.buffer.equals(Buffer.concat([referenceVarLong(BigInt(b.length)), b]))).toBe(true);
+    }
+  });
+
+  it('lays out an uncompressed record batch as the protocol defines it, with the CRC over the body', async () => {
+    const records = [0, 1, 2].map((i) => Record({ key: `k${i}`, value: Buffer.from(`v${i}`), offsetDelta: i, timestampDelta: i }));
+    const b = (await RecordBatch({ records, firstTimestamp: 1_700_000_000_000, maxTimestamp: 1_700_000_000_002, lastOffsetDelta: 2, transactional: true, producerEpoch: 3, firstSequence: 7 })).buffer;
+    expect(b.readBigInt64BE(0)).toBe(0n); // first offset
+    expect(b.readInt32BE(8)).toBe(b.length - 12); // batch length
+    expect(b.readInt8(16)).toBe(2); // magic
+    expect(b.readUInt32BE(17)).toBe(referenceCrc32C(b.subarray(21)));
+    expect(b.readInt16BE(21)).toBe(16); // attributes: transactional, no compression
+    expect(b.readInt32BE(23)).toBe(2); // last offset delta
+    expect(b.readBigInt64BE(27)).toBe(1_700_000_000_000n);
+    expect(b.readBigInt64BE(35)).toBe(1_700_000_000_002n);
+    expect(b.readBigInt64BE(43)).toBe(-1n); // producer id
+    expect(b.readInt16BE(51)).toBe(3);
+    expect(b.readInt32BE(53)).toBe(7);
+    expect(b.readInt32BE(57)).toBe(3); // record count
+    expect(b.subarray(61).equals(Buffer.concat(records.map((r) => r.buffer)))).toBe(true);
+  });
+
+  it('frames a request as size, api key and version, correlation id, client id, payload', async () => {
+    const payload = Buffer.from('payload-bytes');
+    const r = (await createRequest({ correlationId: 42, clientId: 'risk-hub', request: { apiKey: 0, apiVersion: 7, encode: async () => ({ buf: payload, buffer: payload, size: () => payload.length }) } })).buffer;
+    const expected = Buffer.concat([Buffer.from([0, 0, 0, 7, 0, 0, 0, 42, 0, 8]), Buffer.from('risk-hub'), payload]);
+    expect(r.readInt32BE(0)).toBe(expected.length);
+    expect(r.subarray(4).equals(expected)).toBe(true);
   });
 
   it('groups messages per partition in their original order', () => {
