@@ -2,7 +2,9 @@
 // signed-in user, and produces them to the `attacks` topic in the background.
 //
 // Never hurt the application:
-// - detection runs after the response is sent (on the response's `close`), under a WAF time budget;
+// - detection runs after the response is sent (at the end of that turn of the event loop, or on the
+//   response's `close` if it was still open then; new values wait up to 20 ms to share an engine run),
+//   under a WAF time budget;
 // - every public method catches its own errors: nothing the agent does throws into the application
 //   (only createAgent() throws, on invalid options, at start-up);
 // - events wait in a bounded queue (default 10,000) that drops its OLDEST events, counted, when Kafka
