@@ -21,7 +21,8 @@ import { benchConfig, cpuSeconds, machine, peakRssMiB, percentile, sleep } from 
 // BENCH_EVENTS and BENCH_USERS scale it down for a quick look; BENCH_DISTRIBUTION=uniform|skewed picks
 // how attacks spread over the users (below); BENCH_THROUGHPUT_ONLY=1 stops after the
 // scorer's throughput (no latency or restore phase); BENCH_CPU_PROF=<dir> profiles the scorer process;
-// BENCH_SCORER_TSX=1 runs the scorer from src/ under tsx instead of the production build.
+// BENCH_SCORER_TSX=1 runs the scorer from src/ under tsx instead of the production build;
+// BENCH_LATENCY_RATE=<events/s> sets the latency phase's load (default: half the measured maximum).
 
 const N = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const USERS = Number(process.env.BENCH_USERS ?? 100_000);
@@ -206,7 +207,8 @@ async function measure(): Promise<Record<string, string | number>> {
 
   // Latency at half the maximum rate: background load plus probes (fresh users, 11 points: one alert each).
   console.error('latency at half the maximum rate…');
-  const lat = await latency(config, scorerRate / 2);
+  // BENCH_LATENCY_RATE (events/s) fixes the load, to compare two versions at the same rate.
+  const lat = await latency(config, Number(process.env.BENCH_LATENCY_RATE ?? scorerRate / 2));
 
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
