@@ -69,7 +69,7 @@ export async function stackUp(opts: { progress?: Progress; env?: NodeJS.ProcessE
     writeFileSync(join(dir, 'stack.json'), JSON.stringify(state, null, 2));
     try {
       await Promise.all([
-        waitForBroker({ kafka: { ...kafkaDefaults(), brokers: [`127.0.0.1:${ports.kafka}`] } }, KAFKA_READY_MS).catch((err) => {
+        waitForKafka(ports, KAFKA_READY_MS, () => alive(kafkaPid), join(dir, 'kafka.log')).catch((err) => {
           throw new LocalStackError(`Kafka did not become ready: ${(err as Error).message}. See ${join(dir, 'kafka.log')}`, { cause: err });
         }),
         waitForRegistry(registryUrl(ports), REGISTRY_READY_MS, () => alive(registryPid)).catch((err) => {
@@ -211,6 +211,56 @@ function spawnDetached(cmd: string, args: string[], logFile: string, cwd?: strin
     return child.pid;
   } finally {
     closeSync(fd);
+  }
+}
+
+/** Waits for the broker to answer; fails at once, saying why, if the Kafka process exits first. */
+async function waitForKafka(ports: LocalPorts, timeoutMs: number, isAlive: () => boolean, logFile: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    if (!isAlive()) throw new LocalStackError(`the Kafka process exited: ${kafkaStartFailure(readTail(logFile))}`);
+    try {
+      await waitForBroker({ kafka: { ...kafkaDefaults(), brokers: [`127.0.0.1:${ports.kafka}`] } }, Math.min(3000, Math.max(500, deadline - Date.now())));
+      return;
+    } catch (err) {
+      last = err;
+    }
+  }
+  throw new LocalStackError(`no answer from 127.0.0.1:${ports.kafka} within ${timeoutMs / 1000} s (${(last as Error | undefined)?.message ?? 'no attempt'})`, { cause: last });
+}
+
+function readTail(file: string, bytes = 64 * 1024): string {
+  try {
+    const text = readFileSync(file, 'utf8');
+    return text.slice(-bytes);
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * What a Kafka log says about a failed start, for the operator: a port another process holds (which
+ * variable moves it), else the last error line.
+ */
+export function kafkaStartFailure(log: string): string {
+  const bind = /failed to bind to [^:\s]+:(\d+)/.exec(log);
+  if (bind) {
+    return (
+      `port ${bind[1]} was taken when Kafka tried to bind it (another process, or an outgoing connection: Linux lends ports ` +
+      `from ${ephemeralRange()} to those); choose another with RISK_HUB_LOCAL_KAFKA_PORT or RISK_HUB_LOCAL_CONTROLLER_PORT, outside that range`
+    );
+  }
+  const lines = log.split('\n').filter((l) => /ERROR|Exception|Caused by/.test(l));
+  return lines.at(-1)?.trim().slice(0, 500) ?? 'no error in its log';
+}
+
+function ephemeralRange(): string {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/);
+    return `${lo}–${hi}`;
+  } catch {
+    return 'the ephemeral range';
   }
 }
 
