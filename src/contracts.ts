@@ -30,6 +30,15 @@ export interface Attack {
   agent: { name: string; version: string; language: string };
 }
 
+/**
+ * Attack fields the scorer never reads: its reader schema leaves them out, so Avro skips them instead
+ * of building their strings and objects for every event (~1 µs of the ~2.5 µs a record takes to decode).
+ */
+export const SCORER_SKIPPED_FIELDS = ['blocked', 'request', 'agent'] as const;
+
+/** An attack as the scorer decodes it (see SCORER_SKIPPED_FIELDS); a full `Attack` is one too. */
+export type ScoredAttack = Omit<Attack, (typeof SCORER_SKIPPED_FIELDS)[number]>;
+
 export interface Contribution {
   event_id: string;
   attack_type: string;

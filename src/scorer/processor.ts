@@ -1,4 +1,4 @@
-import type { Attack, RiskAlert } from '../contracts.ts';
+import type { RiskAlert, ScoredAttack } from '../contracts.ts';
 import { userKey } from '../contracts.ts';
 import type { ScoringConfig } from '../config/scoring.ts';
 import { partitionFor } from '../kafka/partitioner.ts';
@@ -10,7 +10,7 @@ import { emptyUserState, resolvePolicy, scoreEvent, type UserState } from '../sc
 
 export interface InputRecord {
   offset: string;
-  attack?: Attack;
+  attack?: ScoredAttack;
   /** Set when the record is poison; it goes to the dead-letter topic. */
   poison?: { reason: string; message: string; schemaId?: number | undefined };
 }
@@ -39,11 +39,11 @@ export function batchKeys(records: InputRecord[]): string[] {
   return [...keys];
 }
 
-export function keyOf(a: Attack): string {
+export function keyOf(a: ScoredAttack): string {
   return userKey(a.application_id, a.environment, a.user.key);
 }
 
-function validUser(a: Attack): boolean {
+function validUser(a: ScoredAttack): boolean {
   return typeof a.user?.key === 'string' && a.user.key.trim() !== '' && a.application_id.trim() !== '';
 }
 

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Admin, Batch, Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { Config } from '../config/schema.ts';
 import { changelogTopic } from '../config/schema.ts';
-import type { Attack } from '../contracts.ts';
+import { SCORER_SKIPPED_FIELDS, type ScoredAttack } from '../contracts.ts';
 import { ConnectionError, isRetriable, PoisonRecordError } from '../errors.ts';
 import { startHttp, type HttpHandle } from '../http.ts';
 import { chunkTopicMessages } from '../kafka/chunk.ts';
@@ -60,7 +60,7 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
   const admin: Admin = kafka.admin();
   await admin.connect();
   const serde = new AvroSerde(config);
-  const attackReader = readerType('attack.avsc');
+  const attackReader = readerType('attack.avsc', SCORER_SKIPPED_FIELDS);
   const alertSubject = subjectFor(config.topics.alerts);
   await serde.latestId(alertSubject); // fail fast when schemas were never registered
 
@@ -239,7 +239,7 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     for (const msg of messages) {
       try {
         const buf = msg.value;
-        const { value } = serde.decodeCached<Attack>(buf, attackReader) ?? (await serde.decode<Attack>(buf, attackReader));
+        const { value } = serde.decodeCached<ScoredAttack>(buf, attackReader) ?? (await serde.decode<ScoredAttack>(buf, attackReader));
         out.push({ offset: msg.offset, attack: value });
       } catch (err) {
         if (err instanceof PoisonRecordError) {

@@ -2,7 +2,7 @@
 // argument, used for nothing but clamping future timestamps.
 
 import { createHash } from 'node:crypto';
-import type { Attack, Contribution, RiskAlert } from '../contracts.ts';
+import type { Contribution, RiskAlert, ScoredAttack } from '../contracts.ts';
 import { pointsFor, tierBound, tierFor, type Policy } from './policy.ts';
 import { addContribution, addEntry, eventIdKey, evict, remember, rememberedIds, topContributions, type UserState } from './state.ts';
 
@@ -73,7 +73,7 @@ function scoredResult(points: number, clamped: boolean, alert: RiskAlert | null)
  * `nowMs` is the processing clock (ms since epoch); it only bounds future timestamps, so results are
  * a pure function of the input whenever no event is clamped.
  */
-export function scoreEvent(state: UserState, attack: Attack, policy: Policy, nowMs: number): ScoreResult {
+export function scoreEvent(state: UserState, attack: ScoredAttack, policy: Policy, nowMs: number): ScoreResult {
   const ids = rememberedIds(state, policy.maxRememberedEvents);
   const idKey = eventIdKey(attack.event_id);
   if (ids.has(idKey)) return { outcome: 'duplicate', points: 0, clamped: false, alert: null };
