@@ -34,6 +34,11 @@ export const scorerWrongPartition = new Counter({
   help: 'Events that arrived on a partition other than the murmur2 partition of their key (misconfigured agent partitioner)',
   registers: [registry],
 });
+export const scorerStateUndecodable = new Counter({
+  name: 'risk_hub_scorer_state_undecodable_total',
+  help: 'Stored user states (LevelDB) that could not be decoded; the user started again from an empty state',
+  registers: [registry],
+});
 export const scorerPoints = new Counter({
   name: 'risk_hub_scorer_points_total',
   help: 'Risk points added to user scores',

@@ -1,6 +1,7 @@
 import type { Producer } from 'kafkajs';
 import { LRUCache } from 'lru-cache';
 import type { UserState } from '../scoring/index.ts';
+import * as m from '../metrics/index.ts';
 import { decodeState } from '../state/codec.ts';
 import { PartitionStore } from '../state/store.ts';
 
@@ -56,6 +57,7 @@ export class PartitionTask {
       if (!v) return;
       const state = decodeState(v);
       if (state) out.set(k, state);
+      else m.scorerStateUndecodable.inc(); // corrupted or foreign bytes: the user restarts from empty, counted
     });
     return out;
   }

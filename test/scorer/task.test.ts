@@ -1,0 +1,50 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Producer } from 'kafkajs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { scorerStateUndecodable } from '../../src/metrics/index.ts';
+import { PartitionTask } from '../../src/scorer/task.ts';
+import { emptyUserState, scoreEvent } from '../../src/scoring/index.ts';
+import { encodeState } from '../../src/state/codec.ts';
+import { PartitionStore } from '../../src/state/store.ts';
+import { attack, NOW, policyWith, T0 } from '../scoring/fixtures.ts';
+
+// Loading users' states for a batch: the hot-user cache, else the partition's LevelDB store (binary
+// states, and the JSON earlier versions wrote), and what happens to bytes that are not a state.
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function counted(): Promise<number> {
+  return (await scorerStateUndecodable.get()).values[0]?.value ?? 0;
+}
+
+describe('PartitionTask.load', () => {
+  it('reads binary and JSON states from the store, and counts (and skips) bytes that are not a state', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'task-'));
+    dirs.push(dir);
+    const store = await PartitionStore.open(dir, 'cl', 0);
+    const s = emptyUserState();
+    scoreEvent(s, attack({ at: T0, severity: 'HIGH' }), policyWith(), NOW);
+    await store.write(
+      [
+        ['a/p/binary', encodeState(s)],
+        ['a/p/json', Buffer.from(JSON.stringify(s))],
+        ['a/p/corrupt', Buffer.from([2, 1, 0, 0])],
+      ],
+      10n,
+    );
+    const task = new PartitionTask(0, store, {} as Producer, 100);
+    const before = await counted();
+    const loaded = await task.load(['a/p/binary', 'a/p/json', 'a/p/corrupt', 'a/p/new']);
+    expect(loaded.get('a/p/binary')).toEqual(s);
+    expect(loaded.get('a/p/json')).toEqual(s);
+    expect(loaded.has('a/p/corrupt')).toBe(false);
+    expect(loaded.has('a/p/new')).toBe(false);
+    expect((await counted()) - before).toBe(1);
+    await store.close();
+  });
+});
