@@ -133,6 +133,11 @@ function spawnScorer(configFile: string, port: number): ChildProcess {
   return spawn(process.execPath, [...prof, ...main, 'scorer', '--config', configFile, '--port', String(port)], { stdio: ['ignore', log, log] });
 }
 
+async function stop(child: ChildProcess): Promise<void> {
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+}
+
 async function waitReady(port: number, timeoutMs = 600_000): Promise<number> {
   const t0 = Date.now();
   while (Date.now() - t0 < timeoutMs) {
@@ -199,28 +204,7 @@ async function measure(): Promise<Record<string, string | number>> {
   rss = Math.max(rss, peakRssMiB(child.pid!));
   const alerts = await metric(port, 'risk_hub_scorer_alerts_total\\{tier="1"\\}');
   const changelogPerEvent = (await endOffsetsTotal(config, changelogTopic(config))) / N;
-  if (process.env.BENCH_THROUGHPUT_ONLY === '1') {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-    return { machine: machine(), events: N, users: USERS, distribution: DISTRIBUTION, 'raw kafkajs loop (records/s)': Math.round(raw), 'raw loop CPU per event (µs)': Number(rawCpuUs.toFixed(1)), 'raw loop + Avro decoding (records/s)': Math.round(rawDecode), 'raw loop + Avro decoding, CPU per event (µs)': Number(rawDecodeCpuUs.toFixed(1)), 'exactly-once scorer (records/s)': Math.round(scorerRate), 'scorer / raw': Number((scorerRate / raw).toFixed(2)), 'scorer CPU per event (µs)': Math.round(cpuPerEventUs), 'changelog offsets per event': Number(changelogPerEvent.toFixed(2)), 'alerts tier 1': alerts, 'scorer peak RSS (MiB)': Math.round(rss) };
-  }
-
-  // Latency at half the maximum rate: background load plus probes (fresh users, 11 points: one alert each).
-  console.error('latency at half the maximum rate…');
-  // BENCH_LATENCY_RATE (events/s) fixes the load, to compare two versions at the same rate.
-  const lat = await latency(config, Number(process.env.BENCH_LATENCY_RATE ?? scorerRate / 2));
-
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
-  console.error('restore from the changelog…');
-  rmSync(config.scorer.stateDir, { recursive: true, force: true });
-  child = spawnScorer(configFile, port);
-  const restoreMs = await waitReady(port);
-  const restored = await metric(port, 'risk_hub_scorer_restore_records_total');
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
-
-  return {
+  const throughput = {
     machine: machine(),
     events: N,
     users: USERS,
@@ -236,6 +220,27 @@ async function measure(): Promise<Record<string, string | number>> {
     'changelog offsets per event': Number(changelogPerEvent.toFixed(2)),
     'alerts tier 1': alerts,
     'scorer peak RSS (MiB)': Math.round(rss),
+  };
+  if (process.env.BENCH_THROUGHPUT_ONLY === '1') {
+    await stop(child);
+    return throughput;
+  }
+
+  // Latency at half the maximum rate: background load plus probes (fresh users, 11 points: one alert each).
+  console.error('latency at half the maximum rate…');
+  // BENCH_LATENCY_RATE (events/s) fixes the load, to compare two versions at the same rate.
+  const lat = await latency(config, Number(process.env.BENCH_LATENCY_RATE ?? scorerRate / 2));
+
+  await stop(child);
+  console.error('restore from the changelog…');
+  rmSync(config.scorer.stateDir, { recursive: true, force: true });
+  child = spawnScorer(configFile, port);
+  const restoreMs = await waitReady(port);
+  const restored = await metric(port, 'risk_hub_scorer_restore_records_total');
+  await stop(child);
+
+  return {
+    ...throughput,
     'restore (changelog records/s)': Math.round((restored / restoreMs) * 1000),
     'restore records': restored,
     'restore time to ready (s)': Number((restoreMs / 1000).toFixed(1)),

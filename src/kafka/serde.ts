@@ -17,7 +17,6 @@ export function subjectFor(topic: string): string {
   return `${topic}-value`;
 }
 
-/** Our own schema (reader side) for a file in schemas/. */
 /**
  * The Avro type of one of our schemas, to read records with. `skip` names top-level fields to leave
  * out: records written with them still resolve (Avro skips what the reader does not have).

@@ -214,6 +214,11 @@ function spawnDetached(cmd: string, args: string[], logFile: string, cwd?: strin
   }
 }
 
+/** A client configuration for the local broker. */
+function localKafka(ports: LocalPorts) {
+  return { kafka: { ...kafkaDefaults(), brokers: [`127.0.0.1:${ports.kafka}`] } };
+}
+
 /** Waits for the broker to answer; fails at once, saying why, if the Kafka process exits first. */
 async function waitForKafka(ports: LocalPorts, timeoutMs: number, isAlive: () => boolean, logFile: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -221,7 +226,7 @@ async function waitForKafka(ports: LocalPorts, timeoutMs: number, isAlive: () =>
   while (Date.now() < deadline) {
     if (!isAlive()) throw new LocalStackError(`the Kafka process exited: ${kafkaStartFailure(readTail(logFile))}`);
     try {
-      await waitForBroker({ kafka: { ...kafkaDefaults(), brokers: [`127.0.0.1:${ports.kafka}`] } }, Math.min(3000, Math.max(500, deadline - Date.now())));
+      await waitForBroker(localKafka(ports), Math.min(3000, Math.max(500, deadline - Date.now())));
       return;
     } catch (err) {
       last = err;
@@ -285,7 +290,7 @@ async function registryAnswers(url: string): Promise<boolean> {
 
 async function brokerAnswers(ports: LocalPorts): Promise<boolean> {
   try {
-    await waitForBroker({ kafka: { ...kafkaDefaults(), brokers: [`127.0.0.1:${ports.kafka}`] } }, 3000);
+    await waitForBroker(localKafka(ports), 3000);
     return true;
   } catch {
     return false;

@@ -1,12 +1,13 @@
 import { hostname } from 'node:os';
 import type { Admin, Batch, Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { Config } from '../config/schema.ts';
-import { changelogTopic } from '../config/schema.ts';
+import { changelogTopic, scorerGroupId } from '../config/schema.ts';
 import { SCORER_SKIPPED_FIELDS, type ScoredAttack } from '../contracts.ts';
 import { ConnectionError, isRetriable, PoisonRecordError } from '../errors.ts';
 import { startHttp, type HttpHandle } from '../http.ts';
 import { chunkTopicMessages } from '../kafka/chunk.ts';
 import { createKafka } from '../kafka/client.ts';
+import { scorerCommitted } from '../kafka/offsets.ts';
 import { AvroSerde, readerType, subjectFor } from '../kafka/serde.ts';
 import { KAFKAJS_UNPATCHED, kafkajsPatched } from '../kafka/patched.ts';
 import { waitForBroker } from '../kafka/wait.ts';
@@ -47,7 +48,7 @@ const RETRY_MAX_MS = 10_000;
 export async function startScorer(config: Config, opts: ScorerOptions): Promise<ScorerHandle> {
   const log = opts.log;
   const changelog = changelogTopic(config);
-  const groupId = `${config.applicationId}-scorer`;
+  const groupId = scorerGroupId(config);
   const inputTopic = config.topics.attacks;
   const tasks = new Map<number, PartitionTask>();
   let assigned: number[] = [];
@@ -205,8 +206,7 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
 
   /** The scorer group's committed offset of an input partition (-1 when none). */
   async function committedOffset(p: number): Promise<bigint> {
-    const [t] = await admin.fetchOffsets({ groupId, topics: [inputTopic] });
-    return BigInt(t?.partitions.find((x) => x.partition === p)?.offset ?? '-1');
+    return (await scorerCommitted(admin, config)).get(p) ?? -1n;
   }
 
   /** Runs ownership changes one at a time; `busy` tells a waiting batch that one is under way. */
@@ -292,7 +292,7 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     const states = await task.load(batchKeys(records));
     const result = processBatch(records, states, config.scoring, { partition: p, partitions: inputPartitions, nowMs: Date.now() });
     // Only batches with dead letters need their records by offset (most have none).
-    const byOffset = result.deadLetters.length ? new Map(batch.messages.map((msg) => [msg.offset, msg])) : new Map<string, KafkaMessage>();
+    const byOffset = new Map(result.deadLetters.length ? batch.messages.map((msg) => [msg.offset, msg]) : []);
     const changelogMessages = [...result.dirty].map(([key, s]) => ({ key, value: encodeState(s), partition: p }));
     const alertMessages = await Promise.all(
       result.alerts.map(async (a) => ({ key: `${a.application_id}/${a.environment}/${a.user.key}`, value: await serde.encode(alertSubject, a), partition: p })),

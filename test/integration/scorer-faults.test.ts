@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/schema.ts';
-import { createKafka } from '../../src/kafka/client.ts';
-import { scorerCommittedTotal } from '../../src/kafka/offsets.ts';
+import { scorerCommittedTotal, scorerLag } from '../../src/kafka/offsets.ts';
 import { resolvePolicy } from '../../src/scoring/index.ts';
 import type { ScorerHandle } from '../../src/scorer/scorer.ts';
 import { referenceAlerts } from '../scoring/reference.ts';
@@ -20,24 +19,6 @@ function expected(config: Config, events: ReturnType<typeof generateStream>): Ri
 }
 function sortAlerts(a: RiskAlert[]): RiskAlert[] {
   return [...a].sort((x, y) => (x.alert_id < y.alert_id ? -1 : x.alert_id > y.alert_id ? 1 : 0));
-}
-
-/** Committed lag of the scorer group on the input topic (0 = everything processed). */
-async function scorerLag(config: Config): Promise<number> {
-  const admin = createKafka(config).admin();
-  await admin.connect();
-  try {
-    const ends = await admin.fetchTopicOffsets(config.topics.attacks);
-    const [committed] = await admin.fetchOffsets({ groupId: `${config.applicationId}-scorer`, topics: [config.topics.attacks] });
-    let lag = 0;
-    for (const e of ends) {
-      const c = committed?.partitions.find((p) => p.partition === e.partition)?.offset ?? '-1';
-      lag += Number(e.high) - Math.max(0, Number(c));
-    }
-    return lag;
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 function spawnScorer(configFile: string, logFile: string): ChildProcess {
