@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { loadConfig, deepMerge } from '../src/config/load.ts';
 import type { Config } from '../src/config/schema.ts';
-import { stackUp } from '../src/local/stack.ts';
+import { stackStatus, stackUp } from '../src/local/stack.ts';
 import { randomBytes } from 'node:crypto';
 
 // Shared by the benchmarks: a cluster (the local stack unless KAFKA_BROKERS / SCHEMA_REGISTRY_URL),
@@ -62,6 +62,15 @@ export function cpuSeconds(pid: number): number {
   } catch {
     return NaN;
   }
+}
+
+/**
+ * The local broker's pid when the benchmark runs on the local stack (undefined with KAFKA_BROKERS): its
+ * CPU time per event shows what the broker's share of the work costs on the same cores.
+ */
+export async function localBrokerPid(): Promise<number | undefined> {
+  if (process.env.KAFKA_BROKERS) return undefined;
+  return (await stackStatus()).state?.kafkaPid;
 }
 
 export function machine(): string {

@@ -11,7 +11,7 @@ import { scorerCommittedTotal } from '../src/kafka/offsets.ts';
 import { registerSchemas } from '../src/kafka/schemas.ts';
 import { AvroSerde, readerType, subjectFor } from '../src/kafka/serde.ts';
 import { applyTopology } from '../src/kafka/topology.ts';
-import { benchConfig, cpuSeconds, machine, peakRssMiB, percentile, sleep } from './lib.ts';
+import { benchConfig, cpuSeconds, localBrokerPid, machine, peakRssMiB, percentile, sleep } from './lib.ts';
 
 // Scorer benchmark (issue 3): on the local broker, N pre-produced attacks over U users.
 //   raw      a plain kafkajs eachBatch loop over the same topic (records/s)
@@ -83,7 +83,7 @@ async function produceAll(config: Config): Promise<number> {
  * A plain kafkajs eachBatch loop over the topic. With `decode`, it also Avro-decodes every record (what
  * any consumer of `attacks` must do at least): a reference for how much of the scorer's cost is inherent.
  */
-async function rawLoop(config: Config, decode = false): Promise<{ rate: number; cpuUs: number }> {
+async function rawLoop(config: Config, decode = false, broker?: number): Promise<{ rate: number; cpuUs: number; brokerCpuUs: number }> {
   const serde = new AvroSerde(config);
   const reader = readerType('attack.avsc');
   const consumer = createKafka(config).consumer({ groupId: `${config.applicationId}-raw${decode ? '-decode' : ''}`, maxWaitTimeInMs: 100 });
@@ -92,6 +92,7 @@ async function rawLoop(config: Config, decode = false): Promise<{ rate: number; 
   let n = 0;
   let t0 = 0;
   let cpu0: NodeJS.CpuUsage | undefined;
+  let brokerCpu0 = NaN;
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
   await consumer.run({
@@ -99,6 +100,7 @@ async function rawLoop(config: Config, decode = false): Promise<{ rate: number; 
       if (!t0) {
         t0 = Date.now();
         cpu0 = process.cpuUsage();
+        brokerCpu0 = broker ? cpuSeconds(broker) : NaN;
       }
       if (decode) for (const m of batch.messages) if (!serde.decodeCached(m.value, reader)) await serde.decode(m.value, reader);
       n += batch.messages.length;
@@ -108,8 +110,9 @@ async function rawLoop(config: Config, decode = false): Promise<{ rate: number; 
   await finished;
   const rate = (n / (Date.now() - t0)) * 1000;
   const cpu = process.cpuUsage(cpu0);
+  const brokerCpuUs = broker ? ((cpuSeconds(broker) - brokerCpu0) / n) * 1e6 : NaN;
   await consumer.disconnect();
-  return { rate, cpuUs: (cpu.user + cpu.system) / n };
+  return { rate, cpuUs: (cpu.user + cpu.system) / n, brokerCpuUs };
 }
 
 /** Sum of a topic's end offsets: records written, plus one transaction marker per partition and transaction. */
@@ -127,6 +130,8 @@ function spawnScorer(configFile: string, port: number): ChildProcess {
   const log = openSync(configFile.replace(/\.yaml$/, '.log'), 'a');
   // BENCH_CPU_PROF=<dir>: the scorer process writes a V8 CPU profile there when it exits.
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  // BENCH_SCORER_FLAGS="--trace-gc …": more Node.js flags for the scorer process (its output goes to the log beside the config).
+  prof.push(...(process.env.BENCH_SCORER_FLAGS ?? '').split(' ').filter(Boolean));
   // The production build (`npm run build`, as in the image), not tsx: under tsx's loader hooks every
   // require() kafkajs makes per request (it loads protocol versions lazily) is a round trip to the loader thread.
   const main = process.env.BENCH_SCORER_TSX === '1' ? ['--import', 'tsx', 'src/cli/main.ts'] : ['dist/cli/main.js'];
@@ -183,7 +188,8 @@ async function measure(): Promise<Record<string, string | number>> {
   console.error(`producing ${N} attacks over ${USERS} users…`);
   const produceRate = await produceAll(config);
   console.error('raw kafkajs loop…');
-  const { rate: raw, cpuUs: rawCpuUs } = await rawLoop(config);
+  const broker = await localBrokerPid();
+  const { rate: raw, cpuUs: rawCpuUs, brokerCpuUs: rawBrokerCpuUs } = await rawLoop(config, false, broker);
   console.error('raw kafkajs loop with Avro decoding…');
   const { rate: rawDecode, cpuUs: rawDecodeCpuUs } = await rawLoop(config, true);
 
@@ -193,6 +199,7 @@ async function measure(): Promise<Record<string, string | number>> {
   await waitReady(port);
   const t0 = Date.now();
   const cpu0 = cpuSeconds(child.pid!);
+  const brokerCpu0 = broker ? cpuSeconds(broker) : NaN;
   let rss = 0;
   while ((await scorerCommittedTotal(config)) < N) {
     rss = Math.max(rss, peakRssMiB(child.pid!));
@@ -201,6 +208,7 @@ async function measure(): Promise<Record<string, string | number>> {
   const scorerRate = (N / (Date.now() - t0)) * 1000;
   // CPU per event: steadier than records/s on a machine the broker (and anything else) shares.
   const cpuPerEventUs = ((cpuSeconds(child.pid!) - cpu0) / N) * 1e6;
+  const brokerCpuPerEventUs = broker ? ((cpuSeconds(broker) - brokerCpu0) / N) * 1e6 : NaN;
   rss = Math.max(rss, peakRssMiB(child.pid!));
   const alerts = await metric(port, 'risk_hub_scorer_alerts_total\\{tier="1"\\}');
   const changelogPerEvent = (await endOffsetsTotal(config, changelogTopic(config))) / N;
@@ -212,11 +220,13 @@ async function measure(): Promise<Record<string, string | number>> {
     'produce (records/s)': Math.round(produceRate),
     'raw kafkajs loop (records/s)': Math.round(raw),
     'raw loop CPU per event (µs)': Number(rawCpuUs.toFixed(1)),
+    'broker CPU per event during the raw loop (µs)': Number(rawBrokerCpuUs.toFixed(1)),
     'raw loop + Avro decoding (records/s)': Math.round(rawDecode),
     'raw loop + Avro decoding, CPU per event (µs)': Number(rawDecodeCpuUs.toFixed(1)),
     'exactly-once scorer (records/s)': Math.round(scorerRate),
     'scorer / raw': Number((scorerRate / raw).toFixed(2)),
     'scorer CPU per event (µs)': Math.round(cpuPerEventUs),
+    'broker CPU per event during the scorer (µs)': Number(brokerCpuPerEventUs.toFixed(1)),
     'changelog offsets per event': Number(changelogPerEvent.toFixed(2)),
     'alerts tier 1': alerts,
     'scorer peak RSS (MiB)': Math.round(rss),

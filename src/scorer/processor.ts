@@ -22,6 +22,8 @@ export interface ProcessCounts {
   clamped: number;
   points: number;
   wrongPartition: number;
+  /** States created for users not loaded (not in the store): the store's user count grows by this. */
+  newUsers: number;
 }
 
 export interface BatchResult {
@@ -61,7 +63,7 @@ export function processBatch(
     dirty: new Map(),
     alerts: [],
     deadLetters: [],
-    counts: { scored: 0, duplicate: 0, late: 0, clamped: 0, points: 0, wrongPartition: 0 },
+    counts: { scored: 0, duplicate: 0, late: 0, clamped: 0, points: 0, wrongPartition: 0, newUsers: 0 },
   };
   for (const r of records) {
     if (r.poison || !r.attack) {
@@ -83,6 +85,7 @@ export function processBatch(
     if (!state) {
       state = emptyUserState();
       states.set(key, state);
+      out.counts.newUsers++; // its first event is always scored (nothing to duplicate, never late)
     }
     const res = scoreEvent(state, a, resolvePolicy(scoring, a.application_id), ctx.nowMs);
     if (res.clamped) out.counts.clamped++;

@@ -268,7 +268,7 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     }
     const { result, states, changelogMessages, checkpoint } = outcome;
     try {
-      if (checkpoint !== undefined) await task.store.write(changelogMessages.map((cm) => [cm.key, cm.value] as [string, Buffer]), checkpoint);
+      if (checkpoint !== undefined) await task.store.write(changelogMessages, checkpoint, result.counts.newUsers);
       for (const [k, s] of result.dirty) task.cache.set(k, s);
       for (const [k, s] of states) if (!result.dirty.has(k)) task.cache.set(k, s);
     } catch (err) {
@@ -406,11 +406,12 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     },
   });
 
+  // Counted once per opened store (a key scan), then kept by each write: cheap enough for every 10 s.
   const usersTimer = setInterval(() => {
-    void Promise.all([...tasks.values()].filter((t) => t.phase === 'active').map((t) => t.store.countKeys(1_000_000).catch(() => 0))).then((n) =>
+    void Promise.all([...tasks.values()].filter((t) => t.phase === 'active').map((t) => t.store.countUsers().catch(() => 0))).then((n) =>
       m.scorerUsers.set(n.reduce((a, b) => a + b, 0)),
     );
-  }, 30_000);
+  }, 10_000);
   usersTimer.unref();
 
   return {

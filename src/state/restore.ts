@@ -89,12 +89,12 @@ export async function restore(opts: RestoreOptions): Promise<Map<number, number>
         if (!e || batch.messages.length === 0) return;
         idle = 0;
         lastActivity = Date.now();
-        const entries: Array<[string, Buffer | null]> = [];
+        const entries: Array<{ key: string; value: Buffer | null }> = [];
         let last = -1n;
         for (const m of batch.messages) {
           const off = BigInt(m.offset);
           if (off < e.next || off >= e.target.end) continue; // before the seek landed, or written after we began
-          if (m.key) entries.push([m.key.toString('utf8'), m.value]);
+          if (m.key) entries.push({ key: m.key.toString('utf8'), value: m.value });
           last = off;
         }
         if (last < 0n) return;

@@ -11,6 +11,9 @@ const CHECKPOINT = '\u0000checkpoint';
 export class PartitionStore {
   readonly dir: string;
   private readonly db: ClassicLevel<string, Buffer>;
+  /** Users stored, once counted (one key scan), then kept up to date by `write`; undefined = count again. */
+  private users: number | undefined;
+  private writes = 0;
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -43,26 +46,38 @@ export class PartitionStore {
     return this.db.get(key);
   }
 
-  /** States and the new checkpoint, atomically: a crash leaves either the old store or the new one. */
-  async write(entries: Iterable<[string, Buffer | null]>, checkpoint: bigint): Promise<void> {
-    const batch = this.db.batch();
-    for (const [k, v] of entries) {
-      if (v === null) batch.del(k);
-      else batch.put(k, v);
-    }
-    batch.put(CHECKPOINT, Buffer.from(checkpoint.toString(), 'utf8'));
-    await batch.write();
+  /**
+   * States and the new checkpoint, atomically: a crash leaves either the old store or the new one.
+   * `newUsers`: how many of the keys the store did not hold before, when the caller knows (the scorer
+   * does, from its loads); without it the user count is recounted when next asked for (restore).
+   */
+  async write(entries: Iterable<{ key: string; value: Buffer | null }>, checkpoint: bigint, newUsers?: number): Promise<void> {
+    // The array form is one call into LevelDB; the chained form costs one per record.
+    const ops: Array<{ type: 'put'; key: string; value: Buffer } | { type: 'del'; key: string }> = [];
+    for (const e of entries) ops.push(e.value === null ? { type: 'del', key: e.key } : { type: 'put', key: e.key, value: e.value });
+    ops.push({ type: 'put', key: CHECKPOINT, value: Buffer.from(checkpoint.toString(), 'utf8') });
+    await this.db.batch(ops);
+    this.writes++;
+    this.users = newUsers === undefined || this.users === undefined ? undefined : this.users + newUsers;
   }
 
-  /** Approximate number of users (keys minus the checkpoint), for the users-tracked gauge. */
-  async countKeys(limit = 10_000_000): Promise<number> {
+  /**
+   * Users stored (keys minus the checkpoint), for the users-tracked gauge: one key scan after opening
+   * or restoring, then kept by `write` (a scan every few seconds would read the whole store each time).
+   */
+  async countUsers(): Promise<number> {
+    if (this.users !== undefined) return this.users;
+    const writes = this.writes;
     let n = 0;
-    for await (const _ of this.db.keys({ limit })) n++;
-    return Math.max(0, n - 1);
+    for await (const k of this.db.keys()) if (k !== CHECKPOINT) n++;
+    // A write while scanning may or may not have been seen: count again next time rather than guess.
+    if (this.writes === writes) this.users = n;
+    return n;
   }
 
   async clear(): Promise<void> {
     await this.db.clear();
+    this.users = 0;
   }
 
   async close(): Promise<void> {

@@ -44,13 +44,16 @@ describe('processBatch', () => {
     const r = processBatch(records, states, scoring, { partition: partitionFor(key, 6), partitions: 6, nowMs: NOW });
     expect(r.alerts).toHaveLength(1);
     expect(r.alerts[0]!.increase_24h).toBe(12);
-    expect(r.counts).toMatchObject({ scored: 3, duplicate: 1, late: 0, points: 14 });
+    expect(r.counts).toMatchObject({ scored: 3, duplicate: 1, late: 0, points: 14, newUsers: 2 });
     expect(r.deadLetters.map((d) => [d.offset, d.reason])).toEqual([
       ['1', 'no-magic-byte'],
       ['4', 'missing-user'],
       ['5', 'invalid-value'],
     ]);
     expect([...r.dirty.keys()].sort()).toEqual(['shop/production/alice', 'shop/production/bob']);
+    // The same users again, now loaded: none is new.
+    const again = processBatch([rec(7, a('alice', 1)), rec(8, a('bob', 1))], states, scoring, { partition: partitionFor(key, 6), partitions: 6, nowMs: NOW });
+    expect(again.counts.newUsers).toBe(0);
   });
 
   it('counts records on the wrong partition for their key', () => {

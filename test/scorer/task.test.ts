@@ -31,9 +31,9 @@ describe('PartitionTask.load', () => {
     scoreEvent(s, attack({ at: T0, severity: 'HIGH' }), policyWith(), NOW);
     await store.write(
       [
-        ['a/p/binary', encodeState(s)],
-        ['a/p/json', Buffer.from(JSON.stringify(s))],
-        ['a/p/corrupt', Buffer.from([2, 1, 0, 0])],
+        { key: 'a/p/binary', value: encodeState(s) },
+        { key: 'a/p/json', value: Buffer.from(JSON.stringify(s)) },
+        { key: 'a/p/corrupt', value: Buffer.from([2, 1, 0, 0]) },
       ],
       10n,
     );

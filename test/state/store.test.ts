@@ -15,17 +15,34 @@ describe('PartitionStore', () => {
     dirs.push(dir);
     const s = await PartitionStore.open(dir, 'cl', 3);
     expect(await s.checkpoint()).toBeUndefined();
-    await s.write([['a/b/c', Buffer.from('{"v":1}')], ['a/b/d', Buffer.from('{"v":2}')]], 42n);
-    await s.write([['a/b/d', null]], 43n);
+    await s.write([{ key: 'a/b/c', value: Buffer.from('{"v":1}') }, { key: 'a/b/d', value: Buffer.from('{"v":2}') }], 42n);
+    expect(await s.countUsers()).toBe(2);
+    await s.write([{ key: 'a/b/d', value: null }], 43n);
     await s.close();
     const again = await PartitionStore.open(dir, 'cl', 3);
     expect(await again.checkpoint()).toBe(43n);
     const [c, d] = await again.getMany(['a/b/c', 'a/b/d']);
     expect(c!.toString()).toBe('{"v":1}');
     expect(d).toBeUndefined();
-    expect(await again.countKeys()).toBe(1);
+    expect(await again.countUsers()).toBe(1);
     await again.clear();
     expect(await again.checkpoint()).toBeUndefined();
+    expect(await again.countUsers()).toBe(0);
     await again.close();
+  });
+
+  it('keeps the user count from the new users each write reports, and counts again after a write that does not say', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'store-'));
+    dirs.push(dir);
+    const s = await PartitionStore.open(dir, 'cl', 0);
+    await s.write([{ key: 'u1', value: Buffer.from('a') }], 1n);
+    expect(await s.countUsers()).toBe(1); // scanned
+    await s.write([{ key: 'u1', value: Buffer.from('b') }, { key: 'u2', value: Buffer.from('c') }], 2n, 1);
+    expect(await s.countUsers()).toBe(2); // kept: one new user
+    await s.write([{ key: 'u3', value: Buffer.from('d') }], 3n, 0); // a caller that miscounts is believed…
+    expect(await s.countUsers()).toBe(2);
+    await s.write([{ key: 'u4', value: Buffer.from('e') }], 4n); // …until a write without a count
+    expect(await s.countUsers()).toBe(4);
+    await s.close();
   });
 });
