@@ -71,6 +71,16 @@ export const ScorerSchema = z.strictObject({
   fetchMaxBytesPerPartition: z.number().int().min(65_536).default(2 * 1024 * 1024),
   /** Consumer heartbeat interval (ms), well below the session timeout. */
   heartbeatIntervalMs: z.number().int().min(100).default(3000),
+  /**
+   * A user whose newest event is this much (ms) older than the newest event of their partition (stream
+   * time, capped by the clock) is forgotten: the state is
+   * deleted from the store and tombstoned on the changelog, so stores, changelogs and restores grow with
+   * the users active within the TTL, not with every user ever seen. A forgotten user's next event starts
+   * afresh (lifetime risk_score from 0). Must exceed scoring.windowMs + scoring.lateGraceMs; 0 = never.
+   */
+  idleUserTtlMs: z.number().int().min(0).default(7 * 24 * 3_600_000),
+  /** How often (ms) each owned store is punctuated: the next slice of its users is checked for idleness. */
+  punctuateIntervalMs: z.number().int().min(100).default(1000),
 });
 
 export const HttpSchema = z.strictObject({
@@ -97,6 +107,15 @@ export const ConfigSchema = z.strictObject({
   notify: NotifySchema.prefault({}),
   http: HttpSchema.default(HttpSchema.parse({})),
   log: LogSchema.default(LogSchema.parse({})),
+}).superRefine((c, ctx) => {
+  const keep = c.scoring.windowMs + c.scoring.lateGraceMs;
+  if (c.scorer.idleUserTtlMs > 0 && c.scorer.idleUserTtlMs <= keep) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['scorer', 'idleUserTtlMs'],
+      message: `must be 0 (never forget users) or greater than scoring.windowMs + scoring.lateGraceMs (${keep} ms): a user's window would be forgotten while it can still count`,
+    });
+  }
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

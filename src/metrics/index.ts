@@ -94,6 +94,11 @@ export const scorerAssignedPartitions = new Gauge({
   help: 'Input partitions owned by this instance',
   registers: [registry],
 });
+export const scorerUsersExpired = new Counter({
+  name: 'risk_hub_scorer_users_expired_total',
+  help: 'Users forgotten after scorer.idleUserTtlMs without an event (state deleted, changelog tombstoned)',
+  registers: [registry],
+});
 export const scorerUsers = new Gauge({
   name: 'risk_hub_scorer_users_tracked',
   help: 'Users with state in the local stores of this instance (approximate)',

@@ -32,6 +32,8 @@ export interface BatchResult {
   alerts: RiskAlert[];
   deadLetters: Array<{ offset: string; reason: string; message: string; schemaId?: number | undefined }>;
   counts: ProcessCounts;
+  /** The newest event time among the batch's valid records (ms; -Infinity when none): stream time. */
+  streamTime: number;
 }
 
 /** Keys of the users a batch touches (load their state before `processBatch`). */
@@ -64,6 +66,7 @@ export function processBatch(
     alerts: [],
     deadLetters: [],
     counts: { scored: 0, duplicate: 0, late: 0, clamped: 0, points: 0, wrongPartition: 0, newUsers: 0 },
+    streamTime: -Infinity,
   };
   for (const r of records) {
     if (r.poison || !r.attack) {
@@ -79,6 +82,7 @@ export function processBatch(
       out.deadLetters.push({ offset: r.offset, reason: 'invalid-value', message: `occurred_at ${a.occurred_at} or points ${a.points} is not a finite number` });
       continue;
     }
+    if (a.occurred_at > out.streamTime) out.streamTime = a.occurred_at;
     const key = keyOf(a);
     if (partitionFor(key, ctx.partitions) !== ctx.partition) out.counts.wrongPartition++;
     let state = states.get(key);

@@ -1,11 +1,11 @@
 import { hostname } from 'node:os';
-import type { Admin, Batch, Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import type { Admin, Batch, Consumer, Kafka, KafkaMessage, Transaction } from 'kafkajs';
 import type { Config } from '../config/schema.ts';
 import { changelogTopic, scorerGroupId } from '../config/schema.ts';
 import { SCORER_SKIPPED_FIELDS, type ScoredAttack } from '../contracts.ts';
 import { ConnectionError, isRetriable, PoisonRecordError } from '../errors.ts';
 import { startHttp, type HttpHandle } from '../http.ts';
-import { chunkTopicMessages } from '../kafka/chunk.ts';
+import { chunkTopicMessages, type OutMessage } from '../kafka/chunk.ts';
 import { createKafka } from '../kafka/client.ts';
 import { scorerCommitted } from '../kafka/offsets.ts';
 import { AvroSerde, readerType, subjectFor } from '../kafka/serde.ts';
@@ -20,7 +20,8 @@ import { batchKeys, processBatch, type InputRecord } from './processor.ts';
 import type { UserState } from '../scoring/index.ts';
 import { queryRoute } from './query.ts';
 import { PartitionTask } from './task.ts';
-import { encodeState } from '../state/codec.ts';
+import { encodeState, peekLast } from '../state/codec.ts';
+import { isIdle } from '../scoring/index.ts';
 
 // The scorer: a consumer group on `attacks`. Per input batch of one partition, in this order:
 //   decode → load states → score (pure) → ONE Kafka transaction (changelog records, alerts, dead
@@ -44,6 +45,8 @@ const RETRY_BASE_MS = 500;
 /** Bytes of keys and values per produce request (below the broker's default message.max.bytes of 1 MiB). */
 const MAX_REQUEST_BYTES = 512 * 1024;
 const RETRY_MAX_MS = 10_000;
+/** Users read per store per punctuation: a slice, so a large store is walked a little at a time. */
+const IDLE_SCAN_KEYS = 1000;
 
 export async function startScorer(config: Config, opts: ScorerOptions): Promise<ScorerHandle> {
   const log = opts.log;
@@ -269,6 +272,7 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     const { result, states, changelogMessages, checkpoint } = outcome;
     try {
       if (checkpoint !== undefined) await task.store.write(changelogMessages, checkpoint, result.counts.newUsers);
+      if (result.streamTime > task.streamTime) task.streamTime = result.streamTime;
       for (const [k, s] of result.dirty) task.cache.set(k, s);
       for (const [k, s] of states) if (!result.dirty.has(k)) task.cache.set(k, s);
     } catch (err) {
@@ -324,17 +328,7 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     const tx = await task.producer.transaction();
     let checkpoint: bigint | undefined;
     try {
-      // Several requests when the batch is large: one produce request must stay below the broker's
-      // message.max.bytes (1 MiB by default) per partition.
-      for (const chunk of chunkTopicMessages(topicMessages, MAX_REQUEST_BYTES)) {
-        const meta = await tx.sendBatch({ topicMessages: chunk, acks: -1 });
-        for (const r of meta) {
-          if (r.topicName !== changelog || r.partition !== p || r.baseOffset === undefined) continue;
-          const n = chunk.find((c) => c.topic === changelog)!.messages.length;
-          const end = BigInt(r.baseOffset) + BigInt(n);
-          if (checkpoint === undefined || end > checkpoint) checkpoint = end;
-        }
-      }
+      checkpoint = await sendAll(tx, topicMessages, p);
       await tx.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: batch.topic, partitions: [{ partition: p, offset: nextOffset }] }] });
       await tx.commit();
     } catch (err) {
@@ -344,6 +338,62 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     }
     m.scorerCommitDuration.observe(Number(process.hrtime.bigint() - c0) / 1e9);
     return { result, states, changelogMessages, checkpoint };
+  }
+
+  /**
+   * Sends `topicMessages` in `tx`, in several requests when they are many (one produce request must stay
+   * below the broker's message.max.bytes, 1 MiB by default); returns the end offset of what was written
+   * to partition `p` of the changelog (the store's next checkpoint), undefined when nothing was.
+   */
+  async function sendAll(tx: Transaction, topicMessages: Array<{ topic: string; messages: OutMessage[] }>, p: number): Promise<bigint | undefined> {
+    let checkpoint: bigint | undefined;
+    for (const chunk of chunkTopicMessages(topicMessages, MAX_REQUEST_BYTES)) {
+      const meta = await tx.sendBatch({ topicMessages: chunk, acks: -1 });
+      for (const r of meta) {
+        if (r.topicName !== changelog || r.partition !== p || r.baseOffset === undefined) continue;
+        const n = chunk.find((c) => c.topic === changelog)!.messages.length;
+        const end = BigInt(r.baseOffset) + BigInt(n);
+        if (checkpoint === undefined || end > checkpoint) checkpoint = end;
+      }
+    }
+    return checkpoint;
+  }
+
+  /**
+   * Punctuation of one task (run through `task.exclusive`, never during its batch): the next slice of
+   * its store is checked for users idle longer than scorer.idleUserTtlMs (by the task's stream time),
+   * who are tombstoned on the
+   * changelog in one transaction and then deleted from the store — the order of a batch, so a crash in
+   * between is repaired by restore like any other committed changelog tail.
+   */
+  async function punctuate(task: PartitionTask): Promise<void> {
+    if (task.phase !== 'active') return;
+    // Idle by stream time, capped by the clock (a clamped future event must not age everyone): a replay
+    // of old events, or a backlog after an outage, forgets no user between two of their events.
+    const horizon = Math.min(Date.now(), task.streamTime);
+    if (!Number.isFinite(horizon)) return; // no batch since the task opened: time has not moved
+    const rows = await task.store.scan(task.scanCursor, IDLE_SCAN_KEYS);
+    task.scanCursor = rows.length < IDLE_SCAN_KEYS ? undefined : rows[rows.length - 1]![0];
+    const idle: string[] = [];
+    for (const [key, value] of rows) {
+      const last = peekLast(value);
+      if (last !== undefined && isIdle(last, horizon, config.scorer.idleUserTtlMs)) idle.push(key);
+    }
+    if (!idle.length || task.phase !== 'active') return;
+    const tx = await task.producer.transaction();
+    let checkpoint: bigint | undefined;
+    try {
+      checkpoint = await sendAll(tx, [{ topic: changelog, messages: idle.map((key) => ({ key, value: null, partition: task.partition })) }], task.partition);
+      await tx.commit();
+    } catch (err) {
+      m.scorerTransactionAborts.inc();
+      await tx.abort().catch(() => undefined);
+      throw err;
+    }
+    for (const key of idle) task.cache.delete(key);
+    if (checkpoint !== undefined) await task.store.write(idle.map((key) => ({ key, value: null })), checkpoint, -idle.length);
+    m.scorerUsersExpired.inc(idle.length);
+    log.debug({ partition: task.partition, users: idle.length }, 'idle users forgotten');
   }
 
   function recordMetrics(batch: Batch, result: ReturnType<typeof processBatch>, t0: bigint): void {
@@ -385,7 +435,7 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
           return;
         }
         try {
-          await handleBatch(task, batch);
+          await task.exclusive(() => handleBatch(task, batch));
           resolveOffset(batch.lastOffset());
           return;
         } catch (err) {
@@ -406,6 +456,21 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     },
   });
 
+  // Punctuation: each active store, one slice at a time, queued behind its partition's running batch.
+  const punctuating = new Set<PartitionTask>();
+  const punctuateTimer = setInterval(() => {
+    if (config.scorer.idleUserTtlMs === 0 || stopping) return;
+    for (const t of tasks.values()) {
+      if (t.phase !== 'active' || punctuating.has(t)) continue;
+      punctuating.add(t);
+      void t
+        .exclusive(() => punctuate(t))
+        .catch((err: unknown) => log.warn({ err: (err as Error).message, partition: t.partition }, 'forgetting idle users failed; retried at the next punctuation'))
+        .finally(() => punctuating.delete(t));
+    }
+  }, config.scorer.punctuateIntervalMs);
+  punctuateTimer.unref();
+
   // Counted once per opened store (a key scan), then kept by each write: cheap enough for every 10 s.
   const usersTimer = setInterval(() => {
     void Promise.all([...tasks.values()].filter((t) => t.phase === 'active').map((t) => t.store.countUsers().catch(() => 0))).then((n) =>
@@ -424,6 +489,7 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
       stopping = true;
       updateReady();
       clearInterval(usersTimer);
+      clearInterval(punctuateTimer);
       // kafkajs lets the running batch finish (its transaction and LevelDB write) before leaving the group.
       await consumer.disconnect().catch((err: unknown) => log.warn({ err }, 'consumer disconnect failed'));
       await ownership.catch(() => undefined);

@@ -18,6 +18,16 @@ export class PartitionTask {
   private resolveReady!: () => void;
   private rejectReady!: (err: unknown) => void;
   readonly cache: LRUCache<string, UserState>;
+  /**
+   * Stream time: the newest event time this task has committed (ms; -Infinity until its first batch).
+   * Idleness is measured against it (capped by the clock), so replaying old events never forgets users
+   * between two of their events.
+   */
+  streamTime = -Infinity;
+  /** Where the idle-user scan resumes (the last key it looked at); undefined = from the first key. */
+  scanCursor: string | undefined;
+  /** The tail of the work run by `exclusive`: batches and punctuations never interleave on one producer. */
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly partition: number,
@@ -31,6 +41,16 @@ export class PartitionTask {
     });
     this.ready.catch(() => undefined);
     this.cache = new LRUCache<string, UserState>({ max: Math.max(1, cacheUsers) });
+  }
+
+  /**
+   * Runs `fn` after everything queued before it on this task: a partition's batches and punctuations
+   * share one transactional producer and one store, and must not interleave.
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined);
+    return run;
   }
 
   markActive(): void {

@@ -9,5 +9,5 @@
 // point-bearing timestamps in the window; beyond that the oldest entries are merged per bucket.
 
 export { resolvePolicy, pointsFor, tierFor, tierBound, type Policy } from './policy.ts';
-export { emptyUserState, isUserState, entryCap, contributionCap, type UserState } from './state.ts';
+export { emptyUserState, isIdle, isUserState, entryCap, contributionCap, type UserState } from './state.ts';
 export { scoreEvent, riskView, alertIdFor, type ScoreResult, type RiskView } from './score.ts';

@@ -54,6 +54,15 @@ export function emptyUserState(): UserState {
   return { v: 1, last: null, score: 0, scored: 0, alerted: 0, sum: 0, count: 0, et: [], ep: [], ec: [], ids: [], idPos: 0, top: [] };
 }
 
+/**
+ * Whether a user whose newest event time is `last` (a state's T) can be forgotten at time `nowMs` (the
+ * scorer passes its partition's stream time, capped by the clock): no event newer than `ttlMs` ago. With ttlMs > windowMs + lateGraceMs nothing in their window
+ * can still count, and a state that never scored (`last` null) holds nothing.
+ */
+export function isIdle(last: number | null, nowMs: number, ttlMs: number): boolean {
+  return last === null || last <= nowMs - ttlMs;
+}
+
 /** Shallow structural check for a decoded state (e.g. read from LevelDB or the changelog). */
 export function isUserState(x: unknown): x is UserState {
   if (typeof x !== 'object' || x === null) return false;

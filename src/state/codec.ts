@@ -60,6 +60,16 @@ export function encodeState(s: UserState): Buffer {
 }
 
 /** The state in a stored value, or undefined when the value is not one (it is then ignored, as before). */
+/**
+ * Only the user's newest event time T of a stored state (null before any event; undefined when `b` is
+ * not a state): what the idle-user scan needs, without decoding the rest.
+ */
+export function peekLast(b: Buffer): number | null | undefined {
+  if (b.length >= 10 && b[0] === FORMAT) return b[1] ? b.readDoubleLE(2) : null;
+  const s = b[0] === JSON_OPEN ? decodeState(b) : undefined;
+  return s === undefined ? undefined : s.last;
+}
+
 export function decodeState(b: Buffer): UserState | undefined {
   if (b.length === 0) return undefined;
   if (b[0] === JSON_OPEN) {

@@ -48,17 +48,26 @@ export class PartitionStore {
 
   /**
    * States and the new checkpoint, atomically: a crash leaves either the old store or the new one.
-   * `newUsers`: how many of the keys the store did not hold before, when the caller knows (the scorer
-   * does, from its loads); without it the user count is recounted when next asked for (restore).
+   * `userDelta`: users added (new keys) less users deleted, when the caller knows (the scorer does, from
+   * its loads and its expiry); without it the user count is recounted when next asked for (restore).
    */
-  async write(entries: Iterable<{ key: string; value: Buffer | null }>, checkpoint: bigint, newUsers?: number): Promise<void> {
+  async write(entries: Iterable<{ key: string; value: Buffer | null }>, checkpoint: bigint, userDelta?: number): Promise<void> {
     // The array form is one call into LevelDB; the chained form costs one per record.
     const ops: Array<{ type: 'put'; key: string; value: Buffer } | { type: 'del'; key: string }> = [];
     for (const e of entries) ops.push(e.value === null ? { type: 'del', key: e.key } : { type: 'put', key: e.key, value: e.value });
     ops.push({ type: 'put', key: CHECKPOINT, value: Buffer.from(checkpoint.toString(), 'utf8') });
     await this.db.batch(ops);
     this.writes++;
-    this.users = newUsers === undefined || this.users === undefined ? undefined : this.users + newUsers;
+    this.users = userDelta === undefined || this.users === undefined ? undefined : this.users + userDelta;
+  }
+
+  /**
+   * Up to `limit` users (key and stored value) in key order after `after` (from the first when undefined):
+   * one slice of a scan that walks the store a little at a time.
+   */
+  async scan(after: string | undefined, limit: number): Promise<Array<[string, Buffer]>> {
+    const rows = await this.db.iterator({ gt: after ?? CHECKPOINT, limit }).all();
+    return rows as Array<[string, Buffer]>;
   }
 
   /**

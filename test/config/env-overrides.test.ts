@@ -30,4 +30,11 @@ describe('configuration from the environment', () => {
     expect(() => loadConfig({ env: { RISK_HUB_SCORING__TIERS: '[5]' } })).toThrow(/scoring\.tiers\.0: tier bounds must be strictly increasing/);
     expect(() => loadConfig({ env: { RISK_HUB_KAFKA__BROKERS: '["nohostport"]' } })).toThrow(/kafka\.brokers\.0: expected host:port/);
   });
+
+  it('refuses an idle-user TTL that would forget a window still counting, and accepts 0 (never)', () => {
+    expect(() => loadConfig({ env: { RISK_HUB_SCORER__IDLE_USER_TTL_MS: '86400000' } })).toThrow(/scorer\.idleUserTtlMs: must be 0 .* greater than scoring\.windowMs \+ scoring\.lateGraceMs \(86400000 ms\)/);
+    expect(() => loadConfig({ env: { RISK_HUB_SCORER__IDLE_USER_TTL_MS: '90000000', RISK_HUB_SCORING__LATE_GRACE_MS: '3600000' } })).toThrow(ConfigError);
+    expect(loadConfig({ env: { RISK_HUB_SCORER__IDLE_USER_TTL_MS: '0' } }).scorer.idleUserTtlMs).toBe(0);
+    expect(loadConfig({ env: {} }).scorer.idleUserTtlMs).toBe(7 * 24 * 3_600_000);
+  });
 });

@@ -54,6 +54,10 @@ describe('processBatch', () => {
     // The same users again, now loaded: none is new.
     const again = processBatch([rec(7, a('alice', 1)), rec(8, a('bob', 1))], states, scoring, { partition: partitionFor(key, 6), partitions: 6, nowMs: NOW });
     expect(again.counts.newUsers).toBe(0);
+    // Stream time: the newest event time of the batch's valid records (the NaN one is not valid).
+    expect(r.streamTime).toBe(T);
+    expect(processBatch([rec(9, a('alice', 1, 'x', T + 5)), rec(10, a('alice', 1, 'y', T - 5))], states, scoring, { partition: partitionFor(key, 6), partitions: 6, nowMs: NOW }).streamTime).toBe(T + 5);
+    expect(processBatch([rec(11, undefined, { reason: 'no-magic-byte', message: 'x' })], states, scoring, { partition: 0, partitions: 6, nowMs: NOW }).streamTime).toBe(-Infinity);
   });
 
   it('counts records on the wrong partition for their key', () => {

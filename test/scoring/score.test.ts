@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Attack } from '../../src/contracts.ts';
 import { ScoringSchema } from '../../src/config/scoring.ts';
-import { alertIdFor, emptyUserState, isUserState, resolvePolicy, riskView, scoreEvent, type Policy, type ScoreResult, type UserState } from '../../src/scoring/index.ts';
+import { alertIdFor, emptyUserState, isIdle, isUserState, resolvePolicy, riskView, scoreEvent, type Policy, type ScoreResult, type UserState } from '../../src/scoring/index.ts';
 import { attack, DAY, HOUR, MINUTE, NOW, policyWith, T0 } from './fixtures.ts';
 
 const KEY = { application_id: 'app', environment: 'production', user: 'alice' };
@@ -299,5 +299,16 @@ describe('state', () => {
 
   it('rejects a non-finite event time', () => {
     expect(() => scoreEvent(emptyUserState(), attack({ at: Number.NaN }), policyWith(), NOW)).toThrow(RangeError);
+  });
+});
+
+describe('isIdle', () => {
+  it('is idle once T is at least the TTL behind, and always without an event', () => {
+    const ttl = 7 * 24 * 3_600_000;
+    const now = Date.UTC(2026, 10, 25);
+    expect(isIdle(now - ttl, now, ttl)).toBe(true);
+    expect(isIdle(now - ttl + 1, now, ttl)).toBe(false);
+    expect(isIdle(now, now, ttl)).toBe(false);
+    expect(isIdle(null, now, ttl)).toBe(true);
   });
 });

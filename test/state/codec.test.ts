@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SEVERITIES } from '../../src/contracts.ts';
 import { emptyUserState, isUserState, scoreEvent, type UserState } from '../../src/scoring/index.ts';
-import { decodeState, encodeState } from '../../src/state/codec.ts';
+import { decodeState, encodeState, peekLast } from '../../src/state/codec.ts';
 import { attack, HOUR, MINUTE, NOW, policyWith, T0 } from '../scoring/fixtures.ts';
 
 // The changelog / LevelDB value codec. The scoring property test also sends states through it
@@ -33,6 +33,8 @@ describe('state codec', () => {
           scoreEvent(s, attack({ at: t, event_id: e.id, severity: e.severity, points: e.points, attack_type: e.type }), policy, NOW);
           const back = decodeState(encodeState(s));
           expect(back).toEqual(JSON.parse(JSON.stringify(s)));
+          expect(peekLast(encodeState(s))).toBe(s.last);
+          expect(peekLast(Buffer.from(JSON.stringify(s)))).toBe(s.last);
           expect(isUserState(back)).toBe(true);
           expect(Object.keys(back!)).toEqual(Object.keys(emptyUserState()));
         }
@@ -89,5 +91,12 @@ describe('state codec', () => {
   it('refuses to encode a counter that is not a non-negative integer (a bug upstream, never a silent corruption)', () => {
     expect(() => encodeState({ ...emptyUserState(), scored: -1 })).toThrow(/not a non-negative safe integer/);
     expect(() => encodeState({ ...emptyUserState(), idPos: 1.5 })).toThrow(/not a non-negative safe integer/);
+  });
+
+  it('peeks at T without decoding, and tells non-states apart', () => {
+    expect(peekLast(encodeState(emptyUserState()))).toBeNull();
+    expect(peekLast(Buffer.from([2, 1, 0, 0]))).toBeUndefined(); // truncated
+    expect(peekLast(Buffer.from('{"not":"a state"}'))).toBeUndefined();
+    expect(peekLast(Buffer.alloc(0))).toBeUndefined();
   });
 });

@@ -45,4 +45,17 @@ describe('PartitionStore', () => {
     expect(await s.countUsers()).toBe(4);
     await s.close();
   });
+
+  it('scans users in key order a slice at a time, without the checkpoint', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'store-'));
+    dirs.push(dir);
+    const s = await PartitionStore.open(dir, 'cl', 0);
+    await s.write(['c', 'a', 'b', 'd', 'e'].map((key) => ({ key, value: Buffer.from(key) })), 9n);
+    const first = await s.scan(undefined, 2);
+    expect(first.map(([k, v]) => [k, v.toString()])).toEqual([['a', 'a'], ['b', 'b']]);
+    expect((await s.scan('b', 2)).map(([k]) => k)).toEqual(['c', 'd']);
+    expect((await s.scan('d', 2)).map(([k]) => k)).toEqual(['e']);
+    expect(await s.scan('e', 2)).toEqual([]);
+    await s.close();
+  });
 });
