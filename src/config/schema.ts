@@ -80,7 +80,7 @@ export const ScorerSchema = z.strictObject({
    */
   idleUserTtlMs: z.number().int().min(0).default(7 * 24 * 3_600_000),
   /** How often (ms) each owned store is punctuated: the next slice of its users is checked for idleness. */
-  punctuateIntervalMs: z.number().int().min(100).default(1000),
+  punctuateIntervalMs: z.number().int().min(100).default(10_000),
 });
 
 export const HttpSchema = z.strictObject({

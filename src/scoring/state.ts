@@ -289,7 +289,22 @@ export function eventIdKey(id: string): string {
   h1 ^= h1 >>> 12;
   h2 = Math.imul(h2 ^ (h2 >>> 16), 0x297a2d39);
   h2 ^= h2 >>> 15;
-  return `#${(h1 >>> 0).toString(36)}${(h2 >>> 0).toString(36).padStart(7, '0')}`;
+  return `#${base36(h1 >>> 0, 1)}${base36(h2 >>> 0, 7)}`;
+}
+
+const DIGITS36 = '0123456789abcdefghijklmnopqrstuvwxyz';
+
+/** `n.toString(36).padStart(min, '0')` for a uint32, in half the time (V8's radix conversion handles fractions). */
+function base36(n: number, min: number): string {
+  let s = '';
+  let k = 0;
+  do {
+    s = DIGITS36[n % 36]! + s;
+    n = Math.floor(n / 36);
+    k++;
+  } while (n > 0);
+  for (; k < min; k++) s = `0${s}`;
+  return s;
 }
 
 export function rememberedIds(state: UserState, max: number): Set<string> {

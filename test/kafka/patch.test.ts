@@ -10,6 +10,8 @@ import { kafkajsPatched } from '../../src/kafka/patched.ts';
 
 const require = createRequire(import.meta.url);
 const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C/crc32C.js') as (b: Buffer) => number;
+// What the record batch encoder calls: the native CRC32C of @node-rs/crc32 when installed.
+const batchCrc32C = require('kafkajs/src/protocol/recordBatch/crc32C/index.js') as ((b: Buffer) => number) & { native: boolean };
 const Encoder = require('kafkajs/src/protocol/encoder.js') as {
   new (size?: number): { writeVarInt(v: number): unknown; writeVarLong(v: unknown): unknown; buffer: Buffer };
   sizeOfVarLong(v: unknown): number;
@@ -58,6 +60,17 @@ describe('patched kafkajs', () => {
       const b = randomBytes(n * 37);
       expect(crc32C(b)).toBe(referenceCrc32C(b));
       expect(crc32C(b.subarray(3))).toBe(referenceCrc32C(b.subarray(3)));
+    }
+  });
+
+  it('checksums batches natively (@node-rs/crc32 is a dependency), with the same unsigned values', () => {
+    expect(batchCrc32C.native).toBe(true);
+    expect(batchCrc32C(Buffer.from('123456789'))).toBe(0xe3069283);
+    expect(batchCrc32C(Buffer.alloc(0))).toBe(0);
+    for (let n = 0; n < 40; n++) {
+      const b = randomBytes(n * 101 + 1);
+      expect(batchCrc32C(b)).toBe(referenceCrc32C(b));
+      expect(batchCrc32C(b.subarray(1))).toBe(referenceCrc32C(b.subarray(1)));
     }
   });
 
