@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { Contribution, RiskAlert, ScoredAttack } from '../contracts.ts';
 import { pointsFor, tierBound, tierFor, type Policy } from './policy.ts';
-import { addContribution, addEntry, eventIdKey, evict, remember, rememberedIds, topContributions, type UserState } from './state.ts';
+import { addContribution, addEntry, eventIdKey, evict, isRemembered, remember, topContributions, type UserState } from './state.ts';
 
 /** What one event did to a user. */
 export interface ScoreResult {
@@ -74,9 +74,8 @@ function scoredResult(points: number, clamped: boolean, alert: RiskAlert | null)
  * a pure function of the input whenever no event is clamped.
  */
 export function scoreEvent(state: UserState, attack: ScoredAttack, policy: Policy, nowMs: number): ScoreResult {
-  const ids = rememberedIds(state, policy.maxRememberedEvents);
   const idKey = eventIdKey(attack.event_id);
-  if (ids.has(idKey)) return { outcome: 'duplicate', points: 0, clamped: false, alert: null };
+  if (isRemembered(state, idKey, policy.maxRememberedEvents)) return { outcome: 'duplicate', points: 0, clamped: false, alert: null };
 
   let t = attack.occurred_at;
   if (!Number.isFinite(t)) throw new RangeError(`occurred_at is not a finite number of ms: ${String(t)}`);
@@ -99,7 +98,7 @@ export function scoreEvent(state: UserState, attack: ScoredAttack, policy: Polic
   const seq = state.scored;
   state.scored = seq + 1;
   state.score += points;
-  remember(state, ids, idKey, policy.maxRememberedEvents);
+  remember(state, idKey, policy.maxRememberedEvents);
   if (points > 0 && t > start) {
     addEntry(state, t, points, policy);
     addContribution(state, [attack.event_id, attack.attack_type, attack.severity, points, t, seq, 0], policy);

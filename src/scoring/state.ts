@@ -263,12 +263,11 @@ export function topContributions(state: UserState, max: number): Contribution[] 
 // Remembered event ids (duplicate detection)
 
 /**
- * Lookup sets for `state.ids`, outside the state so it stays plain JSON. Keyed by the state object: a
- * state decoded afresh rebuilds its set on first use (O(maxRememberedEvents)).
+ * Lookup sets for rings longer than LINEAR_IDS, outside the state so it stays plain data. Keyed by the
+ * state object: a state decoded afresh rebuilds its set on first use (O(maxRememberedEvents)).
  */
 const idSets = new WeakMap<UserState, Set<string>>();
 
-/** The set of remembered ids; normalizes the ring if maxRememberedEvents shrank since it was written. */
 /**
  * What the duplicate ring stores for an event id: short ids as they are, longer ones (UUIDs…) as a
  * 64-bit hash in base 36 behind '#'. The ring is written to the changelog with every change of the
@@ -307,22 +306,34 @@ function base36(n: number, min: number): string {
   return s;
 }
 
-export function rememberedIds(state: UserState, max: number): Set<string> {
-  let set = idSets.get(state);
-  if (set) return set;
+/**
+ * Rings of at most this many ids are searched linearly: for the few ids most users have, a Set per user
+ * costs more (an object per state, a WeakMap entry the GC must trace) than the scan it saves.
+ */
+const LINEAR_IDS = 32;
+
+/** Whether `id` (an `eventIdKey`) is remembered; normalizes the ring if maxRememberedEvents shrank since it was written. */
+export function isRemembered(state: UserState, id: string, max: number): boolean {
   if (state.ids.length > max) {
     const ordered = state.ids.slice(state.idPos).concat(state.ids.slice(0, state.idPos));
     state.ids = ordered.slice(ordered.length - max);
     state.idPos = 0;
+    idSets.delete(state);
   }
-  set = new Set(state.ids);
-  idSets.set(state, set);
-  return set;
+  const ids = state.ids;
+  if (ids.length <= LINEAR_IDS) return ids.includes(id);
+  let set = idSets.get(state);
+  if (!set) {
+    set = new Set(ids);
+    idSets.set(state, set);
+  }
+  return set.has(id);
 }
 
 /** Remembers a scored event id, forgetting the oldest once `max` are remembered. */
-export function remember(state: UserState, set: Set<string>, id: string, max: number): void {
+export function remember(state: UserState, id: string, max: number): void {
   let ids = state.ids;
+  const set = idSets.get(state); // built only once the ring outgrew LINEAR_IDS, then kept in step
   if (ids.length < max) {
     if (state.idPos !== 0) {
       // max grew since the ring filled up: lay it out oldest first again before growing it.
@@ -332,9 +343,9 @@ export function remember(state: UserState, set: Set<string>, id: string, max: nu
     ids.push(id);
   } else {
     const pos = state.idPos % ids.length;
-    set.delete(ids[pos] as string);
+    set?.delete(ids[pos] as string);
     ids[pos] = id;
     state.idPos = (pos + 1) % ids.length;
   }
-  set.add(id);
+  set?.add(id);
 }

@@ -142,6 +142,38 @@ describe('scoreEvent against the reference model', () => {
     );
   }, 60_000);
 
+  it('agrees on duplicates when a user remembers more ids than a linear scan handles (a Set, kept in step as the ring wraps)', () => {
+    // Retries aimed around the ring's edge: ids just remembered, and ids just forgotten.
+    const retryOp = fc.record({
+      back: fc.option(fc.integer({ min: 1, max: 70 }), { nil: null, freq: 2 }),
+      delta: fc.integer({ min: 0, max: 30 }),
+      viaStore: fc.integer({ min: 0, max: 9 }).map((n) => n === 0), // rarely: a round trip rebuilds the Set
+    });
+    fc.assert(
+      fc.property(policyArb, fc.integer({ min: 33, max: 60 }), fc.array(retryOp, { minLength: 60, maxLength: 250, size: 'large' }), (policy0, remembered, rops) => {
+        const policy: Policy = { ...policy0, maxRememberedEvents: remembered, windowMs: 1000, lateGraceMs: 0 };
+        const events: Attack[] = [];
+        const fresh: Attack[] = [];
+        const viaStore: boolean[] = [];
+        let t = 5000;
+        rops.forEach((o, i) => {
+          if (o.back !== null && fresh.length >= o.back) events.push(fresh[fresh.length - o.back]!);
+          else {
+            t += o.delta;
+            const e: Attack = { ...toEvents([{ user: 0, delta: 0, severity: 'LOW', attackType: 'xss', points: 1, duplicateOf: null, viaStore: false }], t).events[0]!, event_id: `r${i}` };
+            fresh.push(e);
+            events.push(e);
+          }
+          viaStore.push(o.viaStore);
+        });
+        const expected = referenceRun(events, () => policy, NOW).map((r) => ({ outcome: r.outcome, points: r.points, alert: r.alert }));
+        const actual = runImpl(events, () => policy, viaStore).map(({ result }) => ({ outcome: result.outcome, points: result.points, alert: result.alert }));
+        expect(actual).toEqual(expected);
+      }),
+      { numRuns: 200 },
+    );
+  }, 60_000);
+
   it('agrees for one user under heavy reordering (events arriving up to a window late)', () => {
     const reorderedOp = fc.record({
       delta: fc.integer({ min: -900, max: 300 }),
