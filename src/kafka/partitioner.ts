@@ -1,8 +1,7 @@
 // Java-compatible murmur2 (org.apache.kafka.common.utils.Utils.murmur2), the default partitioner of
 // the Java client and of kafkajs. librdkafka clients agree only with `partitioner=murmur2_random`.
 
-export function murmur2(data: Buffer): number {
-  const length = data.length;
+export function murmur2(data: Buffer, length = data.length): number {
   const seed = 0x9747b28c;
   const m = 0x5bd1e995;
   const r = 24;
@@ -31,8 +30,14 @@ export function murmur2(data: Buffer): number {
   return h | 0;
 }
 
+/** UTF-8 of string keys, without a Buffer per key (the scorer checks the partition of every event). */
+const scratch = Buffer.allocUnsafe(4096);
+
 /** The partition the Java client would choose for `key` among `partitions`. */
 export function partitionFor(key: string | Buffer, partitions: number): number {
-  const bytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
-  return (murmur2(bytes) & 0x7fffffff) % partitions;
+  if (typeof key === 'string') {
+    if (key.length * 3 > scratch.length) return (murmur2(Buffer.from(key, 'utf8')) & 0x7fffffff) % partitions;
+    return (murmur2(scratch, scratch.write(key, 0, 'utf8')) & 0x7fffffff) % partitions;
+  }
+  return (murmur2(key) & 0x7fffffff) % partitions;
 }

@@ -11,6 +11,8 @@ import { emptyUserState, resolvePolicy, scoreEvent, type UserState } from '../sc
 export interface InputRecord {
   offset: string;
   attack?: ScoredAttack;
+  /** The user key, set by `batchKeys` (computed once per record). */
+  key?: string;
   /** Set when the record is poison; it goes to the dead-letter topic. */
   poison?: { reason: string; message: string; schemaId?: number | undefined };
 }
@@ -39,7 +41,7 @@ export interface BatchResult {
 /** Keys of the users a batch touches (load their state before `processBatch`). */
 export function batchKeys(records: InputRecord[]): string[] {
   const keys = new Set<string>();
-  for (const r of records) if (r.attack && validUser(r.attack)) keys.add(keyOf(r.attack));
+  for (const r of records) if (r.attack && validUser(r.attack)) keys.add((r.key = keyOf(r.attack)));
   return [...keys];
 }
 
@@ -83,7 +85,7 @@ export function processBatch(
       continue;
     }
     if (a.occurred_at > out.streamTime) out.streamTime = a.occurred_at;
-    const key = keyOf(a);
+    const key = r.key ?? keyOf(a);
     if (partitionFor(key, ctx.partitions) !== ctx.partition) out.counts.wrongPartition++;
     let state = states.get(key);
     if (!state) {

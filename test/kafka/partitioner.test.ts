@@ -23,4 +23,12 @@ describe('murmur2', () => {
       expect(partitionFor(`shop/production/user-${i}`, 6)).toBe(p);
     }
   });
+
+  it('gives a string key the partition of its UTF-8 bytes, whatever its length and characters', () => {
+    const keys = ['21', 'shop/production/ü-ser', 'a/b/😀', 'x'.repeat(1364), 'é'.repeat(1365), 'y'.repeat(5000), ...vectors.map(([s]) => s)];
+    for (const k of keys) {
+      expect(partitionFor(k, 12)).toBe((murmur2(Buffer.from(k, 'utf8')) & 0x7fffffff) % 12);
+      expect(partitionFor(k, 12)).toBe(partitionFor(Buffer.from(k, 'utf8'), 12));
+    }
+  });
 });

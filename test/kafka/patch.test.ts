@@ -25,6 +25,8 @@ const group = require('kafkajs/src/producer/groupMessagesPerPartition.js') as (a
 const Record = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (r: object) => { buffer: Buffer };
 const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0/index.js') as { RecordBatch: (a: object) => Promise<{ buffer: Buffer }> };
 const createRequest = require('kafkajs/src/protocol/request.js') as (a: object) => Promise<{ buffer: Buffer }>;
+const RecordDecoder = require('kafkajs/src/protocol/recordBatch/record/v0/decoder.js') as (d: unknown, ctx: object) => { offset: string; timestamp: string; key: Buffer; value: Buffer };
+const Decoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => unknown;
 
 /** The byte-at-a-time CRC32C (Castagnoli, reflected 0x82F63B78) kafkajs shipped. */
 function referenceCrc32C(buf: Buffer): number {
@@ -152,6 +154,23 @@ describe('patched kafkajs', () => {
     const expected = Buffer.concat([Buffer.from([0, 0, 0, 7, 0, 0, 0, 42, 0, 8]), Buffer.from('risk-hub'), payload]);
     expect(r.readInt32BE(0)).toBe(expected.length);
     expect(r.subarray(4).equals(expected)).toBe(true);
+  });
+
+  it('decodes record offsets and timestamps as the Long arithmetic did, for any base and delta', () => {
+    const bigBase = fc.oneof(fc.constantFrom(0n, -1n, 2n ** 52n - 1n, 2n ** 52n, 2n ** 53n + 1n, 2n ** 62n), fc.bigInt({ min: -(2n ** 60n), max: 2n ** 60n }), fc.bigInt({ min: 0n, max: 2n ** 45n }));
+    const delta = fc.oneof(fc.constantFrom(0, 1, -1, 2 ** 48 - 1, -(2 ** 48), 2 ** 48, 2 ** 50, Number.MAX_SAFE_INTEGER), fc.integer(), fc.integer({ min: -100_000, max: 100_000 }));
+    fc.assert(
+      fc.property(bigBase, bigBase, delta, fc.integer({ min: 0, max: 2 ** 31 - 1 }), (firstOffset, firstTimestamp, timestampDelta, offsetDelta) => {
+        // A record as the protocol lays it out (no length prefix: the batch decoder strips it).
+        const body = Buffer.concat([Buffer.from([0]), referenceVarLong(BigInt(timestampDelta)), referenceVarLong(BigInt(offsetDelta)), referenceVarLong(1n), Buffer.from('k'), referenceVarLong(2n), Buffer.from('vv'), referenceVarLong(0n)]);
+        const r = RecordDecoder(new Decoder(body), { firstOffset: firstOffset.toString(), firstTimestamp: firstTimestamp.toString(), magicByte: 2 });
+        expect(r.offset).toBe(BigInt.asIntN(64, firstOffset + BigInt(offsetDelta)).toString());
+        expect(r.timestamp).toBe(BigInt.asIntN(64, firstTimestamp + BigInt(timestampDelta)).toString());
+        expect(r.key.toString()).toBe('k');
+        expect(r.value.toString()).toBe('vv');
+      }),
+      { numRuns: 3000 },
+    );
   });
 
   it('groups messages per partition in their original order', () => {
