@@ -13,7 +13,9 @@ export class PartitionStore {
   private readonly db: ClassicLevel<string, Buffer>;
   /** Users stored, once counted (one key scan), then kept up to date by `write`; undefined = count again. */
   private users: number | undefined;
-  private writes = 0;
+  /** Users added by writes since the running count's scan began; undefined = a write did not say. */
+  private sinceScan: number | undefined;
+  private counting: Promise<number> | undefined;
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -60,8 +62,8 @@ export class PartitionStore {
     }
     batch.put(CHECKPOINT, Buffer.from(checkpoint.toString(), 'utf8'));
     await batch.write();
-    this.writes++;
     this.users = userDelta === undefined || this.users === undefined ? undefined : this.users + userDelta;
+    this.sinceScan = userDelta === undefined || this.sinceScan === undefined ? undefined : this.sinceScan + userDelta;
   }
 
   /**
@@ -79,17 +81,25 @@ export class PartitionStore {
    */
   async countUsers(): Promise<number> {
     if (this.users !== undefined) return this.users;
-    const writes = this.writes;
+    this.counting ??= this.scanUsers().finally(() => (this.counting = undefined));
+    return this.counting;
+  }
+
+  private async scanUsers(): Promise<number> {
+    // The scan reads a snapshot taken when it starts; writes that land meanwhile are added from what
+    // they report (a write already under way when the scan starts may be counted twice: approximate).
+    this.sinceScan = 0;
     let n = 0;
     for await (const k of this.db.keys()) if (k !== CHECKPOINT) n++;
-    // A write while scanning may or may not have been seen: count again next time rather than guess.
-    if (this.writes === writes) this.users = n;
-    return n;
+    if (this.sinceScan !== undefined) this.users = n + this.sinceScan;
+    this.sinceScan = undefined;
+    return this.users ?? n;
   }
 
   async clear(): Promise<void> {
     await this.db.clear();
     this.users = 0;
+    this.sinceScan = undefined; // a scan under way saw keys that are gone
   }
 
   async close(): Promise<void> {

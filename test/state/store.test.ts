@@ -58,4 +58,18 @@ describe('PartitionStore', () => {
     expect(await s.scan('e', 2)).toEqual([]);
     await s.close();
   });
+
+  it('counts users written while the count scans (the scan reads a snapshot), once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'store-'));
+    dirs.push(dir);
+    const s = await PartitionStore.open(dir, 'cl', 0);
+    await s.write(['a', 'b', 'c'].map((key) => ({ key, value: Buffer.from(key) })), 1n);
+    await s.close();
+    const again = await PartitionStore.open(dir, 'cl', 0);
+    const counting = again.countUsers(); // after a reopen: a scan
+    await again.write([{ key: 'd', value: Buffer.from('d') }], 2n, 1);
+    expect(await counting).toBe(4);
+    expect(await again.countUsers()).toBe(4);
+    await again.close();
+  });
 });
