@@ -24,9 +24,10 @@ const group = require('kafkajs/src/producer/groupMessagesPerPartition.js') as (a
 }) => Record<string, Array<{ i: number }>>;
 const Record = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (r: object) => { buffer: Buffer };
 const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0/index.js') as { RecordBatch: (a: object) => Promise<{ buffer: Buffer }> };
-const createRequest = require('kafkajs/src/protocol/request.js') as (a: object) => Promise<{ buffer: Buffer }>;
+const createRequest = require('kafkajs/src/protocol/request.js') as (a: object) => Promise<{ buffer: Buffer; size(): number }>;
 const RecordDecoder = require('kafkajs/src/protocol/recordBatch/record/v0/decoder.js') as (d: unknown, ctx: object) => { offset: string; timestamp: string; key: Buffer; value: Buffer };
 const Decoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => unknown;
+const ProduceV3 = require('kafkajs/src/protocol/requests/produce/v3/request.js') as (a: object) => { encode(): Promise<{ buffer: Buffer; buffers(): Buffer[]; size(): number }> };
 
 /** The byte-at-a-time CRC32C (Castagnoli, reflected 0x82F63B78) kafkajs shipped. */
 function referenceCrc32C(buf: Buffer): number {
@@ -171,6 +172,46 @@ describe('patched kafkajs', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it('frames a produce request around its record batches without copying them', async () => {
+    const messages = (n: number) => Array.from({ length: n }, (_, i) => ({ key: `k${i}`, value: Buffer.alloc(50, i), timestamp: 1_700_000_000_000 + i }));
+    const topicData = [
+      { topic: 'cl', partitions: [{ partition: 3, messages: messages(5), firstSequence: 0 }, { partition: 4, messages: messages(2), firstSequence: 9 }] },
+      { topic: 'alerts', partitions: [{ partition: 0, messages: messages(1), firstSequence: 1 }] },
+    ];
+    const req = await ProduceV3({ acks: -1, timeout: 30_000, transactionalId: 'tx', producerId: 7, producerEpoch: 2, topicData }).encode();
+    // The envelopes, by hand; each batch as RecordBatch encodes it alone (pinned above).
+    const batch = async (msgs: ReturnType<typeof messages>, firstSequence: number) =>
+      (
+        await RecordBatch({
+          records: msgs.map((m, i) => Record({ key: m.key, value: m.value, offsetDelta: i, timestampDelta: m.timestamp - msgs[0]!.timestamp })),
+          firstTimestamp: msgs[0]!.timestamp,
+          maxTimestamp: msgs.at(-1)!.timestamp,
+          producerId: 7,
+          producerEpoch: 2,
+          firstSequence,
+          transactional: true,
+          lastOffsetDelta: msgs.length - 1,
+        })
+      ).buffer;
+    const int16 = (v: number) => Buffer.from([(v >> 8) & 0xff, v & 0xff]);
+    const int32 = (v: number) => { const b = Buffer.alloc(4); b.writeInt32BE(v); return b; };
+    const str = (v: string) => Buffer.concat([int16(v.length), Buffer.from(v)]);
+    const part = async (p: number, msgs: ReturnType<typeof messages>, seq: number) => { const b = await batch(msgs, seq); return Buffer.concat([int32(p), int32(b.length), b]); };
+    const expected = Buffer.concat([
+      str('tx'), int16(-1), int32(30_000), int32(2),
+      str('cl'), int32(2), await part(3, messages(5), 0), await part(4, messages(2), 9),
+      str('alerts'), int32(1), await part(0, messages(1), 1),
+    ]);
+    expect(req.size()).toBe(expected.length);
+    expect(Buffer.concat(req.buffers()).equals(expected)).toBe(true);
+    expect(req.buffer.equals(expected)).toBe(true);
+    // Envelopes and batches are separate buffers, joined only on the socket.
+    expect(req.buffers().length).toBeGreaterThan(3);
+    const framed = await createRequest({ correlationId: 5, clientId: 'c', request: { apiKey: 0, apiVersion: 3, encode: async () => req } });
+    expect(framed.buffer.readInt32BE(0)).toBe(framed.size() - 4);
+    expect(framed.buffer.subarray(framed.size() - expected.length).equals(expected)).toBe(true);
   });
 
   it('groups messages per partition in their original order', () => {
