@@ -79,6 +79,12 @@ export const ScorerSchema = z.strictObject({
    * afresh (lifetime risk_score from 0). Must exceed scoring.windowMs + scoring.lateGraceMs; 0 = never.
    */
   idleUserTtlMs: z.number().int().min(0).default(7 * 24 * 3_600_000),
+  /**
+   * How often (ms) committed states are written to the local stores. Between two flushes a store lags
+   * its changelog (restore replays the difference after a crash) and a user changed several times is
+   * written once. 0 writes after every batch.
+   */
+  storeFlushIntervalMs: z.number().int().min(0).default(5000),
   /** How often (ms) each owned store is punctuated: the next slice of its users is checked for idleness. */
   punctuateIntervalMs: z.number().int().min(100).default(10_000),
 });

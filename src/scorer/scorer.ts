@@ -25,7 +25,8 @@ import { isIdle } from '../scoring/index.ts';
 
 // The scorer: a consumer group on `attacks`. Per input batch of one partition, in this order:
 //   decode → load states → score (pure) → ONE Kafka transaction (changelog records, alerts, dead
-//   letters, input offsets) → commit → ONE LevelDB batch (states + changelog checkpoint).
+//   letters, input offsets) → commit → states + changelog checkpoint staged, and written to LevelDB
+//   in ONE batch every scorer.storeFlushIntervalMs.
 // A crash before the commit leaves nothing visible (the transaction aborts, the offsets stay); a
 // crash after it leaves the old checkpoint, and restore replays the committed changelog tail.
 
@@ -132,7 +133,7 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     for (const [p, t] of [...tasks]) {
       if (!mine.includes(p)) {
         tasks.delete(p);
-        await t.close();
+        await closeTask(t, true);
         m.scorerRestoreRemaining.remove(String(p));
         log.info({ partition: p }, 'partition revoked, store closed');
       }
@@ -271,7 +272,8 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     }
     const { result, states, changelogMessages, checkpoint } = outcome;
     try {
-      if (checkpoint !== undefined) await task.store.write(changelogMessages, checkpoint, result.counts.newUsers);
+      if (checkpoint !== undefined) task.stage(changelogMessages, checkpoint, result.counts.newUsers);
+      if (flushDue(task)) await task.flush();
       if (result.streamTime > task.streamTime) task.streamTime = result.streamTime;
       // forEach: no [key, value] array per entry, on the hot path.
       result.dirty.forEach((s, k) => task.cache.set(k, s));
@@ -281,7 +283,7 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     } catch (err) {
       log.error({ err, partition: task.partition }, 'writing the local store failed after the commit; the store will be restored from the changelog');
       if (tasks.get(task.partition) === task) tasks.delete(task.partition);
-      await task.close();
+      await closeTask(task, false);
     }
     recordMetrics(batch, result, t0);
   }
@@ -362,6 +364,24 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     return checkpoint;
   }
 
+  /** Whether a task's committed changes are due to be written to its store (scorer.storeFlushIntervalMs). */
+  function flushDue(task: PartitionTask): boolean {
+    return Date.now() - task.flushedAt >= config.scorer.storeFlushIntervalMs;
+  }
+
+  /**
+   * Closes a task; with `flush`, first writes its committed changes to the store, which a restore would
+   * otherwise replay from the changelog. Never with `flush` from inside the task's `exclusive` section.
+   */
+  async function closeTask(task: PartitionTask, flush: boolean): Promise<void> {
+    if (flush && task.phase === 'active') {
+      await task
+        .exclusive(() => task.flush())
+        .catch((err: unknown) => log.warn({ err, partition: task.partition }, 'writing the store before closing it failed; the next restore replays the changelog'));
+    }
+    await task.close();
+  }
+
   /**
    * Punctuation of one task (run through `task.exclusive`, never during its batch): the next slice of
    * its store is checked for users idle longer than scorer.idleUserTtlMs (by the task's stream time),
@@ -378,7 +398,10 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     const rows = await task.store.scan(task.scanCursor, IDLE_SCAN_KEYS);
     task.scanCursor = rows.length < IDLE_SCAN_KEYS ? undefined : rows[rows.length - 1]![0];
     const idle: string[] = [];
-    for (const [key, value] of rows) {
+    for (const [key, stored] of rows) {
+      // A committed change not yet flushed is newer than the store's value (null: already forgotten).
+      const value = task.pending.has(key) ? task.pending.get(key) : stored;
+      if (!value) continue;
       const last = peekLast(value);
       if (last !== undefined && isIdle(last, horizon, config.scorer.idleUserTtlMs)) idle.push(key);
     }
@@ -394,7 +417,8 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
       throw err;
     }
     for (const key of idle) task.cache.delete(key);
-    if (checkpoint !== undefined) await task.store.write(idle.map((key) => ({ key, value: null })), checkpoint, -idle.length);
+    if (checkpoint !== undefined) task.stage(idle.map((key) => ({ key, value: null })), checkpoint, -idle.length);
+    if (flushDue(task)) await task.flush();
     m.scorerUsersExpired.inc(idle.length);
     log.debug({ partition: task.partition, users: idle.length }, 'idle users forgotten');
   }
@@ -450,7 +474,7 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
           log.warn({ err: retriable ? (err as Error).message : err, partition: batch.partition, attempt, retriable }, 'batch failed; retrying');
           if (!(err instanceof ConnectionError)) {
             if (tasks.get(batch.partition) === task) tasks.delete(batch.partition);
-            await task.close();
+            await closeTask(task, true); // what it committed before this batch is written, not replayed
           }
           await sleep(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(attempt, 5)));
           await heartbeat().catch(() => undefined);
@@ -458,6 +482,27 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
       }
     },
   });
+
+  // Committed changes of partitions that received no batch since they became due reach the store too.
+  const flushTimer = setInterval(
+    () => {
+      for (const t of tasks.values()) {
+        if (t.phase !== 'active' || t.pendingCheckpoint === undefined || !flushDue(t)) continue;
+        void t.exclusive(async () => {
+          if (t.phase !== 'active' || !flushDue(t)) return;
+          try {
+            await t.flush();
+          } catch (err) {
+            log.error({ err, partition: t.partition }, 'writing the local store failed; the store will be restored from the changelog');
+            if (tasks.get(t.partition) === t) tasks.delete(t.partition);
+            await closeTask(t, false);
+          }
+        });
+      }
+    },
+    Math.max(100, config.scorer.storeFlushIntervalMs),
+  );
+  flushTimer.unref();
 
   // Punctuation: each active store, one slice at a time, queued behind its partition's running batch.
   const punctuating = new Set<PartitionTask>();
@@ -493,10 +538,11 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
       updateReady();
       clearInterval(usersTimer);
       clearInterval(punctuateTimer);
+      clearInterval(flushTimer);
       // kafkajs lets the running batch finish (its transaction and LevelDB write) before leaving the group.
       await consumer.disconnect().catch((err: unknown) => log.warn({ err }, 'consumer disconnect failed'));
       await ownership.catch(() => undefined);
-      for (const t of tasks.values()) await t.close();
+      for (const t of tasks.values()) await closeTask(t, true);
       tasks.clear();
       await admin.disconnect().catch(() => undefined);
       await http.close();

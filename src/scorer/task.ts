@@ -6,9 +6,10 @@ import { decodeState } from '../state/codec.ts';
 import { PartitionStore } from '../state/store.ts';
 
 // One owned input partition: its LevelDB store, its transactional producer (transactional id derived
-// from the application id and the partition, so a zombie previous owner is fenced), and a cache of
-// decoded hot users. The cache mirrors the store after every committed batch; it is dropped whenever
-// a transaction aborts, because scoring mutates cached states in place.
+// from the application id and the partition, so a zombie previous owner is fenced), a cache of
+// decoded hot users, and the committed changes not yet written to the store (`pending`, flushed every
+// scorer.storeFlushIntervalMs). The cache holds committed states after every batch; it is dropped
+// whenever a transaction aborts, because scoring mutates cached states in place.
 
 export type TaskPhase = 'restoring' | 'active' | 'closed';
 
@@ -24,6 +25,16 @@ export class PartitionTask {
    * between two of their events.
    */
   streamTime = -Infinity;
+  /**
+   * Committed changes not yet in the store, by user key (null = deleted): the latest value wins. Written
+   * with `pendingCheckpoint` (the changelog end they reach) by the scorer's flush.
+   */
+  readonly pending = new Map<string, Buffer | null>();
+  pendingCheckpoint: bigint | undefined;
+  /** Users added (less users deleted) by the pending changes. */
+  pendingUserDelta = 0;
+  /** When the store was last written (ms, Date.now()). */
+  flushedAt = Date.now();
   /** Where the idle-user scan resumes (the last key it looked at); undefined = from the first key. */
   scanCursor: string | undefined;
   /** The tail of the work run by `exclusive`: batches and punctuations never interleave on one producer. */
@@ -53,6 +64,28 @@ export class PartitionTask {
     return run;
   }
 
+  /** Records a committed change for the next flush. */
+  stage(entries: Iterable<{ key: string; value: Buffer | null }>, checkpoint: bigint, userDelta: number): void {
+    for (const e of entries) this.pending.set(e.key, e.value);
+    this.pendingCheckpoint = checkpoint;
+    this.pendingUserDelta += userDelta;
+  }
+
+  /**
+   * Writes the staged changes and their checkpoint to the store in one atomic batch (run through
+   * `exclusive`, so nothing is staged meanwhile). When it fails the task must be closed: the store then
+   * lags its changelog, and the restore that reopening runs replays the difference.
+   */
+  async flush(): Promise<void> {
+    this.flushedAt = Date.now();
+    const checkpoint = this.pendingCheckpoint;
+    if (checkpoint === undefined) return;
+    await this.store.write(entriesOf(this.pending), checkpoint, this.pendingUserDelta);
+    this.pending.clear();
+    this.pendingCheckpoint = undefined;
+    this.pendingUserDelta = 0;
+  }
+
   markActive(): void {
     this.phase = 'active';
     this.resolveReady();
@@ -62,14 +95,22 @@ export class PartitionTask {
     this.rejectReady(err);
   }
 
-  /** States of `keys` from the cache, else the store (one getMany), else undefined (new users). */
+  /** States of `keys` from the cache, else the changes not yet flushed, else the store (one getMany), else undefined (new users). */
   async load(keys: string[]): Promise<Map<string, UserState>> {
     const out = new Map<string, UserState>();
     const misses: string[] = [];
     for (const k of keys) {
       const hit = this.cache.get(k);
-      if (hit) out.set(k, hit);
-      else misses.push(k);
+      if (hit) {
+        out.set(k, hit);
+        continue;
+      }
+      const pending = this.pending.get(k);
+      if (pending === undefined) misses.push(k);
+      else if (pending !== null) {
+        const state = decodeState(pending);
+        if (state) out.set(k, state);
+      }
     }
     const values = await this.store.getMany(misses);
     misses.forEach((k, i) => {
@@ -90,4 +131,8 @@ export class PartitionTask {
     await this.producer.disconnect().catch(() => undefined);
     await this.store.close().catch(() => undefined);
   }
+}
+
+function* entriesOf(pending: Map<string, Buffer | null>): Generator<{ key: string; value: Buffer | null }> {
+  for (const [key, value] of pending) yield { key, value };
 }

@@ -48,3 +48,33 @@ describe('PartitionTask.load', () => {
     await store.close();
   });
 });
+
+describe('PartitionTask staged changes', () => {
+  it('serves committed changes before they reach the store, writes them once with the latest checkpoint, and keeps them when the write fails', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'task-'));
+    dirs.push(dir);
+    const store = await PartitionStore.open(dir, 'cl', 0);
+    const task = new PartitionTask(0, store, {} as Producer, 0); // no cache: every load goes below it
+    const s1 = emptyUserState();
+    scoreEvent(s1, attack({ at: T0, severity: 'LOW' }), policyWith(), NOW);
+    const s2 = emptyUserState();
+    scoreEvent(s2, attack({ at: T0, severity: 'HIGH' }), policyWith(), NOW);
+    task.stage([{ key: 'u1', value: encodeState(s1) }, { key: 'u2', value: encodeState(s1) }], 5n, 2);
+    task.stage([{ key: 'u1', value: encodeState(s2) }, { key: 'u2', value: null }], 9n, -1); // u1 changed again, u2 forgotten
+    expect(await store.checkpoint()).toBeUndefined(); // nothing written yet
+    const loaded = await task.load(['u1', 'u2']);
+    expect(loaded.get('u1')).toEqual(s2);
+    expect(loaded.has('u2')).toBe(false);
+
+    await task.flush();
+    expect(await store.checkpoint()).toBe(9n);
+    expect(task.pending.size).toBe(0);
+    expect((await store.getMany(['u1', 'u2'])).map((b) => b && b.length)).toEqual([encodeState(s2).length, undefined]);
+    expect((await task.load(['u1'])).get('u1')).toEqual(s2);
+
+    task.stage([{ key: 'u3', value: encodeState(s1) }], 12n, 1);
+    await store.close(); // the next write fails
+    await expect(task.flush()).rejects.toThrow();
+    expect(task.pending.get('u3')).toBeInstanceOf(Buffer); // still staged: the caller closes the task and restore replays
+  });
+});
