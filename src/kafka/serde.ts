@@ -34,6 +34,9 @@ export interface Decoded<T> {
 
 const NO_READER = Object.freeze({ none: true });
 
+/** Where `encode` writes (grown when a value does not fit); never held across an await. */
+let encodeBuffer = Buffer.allocUnsafe(64 * 1024);
+
 export class AvroSerde {
   readonly registry: SchemaRegistry;
   private readonly latest = new Map<string, Promise<number>>();
@@ -56,16 +59,28 @@ export class AvroSerde {
   async encode(subject: string, value: unknown): Promise<Buffer> {
     const id = await this.latestId(subject);
     const type = await this.writerType(id);
-    const paths: string[] = [];
-    if (!type.isValid(value, { errorHook: (p) => paths.push(p.join('.') || '(root)') })) {
-      throw new SchemaError(`value does not match ${subject} (schema id ${id}) at: ${paths.join(', ')}`);
+    // Written into a shared buffer behind the 5-byte header, then copied out once: avsc's toBuffer
+    // zero-fills a fresh buffer per value, a cost the scorer paid for every alert. Writing checks the
+    // value's types as it goes; the full validation runs only to name what is wrong.
+    let end: number;
+    try {
+      end = type.encode(value, encodeBuffer, 5);
+      if (end < 0) {
+        // Too small by -end bytes (at least): grow and write again.
+        encodeBuffer = Buffer.allocUnsafe(2 * (encodeBuffer.length - end));
+        end = type.encode(value, encodeBuffer, 5);
+      }
+    } catch {
+      end = -1;
     }
-    const payload = type.toBuffer(value);
-    const out = Buffer.allocUnsafe(5 + payload.length);
-    out.writeUInt8(0, 0);
-    out.writeInt32BE(id, 1);
-    payload.copy(out, 5);
-    return out;
+    if (end < 0) {
+      const paths: string[] = [];
+      type.isValid(value, { errorHook: (p) => paths.push(p.join('.') || '(root)') });
+      throw new SchemaError(`value does not match ${subject} (schema id ${id}) at: ${paths.join(', ') || '(root)'}`);
+    }
+    encodeBuffer[0] = 0;
+    encodeBuffer.writeInt32BE(id, 1);
+    return Buffer.from(encodeBuffer.subarray(0, end));
   }
 
   /**

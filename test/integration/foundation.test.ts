@@ -126,6 +126,18 @@ describe('foundation against the real broker and registry', () => {
     const cut = await serde.decode(good.subarray(0, 12), reader).catch((e: unknown) => e);
     expect(cut).toBeInstanceOf(PoisonRecordError);
     expect((cut as PoisonRecordError).reason).toBe('truncated');
+
+    // Values larger than the encoder's buffer, one after another, each with its own bytes.
+    const big = { ...attack('big', 1), user: { key: 'big', identifiers: { note: 'x'.repeat(200_000) } } };
+    const bigBytes = await serde.encode(subjectFor(config.topics.attacks), big);
+    const small = await serde.encode(subjectFor(config.topics.attacks), sent[1]);
+    expect((await serde.decode<Attack>(bigBytes, reader)).value).toEqual(big);
+    expect((await serde.decode<Attack>(small, reader)).value).toEqual(sent[1]);
+    expect((await serde.decode<Attack>(good, reader)).value).toEqual(sent[0]);
+    // A value that does not match the schema is refused, naming the field.
+    const wrong = await serde.encode(subjectFor(config.topics.attacks), { ...sent[0], occurred_at: 'yesterday' }).catch((e: unknown) => e);
+    expect(wrong).toBeInstanceOf(SchemaError);
+    expect((wrong as Error).message).toMatch(/at: occurred_at/);
   });
 
   it('treats an unreachable registry as transient (retriable), never as poison', async () => {
