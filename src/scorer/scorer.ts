@@ -281,9 +281,7 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
         if (!result.dirty.has(k)) task.cache.set(k, s);
       });
     } catch (err) {
-      log.error({ err, partition: task.partition }, 'writing the local store failed after the commit; the store will be restored from the changelog');
-      if (tasks.get(task.partition) === task) tasks.delete(task.partition);
-      await closeTask(task, false);
+      await dropAfterStoreFailure(task, err);
     }
     recordMetrics(batch, result, t0);
   }
@@ -383,11 +381,20 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
   }
 
   /**
+   * A store write failed after its changes were committed: the task is closed (not flushed again) and
+   * reopened by the next batch, whose restore brings the store up to the changelog.
+   */
+  async function dropAfterStoreFailure(task: PartitionTask, err: unknown): Promise<void> {
+    log.error({ err, partition: task.partition }, 'writing the local store failed after the commit; the store will be restored from the changelog');
+    if (tasks.get(task.partition) === task) tasks.delete(task.partition);
+    await closeTask(task, false);
+  }
+
+  /**
    * Punctuation of one task (run through `task.exclusive`, never during its batch): the next slice of
    * its store is checked for users idle longer than scorer.idleUserTtlMs (by the task's stream time),
-   * who are tombstoned on the
-   * changelog in one transaction and then deleted from the store — the order of a batch, so a crash in
-   * between is repaired by restore like any other committed changelog tail.
+   * who are tombstoned on the changelog in one transaction, then deleted from the cache and staged for
+   * the store like a batch's changes: a crash in between is repaired by restore.
    */
   async function punctuate(task: PartitionTask): Promise<void> {
     if (task.phase !== 'active') return;
@@ -490,13 +497,7 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
         if (t.phase !== 'active' || t.pendingCheckpoint === undefined || !flushDue(t)) continue;
         void t.exclusive(async () => {
           if (t.phase !== 'active' || !flushDue(t)) return;
-          try {
-            await t.flush();
-          } catch (err) {
-            log.error({ err, partition: t.partition }, 'writing the local store failed; the store will be restored from the changelog');
-            if (tasks.get(t.partition) === t) tasks.delete(t.partition);
-            await closeTask(t, false);
-          }
+          await t.flush().catch((err: unknown) => dropAfterStoreFailure(t, err));
         });
       }
     },
