@@ -7,6 +7,8 @@ import { ClassicLevel } from 'classic-level';
 // reflects (the next offset to read). State and checkpoint are always written in ONE atomic batch.
 
 const CHECKPOINT = '\u0000checkpoint';
+/** Records added to a LevelDB batch between two yields to the event loop (~5 ms of work). */
+const YIELD_EVERY = 4096;
 
 export class PartitionStore {
   readonly dir: string;
@@ -54,11 +56,15 @@ export class PartitionStore {
    * its loads and its expiry); without it the user count is recounted when next asked for (restore).
    */
   async write(entries: Iterable<{ key: string; value: Buffer | null }>, checkpoint: bigint, userDelta?: number): Promise<void> {
-    // The chained form: measured here, the array form spent ~2.5× as long on the main thread.
+    // The chained form: measured here, the array form spent ~2.5× as long on the main thread. A large
+    // batch (a store flush holds seconds of changes) yields every few thousand records, so other
+    // partitions' batches are not held up for its whole length; it is still written atomically.
     const batch = this.db.batch();
+    let n = 0;
     for (const e of entries) {
       if (e.value === null) batch.del(e.key);
       else batch.put(e.key, e.value);
+      if (++n % YIELD_EVERY === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
     batch.put(CHECKPOINT, Buffer.from(checkpoint.toString(), 'utf8'));
     await batch.write();
