@@ -59,7 +59,6 @@ export function encodeState(s: UserState): Buffer {
   return out;
 }
 
-/** The state in a stored value, or undefined when the value is not one (it is then ignored, as before). */
 /**
  * Only the user's newest event time T of a stored state (null before any event; undefined when `b` is
  * not a state): what the idle-user scan needs, without decoding the rest.
@@ -70,6 +69,7 @@ export function peekLast(b: Buffer): number | null | undefined {
   return s === undefined ? undefined : s.last;
 }
 
+/** The state in a stored value, or undefined when the value is not one (it is then ignored, as before). */
 export function decodeState(b: Buffer): UserState | undefined {
   if (b.length === 0) return undefined;
   if (b[0] === JSON_OPEN) {

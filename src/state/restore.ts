@@ -41,11 +41,19 @@ export interface RestoreOptions {
 const RESTORE_BUFFER_TOTAL = 128 * 1024 * 1024;
 const RESTORE_BUFFER_MAX = 32 * 1024 * 1024;
 
+/** A partition being restored: the next offset to read, and the latest value per key read but not yet written. */
+interface Restoring {
+  target: RestoreTarget;
+  next: bigint;
+  buffered: Map<string, Buffer | null>;
+  /** Bytes of keys and values in `buffered` (versions replaced since included: an upper bound). */
+  bytes: number;
+}
+
 /** Replays changelog records into the stores; returns the number of records applied per partition. */
 export async function restore(opts: RestoreOptions): Promise<Map<number, number>> {
   const applied = new Map<number, number>();
-  // Per partition: the next offset to read, and the latest value per key read but not yet written.
-  const pending = new Map<number, { target: RestoreTarget; next: bigint; buffered: Map<string, Buffer | null>; bytes: number }>();
+  const pending = new Map<number, Restoring>();
   for (const [p, t] of opts.targets) {
     applied.set(p, 0);
     if (t.from < t.end) pending.set(p, { target: t, next: t.from, buffered: new Map(), bytes: 0 });
@@ -73,7 +81,7 @@ export async function restore(opts: RestoreOptions): Promise<Map<number, number>
     fail = reject;
   });
   /** Writes what a partition buffered, with the offset it reached as the store's checkpoint. */
-  const flush = async (e: { target: RestoreTarget; next: bigint; buffered: Map<string, Buffer | null>; bytes: number }, checkpoint: bigint) => {
+  const flush = async (e: Restoring, checkpoint: bigint) => {
     const entries = [...e.buffered].map(([key, value]) => ({ key, value }));
     e.buffered.clear();
     e.bytes = 0;
