@@ -32,10 +32,19 @@ export async function startAppTraffic(baseUrl: string, opts: { log: Logger; atta
   const signal = abort.signal;
   let requests = 0;
   let errors = 0;
+  // Each pause removes its abort listener when it ends: the loop pauses every second for the demo's
+  // whole run, and the listeners piled up (Node.js warned of a leak after ten).
   const pause = (ms: number) =>
     new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, ms);
-      signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+      const onAbort = () => {
+        clearTimeout(t);
+        resolve();
+      };
+      const t = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener('abort', onAbort, { once: true });
     });
   const count = (r: { requests: number; errors: number }) => {
     requests += r.requests;

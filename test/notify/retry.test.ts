@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DeliveryError } from '../../src/errors.ts';
@@ -103,6 +104,43 @@ describe('deliverWithRetry', () => {
     ]);
     expect(seen[0]?.nextDelayMs).toBe(250);
     expect(seen[1]?.nextDelayMs).toBe(500);
+  });
+
+  it('leaves no listener on the shutdown signal after its deliveries (no MaxListenersExceededWarning)', async () => {
+    const shutdown = new AbortController();
+    const seen: AbortSignal[] = [];
+    for (let i = 0; i < 20; i++) {
+      const out = await deliverWithRetry(
+        async (_attempt, _timeoutMs, signal) => {
+          seen.push(signal);
+          return ok;
+        },
+        { policy, timeoutMs: 1000, signal: shutdown.signal },
+      );
+      expect(out.delivered).toBe(true);
+    }
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
+    expect(seen.every((s) => !s.aborted)).toBe(true); // timers cleared: no late timeout abort
+  });
+
+  it('aborts an attempt when the shutdown signal fires, and says shutdown', async () => {
+    const shutdown = new AbortController();
+    const run = deliverWithRetry(
+      (_attempt, _timeoutMs, signal) =>
+        new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true })),
+      { policy, timeoutMs: 10_000, signal: shutdown.signal },
+    );
+    shutdown.abort();
+    await expect(run).rejects.toBeInstanceOf(ShutdownError);
+  });
+
+  it('gives a hanging attempt its timeout, as a retriable timeout', async () => {
+    const out = await deliverWithRetry(
+      (_attempt, _timeoutMs, signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true })),
+      { policy: { ...policy, maxAttempts: 1 }, timeoutMs: 30 },
+    );
+    expect(out).toMatchObject({ delivered: false, reason: 'exhausted' });
+    expect(out.delivered === false && out.error?.status).toBe('timeout');
   });
 
   it('400: permanent at once, one attempt', async () => {
