@@ -22,7 +22,9 @@ import { benchConfig, cpuSeconds, localBrokerPid, machine, peakRssMiB, percentil
 // how attacks spread over the users (below); BENCH_THROUGHPUT_ONLY=1 stops after the
 // scorer's throughput (no latency or restore phase); BENCH_CPU_PROF=<dir> profiles the scorer process;
 // BENCH_SCORER_TSX=1 runs the scorer from src/ under tsx instead of the production build;
-// BENCH_LATENCY_RATE=<events/s> sets the latency phase's load (default: half the measured maximum).
+// BENCH_LATENCY_RATE=<events/s> sets the latency phase's load (default: half the measured maximum);
+// BENCH_SCORER_FLAGS="--trace-gc …" passes more Node.js flags to the scorer (its output goes to the log
+// beside the bench's config).
 
 const N = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const USERS = Number(process.env.BENCH_USERS ?? 100_000);
@@ -132,14 +134,12 @@ const IMAGE_NODE_FLAGS = '--max-semi-space-size=64';
 function spawnScorer(configFile: string, port: number): ChildProcess {
   const log = openSync(configFile.replace(/\.yaml$/, '.log'), 'a');
   // BENCH_CPU_PROF=<dir>: the scorer process writes a V8 CPU profile there when it exits.
-  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
-  // BENCH_SCORER_FLAGS="--trace-gc …": more Node.js flags for the scorer process (its output goes to the log beside the config).
-  prof.push(...(process.env.BENCH_SCORER_FLAGS ?? '').split(' ').filter(Boolean));
+  const flags = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  flags.push(...(process.env.BENCH_SCORER_FLAGS ?? '').split(' ').filter(Boolean));
   // The production build (`npm run build`, as in the image), not tsx: under tsx's loader hooks every
   // require() kafkajs makes per request (it loads protocol versions lazily) is a round trip to the loader thread.
-  // With the image's Node.js flags (Dockerfile ENTRYPOINT).
   const main = [IMAGE_NODE_FLAGS, ...(process.env.BENCH_SCORER_TSX === '1' ? ['--import', 'tsx', 'src/cli/main.ts'] : ['dist/cli/main.js'])];
-  return spawn(process.execPath, [...prof, ...main, 'scorer', '--config', configFile, '--port', String(port)], { stdio: ['ignore', log, log] });
+  return spawn(process.execPath, [...flags, ...main, 'scorer', '--config', configFile, '--port', String(port)], { stdio: ['ignore', log, log] });
 }
 
 async function stop(child: ChildProcess): Promise<void> {

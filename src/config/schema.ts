@@ -73,10 +73,10 @@ export const ScorerSchema = z.strictObject({
   heartbeatIntervalMs: z.number().int().min(100).default(3000),
   /**
    * A user whose newest event is this much (ms) older than the newest event of their partition (stream
-   * time, capped by the clock) is forgotten: the state is
-   * deleted from the store and tombstoned on the changelog, so stores, changelogs and restores grow with
-   * the users active within the TTL, not with every user ever seen. A forgotten user's next event starts
-   * afresh (lifetime risk_score from 0). Must exceed scoring.windowMs + scoring.lateGraceMs; 0 = never.
+   * time, capped by the clock) is forgotten: the state is deleted from the store and tombstoned on the
+   * changelog, so stores, changelogs and restores grow with the users active within the TTL, not with
+   * every user ever seen. A forgotten user's next event starts afresh (lifetime risk_score from 0).
+   * Must exceed scoring.windowMs + scoring.lateGraceMs; 0 = never.
    */
   idleUserTtlMs: z.number().int().min(0).default(7 * 24 * 3_600_000),
   /**
@@ -85,7 +85,7 @@ export const ScorerSchema = z.strictObject({
    * written once. 0 writes after every batch.
    */
   storeFlushIntervalMs: z.number().int().min(0).default(5000),
-  /** How often (ms) each owned store is punctuated: the next slice of its users is checked for idleness. */
+  /** How often (ms) each owned store is punctuated: its next 1,000 users are checked for idleness. */
   punctuateIntervalMs: z.number().int().min(100).default(10_000),
 });
 

@@ -17,11 +17,10 @@ import { restore, type RestoreTarget } from '../state/restore.ts';
 import { PartitionStore } from '../state/store.ts';
 import { urlAdvertisingAssigner } from './assigner.ts';
 import { batchKeys, processBatch, type InputRecord } from './processor.ts';
-import type { UserState } from '../scoring/index.ts';
+import { isIdle, type UserState } from '../scoring/index.ts';
+import { encodeState, peekLast } from '../state/codec.ts';
 import { queryRoute } from './query.ts';
 import { PartitionTask } from './task.ts';
-import { encodeState, peekLast } from '../state/codec.ts';
-import { isIdle } from '../scoring/index.ts';
 
 // The scorer: a consumer group on `attacks`. Per input batch of one partition, in this order:
 //   decode → load states → score (pure) → ONE Kafka transaction (changelog records, alerts, dead

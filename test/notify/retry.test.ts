@@ -106,7 +106,7 @@ describe('deliverWithRetry', () => {
     expect(seen[1]?.nextDelayMs).toBe(500);
   });
 
-  it('leaves no listener on the shutdown signal after its deliveries (no MaxListenersExceededWarning)', async () => {
+  it('leaves no listener on the shutdown signal after its deliveries', async () => {
     const shutdown = new AbortController();
     const seen: AbortSignal[] = [];
     for (let i = 0; i < 20; i++) {

@@ -9,10 +9,16 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
+/** A fresh state directory, removed after the test. */
+function stateDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'store-'));
+  dirs.push(dir);
+  return dir;
+}
+
 describe('PartitionStore', () => {
   it('writes states and the checkpoint together, and keeps them across reopen', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'store-'));
-    dirs.push(dir);
+    const dir = stateDir();
     const s = await PartitionStore.open(dir, 'cl', 3);
     expect(await s.checkpoint()).toBeUndefined();
     await s.write([{ key: 'a/b/c', value: Buffer.from('{"v":1}') }, { key: 'a/b/d', value: Buffer.from('{"v":2}') }], 42n);
@@ -32,8 +38,7 @@ describe('PartitionStore', () => {
   });
 
   it('keeps the user count from the new users each write reports, and counts again after a write that does not say', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'store-'));
-    dirs.push(dir);
+    const dir = stateDir();
     const s = await PartitionStore.open(dir, 'cl', 0);
     await s.write([{ key: 'u1', value: Buffer.from('a') }], 1n);
     expect(await s.countUsers()).toBe(1); // scanned
@@ -47,8 +52,7 @@ describe('PartitionStore', () => {
   });
 
   it('scans users in key order a slice at a time, without the checkpoint', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'store-'));
-    dirs.push(dir);
+    const dir = stateDir();
     const s = await PartitionStore.open(dir, 'cl', 0);
     await s.write(['c', 'a', 'b', 'd', 'e'].map((key) => ({ key, value: Buffer.from(key) })), 9n);
     const first = await s.scan(undefined, 2);
@@ -60,8 +64,7 @@ describe('PartitionStore', () => {
   });
 
   it('counts users written while the count scans (the scan reads a snapshot), once', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'store-'));
-    dirs.push(dir);
+    const dir = stateDir();
     const s = await PartitionStore.open(dir, 'cl', 0);
     await s.write(['a', 'b', 'c'].map((key) => ({ key, value: Buffer.from(key) })), 1n);
     await s.close();
@@ -74,8 +77,7 @@ describe('PartitionStore', () => {
   });
 
   it('writes a batch larger than its yield interval atomically with its checkpoint', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'store-'));
-    dirs.push(dir);
+    const dir = stateDir();
     const s = await PartitionStore.open(dir, 'cl', 0);
     const entries = Array.from({ length: 10_000 }, (_, i) => ({ key: `u${i}`, value: Buffer.from(String(i)) }));
     await s.write(entries, 77n, 10_000);
