@@ -171,8 +171,7 @@ function startKafka(java: string, libs: string, dir: string, ports: LocalPorts):
   );
   const cp = `${libs}/*`;
   const jvm = ['-Xms256m', '-Xmx512m', '-XX:+UseSerialGC', `-Dlog4j2.configurationFile=${log4j}`, '-cp', cp];
-  const clusterId = randomBytes(16).toString('base64url');
-  const fmt = spawnSync(java, [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props], { encoding: 'utf8', timeout: 60_000 });
+  const fmt = spawnSync(java, [...jvm, 'kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', props], { encoding: 'utf8', timeout: 60_000 });
   if (fmt.status !== 0) throw new LocalStackError(`formatting Kafka storage failed: ${(fmt.stderr || fmt.stdout || '').trim().slice(-2000)}`);
   return spawnDetached(java, [...jvm, 'kafka.Kafka', props], join(dir, 'kafka.out'));
 }
@@ -211,6 +210,18 @@ function spawnDetached(cmd: string, args: string[], logFile: string, cwd?: strin
     return child.pid;
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * A Kafka cluster id: 16 random bytes in base64url, never starting with '-', which the storage tool's
+ * argument parser takes for an option ("expected one argument": one start in 64 failed). Kafka's own
+ * Uuid.randomUuid avoids it the same way.
+ */
+export function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { kafkaStartFailure } from '../../src/local/stack.ts';
+import { kafkaStartFailure, newClusterId } from '../../src/local/stack.ts';
 
 // What `risk-hub local up` says when the Kafka process exits while starting (read from its log).
 
@@ -20,5 +20,13 @@ describe('kafkaStartFailure', () => {
   it('otherwise gives the last error line, or says there is none', () => {
     expect(kafkaStartFailure('INFO starting\n[x] ERROR Invalid cluster.id in meta.properties\nINFO stopping\n')).toBe('[x] ERROR Invalid cluster.id in meta.properties');
     expect(kafkaStartFailure('')).toBe('no error in its log');
+  });
+});
+
+describe('newClusterId', () => {
+  it('gives 22-character base64url ids that never start with "-" (the storage tool would read an option)', () => {
+    const ids = Array.from({ length: 20_000 }, () => newClusterId());
+    expect(ids.every((id) => /^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 });
