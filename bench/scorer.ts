@@ -24,9 +24,13 @@ import { benchConfig, cpuSeconds, localBrokerPid, machine, peakRssMiB, percentil
 // BENCH_SCORER_TSX=1 runs the scorer from src/ under tsx instead of the production build;
 // BENCH_LATENCY_RATE=<events/s> sets the latency phase's load (default: half the measured maximum);
 // BENCH_SCORER_FLAGS="--trace-gc …" passes more Node.js flags to the scorer (its output goes to the log
-// beside the bench's config).
+// beside the bench's config); BENCH_SCORER_INSTANCES=<k> runs the throughput phase with k scorer processes
+// in one group (each its own state directory and port), as a deployment scales out: one per core; it
+// measures throughput only.
 
 const N = Number(process.env.BENCH_EVENTS ?? 1_000_000);
+const INSTANCES = Number(process.env.BENCH_SCORER_INSTANCES ?? 1);
+if (!Number.isInteger(INSTANCES) || INSTANCES < 1) throw new Error(`BENCH_SCORER_INSTANCES must be a whole number of at least 1, not ${process.env.BENCH_SCORER_INSTANCES}`);
 const USERS = Number(process.env.BENCH_USERS ?? 100_000);
 // uniform: every user equally often, a user's events far apart (the worst case: one changelog record
 // per event). skewed: user = ⌊USERS·u³⌋ for a uniform u (the 0.1% most active users send 10% of the
@@ -60,7 +64,7 @@ function attack(i: number, user: number, at: number, points: number | null = nul
   };
 }
 
-async function produceAll(config: Config): Promise<number> {
+export async function produceAll(config: Config): Promise<number> {
   const kafka = createKafka(config);
   const producer = kafka.producer();
   const serde = new AvroSerde(config);
@@ -85,7 +89,7 @@ async function produceAll(config: Config): Promise<number> {
  * A plain kafkajs eachBatch loop over the topic. With `decode`, it also Avro-decodes every record (what
  * any consumer of `attacks` must do at least): a reference for how much of the scorer's cost is inherent.
  */
-async function rawLoop(config: Config, decode = false, broker?: number): Promise<{ rate: number; cpuUs: number; brokerCpuUs: number }> {
+export async function rawLoop(config: Config, decode = false, broker?: number): Promise<{ rate: number; cpuUs: number; brokerCpuUs: number }> {
   const serde = new AvroSerde(config);
   const reader = readerType('attack.avsc');
   const consumer = createKafka(config).consumer({ groupId: `${config.applicationId}-raw${decode ? '-decode' : ''}`, maxWaitTimeInMs: 100 });
@@ -197,24 +201,38 @@ async function measure(): Promise<Record<string, string | number>> {
   console.error('raw kafkajs loop with Avro decoding…');
   const { rate: rawDecode, cpuUs: rawDecodeCpuUs } = await rawLoop(config, true);
 
-  console.error('exactly-once scorer…');
+  console.error(`exactly-once scorer${INSTANCES > 1 ? ` (${INSTANCES} instances)` : ''}…`);
   const port = 19464;
-  let child = spawnScorer(configFile, port);
-  await waitReady(port);
+  // Instance i: its own state directory and port (instance 0 uses the bench's own, for the restore phase).
+  const instanceFiles = [configFile];
+  for (let i = 1; i < INSTANCES; i++) {
+    const file = join(dir, `scorer-${i}.yaml`);
+    writeFileSync(file, stringify(JSON.parse(JSON.stringify({ ...config, scorer: { ...config.scorer, stateDir: `${config.scorer.stateDir}-${i}` } }))));
+    instanceFiles.push(file);
+  }
+  const children = instanceFiles.map((file, i) => spawnScorer(file, port + i));
+  let child = children[0]!;
+  await Promise.all(children.map((_, i) => waitReady(port + i)));
+  // The first instances may have scored some events before the last one joined: count from here.
+  const committed0 = INSTANCES > 1 ? await scorerCommittedTotal(config) : 0;
   const t0 = Date.now();
-  const cpu0 = cpuSeconds(child.pid!);
+  const cpuOf = () => children.reduce((s, c) => s + cpuSeconds(c.pid!), 0);
+  const cpu0 = cpuOf();
   const brokerCpu0 = broker ? cpuSeconds(broker) : NaN;
   let rss = 0;
+  const peakRss = () => children.reduce((s, c) => s + peakRssMiB(c.pid!), 0);
   while ((await scorerCommittedTotal(config)) < N) {
-    rss = Math.max(rss, peakRssMiB(child.pid!));
+    rss = Math.max(rss, peakRss());
     await sleep(250);
   }
-  const scorerRate = (N / (Date.now() - t0)) * 1000;
+  const scored = N - committed0;
+  const scorerRate = (scored / (Date.now() - t0)) * 1000;
   // CPU per event: steadier than records/s on a machine the broker (and anything else) shares.
-  const cpuPerEventUs = ((cpuSeconds(child.pid!) - cpu0) / N) * 1e6;
-  const brokerCpuPerEventUs = broker ? ((cpuSeconds(broker) - brokerCpu0) / N) * 1e6 : NaN;
-  rss = Math.max(rss, peakRssMiB(child.pid!));
-  const alerts = await metric(port, 'risk_hub_scorer_alerts_total\\{tier="1"\\}');
+  const cpuPerEventUs = ((cpuOf() - cpu0) / scored) * 1e6;
+  const brokerCpuPerEventUs = broker ? ((cpuSeconds(broker) - brokerCpu0) / scored) * 1e6 : NaN;
+  rss = Math.max(rss, peakRss());
+  let alerts = 0;
+  for (let i = 0; i < INSTANCES; i++) alerts += await metric(port + i, 'risk_hub_scorer_alerts_total\\{tier="1"\\}');
   const changelogPerEvent = (await endOffsetsTotal(config, changelogTopic(config))) / N;
   const throughput = {
     machine: machine(),
@@ -227,16 +245,19 @@ async function measure(): Promise<Record<string, string | number>> {
     'broker CPU per event during the raw loop (µs)': Number(rawBrokerCpuUs.toFixed(1)),
     'raw loop + Avro decoding (records/s)': Math.round(rawDecode),
     'raw loop + Avro decoding, CPU per event (µs)': Number(rawDecodeCpuUs.toFixed(1)),
+    'scorer instances': INSTANCES,
     'exactly-once scorer (records/s)': Math.round(scorerRate),
     'scorer / raw': Number((scorerRate / raw).toFixed(2)),
     'scorer CPU per event (µs)': Math.round(cpuPerEventUs),
     'broker CPU per event during the scorer (µs)': Number(brokerCpuPerEventUs.toFixed(1)),
     'changelog offsets per event': Number(changelogPerEvent.toFixed(2)),
     'alerts tier 1': alerts,
-    'scorer peak RSS (MiB)': Math.round(rss),
+    [INSTANCES > 1 ? 'scorer peak RSS, all instances (MiB)' : 'scorer peak RSS (MiB)']: Math.round(rss),
   };
-  if (process.env.BENCH_THROUGHPUT_ONLY === '1') {
-    await stop(child);
+  // With several instances, stopping all but one would move partitions (and rebuild their stores) under
+  // the latency and restore phases: those phases run with one instance only.
+  if (process.env.BENCH_THROUGHPUT_ONLY === '1' || INSTANCES > 1) {
+    await Promise.all(children.map(stop));
     return throughput;
   }
 
