@@ -1,23 +1,51 @@
+import { SEVERITIES, type Severity } from '../contracts.ts';
 import type { UserState } from '../scoring/index.ts';
 import { isUserState } from '../scoring/index.ts';
 
 // The changelog / LevelDB value of a user's state: a compact binary layout, written for every user a
-// batch changes (one per event on a stream of many users), so it is on the scorer's hot path.
-// JSON.stringify took ~10 µs for a state with ten events (~1.1 KB) and this ~4.5 µs (~960 bytes).
+// batch changes (one per event on a stream of many users), so it is on the scorer's hot path and its
+// size is what the changelog topic, the producer, the broker and LevelDB carry. JSON.stringify took
+// ~10 µs for a state with ten events (~1.1 KB); format 2 ~4.5 µs (~960 bytes); format 3 ~620 bytes.
 //
-// Layout (format byte 2; numbers little-endian; `uv` = unsigned LEB128 varint; strings = uv byte length +
-// UTF-8 bytes):
-//   u8 2 | u8 hasLast | f64 last | f64 score | f64 sum | uv scored | uv alerted | uv count | uv idPos
-//   uv n | n × (f64 et, f64 ep, uv ec)
-//   uv n | n × string id
-//   uv n | n × (string event_id, string attack_type, string severity, f64 points, f64 occurred_at, uv seq, uv dom)
-// Values written by earlier versions (JSON, first byte `{`) are still read.
+// Format 3 (numbers little-endian; `uv` = unsigned LEB128 varint; `str` = uv byte length + UTF-8 bytes;
+// `num` = uv 2·v for an integer 0 ≤ v < 2^52, else uv 1 then f64 v; `time` = num of the distance back
+// from `last` (entries: from the previous entry) when the state is in delta mode, else f64):
+//   u8 3 | u8 flags (1: has last, 2: delta mode) | f64 last | num score | num sum | uv scored | uv alerted
+//   uv count | uv idPos
+//   uv n | n × (time et, num ep, uv ec)
+//   uv n | n × str id
+//   uv n | n × (str event_id, type, severity, num points, time occurred_at, uv seq, uv dom)
+// where `type` is uv k: 0 = a str follows (the state's next new attack type), k > 0 = the k-th new one,
+// and `severity` is u8 index in SEVERITIES, or 0xff then str. Delta mode: `last` and every time are
+// integers in [0, 2^52], so every distance is exact (event times in ms are ~2^41).
+// Still read: format 2 (u8 2 | u8 hasLast | f64 last | f64 score | f64 sum | uv scored | uv alerted |
+// uv count | uv idPos | uv n × (f64 et, f64 ep, uv ec) | uv n × str id | uv n × (str event_id,
+// str attack_type, str severity, f64 points, f64 occurred_at, uv seq, uv dom)) and JSON (first byte `{`).
 
-const FORMAT = 2;
+const FORMAT = 3;
+const FORMAT_2 = 2;
 const JSON_OPEN = 0x7b;
+const HAS_LAST = 1;
+const DELTA = 2;
+/** Integers below this are written as varints by `num` (2·v stays a safe integer). */
+const NUM_INT_LIMIT = 2 ** 52;
+const SEVERITY_LITERAL = 0xff;
 
 let scratch = Buffer.allocUnsafe(64 * 1024);
 let view = new DataView(scratch.buffer, scratch.byteOffset, scratch.byteLength);
+
+/** Whether `t` is a time delta mode can hold: an integer in [0, 2^52]. */
+function deltaTime(t: number): boolean {
+  return Number.isInteger(t) && t >= 0 && t <= NUM_INT_LIMIT;
+}
+
+/** Delta mode: `last` and every entry and contribution time are integers in [0, 2^52]. */
+function deltaMode(s: UserState): boolean {
+  if (s.last === null || !deltaTime(s.last)) return false;
+  for (const t of s.et) if (!deltaTime(t)) return false;
+  for (const c of s.top) if (!deltaTime(c[4])) return false;
+  return true;
+}
 
 export function encodeState(s: UserState): Buffer {
   const need = upperBound(s);
@@ -25,32 +53,51 @@ export function encodeState(s: UserState): Buffer {
     scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
     view = new DataView(scratch.buffer, scratch.byteOffset, scratch.byteLength);
   }
+  const delta = deltaMode(s);
+  const last = s.last ?? 0;
   const w = new Writer();
   w.u8(FORMAT);
-  w.u8(s.last === null ? 0 : 1);
-  w.f64(s.last ?? 0);
-  w.f64(s.score);
-  w.f64(s.sum);
+  w.u8((s.last === null ? 0 : HAS_LAST) | (delta ? DELTA : 0));
+  w.f64(last);
+  w.num(s.score);
+  w.num(s.sum);
   w.uv(s.scored);
   w.uv(s.alerted);
   w.uv(s.count);
   w.uv(s.idPos);
   const n = s.et.length;
   w.uv(n);
+  let prev = last;
   for (let i = 0; i < n; i++) {
-    w.f64(s.et[i]!);
-    w.f64(s.ep[i]!);
+    const t = s.et[i]!;
+    if (delta) {
+      // Entries ascend, so the first is written back from `last` and each next one forward from the one before.
+      w.num(i === 0 ? last - t : t - prev);
+      prev = t;
+    } else w.f64(t);
+    w.num(s.ep[i]!);
     w.uv(s.ec[i]!);
   }
   w.uv(s.ids.length);
   for (const id of s.ids) w.str(id);
   w.uv(s.top.length);
+  const types: string[] = [];
   for (const c of s.top) {
     w.str(c[0]);
-    w.str(c[1]);
-    w.str(c[2]);
-    w.f64(c[3]);
-    w.f64(c[4]);
+    const k = types.indexOf(c[1]);
+    if (k < 0) {
+      w.uv(0);
+      w.str(c[1]);
+      types.push(c[1]);
+    } else w.uv(k + 1);
+    const sev = SEVERITIES.indexOf(c[2]);
+    if (sev < 0) {
+      w.u8(SEVERITY_LITERAL);
+      w.str(c[2]);
+    } else w.u8(sev);
+    w.num(c[3]);
+    if (delta) w.num(last - c[4]);
+    else w.f64(c[4]);
     w.uv(c[5]);
     w.uv(c[6]);
   }
@@ -64,7 +111,8 @@ export function encodeState(s: UserState): Buffer {
  * not a state): what the idle-user scan needs, without decoding the rest.
  */
 export function peekLast(b: Buffer): number | null | undefined {
-  if (b.length >= 10 && b[0] === FORMAT) return b[1] ? b.readDoubleLE(2) : null;
+  // Formats 2 and 3 both start u8 format | u8 (bit 0: has last) | f64 last.
+  if (b.length >= 10 && (b[0] === FORMAT || b[0] === FORMAT_2)) return b[1]! & HAS_LAST ? b.readDoubleLE(2) : null;
   const s = b[0] === JSON_OPEN ? decodeState(b) : undefined;
   return s === undefined ? undefined : s.last;
 }
@@ -80,41 +128,90 @@ export function decodeState(b: Buffer): UserState | undefined {
       return undefined;
     }
   }
-  if (b[0] !== FORMAT) return undefined;
   try {
     const r = new Reader(b);
-    r.u8();
-    const hasLast = r.u8();
-    const last = r.f64();
-    const score = r.f64();
-    const sum = r.f64();
-    const scored = r.uv();
-    const alerted = r.uv();
-    const count = r.uv();
-    const idPos = r.uv();
-    // Keys in emptyUserState's order, so decoded and fresh states share one object shape.
-    const s: UserState = { v: 1, last: hasLast ? last : null, score, scored, alerted, sum, count, et: [], ep: [], ec: [], ids: [], idPos, top: [] };
-    const n = r.count();
-    for (let i = 0; i < n; i++) {
-      s.et.push(r.f64());
-      s.ep.push(r.f64());
-      s.ec.push(r.uv());
-    }
-    const ni = r.count();
-    for (let i = 0; i < ni; i++) s.ids.push(r.str());
-    const nt = r.count();
-    for (let i = 0; i < nt; i++) s.top.push([r.str(), r.str(), r.str() as UserState['top'][number][2], r.f64(), r.f64(), r.uv(), r.uv()]);
-    return r.off === b.length ? s : undefined;
+    const s = b[0] === FORMAT ? readFormat3(r) : b[0] === FORMAT_2 ? readFormat2(r) : undefined;
+    return s !== undefined && r.off === b.length ? s : undefined;
   } catch {
     return undefined;
   }
 }
 
-/** Bytes the encoding of `s` can take at most (strings counted at 3 bytes per UTF-16 unit, varints at 8). */
+function readFormat3(r: Reader): UserState | undefined {
+  r.u8();
+  const flags = r.u8();
+  if (flags > (HAS_LAST | DELTA) || (flags & DELTA && !(flags & HAS_LAST))) return undefined;
+  const delta = (flags & DELTA) !== 0;
+  const last = r.f64();
+  // Keys in emptyUserState's order, so decoded and fresh states share one object shape.
+  const s: UserState = { v: 1, last: flags & HAS_LAST ? last : null, score: r.num(), scored: 0, alerted: 0, sum: r.num(), count: 0, et: [], ep: [], ec: [], ids: [], idPos: 0, top: [] };
+  s.scored = r.uv();
+  s.alerted = r.uv();
+  s.count = r.uv();
+  s.idPos = r.uv();
+  const n = r.count();
+  let prev = last;
+  for (let i = 0; i < n; i++) {
+    if (delta) {
+      const d = r.num();
+      prev = i === 0 ? last - d : prev + d;
+      s.et.push(prev);
+    } else s.et.push(r.f64());
+    s.ep.push(r.num());
+    s.ec.push(r.uv());
+  }
+  const ni = r.count();
+  for (let i = 0; i < ni; i++) s.ids.push(r.str());
+  const nt = r.count();
+  const types: string[] = [];
+  for (let i = 0; i < nt; i++) {
+    const id = r.str();
+    const k = r.uv();
+    let type: string;
+    if (k === 0) types.push((type = r.str()));
+    else if (k <= types.length) type = types[k - 1]!;
+    else return undefined;
+    const sevByte = r.u8();
+    let severity: Severity;
+    if (sevByte === SEVERITY_LITERAL) severity = r.str() as Severity;
+    else if (sevByte < SEVERITIES.length) severity = SEVERITIES[sevByte]!;
+    else return undefined;
+    const points = r.num();
+    const at = delta ? last - r.num() : r.f64();
+    s.top.push([id, type, severity, points, at, r.uv(), r.uv()]);
+  }
+  return s;
+}
+
+function readFormat2(r: Reader): UserState {
+  r.u8();
+  const hasLast = r.u8();
+  const last = r.f64();
+  const score = r.f64();
+  const sum = r.f64();
+  const scored = r.uv();
+  const alerted = r.uv();
+  const count = r.uv();
+  const idPos = r.uv();
+  const s: UserState = { v: 1, last: hasLast ? last : null, score, scored, alerted, sum, count, et: [], ep: [], ec: [], ids: [], idPos, top: [] };
+  const n = r.count();
+  for (let i = 0; i < n; i++) {
+    s.et.push(r.f64());
+    s.ep.push(r.f64());
+    s.ec.push(r.uv());
+  }
+  const ni = r.count();
+  for (let i = 0; i < ni; i++) s.ids.push(r.str());
+  const nt = r.count();
+  for (let i = 0; i < nt; i++) s.top.push([r.str(), r.str(), r.str() as Severity, r.f64(), r.f64(), r.uv(), r.uv()]);
+  return s;
+}
+
+/** Bytes the encoding of `s` can take at most (strings counted at 3 bytes per UTF-16 unit, varints at 8, a `num` at 9). */
 function upperBound(s: UserState): number {
-  let n = 2 + 3 * 8 + 4 * 8 + 3 * 8 + s.et.length * 24;
+  let n = 2 + 8 + 2 * 9 + 4 * 8 + 3 * 8 + s.et.length * 26;
   for (const id of s.ids) n += 8 + 3 * id.length;
-  for (const c of s.top) n += 3 * 8 + 3 * (c[0].length + c[1].length + c[2].length) + 16 + 16;
+  for (const c of s.top) n += 4 * 8 + 3 * (c[0].length + c[1].length + c[2].length) + 1 + 2 * 9 + 16;
   return n;
 }
 
@@ -130,8 +227,30 @@ class Writer {
     this.off += 8;
   }
 
+  /** A number: an integer 0 ≤ v < 2^52 as the varint 2·v (1–8 bytes), anything else (fractions, negatives, -0, ±Infinity, NaN) as 1 then its f64. */
+  num(v: number): void {
+    // Points, counts and time distances within a day are small integers: bit operations for those.
+    if ((v & 0x3fffffff) === v && (v !== 0 || 1 / v > 0)) this.uv31(v * 2);
+    else if (Number.isInteger(v) && v > 0 && v < NUM_INT_LIMIT) this.uv(v * 2);
+    else {
+      scratch[this.off++] = 1;
+      this.f64(v);
+    }
+  }
+
+  /** `uv` of an integer 0 ≤ v < 2^31. */
+  private uv31(v: number): void {
+    const buf = scratch;
+    while (v >= 0x80) {
+      buf[this.off++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    buf[this.off++] = v;
+  }
+
   /** Unsigned varint of a non-negative safe integer (the state's counters and sequence numbers). */
   uv(v: number): void {
+    if ((v & 0x7fffffff) === v) return this.uv31(v);
     if (!(v >= 0 && Number.isSafeInteger(v))) throw new Error(`state codec: ${v} is not a non-negative safe integer`);
     while (v >= 0x80) {
       scratch[this.off++] = (v % 0x80) | 0x80;
@@ -194,6 +313,13 @@ class Reader {
       scale *= 0x80;
       if (scale > 2 ** 56) throw new RangeError('varint too long');
     }
+  }
+
+  num(): number {
+    const x = this.uv();
+    if (x === 1) return this.f64();
+    if (x % 2 !== 0) throw new RangeError('not a num');
+    return x / 2;
   }
 
   /** A length that must fit in what is left of the value (each element takes at least one byte). */

@@ -63,11 +63,68 @@ describe('state codec', () => {
     expect(decodeState(encodeState(s))).toEqual(s);
   });
 
-  it('is smaller than the JSON it replaces for a typical state', () => {
+  it('is a third smaller than format 2, and than the JSON before it, for a typical state', () => {
     const s = emptyUserState();
     const policy = policyWith();
     for (let i = 0; i < 10; i++) scoreEvent(s, attack({ at: T0 + i * HOUR, event_id: `4f1c2a9e-0b7d-4c1e-9a55-${String(i).padStart(12, '0')}`, severity: SEVERITIES[i % 5] }), policy, NOW);
-    expect(encodeState(s).length).toBeLessThan(Buffer.byteLength(JSON.stringify(s)));
+    // 929 bytes in format 2 (measured with its encoder), 1,137 as JSON.
+    expect(Buffer.byteLength(JSON.stringify(s))).toBe(1137);
+    expect(encodeState(s).length).toBeLessThanOrEqual(Math.round(929 * 0.67));
+    expect(encodeState(s)[0]).toBe(3);
+  });
+
+  it('still reads format 2, which stores and changelogs written before format 3 hold', () => {
+    // Written by the format-2 encoder (683b320 and earlier): a fractional point, a non-ASCII id and type, a hashed id key.
+    const v2 = Buffer.from(
+      'AgEAgP6X8kF5QgAAAAAAAB1AAAAAAAAAHUACAAIAAgAAwJfyQXlCAAAAAAAAGUABAID+l/JBeUIAAAAAAADwPwECB2V2LfCfmIAPIzFxdDB0Z2YwemN3MWcxAgdldi3wn5iADsO8bsOvY29kZV90eXBlBEhJR0gAAAAAAAAZQAAAwJfyQXlCAAAoeHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eAN4c3MDTE9XAAAAAAAA8D8AgP6X8kF5QgEA',
+      'base64',
+    );
+    const s = emptyUserState();
+    scoreEvent(s, attack({ at: T0, event_id: 'ev-😀', severity: 'HIGH', points: 6.25, attack_type: 'ünïcode_type' }), policyWith(), NOW);
+    scoreEvent(s, attack({ at: T0 + 1000, event_id: 'x'.repeat(40), severity: 'LOW', attack_type: 'xss' }), policyWith(), NOW);
+    expect(decodeState(v2)).toEqual(s);
+    expect(Object.keys(decodeState(v2)!)).toEqual(Object.keys(emptyUserState()));
+    expect(peekLast(v2)).toBe(T0 + 1000);
+    for (let n = 1; n < v2.length; n++) expect(decodeState(v2.subarray(0, n))).toBeUndefined();
+    // Re-encoded, it is format 3 and the same state.
+    expect(decodeState(encodeState(decodeState(v2)!))).toEqual(s);
+  });
+
+  it('falls back to absolute f64 times when a time is not an integer in [0, 2^52], and keeps -0, NaN and ±Infinity', () => {
+    const base: UserState = { ...emptyUserState(), last: T0, score: 3, sum: 3, count: 1, et: [T0], ep: [3], ec: [1], top: [['a', 'xss', 'LOW', 3, T0, 0, 0]] };
+    for (const s of [
+      { ...base, et: [T0 - 0.5] },
+      { ...base, top: [['a', 'xss', 'LOW', 3, -1, 0, 0]] as UserState['top'] },
+      { ...base, last: 2 ** 52 + 2 },
+      { ...base, score: -0, sum: NaN, ep: [-Infinity] },
+      { ...base, top: [['a', 'xss', 'LOW', 2 ** 52, T0, 0, 0]] as UserState['top'] },
+    ]) {
+      expect(decodeState(encodeState(s))).toEqual(s);
+      expect(Object.is(decodeState(encodeState(s))!.score, s.score)).toBe(true);
+    }
+  });
+
+  it('grows its scratch buffer for a state larger than 64 KiB (long non-ASCII ids, many contributions)', () => {
+    const id = (i: number) => `${'日本語'.repeat(12)}-${i}`;
+    const s: UserState = {
+      ...emptyUserState(),
+      last: T0,
+      ids: Array.from({ length: 5_000 }, (_, i) => id(i)),
+      top: Array.from({ length: 100 }, (_, i) => [id(i), `type-${i}-ü`, 'SEVERE' as never, 0.5, T0 - i, i, 0]),
+    };
+    const b = encodeState(s);
+    expect(b.length).toBeGreaterThan(500_000);
+    expect(decodeState(b)).toEqual(s);
+  });
+
+  it('writes each attack type of a state once, and severities outside the enum as text', () => {
+    const s = emptyUserState();
+    for (let i = 0; i < 10; i++) scoreEvent(s, attack({ at: T0 + i * MINUTE, event_id: `ev-${i}`, severity: 'MEDIUM', attack_type: i % 2 ? 'sql_injection' : 'path_traversal' }), policyWith(), NOW);
+    const b = encodeState(s);
+    expect(b.toString('latin1').split('sql_injection').length - 1).toBe(1);
+    expect(b.toString('latin1').split('path_traversal').length - 1).toBe(1);
+    const odd: UserState = { ...s, top: [...s.top, ['ev-x', 'sql_injection', 'SEVERE' as never, 1, T0, 10, 0]] };
+    expect(decodeState(encodeState(odd))).toEqual(odd);
   });
 
   it('still reads the JSON values earlier versions wrote to LevelDB and the changelog', () => {
@@ -86,6 +143,16 @@ describe('state codec', () => {
     expect(decodeState(Buffer.from([9, 1, 2, 3]))).toBeUndefined();
     for (let n = 1; n < b.length; n++) expect(decodeState(b.subarray(0, n))).toBeUndefined();
     expect(decodeState(Buffer.concat([b, Buffer.from([0])]))).toBeUndefined();
+    // Format 3 fields out of range: unknown flags, delta mode without T, an attack type never defined, a severity index past the enum, a `num` tag that is odd but not 1.
+    expect(decodeState(Buffer.from([3, 4, ...b.subarray(2)]))).toBeUndefined();
+    expect(decodeState(Buffer.from([3, 2, ...b.subarray(2)]))).toBeUndefined();
+    const typeAt = b.lastIndexOf('ev-1') + 4; // after the contribution's event id (the first 'ev-1' is the remembered id)
+    expect(b[typeAt]).toBe(0); // the first contribution defines its type
+    const withType = (k: number) => Buffer.from([...b.subarray(0, typeAt), k, ...b.subarray(typeAt + 2 + b[typeAt + 1]!)]);
+    expect(decodeState(withType(2))).toBeUndefined();
+    const sevAt = typeAt + 2 + b[typeAt + 1]!;
+    expect(decodeState(Buffer.from([...b.subarray(0, sevAt), 5, ...b.subarray(sevAt + 1)]))).toBeUndefined();
+    expect(decodeState(Buffer.from([...b.subarray(0, sevAt + 1), 3, ...b.subarray(sevAt + 2)]))).toBeUndefined();
   });
 
   it('refuses to encode a counter that is not a non-negative integer (a bug upstream, never a silent corruption)', () => {
