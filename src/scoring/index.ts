@@ -3,11 +3,11 @@
 // deterministic id. No I/O: never import kafka, state, http or configuration loading here.
 //
 // Per-user state bound (defaults: 24 h window, 1 min buckets, 10 contributions, 512 ids): at most
-// 2162 window entries, 80 contribution candidates and 512 remembered ids, about 60-80 KB of JSON for
-// a flooding user; a typical user is ~150 bytes plus ~60 per event in the window (ids and entries)
-// and ~100 per listed contribution. Exact (equal to the naive model) while a user has at most ~2162
+// 2162 window entries, 80 contribution candidates and 512 remembered ids; encoded (src/state/codec.ts)
+// a flooding user is ~13 KB (an event every 4 s for a day), a user with one event ~90 bytes plus ~55
+// per further event with a UUID id. Exact (equal to the naive model) while a user has at most ~2162
 // point-bearing timestamps in the window; beyond that the oldest entries are merged per bucket.
 
 export { resolvePolicy, pointsFor, tierFor, tierBound, type Policy } from './policy.ts';
-export { emptyUserState, isIdle, isUserState, entryCap, contributionCap, type UserState } from './state.ts';
+export { emptyUserState, isIdle, isUserState, entryCap, contributionCap, upgradeIdKey, type IdKey, type UserState } from './state.ts';
 export { scoreEvent, riskView, alertIdFor, type ScoreResult, type RiskView } from './score.ts';

@@ -43,7 +43,7 @@ export interface UserState {
   ep: number[];
   ec: number[];
   /** Keys (`eventIdKey`) of the ids of the last `maxRememberedEvents` scored events: a ring buffer, oldest at `idPos` once full. */
-  ids: string[];
+  ids: IdKey[];
   idPos: number;
   /** Contribution candidates in the window, best first (points desc, then newest, then latest arrival). */
   top: StoredContribution[];
@@ -262,18 +262,22 @@ export function topContributions(state: UserState, max: number): Contribution[] 
 // ---------------------------------------------------------------------------------------------------
 // Remembered event ids (duplicate detection)
 
+/** What the duplicate ring remembers of an event id: see `eventIdKey`. */
+export type IdKey = string | number;
+
 /**
  * Lookup sets for rings longer than LINEAR_IDS, outside the state so it stays plain data. Keyed by the
  * state object: a state decoded afresh rebuilds its set on first use (O(maxRememberedEvents)).
  */
-const idSets = new WeakMap<UserState, Set<string>>();
+const idSets = new WeakMap<UserState, Set<IdKey>>();
 
 /**
- * What the duplicate ring stores for an event id: short ids as they are, longer ones (UUIDs…) as a
- * 64-bit hash in base 36 behind '#'. The ring is written to the changelog with every change of the
- * user, so this keeps it ~4× smaller; two different ids collide with probability ~2^-64.
+ * What the duplicate ring stores for an event id: short ids (≤ 14 UTF-16 units) as they are, longer ones
+ * (UUIDs…) as a 53-bit hash in a Number (an integer below 2^53): the ring is written to the changelog
+ * with every change of the user, and a number is 8 bytes there, allocates no string and compares in
+ * one step. Two different long ids collide with probability 2^-53, far below a ring's 512 ids.
  */
-export function eventIdKey(id: string): string {
+export function eventIdKey(id: string): IdKey {
   if (id.length <= 14) return id;
   let h1 = 0x811c9dc5;
   let h2 = 0x9747b28c ^ id.length;
@@ -288,22 +292,31 @@ export function eventIdKey(id: string): string {
   h1 ^= h1 >>> 12;
   h2 = Math.imul(h2 ^ (h2 >>> 16), 0x297a2d39);
   h2 ^= h2 >>> 15;
-  return `#${base36(h1 >>> 0, 1)}${base36(h2 >>> 0, 7)}`;
+  return hashKey(h1 >>> 0, h2 >>> 0);
 }
 
-const DIGITS36 = '0123456789abcdefghijklmnopqrstuvwxyz';
+/** The 53 bits kept of the two 32-bit hashes: all of h1, the high 21 bits of h2. */
+function hashKey(h1: number, h2: number): number {
+  return h1 * 2 ** 21 + (h2 >>> 11);
+}
 
-/** `n.toString(36).padStart(min, '0')` for a uint32, in half the time (V8's radix conversion handles fractions). */
-function base36(n: number, min: number): string {
-  let s = '';
-  let k = 0;
-  do {
-    s = DIGITS36[n % 36]! + s;
-    n = Math.floor(n / 36);
-    k++;
-  } while (n > 0);
-  for (; k < min; k++) s = `0${s}`;
-  return s;
+/** Format of the keys versions before numeric keys stored for long ids: '#', h1 in base 36, h2 in 7 base-36 digits. */
+const LEGACY_HASH_KEY = /^#([0-9a-z]{1,7})([0-9a-z]{7})$/;
+
+/**
+ * A remembered key as this version stores it: keys that earlier versions wrote for long ids ('#' and
+ * the two hashes in base 36, in states and changelogs from before numeric keys) become the number
+ * `eventIdKey` now gives the same id, so a retry sent across an upgrade is still recognised. (A short
+ * id of that exact shape, '#' and 8–14 base-36 digits, is read as a hash too; it then misses as a
+ * duplicate only if retried across that one upgrade.)
+ */
+export function upgradeIdKey(k: IdKey): IdKey {
+  if (typeof k === 'number' || k.length < 9 || k.charCodeAt(0) !== 0x23) return k;
+  const m = LEGACY_HASH_KEY.exec(k);
+  if (!m) return k;
+  const h1 = parseInt(m[1]!, 36);
+  const h2 = parseInt(m[2]!, 36);
+  return h1 <= 0xffffffff && h2 <= 0xffffffff ? hashKey(h1, h2) : k;
 }
 
 /**
@@ -313,7 +326,7 @@ function base36(n: number, min: number): string {
 const LINEAR_IDS = 32;
 
 /** Whether `id` (an `eventIdKey`) is remembered; normalizes the ring if maxRememberedEvents shrank since it was written. */
-export function isRemembered(state: UserState, id: string, max: number): boolean {
+export function isRemembered(state: UserState, id: IdKey, max: number): boolean {
   if (state.ids.length > max) {
     const ordered = state.ids.slice(state.idPos).concat(state.ids.slice(0, state.idPos));
     state.ids = ordered.slice(ordered.length - max);
@@ -331,7 +344,7 @@ export function isRemembered(state: UserState, id: string, max: number): boolean
 }
 
 /** Remembers a scored event id, forgetting the oldest once `max` are remembered. */
-export function remember(state: UserState, id: string, max: number): void {
+export function remember(state: UserState, id: IdKey, max: number): void {
   let ids = state.ids;
   const set = idSets.get(state); // built only once the ring outgrew LINEAR_IDS, then kept in step
   if (ids.length < max) {
@@ -343,7 +356,7 @@ export function remember(state: UserState, id: string, max: number): void {
     ids.push(id);
   } else {
     const pos = state.idPos % ids.length;
-    set?.delete(ids[pos] as string);
+    set?.delete(ids[pos] as IdKey);
     ids[pos] = id;
     state.idPos = (pos + 1) % ids.length;
   }

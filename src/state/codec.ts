@@ -1,11 +1,11 @@
 import { SEVERITIES, type Severity } from '../contracts.ts';
-import type { UserState } from '../scoring/index.ts';
-import { isUserState } from '../scoring/index.ts';
+import type { IdKey, UserState } from '../scoring/index.ts';
+import { isUserState, upgradeIdKey } from '../scoring/index.ts';
 
 // The changelog / LevelDB value of a user's state: a compact binary layout, written for every user a
 // batch changes (one per event on a stream of many users), so it is on the scorer's hot path and its
 // size is what the changelog topic, the producer, the broker and LevelDB carry. JSON.stringify took
-// ~10 µs for a state with ten events (~1.1 KB); format 2 ~4.5 µs (~960 bytes); format 3 ~620 bytes.
+// ~10 µs for a state with ten events (~1.1 KB); format 2 ~4.5 µs (~960 bytes); format 3 ~540 bytes.
 //
 // Format 3 (numbers little-endian; `uv` = unsigned LEB128 varint; `str` = uv byte length + UTF-8 bytes;
 // `num` = uv 2·v for an integer 0 ≤ v < 2^52, else uv 1 then f64 v; `time` = num of the distance back
@@ -13,14 +13,16 @@ import { isUserState } from '../scoring/index.ts';
 //   u8 3 | u8 flags (1: has last, 2: delta mode) | f64 last | num score | num sum | uv scored | uv alerted
 //   uv count | uv idPos
 //   uv n | n × (time et, num ep, uv ec)
-//   uv n | n × str id
+//   uv n | n × id
 //   uv n | n × (str event_id, type, severity, num points, time occurred_at, uv seq, uv dom)
-// where `type` is uv k: 0 = a str follows (the state's next new attack type), k > 0 = the k-th new one,
+// where `id` (an `eventIdKey`) is uv 0 then the f64 of a numeric key, or uv (byte length + 1) then the
+// UTF-8 bytes of a string key; `type` is uv k: 0 = a str follows (the state's next new attack type), k > 0 = the k-th new one,
 // and `severity` is u8 index in SEVERITIES, or 0xff then str. Delta mode: `last` and every time are
 // integers in [0, 2^52], so every distance is exact (event times in ms are ~2^41).
 // Still read: format 2 (u8 2 | u8 hasLast | f64 last | f64 score | f64 sum | uv scored | uv alerted |
 // uv count | uv idPos | uv n × (f64 et, f64 ep, uv ec) | uv n × str id | uv n × (str event_id,
-// str attack_type, str severity, f64 points, f64 occurred_at, uv seq, uv dom)) and JSON (first byte `{`).
+// str attack_type, str severity, f64 points, f64 occurred_at, uv seq, uv dom)) and JSON (first byte `{`),
+// their hashed id keys ('#…' strings) upgraded to numbers (`upgradeIdKey`).
 
 const FORMAT = 3;
 const FORMAT_2 = 2;
@@ -79,7 +81,12 @@ export function encodeState(s: UserState): Buffer {
     w.uv(s.ec[i]!);
   }
   w.uv(s.ids.length);
-  for (const id of s.ids) w.str(id);
+  for (const id of s.ids) {
+    if (typeof id === 'number') {
+      w.uv(0);
+      w.f64(id);
+    } else w.str(id, 1);
+  }
   w.uv(s.top.length);
   const types: string[] = [];
   for (const c of s.top) {
@@ -123,7 +130,9 @@ export function decodeState(b: Buffer): UserState | undefined {
   if (b[0] === JSON_OPEN) {
     try {
       const parsed: unknown = JSON.parse(b.toString('utf8'));
-      return isUserState(parsed) ? parsed : undefined;
+      if (!isUserState(parsed)) return undefined;
+      parsed.ids = parsed.ids.map(upgradeIdKey);
+      return parsed;
     } catch {
       return undefined;
     }
@@ -161,7 +170,7 @@ function readFormat3(r: Reader): UserState | undefined {
     s.ec.push(r.uv());
   }
   const ni = r.count();
-  for (let i = 0; i < ni; i++) s.ids.push(r.str());
+  for (let i = 0; i < ni; i++) s.ids.push(r.idKey());
   const nt = r.count();
   const types: string[] = [];
   for (let i = 0; i < nt; i++) {
@@ -201,7 +210,7 @@ function readFormat2(r: Reader): UserState {
     s.ec.push(r.uv());
   }
   const ni = r.count();
-  for (let i = 0; i < ni; i++) s.ids.push(r.str());
+  for (let i = 0; i < ni; i++) s.ids.push(upgradeIdKey(r.str()));
   const nt = r.count();
   for (let i = 0; i < nt; i++) s.top.push([r.str(), r.str(), r.str() as Severity, r.f64(), r.f64(), r.uv(), r.uv()]);
   return s;
@@ -210,7 +219,7 @@ function readFormat2(r: Reader): UserState {
 /** Bytes the encoding of `s` can take at most (strings counted at 3 bytes per UTF-16 unit, varints at 8, a `num` at 9). */
 function upperBound(s: UserState): number {
   let n = 2 + 8 + 2 * 9 + 4 * 8 + 3 * 8 + s.et.length * 26;
-  for (const id of s.ids) n += 8 + 3 * id.length;
+  for (const id of s.ids) n += 8 + (typeof id === 'number' ? 8 : 3 * id.length);
   for (const c of s.top) n += 4 * 8 + 3 * (c[0].length + c[1].length + c[2].length) + 1 + 2 * 9 + 16;
   return n;
 }
@@ -259,11 +268,12 @@ class Writer {
     scratch[this.off++] = v;
   }
 
-  str(v: string): void {
+  /** A string as uv (UTF-8 byte length + `bias`) then its bytes. */
+  str(v: string, bias = 0): void {
     // ASCII (event ids, attack types, severities) is copied byte by byte in JS, which for these short
     // strings is cheaper than a native write; anything else goes through Buffer#write.
     const len = v.length;
-    if (len < 0x80) {
+    if (len + bias < 0x80) {
       const buf = scratch;
       const start = this.off + 1;
       let i = 0;
@@ -273,13 +283,13 @@ class Writer {
         buf[start + i] = c;
       }
       if (i === len) {
-        buf[this.off] = len;
+        buf[this.off] = len + bias;
         this.off = start + len;
         return;
       }
     }
     const bytes = Buffer.byteLength(v, 'utf8');
-    this.uv(bytes);
+    this.uv(bytes + bias);
     this.off += scratch.write(v, this.off, bytes, 'utf8');
   }
 }
@@ -329,8 +339,20 @@ class Reader {
     return n;
   }
 
+  /** An `eventIdKey`: uv 0 then a numeric key's f64, or uv (length + 1) then a string key. */
+  idKey(): IdKey {
+    const x = this.uv();
+    if (x > 0) return this.utf8(x - 1);
+    const k = this.f64();
+    if (!(Number.isInteger(k) && k >= 0 && k < 2 ** 53)) throw new RangeError('not an id key');
+    return k;
+  }
+
   str(): string {
-    const len = this.uv();
+    return this.utf8(this.uv());
+  }
+
+  private utf8(len: number): string {
     if (this.off + len > this.b.length) throw new RangeError('truncated');
     const v = this.b.toString('utf8', this.off, this.off + len);
     this.off += len;
