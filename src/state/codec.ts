@@ -32,29 +32,43 @@ const DELTA = 2;
 /** Integers below this are written as varints by `num` (2·v stays a safe integer). */
 const NUM_INT_LIMIT = 2 ** 52;
 const SEVERITY_LITERAL = 0xff;
+/**
+ * Bytes a string's write also makes room for after it: the most `encodeState` writes after a string
+ * before its next `ensure` (after a contribution's event id: the type's varint, a severity byte, two
+ * nums and two varints, 1 + 1 + 9 + 9 + 8 + 8 = 36).
+ */
+const STR_TAIL = 48;
 
-let scratch = Buffer.allocUnsafe(64 * 1024);
+/** The scratch's starting size; the header (at most 60 bytes) fits in any scratch of at least 64. */
+const SCRATCH_BYTES = 64 * 1024;
+let scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
 let view = new DataView(scratch.buffer, scratch.byteOffset, scratch.byteLength);
 
-/** Whether `t` is a time delta mode can hold: an integer in [0, 2^52]. */
-function deltaTime(t: number): boolean {
-  return Number.isInteger(t) && t >= 0 && t <= NUM_INT_LIMIT;
+/** For tests: starts the scratch buffer again at `bytes` (≥ 64), so that its growth is exercised at any size. */
+export function resetScratch(bytes = SCRATCH_BYTES): void {
+  scratch = Buffer.allocUnsafe(Math.max(64, bytes));
+  view = new DataView(scratch.buffer, scratch.byteOffset, scratch.byteLength);
 }
 
 /** Delta mode: `last` and every entry and contribution time are integers in [0, 2^52]. */
 function deltaMode(s: UserState): boolean {
-  if (s.last === null || !deltaTime(s.last)) return false;
-  for (const t of s.et) if (!deltaTime(t)) return false;
-  for (const c of s.top) if (!deltaTime(c[4])) return false;
+  // Indexed loops with the test inline: a call per element boxed each double read from the arrays.
+  const last = s.last;
+  if (last === null || !(last >= 0 && last <= NUM_INT_LIMIT && Math.floor(last) === last)) return false;
+  const et = s.et;
+  for (let i = 0; i < et.length; i++) {
+    const t = et[i]!;
+    if (!(t >= 0 && t <= NUM_INT_LIMIT && Math.floor(t) === t)) return false;
+  }
+  const top = s.top;
+  for (let i = 0; i < top.length; i++) {
+    const t = top[i]![4];
+    if (!(t >= 0 && t <= NUM_INT_LIMIT && Math.floor(t) === t)) return false;
+  }
   return true;
 }
 
 export function encodeState(s: UserState): Buffer {
-  const need = upperBound(s);
-  if (need > scratch.length) {
-    scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
-    view = new DataView(scratch.buffer, scratch.byteOffset, scratch.byteLength);
-  }
   const delta = deltaMode(s);
   const last = s.last ?? 0;
   const w = new Writer();
@@ -68,6 +82,7 @@ export function encodeState(s: UserState): Buffer {
   w.uv(s.count);
   w.uv(s.idPos);
   const n = s.et.length;
+  w.ensure(9 + n * 26);
   w.uv(n);
   let prev = last;
   for (let i = 0; i < n; i++) {
@@ -80,17 +95,22 @@ export function encodeState(s: UserState): Buffer {
     w.num(s.ep[i]!);
     w.uv(s.ec[i]!);
   }
-  w.uv(s.ids.length);
-  for (const id of s.ids) {
+  const ids = s.ids;
+  w.ensure(9);
+  w.uv(ids.length);
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
     if (typeof id === 'number') {
+      w.ensure(9);
       w.uv(0);
       w.f64(id);
     } else w.str(id, 1);
   }
+  w.ensure(9);
   w.uv(s.top.length);
   const types: string[] = [];
   for (const c of s.top) {
-    w.str(c[0]);
+    w.str(c[0]); // and room for the rest of the contribution (STR_TAIL)
     const k = types.indexOf(c[1]);
     if (k < 0) {
       w.uv(0);
@@ -216,16 +236,21 @@ function readFormat2(r: Reader): UserState {
   return s;
 }
 
-/** Bytes the encoding of `s` can take at most (strings counted at 3 bytes per UTF-16 unit, varints at 8, a `num` at 9). */
-function upperBound(s: UserState): number {
-  let n = 2 + 8 + 2 * 9 + 4 * 8 + 3 * 8 + s.et.length * 26;
-  for (const id of s.ids) n += 8 + (typeof id === 'number' ? 8 : 3 * id.length);
-  for (const c of s.top) n += 4 * 8 + 3 * (c[0].length + c[1].length + c[2].length) + 1 + 2 * 9 + 16;
-  return n;
-}
-
+/** Writes into the module's scratch buffer, which grows (keeping what is written) when a state needs more. */
 class Writer {
   off = 0;
+
+  /**
+   * Makes room for `bytes` more bytes. Every write is covered by the last `ensure` before it (strings
+   * call their own); the header by the scratch's minimum size.
+   */
+  ensure(bytes: number): void {
+    if (this.off + bytes <= scratch.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.off + bytes, scratch.length * 2));
+    scratch.copy(grown, 0, 0, this.off);
+    scratch = grown;
+    view = new DataView(scratch.buffer, scratch.byteOffset, scratch.byteLength);
+  }
 
   u8(v: number): void {
     scratch[this.off++] = v;
@@ -273,6 +298,7 @@ class Writer {
     // ASCII (event ids, attack types, severities) is copied byte by byte in JS, which for these short
     // strings is cheaper than a native write; anything else goes through Buffer#write.
     const len = v.length;
+    this.ensure(9 + 3 * len + STR_TAIL); // UTF-8 takes at most 3 bytes per UTF-16 unit
     if (len + bias < 0x80) {
       const buf = scratch;
       const start = this.off + 1;

@@ -96,7 +96,14 @@ export class PartitionStore {
     // they report (a write already under way when the scan starts may be counted twice: approximate).
     this.sinceScan = 0;
     let n = 0;
-    for await (const k of this.db.keys()) if (k !== CHECKPOINT) n++;
+    // Keys only, as bytes (never decoded), a thousand per call: one promise per key made this scan of a
+    // 100,000-user store ~5% of a busy scorer's allocations while it ran.
+    const keys = this.db.keys({ gt: CHECKPOINT, keyEncoding: 'view' });
+    try {
+      for (let got = await keys.nextv(1000); got.length > 0; got = await keys.nextv(1000)) n += got.length;
+    } finally {
+      await keys.close();
+    }
     if (this.sinceScan !== undefined) this.users = n + this.sinceScan;
     this.sinceScan = undefined;
     return this.users ?? n;

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SEVERITIES } from '../../src/contracts.ts';
 import { emptyUserState, isUserState, scoreEvent, type UserState } from '../../src/scoring/index.ts';
-import { decodeState, encodeState, peekLast } from '../../src/state/codec.ts';
+import { decodeState, encodeState, peekLast, resetScratch } from '../../src/state/codec.ts';
 import { eventIdKey } from '../../src/scoring/state.ts';
 import { randomUUID } from 'node:crypto';
 import { attack, HOUR, MINUTE, NOW, policyWith, T0 } from '../scoring/fixtures.ts';
@@ -116,6 +116,37 @@ describe('state codec', () => {
     const b = encodeState(s);
     expect(b.length).toBeGreaterThan(500_000);
     expect(decodeState(b)).toEqual(s);
+  });
+
+  it('writes every byte whatever room its scratch buffer starts with (it grows mid-state)', () => {
+    // CJK text takes the 3 bytes per UTF-16 unit a string's room is reckoned at: no slack to hide a
+    // missing room check. Every starting room from the smallest to past the whole state.
+    const policy = policyWith({ maxContributions: 5, maxRememberedEvents: 16 });
+    const states: UserState[] = [];
+    for (const [ids, types] of [
+      [(i: number) => `事件${'日本語'.repeat(i % 5)}${i}`, (i: number) => `攻撃${i % 3}`],
+      [() => randomUUID(), (i: number) => (i % 2 ? '跨站脚本' : 'sql_injection')],
+      [(i: number) => `e${i}`, (i: number) => `${'型'.repeat(i % 7)}`],
+    ] as const) {
+      const s = emptyUserState();
+      for (let i = 0; i < 12; i++) scoreEvent(s, attack({ at: T0 + i * MINUTE + (i % 2) * 0.5, event_id: ids(i), severity: SEVERITIES[i % 5], points: i % 3 ? null : 2.5, attack_type: types(i) }), policy, NOW);
+      states.push(s, { ...s, top: s.top.map((c) => [c[0], c[1], '重大' as never, c[3], c[4], c[5], c[6]]) });
+    }
+    try {
+      for (const s of states) {
+        resetScratch();
+        const expected = encodeState(s);
+        let wrong = 0;
+        for (let room = 64; room <= expected.length + 64; room++) {
+          resetScratch(room);
+          if (!encodeState(s).equals(expected)) wrong++;
+        }
+        expect(wrong).toBe(0);
+        expect(decodeState(expected)).toEqual(s);
+      }
+    } finally {
+      resetScratch();
+    }
   });
 
   it('writes each attack type of a state once, and severities outside the enum as text', () => {
