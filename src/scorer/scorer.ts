@@ -299,7 +299,9 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     const result = processBatch(records, states, config.scoring, { partition: p, partitions: inputPartitions, nowMs: Date.now() });
     // Only batches with dead letters need their records by offset (most have none).
     const byOffset = new Map(result.deadLetters.length ? batch.messages.map((msg) => [msg.offset, msg]) : []);
-    const changelogMessages = [...result.dirty].map(([key, s]) => ({ key, value: encodeState(s), partition: p }));
+    // forEach, not a spread of the Map: no [key, state] array per changed user.
+    const changelogMessages: Array<{ key: string; value: Buffer; partition: number }> = [];
+    result.dirty.forEach((s, key) => changelogMessages.push({ key, value: encodeState(s), partition: p }));
     const alertMessages = await Promise.all(
       result.alerts.map(async (a) => ({ key: `${a.application_id}/${a.environment}/${a.user.key}`, value: await serde.encode(alertSubject, a), partition: p })),
     );
