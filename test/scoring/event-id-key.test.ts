@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { eventIdKey, upgradeIdKey } from '../../src/scoring/state.ts';
 
-/** The key versions before numeric keys stored for a long id (state format 2 and JSON), as they computed it. */
+/** The key versions before numeric keys stored for a long id (state format 2 and JSON), as they computed it: a frozen copy, which must not follow changes to eventIdKey. */
 function legacyKey(id: string): string {
   let h1 = 0x811c9dc5;
   let h2 = 0x9747b28c ^ id.length;
