@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createKafka } from '../src/kafka/client.ts';
 import { loadConfig, deepMerge } from '../src/config/load.ts';
 import type { Config } from '../src/config/schema.ts';
 import { stackStatus, stackUp } from '../src/local/stack.ts';
@@ -31,6 +33,28 @@ export async function benchConfig(overrides: Record<string, unknown> = {}): Prom
       overrides,
     ),
   }) as Config;
+}
+
+/**
+ * Deletes what a benchmark run left behind: its topics and consumer groups on the cluster (every name
+ * holding the run's id) and its state directories. A scorer run writes ~1 GB of topics and as much
+ * LevelDB: runs that kept them filled a disk. BENCH_KEEP=1 keeps everything, to inspect it; the bench's
+ * config and scorer log (/tmp/risk-hub-bench/bench-<id>/) are always kept.
+ */
+export async function removeBenchData(config: Config): Promise<void> {
+  if (process.env.BENCH_KEEP === '1') return;
+  const id = config.applicationId.replace(/^bench-/, '');
+  rmSync(dirname(config.scorer.stateDir), { recursive: true, force: true }); // /tmp/risk-hub-bench/<id>: state, state-1…
+  const admin = createKafka(config).admin();
+  await admin.connect();
+  try {
+    const topics = (await admin.listTopics()).filter((t) => t.includes(id));
+    if (topics.length) await admin.deleteTopics({ topics, timeout: 60_000 });
+    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.includes(id));
+    if (groups.length) await admin.deleteGroups(groups).catch(() => undefined); // best effort: a group still closing stays
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 export function percentile(values: number[], p: number): number {

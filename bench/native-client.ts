@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { registerSchemas } from '../src/kafka/schemas.ts';
 import { AvroSerde, readerType } from '../src/kafka/serde.ts';
 import { applyTopology } from '../src/kafka/topology.ts';
-import { benchConfig, localBrokerPid } from './lib.ts';
+import { benchConfig, localBrokerPid, removeBenchData } from './lib.ts';
 import { produceAll, rawLoop } from './scorer.ts';
 
 // The native-client experiment (docs/benchmarks.md, "Why 0.5 of the raw loop is out of reach"): is
@@ -114,6 +114,7 @@ for (const decode of [false, true]) {
   console.error(`@confluentinc/kafka-javascript, consume(10,000)${suffix}…`);
   rows[`@confluentinc/kafka-javascript consume(10,000)${suffix}`] = await ckjsNative(decode);
 }
+await removeBenchData(config);
 console.log(`\n| consumer (${N} records) | records/s | CPU µs/record |\n|---|---|---|`);
 for (const [name, r] of Object.entries(rows) as [string, Record<string, number>][]) console.log(`| ${name} | ${r['records/s']} | ${r['CPU µs/record']} |`);
 process.exit(0);

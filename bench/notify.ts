@@ -11,7 +11,7 @@ import { createLogger } from '../src/log.ts';
 import { groupIdFor } from '../src/notify/consumer.ts';
 import { startNotifier } from '../src/notify/service.ts';
 import { sampleAlert, startHttpReceiver } from '../test/notify/receivers.ts';
-import { benchConfig, machine } from './lib.ts';
+import { benchConfig, machine, removeBenchData } from './lib.ts';
 
 // Notifier benchmark (docs/benchmarks.md, "Notifiers"):
 //  1. throughput: deliveries per second to a local webhook receiver answering in 10 ms, backlog of
@@ -82,6 +82,7 @@ async function throughputWith(consumer: Record<string, number>): Promise<{ perSe
   const done = Date.now();
   await n.stop();
   await rx.close();
+  await removeBenchData(config);
   const secs = (done - (first || started)) / 1000;
   return { perSecond: N / secs, startS: (first - t0) / 1000 };
 }
@@ -134,6 +135,7 @@ export async function isolation(): Promise<Record<string, string | number>> {
   }
   await n.stop();
   await Promise.all([hook.close(), slack.close()]);
+  await removeBenchData(config);
   const maxWebhook = Math.max(...samples.map((x) => x.webhook));
   const last = samples.at(-1)!;
   return {

@@ -11,7 +11,7 @@ import { scorerCommittedTotal } from '../src/kafka/offsets.ts';
 import { registerSchemas } from '../src/kafka/schemas.ts';
 import { AvroSerde, readerType, subjectFor } from '../src/kafka/serde.ts';
 import { applyTopology } from '../src/kafka/topology.ts';
-import { benchConfig, cpuSeconds, localBrokerPid, machine, peakRssMiB, percentile, sleep } from './lib.ts';
+import { benchConfig, cpuSeconds, localBrokerPid, machine, peakRssMiB, percentile, removeBenchData, sleep } from './lib.ts';
 
 // Scorer benchmark (issue 3): on the local broker, N pre-produced attacks over U users.
 //   raw      a plain kafkajs eachBatch loop over the same topic (records/s)
@@ -23,6 +23,7 @@ import { benchConfig, cpuSeconds, localBrokerPid, machine, peakRssMiB, percentil
 // scorer's throughput (no latency or restore phase); BENCH_CPU_PROF=<dir> profiles the scorer process;
 // BENCH_SCORER_TSX=1 runs the scorer from src/ under tsx instead of the production build;
 // BENCH_LATENCY_RATE=<events/s> sets the latency phase's load (default: half the measured maximum);
+// BENCH_KEEP=1 keeps the run's topics and state directories (deleted at the end otherwise);
 // BENCH_SCORER_FLAGS="--trace-gc …" passes more Node.js flags to the scorer (its output goes to the log
 // beside the bench's config); BENCH_SCORER_INSTANCES=<k> runs the throughput phase with k scorer processes
 // in one group (each its own state directory and port), as a deployment scales out: one per core; it
@@ -187,6 +188,14 @@ export async function run(): Promise<Record<string, string | number>> {
 
 async function measure(): Promise<Record<string, string | number>> {
   const config = await benchConfig({ scoring: { maxFutureSkewMs: 3_600_000 } });
+  try {
+    return await measureWith(config);
+  } finally {
+    await removeBenchData(config);
+  }
+}
+
+async function measureWith(config: Config): Promise<Record<string, string | number>> {
   await applyTopology(config);
   await registerSchemas(config);
   const dir = join('/tmp/risk-hub-bench', config.applicationId);
