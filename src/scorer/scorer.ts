@@ -329,17 +329,11 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     ];
     const nextOffset = (BigInt(batch.lastOffset()) + 1n).toString();
     const c0 = process.hrtime.bigint();
-    const tx = await task.producer.transaction();
-    let checkpoint: bigint | undefined;
-    try {
-      checkpoint = await sendAll(tx, topicMessages, p);
+    const checkpoint = await inTransaction(task, async (tx) => {
+      const end = await sendAll(tx, topicMessages, p);
       await tx.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: batch.topic, partitions: [{ partition: p, offset: nextOffset }] }] });
-      await tx.commit();
-    } catch (err) {
-      m.scorerTransactionAborts.inc();
-      await tx.abort().catch(() => undefined);
-      throw err;
-    }
+      return end;
+    });
     m.scorerCommitDuration.observe(Number(process.hrtime.bigint() - c0) / 1e9);
     return { result, states, changelogMessages, checkpoint };
   }
@@ -361,6 +355,29 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
       }
     }
     return checkpoint;
+  }
+
+  /** Runs `send` in a transaction of the task's producer and commits it; any error aborts it (counted) and is rethrown. */
+  async function inTransaction<T>(task: PartitionTask, send: (tx: Transaction) => Promise<T>): Promise<T> {
+    const tx = await task.producer.transaction();
+    try {
+      const out = await send(tx);
+      await tx.commit();
+      return out;
+    } catch (err) {
+      m.scorerTransactionAborts.inc();
+      await tx.abort().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Writes a task's committed changes to its store when they are due (run through `task.exclusive`); a
+   * failed write drops the task, whose store the next restore brings up to the changelog.
+   */
+  async function flushIfDue(task: PartitionTask): Promise<void> {
+    if (task.phase !== 'active' || !flushDue(task)) return;
+    await task.flush().catch((err: unknown) => dropAfterStoreFailure(task, err));
   }
 
   /** Whether a task's committed changes are due to be written to its store (scorer.storeFlushIntervalMs). */
@@ -414,19 +431,12 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
       if (last !== undefined && isIdle(last, horizon, config.scorer.idleUserTtlMs)) idle.push(key);
     }
     if (!idle.length || task.phase !== 'active') return;
-    const tx = await task.producer.transaction();
-    let checkpoint: bigint | undefined;
-    try {
-      checkpoint = await sendAll(tx, [{ topic: changelog, messages: idle.map((key) => ({ key, value: null, partition: task.partition })) }], task.partition);
-      await tx.commit();
-    } catch (err) {
-      m.scorerTransactionAborts.inc();
-      await tx.abort().catch(() => undefined);
-      throw err;
-    }
+    const checkpoint = await inTransaction(task, (tx) =>
+      sendAll(tx, [{ topic: changelog, messages: idle.map((key) => ({ key, value: null, partition: task.partition })) }], task.partition),
+    );
     for (const key of idle) task.cache.delete(key);
     if (checkpoint !== undefined) task.stage(idle.map((key) => ({ key, value: null })), checkpoint, -idle.length);
-    if (flushDue(task)) await task.flush();
+    await flushIfDue(task);
     m.scorerUsersExpired.inc(idle.length);
     log.debug({ partition: task.partition, users: idle.length }, 'idle users forgotten');
   }
@@ -496,10 +506,7 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     () => {
       for (const t of tasks.values()) {
         if (t.phase !== 'active' || t.pendingCheckpoint === undefined || !flushDue(t)) continue;
-        void t.exclusive(async () => {
-          if (t.phase !== 'active' || !flushDue(t)) return;
-          await t.flush().catch((err: unknown) => dropAfterStoreFailure(t, err));
-        });
+        void t.exclusive(() => flushIfDue(t));
       }
     },
     Math.max(100, config.scorer.storeFlushIntervalMs),

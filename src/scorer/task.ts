@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { UserState } from '../scoring/index.ts';
 import * as m from '../metrics/index.ts';
 import { decodeState } from '../state/codec.ts';
-import { PartitionStore } from '../state/store.ts';
+import { entriesOf, PartitionStore } from '../state/store.ts';
 
 // One owned input partition: its LevelDB store, its transactional producer (transactional id derived
 // from the application id and the partition, so a zombie previous owner is fenced), a cache of
@@ -131,8 +131,4 @@ export class PartitionTask {
     await this.producer.disconnect().catch(() => undefined);
     await this.store.close().catch(() => undefined);
   }
-}
-
-function* entriesOf(pending: Map<string, Buffer | null>): Generator<{ key: string; value: Buffer | null }> {
-  for (const [key, value] of pending) yield { key, value };
 }

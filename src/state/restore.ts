@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from '../log.ts';
-import type { PartitionStore } from './store.ts';
+import { entriesOf, type PartitionStore } from './store.ts';
 
 // Restore replays the committed changelog (read_committed) into the local stores, from each store's
 // checkpoint to the end offset read when the restore began (after this instance fenced the previous
@@ -82,10 +82,10 @@ export async function restore(opts: RestoreOptions): Promise<Map<number, number>
   });
   /** Writes what a partition buffered, with the offset it reached as the store's checkpoint. */
   const flush = async (e: Restoring, checkpoint: bigint) => {
-    const entries = [...e.buffered].map(([key, value]) => ({ key, value }));
-    e.buffered.clear();
+    const buffered = e.buffered;
+    e.buffered = new Map();
     e.bytes = 0;
-    await e.target.store.write(entries, checkpoint);
+    await e.target.store.write(entriesOf(buffered), checkpoint);
   };
   const complete = async (p: number, checkpoint: bigint) => {
     const entry = pending.get(p);

@@ -10,6 +10,11 @@ const CHECKPOINT = '\u0000checkpoint';
 /** Records added to a LevelDB batch between two yields to the event loop (~5 ms of work). */
 const YIELD_EVERY = 4096;
 
+/** A Map of the latest value per key (null = delete) as the entries `PartitionStore.write` takes. */
+export function* entriesOf(values: Map<string, Buffer | null>): Generator<{ key: string; value: Buffer | null }> {
+  for (const [key, value] of values) yield { key, value };
+}
+
 export class PartitionStore {
   readonly dir: string;
   private readonly db: ClassicLevel<string, Buffer>;
