@@ -217,7 +217,7 @@ export const NotifySchema = z
          * look-back could not be recognised as already delivered. At most ledger.lookbackMs.
          */
         maxAlertAgeMs: ms.default(48 * 60 * 60 * 1000),
-        /** How often the consumer lag of each channel group is read from the broker (ms), for kafka_consumergroup_lag. */
+        /** How often the consumer lag of each channel group is read from the broker (ms), for risk_hub_consumer_lag_records. */
         lagIntervalMs: ms.default(15_000),
       })
       .prefault({}),

@@ -2,8 +2,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 // Every metric Risk Hub exports, in one place, so the Helm dashboard and alert rules can be checked
 // against the real names (test/deploy). Names follow Prometheus conventions: `risk_hub_` prefix, base
-// units in the name (`_seconds`, `_bytes`), `_total` on counters. Consumer lag uses the name the
-// kafka-exporter made common (`kafka_consumergroup_lag`) so existing dashboards and alerts work.
+// units in the name (`_seconds`, `_bytes`), `_total` on counters. Consumer lag is our own name, not
+// kafka_exporter's `kafka_consumergroup_lag`: scraped beside kafka_exporter, that name counted twice.
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'risk_hub_' });
@@ -11,7 +11,7 @@ collectDefaultMetrics({ register: registry, prefix: 'risk_hub_' });
 const seconds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export const consumerLag = new Gauge({
-  name: 'kafka_consumergroup_lag',
+  name: 'risk_hub_consumer_lag_records',
   help: 'Records between the committed offset of a consumer group and the partition end',
   labelNames: ['consumergroup', 'topic', 'partition'],
   registers: [registry],

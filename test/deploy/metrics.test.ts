@@ -95,7 +95,7 @@ describe('the chart uses only metrics the code exports', () => {
   }, 60_000);
 
   it('the code exports the metrics this check relies on', () => {
-    for (const n of ['kafka_consumergroup_lag', 'risk_hub_scorer_ready', 'risk_hub_scorer_batch_duration_seconds_bucket', 'risk_hub_process_cpu_seconds_total']) {
+    for (const n of ['risk_hub_consumer_lag_records', 'risk_hub_scorer_ready', 'risk_hub_scorer_batch_duration_seconds_bucket', 'risk_hub_process_cpu_seconds_total']) {
       expect(exported, n).toContain(n);
     }
   });
@@ -123,7 +123,7 @@ describe('the chart uses only metrics the code exports', () => {
     const used = new Set(dashboardExpressions(JSON.parse(readFileSync(dashboardFile, 'utf8')) as unknown).flatMap((e) => e.names));
     const base = (n: string) => n.replace(/_(bucket|sum|count)$/, '');
     const usedBase = new Set([...used].map(base));
-    const missing = [...exported].filter((n) => /^(risk_hub_scorer_|risk_hub_notification|kafka_consumergroup_lag)/.test(n)).map(base).filter((n) => !usedBase.has(n));
+    const missing = [...exported].filter((n) => /^(risk_hub_scorer_|risk_hub_notification|risk_hub_consumer_lag_records)/.test(n)).map(base).filter((n) => !usedBase.has(n));
     expect([...new Set(missing)]).toEqual([]);
   });
 });

@@ -135,7 +135,7 @@ describe('scorer semantics on the real broker', () => {
     const metrics = await (await fetch(`${scorer.url}/metrics`)).text();
     expect(metrics).toMatch(/risk_hub_scorer_events_total\{outcome="scored"\} \d+/);
     expect(metrics).toMatch(/risk_hub_scorer_alerts_total\{tier="1"\} \d+/);
-    expect(metrics).toMatch(/kafka_consumergroup_lag\{consumergroup="[^"]+-scorer",topic="[^"]+",partition="\d+"\} \d+/);
+    expect(metrics).toMatch(/risk_hub_consumer_lag_records\{consumergroup="[^"]+-scorer",topic="[^"]+",partition="\d+"\} \d+/);
     expect((await fetch(`${scorer.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${scorer.url}/readyz`)).status).toBe(200);
   });
