@@ -281,6 +281,7 @@ async function measureWith(config: Config): Promise<Record<string, string | numb
   child = spawnScorer(configFile, port);
   const restoreMs = await waitReady(port);
   const restored = await metric(port, 'risk_hub_scorer_restore_records_total');
+  const restoreRss = peakRssMiB(child.pid!);
   await stop(child);
 
   return {
@@ -288,6 +289,7 @@ async function measureWith(config: Config): Promise<Record<string, string | numb
     'restore (changelog records/s)': Math.round((restored / restoreMs) * 1000),
     'restore records': restored,
     'restore time to ready (s)': Number((restoreMs / 1000).toFixed(1)),
+    'restore peak RSS (MiB)': Math.round(restoreRss),
     'latency load (events/s)': Math.round(lat.rate),
     'latency p50 (ms)': lat.p50,
     'latency p99 (ms)': lat.p99,
