@@ -126,11 +126,5 @@ export const ConfigSchema = z.strictObject({
 
 export type Config = z.infer<typeof ConfigSchema>;
 
-/** The scorer's consumer group (its committed offsets on `attacks` are part of each transaction). */
-export function scorerGroupId(config: Pick<Config, 'applicationId'>): string {
-  return `${config.applicationId}-scorer`;
-}
-
-export function changelogTopic(config: Pick<Config, 'applicationId'>): string {
-  return `${config.applicationId}-user-risk-changelog`;
-}
+// Names derived from the configuration live in src/kafka/names.ts; re-exported for existing callers.
+export { changelogTopic, scorerGroupId } from '../kafka/names.ts';

@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.ts';
 import type { RiskAlert } from '../contracts.ts';
 import { PoisonRecordError } from '../errors.ts';
 import type { AvroSerde } from '../kafka/serde.ts';
+import { notifierGroupId } from '../kafka/names.ts';
 import { alertReader } from './readers.ts';
 import type { Logger } from '../log.ts';
 import { consumerLag, notificationDeadLettered, notifications } from '../metrics/index.ts';
@@ -21,7 +22,7 @@ import { ShutdownError } from './retry.ts';
 // was acknowledged. A slow channel only holds up its own group.
 
 export function groupIdFor(config: Pick<Config, 'applicationId'>, channel: Channel): string {
-  return `${config.applicationId}-notifier-${channel}`;
+  return notifierGroupId(config, channel);
 }
 
 export interface ChannelConsumerDeps {

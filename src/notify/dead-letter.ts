@@ -2,6 +2,7 @@ import type { Producer } from 'kafkajs';
 import type { Channel } from '../config/notify.ts';
 import type { Config } from '../config/schema.ts';
 import type { AvroSerde } from '../kafka/serde.ts';
+import { alertsDlqTopic, DLQ_HEADERS } from '../kafka/names.ts';
 import { subjectFor } from '../kafka/serde.ts';
 import type { DeadLetter, DeadLetterWriter, RecordOrigin } from './processor.ts';
 
@@ -10,24 +11,10 @@ import type { DeadLetter, DeadLetterWriter, RecordOrigin } from './processor.ts'
 // target failed, why, after how many attempts, and where the alert came from. Header names follow the
 // scorer's attacks DLQ (x-risk-hub-*).
 
-export const DLQ_HEADERS = {
-  reason: 'x-risk-hub-error',
-  message: 'x-risk-hub-error-message',
-  status: 'x-risk-hub-status',
-  channel: 'x-risk-hub-channel',
-  target: 'x-risk-hub-target',
-  attempts: 'x-risk-hub-attempts',
-  alertId: 'x-risk-hub-alert-id',
-  deadLetteredAt: 'x-risk-hub-dead-lettered-at',
-  redeliveries: 'x-risk-hub-redeliveries',
-  originalTopic: 'x-risk-hub-original-topic',
-  originalPartition: 'x-risk-hub-original-partition',
-  originalOffset: 'x-risk-hub-original-offset',
-  originalTimestamp: 'x-risk-hub-original-timestamp',
-} as const;
+export { DLQ_HEADERS };
 
 export function dlqTopic(config: Pick<Config, 'topics'>, channel: Channel): string {
-  return `${config.topics.alerts}.dlq.${channel}`;
+  return alertsDlqTopic(config, channel);
 }
 
 export function headerString(v: Buffer | string | (Buffer | string)[] | undefined): string | undefined {

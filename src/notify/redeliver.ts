@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.ts';
 import { retryPolicy, type Channel } from '../config/notify.ts';
 import type { RiskAlert } from '../contracts.ts';
 import { ConnectionError, PoisonRecordError } from '../errors.ts';
+import { redeliverGroupId as groupOfRedelivery } from '../kafka/names.ts';
 import { alertReader } from './readers.ts';
 import type { Logger } from '../log.ts';
 import { DLQ_HEADERS, dlqTopic, KafkaDeadLetters, stringHeaders } from './dead-letter.ts';
@@ -51,7 +52,7 @@ export interface RedeliverReport {
 }
 
 export function redeliverGroupId(config: Pick<Config, 'applicationId'>, channel: Channel): string {
-  return `${config.applicationId}-dlq-redeliver-${channel}`;
+  return groupOfRedelivery(config, channel);
 }
 
 export async function redeliver(config: Config, opts: RedeliverOptions): Promise<RedeliverReport> {

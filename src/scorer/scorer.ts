@@ -18,7 +18,8 @@ import { PartitionStore } from '../state/store.ts';
 import { urlAdvertisingAssigner } from './assigner.ts';
 import { batchKeys, processBatch, type InputRecord } from './processor.ts';
 import { isIdle, type UserState } from '../scoring/index.ts';
-import { encodeState, peekLast } from '../state/codec.ts';
+import { peekLast } from '../state/codec.ts';
+import { alertRecord, changelogRecords, deadLetterRecord } from './records.ts';
 import { queryRoute } from './query.ts';
 import { PartitionTask } from './task.ts';
 
@@ -271,7 +272,7 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     }
     const { result, states, changelogMessages, checkpoint } = outcome;
     try {
-      if (checkpoint !== undefined) task.stage(changelogMessages, checkpoint, result.counts.newUsers);
+      if (checkpoint !== undefined) task.stage(changelogMessages as Array<{ key: string; value: Buffer }>, checkpoint, result.counts.newUsers);
       if (flushDue(task)) await task.flush();
       if (result.streamTime > task.streamTime) task.streamTime = result.streamTime;
       // forEach: no [key, value] array per entry, on the hot path.
@@ -288,7 +289,7 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
   interface Committed {
     result: ReturnType<typeof processBatch>;
     states: Map<string, UserState>;
-    changelogMessages: Array<{ key: string; value: Buffer; partition: number }>;
+    changelogMessages: OutMessage[];
     checkpoint: bigint | undefined;
   }
 
@@ -299,29 +300,9 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
     const result = processBatch(records, states, config.scoring, { partition: p, partitions: inputPartitions, nowMs: Date.now() });
     // Only batches with dead letters need their records by offset (most have none).
     const byOffset = new Map(result.deadLetters.length ? batch.messages.map((msg) => [msg.offset, msg]) : []);
-    // forEach, not a spread of the Map: no [key, state] array per changed user.
-    const changelogMessages: Array<{ key: string; value: Buffer; partition: number }> = [];
-    result.dirty.forEach((s, key) => changelogMessages.push({ key, value: encodeState(s), partition: p }));
-    const alertMessages = await Promise.all(
-      result.alerts.map(async (a) => ({ key: `${a.application_id}/${a.environment}/${a.user.key}`, value: await serde.encode(alertSubject, a), partition: p })),
-    );
-    const dlqMessages = result.deadLetters.map((d) => {
-      const orig = byOffset.get(d.offset)!;
-      return {
-        key: orig.key ?? null,
-        value: orig.value ?? null,
-        headers: {
-          ...(orig.headers ?? {}),
-          'x-risk-hub-error': d.reason,
-          'x-risk-hub-error-message': d.message.slice(0, 1000),
-          'x-risk-hub-original-topic': batch.topic,
-          'x-risk-hub-original-partition': String(p),
-          'x-risk-hub-original-offset': d.offset,
-          'x-risk-hub-original-timestamp': orig.timestamp ?? '',
-          ...(d.schemaId !== undefined ? { 'x-risk-hub-schema-id': String(d.schemaId) } : {}),
-        },
-      };
-    });
+    const changelogMessages = changelogRecords(result.dirty, p);
+    const alertMessages = await Promise.all(result.alerts.map(async (a) => alertRecord(a, await serde.encode(alertSubject, a), p)));
+    const dlqMessages = result.deadLetters.map((d) => deadLetterRecord(byOffset.get(d.offset)!, d, { topic: batch.topic, partition: p }));
     const topicMessages = [
       ...(changelogMessages.length ? [{ topic: changelog, messages: changelogMessages }] : []),
       ...(alertMessages.length ? [{ topic: config.topics.alerts, messages: alertMessages }] : []),

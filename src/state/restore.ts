@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
+import { restoreGroupId } from '../kafka/names.ts';
 import type { Logger } from '../log.ts';
 import { entriesOf, type PartitionStore } from './store.ts';
 
@@ -63,7 +64,7 @@ export async function restore(opts: RestoreOptions): Promise<Map<number, number>
   const bufferBytes = Math.min(RESTORE_BUFFER_MAX, Math.floor(RESTORE_BUFFER_TOTAL / pending.size));
 
   const consumer = opts.kafka.consumer({
-    groupId: `${opts.groupPrefix}-restore-${randomUUID()}`,
+    groupId: restoreGroupId(opts.groupPrefix, randomUUID()),
     readUncommitted: false,
     maxWaitTimeInMs: opts.fetchWaitMs ?? 100,
     sessionTimeout: 30_000,
