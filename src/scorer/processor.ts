@@ -2,6 +2,7 @@ import type { RiskAlert, ScoredAttack } from '../contracts.ts';
 import { userKey } from '../contracts.ts';
 import type { ScoringConfig } from '../config/scoring.ts';
 import { partitionFor } from '../kafka/partitioner.ts';
+import { identityProblem, INVALID_IDENTITY } from '../identity.ts';
 import { emptyUserState, resolvePolicy, scoreEvent, type UserState } from '../scoring/index.ts';
 
 // The processor step of one input batch, without I/O: decoded records in, state changes, alerts and
@@ -11,7 +12,7 @@ import { emptyUserState, resolvePolicy, scoreEvent, type UserState } from '../sc
 export interface InputRecord {
   offset: string;
   attack?: ScoredAttack;
-  /** The user key, set by `batchKeys` (computed once per record). */
+  /** The user key, set by `batchKeys` (computed once per record) for records whose identity is valid. */
   key?: string;
   /** Set when the record is poison; it goes to the dead-letter topic. */
   poison?: { reason: string; message: string; schemaId?: number | undefined };
@@ -41,7 +42,7 @@ export interface BatchResult {
 /** Keys of the users a batch touches (load their state before `processBatch`). */
 export function batchKeys(records: InputRecord[]): string[] {
   const keys = new Set<string>();
-  for (const r of records) if (r.attack && validUser(r.attack)) keys.add((r.key = keyOf(r.attack)));
+  for (const r of records) if (r.attack && validUser(r.attack) && identityProblem(r.attack.application_id, r.attack.environment, r.attack.user.key) === undefined) keys.add((r.key = keyOf(r.attack)));
   return [...keys];
 }
 
@@ -78,6 +79,12 @@ export function processBatch(
     const a = r.attack;
     if (!validUser(a)) {
       out.deadLetters.push({ offset: r.offset, reason: 'missing-user', message: 'the attack has no user key or no application id' });
+      continue;
+    }
+    // The state key `app/env/user` is unambiguous only for identities within the rules (src/identity.ts).
+    const identity = r.key === undefined ? identityProblem(a.application_id, a.environment, a.user.key) : undefined;
+    if (identity !== undefined) {
+      out.deadLetters.push({ offset: r.offset, reason: INVALID_IDENTITY, message: identity });
       continue;
     }
     if (!Number.isFinite(a.occurred_at) || (a.points !== null && !Number.isFinite(a.points))) {

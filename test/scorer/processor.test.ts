@@ -60,6 +60,31 @@ describe('processBatch', () => {
     expect(processBatch([rec(11, undefined, { reason: 'no-magic-byte', message: 'x' })], states, scoring, { partition: 0, partitions: 6, nowMs: NOW }).streamTime).toBe(-Infinity);
   });
 
+  it('never lets two different (application, environment, user) triples share a window or an alert', () => {
+    // Issue 13: "a/b" + "c" and "a" + "b/c" (same user) joined to one key, and so did "env" + "x/y" and
+    // "env/x" + "y": 6 + 6 points fired an alert neither user earned, listing the other's events.
+    const ev = (app: string, env: string, user: string, id: string): Attack => ({ ...a(user, 6, id), application_id: app, environment: env });
+    const records = [
+      rec(0, ev('a/b', 'c', 'u', 'e0')),
+      rec(1, ev('a', 'b/c', 'u', 'e1')),
+      rec(2, ev('shop', 'env', 'x/y', 'e2')),
+      rec(3, ev('shop', 'env/x', 'y', 'e3')),
+    ];
+    const states = new Map<string, UserState>();
+    const keys = batchKeys(records);
+    expect(keys).toEqual(['shop/env/x/y']);
+    const r = processBatch(records, states, scoring, { partition: partitionFor('shop/env/x/y', 6), partitions: 6, nowMs: NOW });
+    expect(r.alerts).toEqual([]);
+    expect(r.deadLetters.map((d) => [d.offset, d.reason])).toEqual([
+      ['0', 'invalid-identity'],
+      ['1', 'invalid-identity'],
+      ['3', 'invalid-identity'],
+    ]);
+    expect(r.deadLetters[0]!.message).toMatch(/application_id "a\/b"/);
+    expect([...states.keys()]).toEqual(['shop/env/x/y']);
+    expect(states.get('shop/env/x/y')!.sum).toBe(6);
+  });
+
   it('counts records on the wrong partition for their key', () => {
     const key = 'shop/production/carol';
     const right = partitionFor(key, 6);
