@@ -24,7 +24,10 @@ export function queryRoute(opts: {
   return async (_req, url) => {
     const match = PATH.exec(url.pathname);
     if (!match) return undefined;
-    const [app, env, user] = match.slice(1).map((s) => decodeURIComponent(s!)) as [string, string, string];
+    const parts = match.slice(1).map((s) => decodeSegment(s!));
+    // A client's mistake, not ours: 400 with no stack logged (a 500 logged one per request).
+    if (parts.includes(undefined)) return { status: 400, body: { error: 'malformed percent-encoding in the path' } };
+    const [app, env, user] = parts as [string, string, string];
     const problem = identityProblem(app, env, user);
     if (problem !== undefined) return { status: 400, body: { error: problem } };
     const key = userKey(app, env, user);
@@ -43,4 +46,13 @@ export function queryRoute(opts: {
     const view = riskView(state ?? emptyUserState(), resolvePolicy(opts.config.scoring, app), { application_id: app, environment: env, user });
     return { status: 200, body: { application_id: app, environment: env, user, partition, known: Boolean(state), ...view } };
   };
+}
+
+/** A percent-decoded path segment; undefined when its encoding is malformed (`%zz`, a lone `%`, bad UTF-8). */
+function decodeSegment(s: string): string | undefined {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return undefined;
+  }
 }

@@ -18,7 +18,7 @@ function route(states: Map<string, UserState>) {
     const out = await r({} as never, new URL(path, 'http://localhost'));
     return out as { status: number; body: Record<string, unknown> };
   };
-  return { get, loaded };
+  return { get, loaded, route: r };
 }
 
 describe('user-risk query route', () => {
@@ -39,3 +39,46 @@ describe('user-risk query route', () => {
     expect(ok.body).toMatchObject({ application_id: 'a', environment: 'b', user: 'c/u', known: true, risk_score: 7, partition: partitionFor('a/b/c/u', PARTITIONS) });
   });
 });
+
+describe('the query API over HTTP', () => {
+  it('answers 400, with no stack trace logged, to malformed percent-encoding or request targets', async () => {
+    const { Writable } = await import('node:stream');
+    const { request } = await import('node:http');
+    const { startHttp } = await import('../../src/http.ts');
+    const { createLogger } = await import('../../src/log.ts');
+    const lines: string[] = [];
+    const destination = new Writable({ write: (chunk: Buffer, _enc, cb) => (lines.push(chunk.toString()), cb()) });
+    const { route: queryRoute } = route(new Map());
+    const http = await startHttp({
+      host: '127.0.0.1',
+      port: 0,
+      log: createLogger({ destination, level: 'debug' }),
+      ready: () => ({ ready: true }),
+      routes: [queryRoute],
+    });
+    // fetch would normalise the path: send the raw request target.
+    const raw = (path: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: http.port, path, method: 'GET' }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      lines.length = 0;
+      for (const path of ['/v1/users/shop/production/%zz/risk', '/v1/users/shop/production/%/risk', '/v1/users/sh%E0%A4op/production/u/risk', '//[']) {
+        const r = await raw(path);
+        expect(r.status, path).toBe(400);
+        expect(r.body).toMatch(/malformed/);
+      }
+      expect(lines.filter((l) => /"level":(50|60)|stack/.test(l))).toEqual([]);
+      expect((await raw('/v1/users/shop/production/a%2Fb/risk')).status).toBe(200);
+    } finally {
+      await http.close();
+    }
+  });
+});
+
