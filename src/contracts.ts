@@ -1,6 +1,8 @@
 // TypeScript shapes of the Avro records in schemas/. Timestamps are epoch milliseconds (the Avro
 // `timestamp-millis` logical type is carried as a plain long number end to end).
 
+import { userKeyOf } from './identity.ts';
+
 export const SEVERITIES = ['INFO', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
@@ -65,7 +67,10 @@ export interface RiskAlert {
   triggered_at: number;
 }
 
-/** The record key shared by `attacks`, `risk-alerts` and the changelog: `application/environment/user`. */
+/**
+ * The record key shared by `attacks`, `risk-alerts` and the changelog: `application/environment/user`,
+ * unambiguous for identities within the rules of src/identity.ts (no "/" in application or environment).
+ */
 export function userKey(applicationId: string, environment: string, user: string): string {
-  return `${applicationId}/${environment}/${user}`;
+  return userKeyOf(applicationId, environment, user);
 }

@@ -49,7 +49,12 @@ export async function startHttp(opts: HttpOptions): Promise<HttpHandle> {
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, opts: HttpOptions): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://localhost');
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://localhost');
+  } catch {
+    return send(res, 400, { error: 'malformed request target' }); // e.g. `//[`: the client's fault, nothing to log
+  }
   if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'method not allowed' });
   switch (url.pathname) {
     case '/metrics': {

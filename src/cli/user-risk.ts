@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { Config } from '../config/schema.ts';
 import type { RiskView } from '../scoring/index.ts';
 import { ConnectionError, RiskHubError } from '../errors.ts';
+import { identityProblem } from '../identity.ts';
 import { configFrom } from './context.ts';
 import { formatTime } from './simulate.ts';
 
@@ -31,6 +32,9 @@ export function defaultScorerUrl(config: Pick<Config, 'scorer' | 'http'>): strin
 }
 
 export async function queryUserRisk(base: string, app: string, env: string, user: string, opts: { timeoutMs?: number } = {}): Promise<QueryResult> {
+  // Refused here rather than sent: "a/b" + "c" would name the same key as "a" + "b/c".
+  const problem = identityProblem(app, env, user);
+  if (problem !== undefined) throw new RiskHubError('RH_USAGE', `not a user Risk Hub can score: ${problem}`);
   const path = `/v1/users/${encodeURIComponent(app)}/${encodeURIComponent(env)}/${encodeURIComponent(user)}/risk`;
   let url = base.replace(/\/+$/, '');
   for (let hop = 0; hop < 2; hop++) {

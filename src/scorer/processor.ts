@@ -2,6 +2,7 @@ import type { RiskAlert, ScoredAttack } from '../contracts.ts';
 import { userKey } from '../contracts.ts';
 import type { ScoringConfig } from '../config/scoring.ts';
 import { partitionFor } from '../kafka/partitioner.ts';
+import { identityProblem, INVALID_IDENTITY } from '../identity.ts';
 import { emptyUserState, resolvePolicy, scoreEvent, type UserState } from '../scoring/index.ts';
 
 // The processor step of one input batch, without I/O: decoded records in, state changes, alerts and
@@ -10,12 +11,30 @@ import { emptyUserState, resolvePolicy, scoreEvent, type UserState } from '../sc
 
 export interface InputRecord {
   offset: string;
+  /**
+   * The record's Kafka key as a UTF-8 string; null when it has none. It must equal the user key of the
+   * value (`keyOf`): the key chose the partition, hence where the user's state lives.
+   */
+  recordKey: string | null;
   attack?: ScoredAttack;
-  /** The user key, set by `batchKeys` (computed once per record). */
+  /** The user key, set by `batchKeys` (computed once per record) for records that will be scored. */
   key?: string;
+  /** Why the record will not be scored, set by `batchKeys` (undefined: not checked yet, or valid). */
+  refused?: Refusal;
   /** Set when the record is poison; it goes to the dead-letter topic. */
   poison?: { reason: string; message: string; schemaId?: number | undefined };
 }
+
+/** A decoded record's reason to be dead-lettered instead of scored. */
+export interface Refusal {
+  reason: string;
+  message: string;
+}
+
+/** Dead-letter reason of a record without a key: nothing says it was produced on its user's partition. */
+export const MISSING_KEY = 'missing-key';
+/** Dead-letter reason of a record whose key is not its value's `application_id/environment/user.key`. */
+export const KEY_MISMATCH = 'key-mismatch';
 
 export interface ProcessCounts {
   scored: number;
@@ -41,7 +60,11 @@ export interface BatchResult {
 /** Keys of the users a batch touches (load their state before `processBatch`). */
 export function batchKeys(records: InputRecord[]): string[] {
   const keys = new Set<string>();
-  for (const r of records) if (r.attack && validUser(r.attack)) keys.add((r.key = keyOf(r.attack)));
+  for (const r of records) {
+    if (!r.attack || r.poison) continue;
+    r.refused = refusal(r.recordKey, r.attack);
+    if (r.refused === undefined) keys.add((r.key = keyOf(r.attack)));
+  }
   return [...keys];
 }
 
@@ -51,6 +74,29 @@ export function keyOf(a: ScoredAttack): string {
 
 function validUser(a: ScoredAttack): boolean {
   return typeof a.user?.key === 'string' && a.user.key.trim() !== '' && a.application_id.trim() !== '';
+}
+
+/**
+ * Why a decoded record must not be scored, checked in this order: no user; an identity outside the
+ * rules of src/identity.ts (its key could name another user); no record key, or a key other than the
+ * value's (it was partitioned for another user, so scoring it here would split that user's state);
+ * a time or points that are not finite numbers. Undefined when it may be scored.
+ */
+function refusal(recordKey: string | null, a: ScoredAttack): Refusal | undefined {
+  if (!validUser(a)) return { reason: 'missing-user', message: 'the attack has no user key or no application id' };
+  const identity = identityProblem(a.application_id, a.environment, a.user.key);
+  if (identity !== undefined) return { reason: INVALID_IDENTITY, message: identity };
+  if (recordKey === null) return { reason: MISSING_KEY, message: `the record has no key; expected ${clip(keyOf(a))}` };
+  if (recordKey !== keyOf(a)) return { reason: KEY_MISMATCH, message: `the record key ${clip(recordKey)} is not the value's ${clip(keyOf(a))}` };
+  if (!Number.isFinite(a.occurred_at) || (a.points !== null && !Number.isFinite(a.points))) {
+    return { reason: 'invalid-value', message: `occurred_at ${a.occurred_at} or points ${a.points} is not a finite number` };
+  }
+  return undefined;
+}
+
+/** A key for a message: JSON-quoted and clipped to 200 characters. */
+function clip(key: string): string {
+  return JSON.stringify(key.length > 200 ? `${key.slice(0, 200)}…` : key);
 }
 
 /**
@@ -76,12 +122,9 @@ export function processBatch(
       continue;
     }
     const a = r.attack;
-    if (!validUser(a)) {
-      out.deadLetters.push({ offset: r.offset, reason: 'missing-user', message: 'the attack has no user key or no application id' });
-      continue;
-    }
-    if (!Number.isFinite(a.occurred_at) || (a.points !== null && !Number.isFinite(a.points))) {
-      out.deadLetters.push({ offset: r.offset, reason: 'invalid-value', message: `occurred_at ${a.occurred_at} or points ${a.points} is not a finite number` });
+    const refused = r.key === undefined ? (r.refused ?? refusal(r.recordKey, a)) : undefined;
+    if (refused !== undefined) {
+      out.deadLetters.push({ offset: r.offset, ...refused });
       continue;
     }
     if (a.occurred_at > out.streamTime) out.streamTime = a.occurred_at;

@@ -244,11 +244,11 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
       try {
         const buf = msg.value;
         const { value } = serde.decodeCached<ScoredAttack>(buf, attackReader) ?? (await serde.decode<ScoredAttack>(buf, attackReader));
-        out.push({ offset: msg.offset, attack: value });
+        out.push({ offset: msg.offset, recordKey: msg.key ? msg.key.toString('utf8') : null, attack: value });
       } catch (err) {
         if (err instanceof PoisonRecordError) {
           const schemaId = msg.value && msg.value.length >= 5 && msg.value[0] === 0 ? msg.value.readInt32BE(1) : undefined;
-          out.push({ offset: msg.offset, poison: { reason: err.reason, message: err.message, schemaId } });
+          out.push({ offset: msg.offset, recordKey: null, poison: { reason: err.reason, message: err.message, schemaId } });
         } else throw err;
       }
     }

@@ -57,9 +57,25 @@ describe('user-risk query', () => {
 
   it('escapes the path segments', async () => {
     const s = await scorer(() => ({ status: 200, body: { ...ANSWER, known: false } }));
-    const r = await queryUserRisk(s.url, 'shop', 'prod/eu', 'a b@c');
-    expect(s.hits).toEqual(['/v1/users/shop/prod%2Feu/a%20b%40c/risk']);
+    const r = await queryUserRisk(s.url, 'shop', 'prod-eu', 'x/a b@c');
+    expect(s.hits).toEqual(['/v1/users/shop/prod-eu/x%2Fa%20b%40c/risk']);
     expect(formatUserRisk(r)).toContain('no events scored for this user');
+  });
+
+  it('refuses, without asking, an application or environment outside the identity rules', async () => {
+    // "a/b" + "c" and "a" + "b/c" would name one key: neither may be asked for.
+    const s = await scorer(() => ({ status: 200, body: ANSWER }));
+    for (const [app, env] of [
+      ['a/b', 'c'],
+      ['a', 'b/c'],
+      ['', 'production'],
+      ['shop', 'prod eu'],
+    ] as const) {
+      const err = await queryUserRisk(s.url, app, env, 'u').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RiskHubError);
+      expect((err as RiskHubError).code).toBe('RH_USAGE');
+    }
+    expect(s.hits).toEqual([]);
   });
 
   it('follows a 421 to the owner once', async () => {

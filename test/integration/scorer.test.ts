@@ -131,6 +131,33 @@ describe('scorer semantics on the real broker', () => {
     }
   });
 
+  it('dead-letters identities outside the rules, records without a key and keys other than the value\'s (issue 13)', async () => {
+    const dlq = await new TopicReader<Buffer>(config, config.topics.attacksDlq, 'raw').start();
+    try {
+      const { AvroSerde, subjectFor } = await import('../../src/kafka/serde.ts');
+      const serde = new AvroSerde(config);
+      const enc = (a: ReturnType<typeof mkAttack>) => serde.encode(subjectFor(config.topics.attacks), a);
+      // "a/b" + "c" and "a" + "b/c" used to share the key a/b/c/twin and one window: 6 + 6 alerted.
+      await producer.sendRaw([
+        { key: 'a/b/c/twin', value: await enc(mkAttack({ app: 'a/b', env: 'c', user: 'twin', at: T, points: 6 })) },
+        { key: 'a/b/c/twin', value: await enc(mkAttack({ app: 'a', env: 'b/c', user: 'twin', at: T, points: 6 })) },
+        { key: null, value: await enc(mkAttack({ user: 'keyless', at: T, points: 11 })) },
+        { key: 'shop/production/somebody-else', value: await enc(mkAttack({ user: 'mismatched', at: T, points: 11 })) },
+        { key: 'shop/production/matched', value: await enc(mkAttack({ user: 'matched', at: T, points: 11 })) },
+      ]);
+      await eventually(() => (alertsFor('matched').length === 1 ? true : undefined), 30_000, 'the valid record scored');
+      const ours = () => dlq.records.map((r) => r.headers['x-risk-hub-error']!).filter((r) => ['invalid-identity', 'key-mismatch', 'missing-key'].includes(r));
+      await eventually(() => (ours().length >= 4 ? true : undefined), 30_000, 'four dead letters');
+      const reasons = ours().sort();
+      expect(reasons).toEqual(['invalid-identity', 'invalid-identity', 'key-mismatch', 'missing-key']);
+      await alerts.settle(1000);
+      expect(alerts.records.map((r) => r.value).filter((a) => ['twin', 'keyless', 'mismatched', 'somebody-else'].includes(a.user.key))).toEqual([]);
+      expect((await fetch(`${scorer.url}/v1/users/a%2Fb/c/twin/risk`)).status).toBe(400);
+    } finally {
+      await dlq.stop();
+    }
+  });
+
   it('answers /metrics, /healthz and /readyz', async () => {
     const metrics = await (await fetch(`${scorer.url}/metrics`)).text();
     expect(metrics).toMatch(/risk_hub_scorer_events_total\{outcome="scored"\} \d+/);

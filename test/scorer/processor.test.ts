@@ -25,7 +25,13 @@ function a(user: string, points: number, id = `${user}-${points}-${Math.random()
   };
 }
 
-const rec = (offset: number, attack?: Attack, poison?: InputRecord['poison']): InputRecord => ({ offset: String(offset), ...(attack ? { attack } : {}), ...(poison ? { poison } : {}) });
+/** A record as the scorer decodes it; its key is the value's user key unless `recordKey` is given. */
+const rec = (offset: number, attack?: Attack, poison?: InputRecord['poison'], recordKey?: string | null): InputRecord => ({
+  offset: String(offset),
+  recordKey: recordKey !== undefined ? recordKey : attack ? `${attack.application_id}/${attack.environment}/${attack.user.key}` : null,
+  ...(attack ? { attack } : {}),
+  ...(poison ? { poison } : {}),
+});
 
 describe('processBatch', () => {
   it('scores in offset order, collects alerts, dirty users and dead letters', () => {
@@ -58,6 +64,60 @@ describe('processBatch', () => {
     expect(r.streamTime).toBe(T);
     expect(processBatch([rec(9, a('alice', 1, 'x', T + 5)), rec(10, a('alice', 1, 'y', T - 5))], states, scoring, { partition: partitionFor(key, 6), partitions: 6, nowMs: NOW }).streamTime).toBe(T + 5);
     expect(processBatch([rec(11, undefined, { reason: 'no-magic-byte', message: 'x' })], states, scoring, { partition: 0, partitions: 6, nowMs: NOW }).streamTime).toBe(-Infinity);
+  });
+
+  it('never lets two different (application, environment, user) triples share a window or an alert', () => {
+    // Issue 13: "a/b" + "c" and "a" + "b/c" (same user) joined to one key, and so did "env" + "x/y" and
+    // "env/x" + "y": 6 + 6 points fired an alert neither user earned, listing the other's events.
+    const ev = (app: string, env: string, user: string, id: string): Attack => ({ ...a(user, 6, id), application_id: app, environment: env });
+    const records = [
+      rec(0, ev('a/b', 'c', 'u', 'e0')),
+      rec(1, ev('a', 'b/c', 'u', 'e1')),
+      rec(2, ev('shop', 'env', 'x/y', 'e2')),
+      rec(3, ev('shop', 'env/x', 'y', 'e3')),
+    ];
+    const states = new Map<string, UserState>();
+    const keys = batchKeys(records);
+    expect(keys).toEqual(['shop/env/x/y']);
+    const r = processBatch(records, states, scoring, { partition: partitionFor('shop/env/x/y', 6), partitions: 6, nowMs: NOW });
+    expect(r.alerts).toEqual([]);
+    expect(r.deadLetters.map((d) => [d.offset, d.reason])).toEqual([
+      ['0', 'invalid-identity'],
+      ['1', 'invalid-identity'],
+      ['3', 'invalid-identity'],
+    ]);
+    expect(r.deadLetters[0]!.message).toMatch(/application_id "a\/b"/);
+    expect([...states.keys()]).toEqual(['shop/env/x/y']);
+    expect(states.get('shop/env/x/y')!.sum).toBe(6);
+  });
+
+  it('dead-letters a record without a key, or whose key is not its value\'s, instead of splitting a user\'s state', () => {
+    // Issue 13: such a record was scored on the partition its key chose, away from its user's state.
+    const key = 'shop/production/dave';
+    const p = partitionFor(key, 6);
+    const records = [
+      rec(0, a('dave', 6, 'e0'), undefined, null),
+      rec(1, a('dave', 6, 'e1'), undefined, 'shop/production/erin'),
+      rec(2, a('dave', 6, 'e2'), undefined, 'shop/production/dave '),
+      rec(3, a('dave', 6, 'e3'), undefined, ''),
+      rec(4, a('dave', 6, 'e4')),
+    ];
+    const states = new Map<string, UserState>();
+    expect(batchKeys(records)).toEqual([key]);
+    const r = processBatch(records, states, scoring, { partition: p, partitions: 6, nowMs: NOW });
+    expect(r.deadLetters.map((d) => [d.offset, d.reason])).toEqual([
+      ['0', 'missing-key'],
+      ['1', 'key-mismatch'],
+      ['2', 'key-mismatch'],
+      ['3', 'key-mismatch'],
+    ]);
+    expect(r.deadLetters[1]!.message).toBe('the record key "shop/production/erin" is not the value\'s "shop/production/dave"');
+    expect(r.counts).toMatchObject({ scored: 1, wrongPartition: 0 });
+    expect(r.alerts).toEqual([]); // 6 points: the mismatched records did not count
+    expect(states.get(key)!.sum).toBe(6);
+    // Without batchKeys first (the checks run in processBatch too).
+    const r2 = processBatch([rec(5, a('dave', 6, 'e5'), undefined, null)], states, scoring, { partition: p, partitions: 6, nowMs: NOW });
+    expect(r2.deadLetters.map((d) => d.reason)).toEqual(['missing-key']);
   });
 
   it('counts records on the wrong partition for their key', () => {
