@@ -30,7 +30,10 @@ export function register(program: Command): void {
         console.log(`\n== ${c.channel} (${c.enabled ? 'enabled' : 'disabled'})`);
         if (c.dropped) console.log(`   not sent: ${c.dropped}`);
         if (!c.routes.length && !c.dropped) console.log('   no target matches');
-        for (const r of c.routes) console.log(`   → ${r.target}: ${r.destination}\n     because ${r.reason}`);
+        for (const r of c.routes) {
+          console.log(`   → ${r.target}: ${r.destination}\n     because ${r.reason}`);
+          if (r.egress) console.log(`     WARNING: ${r.egress}`);
+        }
         if (c.message) console.log(indent(JSON.stringify(c.message, null, 2)));
       }
     });

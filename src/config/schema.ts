@@ -31,14 +31,31 @@ export const KafkaSchema = z.strictObject({
   connectWaitMs: z.number().int().positive().default(15000),
 });
 
-export const RegistrySchema = z.strictObject({
-  /** Confluent-compatible API base. Env: SCHEMA_REGISTRY_URL. For Apicurio: http://host:port/apis/ccompat/v7 */
-  url: z.url().default('http://127.0.0.1:8081/apis/ccompat/v7'),
-  username: z.string().optional(),
-  password: z.string().optional(),
-  /** Per-request timeout (ms). */
-  timeoutMs: z.number().int().positive().default(5000),
-});
+export const RegistrySchema = z
+  .strictObject({
+    /** Confluent-compatible API base. Env: SCHEMA_REGISTRY_URL. For Apicurio: http://host:port/apis/ccompat/v7 */
+    url: z.url().default('http://127.0.0.1:8081/apis/ccompat/v7'),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    /** Per-request timeout (ms), for every registry call of every process (a hung registry is an outage, retried). */
+    timeoutMs: z.number().int().positive().default(5000),
+  })
+  .transform(moveUrlCredentials);
+
+/**
+ * `http://user:pass@host/…` (the usual way to hand a secret to SCHEMA_REGISTRY_URL): the credentials
+ * move to username/password (explicit fields win) and leave the URL, so that no log line, error
+ * message or `config print` that shows the URL can show them.
+ */
+function moveUrlCredentials<R extends { url: string; username?: string | undefined; password?: string | undefined }>(r: R): R {
+  const u = new URL(r.url);
+  if (!u.username && !u.password) return r;
+  const username = r.username ?? decodeURIComponent(u.username);
+  const password = r.password ?? decodeURIComponent(u.password);
+  u.username = '';
+  u.password = '';
+  return { ...r, url: u.toString(), username, password };
+}
 
 export const TopicsSchema = z.strictObject({
   attacks: z.string().default('attacks'),

@@ -61,6 +61,18 @@ export function checkAddress(address: string, policy: EgressPolicy): AddressVerd
   }
   const canonical = addr.toString();
   const range = addr.range();
+  // An IPv6 address that carries an IPv4 address (IPv4-compatible, SIIT, NAT64, 6to4, Teredo) reaches
+  // that IPv4 host through a translator or the kernel: it is judged by the embedded address first, so
+  // [::127.0.0.1] or 64:ff9b::a9fe:a9fe is loopback or metadata, not "public IPv6".
+  const embedded = addr.kind() === 'ipv6' ? embeddedIPv4(addr as ipaddr.IPv6) : undefined;
+  if (embedded) {
+    const inner = checkAddress(embedded.v4.toString(), policy);
+    if (!inner.allowed) return { address: canonical, allowed: false, range: inner.range, why: `${embedded.kind} address embedding ${inner.address} (${inner.why})` };
+    // IPv4-compatible, SIIT and NAT64 addresses lead to the embedded host and nowhere else (an
+    // IPv6-only pod reaches a public webhook through DNS64 + NAT64): judged as that host. 6to4 and
+    // Teredo lead to relays: also judged below as IPv6 (refused unless allow-listed).
+    if (embedded.kind !== '6to4' && embedded.kind !== 'Teredo') return { ...inner, address: canonical, why: `${embedded.kind} address of ${inner.address} (${inner.why})` };
+  }
   if (METADATA_ADDRESSES.some((m) => ipaddr.process(m).toString() === canonical)) {
     return policy.exact.has(canonical)
       ? { address: canonical, allowed: true, range: 'metadata', why: 'allow-listed exactly' }
@@ -71,6 +83,50 @@ export function checkAddress(address: string, policy: EgressPolicy): AddressVerd
   }
   if (range === 'unicast') return { address: canonical, allowed: true, range, why: 'public unicast' };
   return { address: canonical, allowed: false, range, why: `${range} address` };
+}
+
+/**
+ * The IPv4 address inside an IPv6 address of a range that embeds one: IPv4-compatible ::a.b.c.d
+ * (deprecated, RFC 4291; :: and ::1 excluded), SIIT ::ffff:0:a.b.c.d (RFC 6145), NAT64
+ * 64:ff9b::/96 and 64:ff9b:1::/96 (RFC 6052, RFC 8215; other prefix lengths of 64:ff9b:1::/48 are
+ * not recognised and stay refused), 6to4 2002:AABB:CCDD::/48
+ * (RFC 3056), Teredo 2001:0::/32 (RFC 4380; the client address, inverted, in the last 32 bits).
+ * IPv4-mapped ::ffff:a.b.c.d is already turned into IPv4 by ipaddr.process.
+ */
+export function embeddedIPv4(addr: ipaddr.IPv6): { v4: ipaddr.IPv4; kind: string } | undefined {
+  const w = addr.parts; // eight 16-bit words
+  const v4 = (hi: number, lo: number) => new ipaddr.IPv4([hi >> 8, hi & 0xff, lo >> 8, lo & 0xff]);
+  const zero = (from: number, to: number) => w.slice(from, to).every((x) => x === 0);
+  if (zero(0, 6) && (w[6] !== 0 || (w[7] as number) > 1)) return { v4: v4(w[6] as number, w[7] as number), kind: 'IPv4-compatible' };
+  if (zero(0, 4) && w[4] === 0xffff && w[5] === 0) return { v4: v4(w[6] as number, w[7] as number), kind: 'SIIT' };
+  if (w[0] === 0x64 && w[1] === 0xff9b && (zero(2, 6) || (w[2] === 1 && zero(3, 6)))) return { v4: v4(w[6] as number, w[7] as number), kind: 'NAT64' };
+  if (w[0] === 0x2002) return { v4: v4(w[1] as number, w[2] as number), kind: '6to4' };
+  if (w[0] === 0x2001 && w[1] === 0) return { v4: v4(~(w[6] as number) & 0xffff, ~(w[7] as number) & 0xffff), kind: 'Teredo' };
+  return undefined;
+}
+
+/** Names that always lead to this host or to a cloud metadata service, whatever DNS says. */
+const LOOPBACK_NAMES = /^(localhost|localhost\.localdomain|ip6-localhost|ip6-loopback)$|\.localhost$/;
+const METADATA_NAMES = new Set(['metadata', 'metadata.google.internal', 'metadata.goog', 'instance-data', 'instance-data.ec2.internal']);
+
+/**
+ * What egress will say about a target URL, decided without DNS (`config test` opens no connection):
+ * an IP literal is checked as at delivery; loopback and metadata names are refused unless
+ * allow-listed; any other name is only known once it resolves (undefined).
+ */
+export function staticEgressVerdict(url: string, allow: readonly string[]): AddressVerdict | undefined {
+  let host: string;
+  try {
+    host = normHost(new URL(url).hostname);
+  } catch {
+    return undefined;
+  }
+  const policy = parseAllowList(allow);
+  if (ipaddr.isValid(host)) return checkAddress(host, policy);
+  if (policy.hosts.has(host)) return undefined;
+  if (LOOPBACK_NAMES.test(host)) return { address: host, allowed: false, range: 'loopback', why: 'loopback name' };
+  if (METADATA_NAMES.has(host)) return { address: host, allowed: false, range: 'metadata', why: 'cloud metadata name' };
+  return undefined;
 }
 
 export type Lookup = (hostname: string) => Promise<Array<{ address: string; family: number }>>;

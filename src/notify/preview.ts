@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.ts';
 import type { RiskAlert } from '../contracts.ts';
 import { ConfigError } from '../errors.ts';
 import { readerType } from '../kafka/serde.ts';
+import { staticEgressVerdict } from './egress.ts';
 import { renderers } from './render/index.ts';
 import { routeAlert } from './route.ts';
 import { resolveTargets } from './secrets.ts';
@@ -14,7 +15,7 @@ import type { ResolvedTargets, Target } from './types.ts';
 export interface PreviewChannel {
   channel: Channel;
   enabled: boolean;
-  routes: Array<{ target: string; reason: string; destination: string }>;
+  routes: Array<{ target: string; reason: string; destination: string; /** Set when egress will refuse the target. */ egress?: string }>;
   dropped?: string;
   /** The rendered message (Slack payload, e-mail parts, webhook body + headers). */
   message?: unknown;
@@ -46,6 +47,14 @@ function destination(t: Target): string {
   }
 }
 
+/** The refusal a delivery to this HTTP target will meet (loopback, metadata, private), if it can be told now. */
+function egressWarning(t: Target, allow: readonly string[]): string | undefined {
+  if (t.channel === 'email') return undefined;
+  const v = staticEgressVerdict(t.url, allow);
+  if (!v || v.allowed) return undefined;
+  return `egress will refuse it (${v.address}: ${v.why}); list it in notify.egress.allow if this is intended`;
+}
+
 export function previewAlert(config: Config, alert: RiskAlert, env: NodeJS.ProcessEnv = process.env): PreviewChannel[] {
   const n = config.notify;
   // Placeholders stand in for secrets that are not set in this shell: the preview needs none.
@@ -56,7 +65,10 @@ export function previewAlert(config: Config, alert: RiskAlert, env: NodeJS.Proce
     const out: PreviewChannel = {
       channel,
       enabled: n[channel].enabled,
-      routes: decision.routed.map((r) => ({ target: r.target.id, reason: r.reason, destination: destination(r.target) })),
+      routes: decision.routed.map((r) => {
+        const egress = egressWarning(r.target, n.egress.allow);
+        return { target: r.target.id, reason: r.reason, destination: destination(r.target), ...(egress ? { egress } : {}) };
+      }),
       ...(decision.dropped ? { dropped: decision.dropped } : {}),
     };
     if (decision.routed.length) {

@@ -1,6 +1,6 @@
 import { Webhook } from 'standardwebhooks';
 import type { NotifyConfig } from '../config/notify.ts';
-import { scrubSecrets } from '../config/redact.ts';
+import { isSecretHeader, scrubSecrets } from '../config/redact.ts';
 import { ConfigError } from '../errors.ts';
 import type { EmailTarget, ResolvedTargets, SlackTarget, WebhookTarget } from './types.ts';
 
@@ -74,6 +74,8 @@ export function resolveTargets(
           throw new ConfigError(`${field}: signing secret #${i + 1} is too short (use at least 24 random bytes)`);
         secrets.push(secret, secret.replace(/^whsec_/, ''));
       });
+      // A credential passed as a header (x-api-key, authorization) is scrubbed like a signing secret.
+      for (const [name, value] of Object.entries(t.headers)) if (isSecretHeader(name)) secrets.push(value, value.replace(/^(Bearer|Basic|Token)\s+/i, ''));
       webhook.push({ channel: 'webhook', id, url: t.url, secrets: list, headers: { ...t.headers }, route: t.route });
     }
   }

@@ -25,6 +25,14 @@ describe('configuration from the environment', () => {
     expect(c.applicationId).toBe('fraud');
   });
 
+  it('moves credentials out of SCHEMA_REGISTRY_URL into username/password (explicit fields win)', () => {
+    const c = loadConfig({ env: { SCHEMA_REGISTRY_URL: 'https://u%40corp:p%3Ass@reg.example.com/apis/ccompat/v7' } });
+    expect(c.schemaRegistry).toMatchObject({ url: 'https://reg.example.com/apis/ccompat/v7', username: 'u@corp', password: 'p:ss' });
+    const explicit = loadConfig({ env: { SCHEMA_REGISTRY_URL: 'https://u:p@reg.example.com/', RISK_HUB_SCHEMA_REGISTRY__PASSWORD: 'other' } });
+    expect(explicit.schemaRegistry).toMatchObject({ url: 'https://reg.example.com/', username: 'u', password: 'other' });
+    expect(loadConfig({ env: {} }).schemaRegistry).toEqual({ url: 'http://127.0.0.1:8081/apis/ccompat/v7', timeoutMs: 5000 });
+  });
+
   it('names the field of an invalid value', () => {
     expect(() => loadConfig({ env: { RISK_HUB_SCORING__TIERS: '[5]' } })).toThrow(ConfigError);
     expect(() => loadConfig({ env: { RISK_HUB_SCORING__TIERS: '[5]' } })).toThrow(/scoring\.tiers\.0: tier bounds must be strictly increasing/);

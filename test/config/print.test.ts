@@ -45,6 +45,28 @@ describe('risk-hub config print', { timeout: 60_000 }, () => {
     expect(printed.notify.email.smtp.password).toBe('[redacted]');
   });
 
+  it('never prints registry credentials given in SCHEMA_REGISTRY_URL, nor credential headers of a webhook', () => {
+    const r = cli(['config', 'print'], {
+      SCHEMA_REGISTRY_URL: 'https://reg-user:reg-s3cret%21pass@registry.example.com:8081/apis/ccompat/v7',
+      RISK_HUB_NOTIFY__WEBHOOK__TARGETS__SOAR__URL: 'https://soar.example.com/hook',
+      RISK_HUB_NOTIFY__WEBHOOK__TARGETS__SOAR__SECRETS_ENV: 'SOAR_SECRETS',
+      RISK_HUB_NOTIFY__WEBHOOK__TARGETS__SOAR__HEADERS: JSON.stringify({ 'x-api-key': 'key-0123456789', Authorization: 'Bearer tok-0123456789', 'X-Auth-Token': 'tok-abcdef', 'X-Tenant': 'acme' }),
+    });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    for (const s of ['reg-s3cret', 'key-0123456789', 'tok-0123456789', 'tok-abcdef']) expect(r.stdout).not.toContain(s);
+    const printed = parse(r.stdout) as { schemaRegistry: { url: string; username: string; password: string }; notify: { webhook: { targets: { soar: { headers: Record<string, string> } } } } };
+    expect(printed.schemaRegistry).toMatchObject({ url: 'https://registry.example.com:8081/apis/ccompat/v7', username: 'reg-user', password: '[redacted]' });
+    expect(printed.notify.webhook.targets.soar.headers).toEqual({ 'x-api-key': '[redacted]', Authorization: '[redacted]', 'X-Auth-Token': '[redacted]', 'X-Tenant': 'acme' });
+  });
+
+  it('schemas register names an unreachable registry without its credentials', () => {
+    const r = cli(['schemas', 'register'], { SCHEMA_REGISTRY_URL: 'http://reg-user:reg-s3cret-pass@127.0.0.1:9/apis/ccompat/v7', RISK_HUB_SCHEMA_REGISTRY__TIMEOUT_MS: '2000' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/schema registry at http:\/\/127\.0\.0\.1:9\/apis\/ccompat\/v7 /);
+    expect(r.stderr + r.stdout).not.toContain('reg-s3cret-pass');
+  });
+
   it('refuses an invalid configuration in one line naming the field, exit 1, no stack trace', () => {
     const r = cli(['config', 'print'], { RISK_HUB_SCORING__THRESHOLD: '-3' });
     expect(r.code).toBe(1);

@@ -48,6 +48,43 @@ describe('risk-hub config test', () => {
     expect(by.slack?.message?.text).toContain('gained 37 points in 24 h');
   });
 
+  it('warns that a loopback, metadata or private webhook target will be refused by egress unless allowed', { timeout: 60_000 }, () => {
+    const c = join(dir, 'egress.yaml');
+    const hook = (url: string) => `{ url: '${url}', secretsEnv: NOT_SET }`;
+    writeFileSync(
+      c,
+      `notify:
+  egress: { allow: ['10.1.0.0/16'] }
+  webhook:
+    enabled: true
+    targets:
+      local: ${hook('http://127.0.0.1:8080/hook')}
+      named: ${hook('http://localhost:8080/hook')}
+      meta: ${hook('http://169.254.169.254/latest')}
+      compat: ${hook('http://[::127.0.0.1]/hook')}
+      lan: ${hook('http://10.0.0.5/hook')}
+      allowed: ${hook('http://10.1.2.3/hook')}
+      public: ${hook('https://hooks.example.com/hook')}
+`,
+    );
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '-c', c, 'config', 'test', '--alert', 'test/notify/fixtures/alert.json', ...args], { encoding: 'utf8', env: { ...process.env, RISK_HUB_CONFIG: '' }, timeout: 30_000 });
+    const json = run('--json');
+    expect(json.status, json.stderr).toBe(0);
+    const routes = (JSON.parse(json.stdout) as Array<{ channel: string; routes: Array<{ target: string; egress?: string }> }>).find((x) => x.channel === 'webhook')!.routes;
+    const egress = Object.fromEntries(routes.map((r) => [r.target, r.egress]));
+    expect(egress.local).toMatch(/egress will refuse it \(127\.0\.0\.1: loopback address\).*notify\.egress\.allow/);
+    expect(egress.named).toMatch(/refuse.*loopback/);
+    expect(egress.meta).toMatch(/refuse.*metadata/);
+    expect(egress.compat).toMatch(/refuse.*loopback/);
+    expect(egress.lan).toMatch(/refuse.*private/);
+    expect(egress.allowed).toBeUndefined();
+    expect(egress.public).toBeUndefined();
+    const text = run();
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout.match(/WARNING: egress will refuse it/g)).toHaveLength(5);
+  });
+
   it('names the field of an invalid sample alert', () => {
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, JSON.stringify({ alert_id: 'x', tier: 'two' }));

@@ -48,6 +48,43 @@ describe('checkAddress', () => {
     expect(checkAddress('169.254.169.254', parseAllowList(['169.254.169.254/32'])).allowed).toBe(true);
   });
 
+  // IPv6 addresses that carry an IPv4 address reach that IPv4 host: judged by it (issue 13).
+  it.each([
+    ['::127.0.0.1', 'loopback'], // IPv4-compatible, as typed in a URL ([::127.0.0.1])
+    ['::7f00:1', 'loopback'], // the same, as new URL() and resolvers write it
+    ['::a00:1', 'private'],
+    ['::a9fe:a9fe', 'metadata'],
+    ['::ffff:7f00:1', 'loopback'], // IPv4-mapped, hex form
+    ['::ffff:0:a00:1', 'private'], // SIIT
+    ['64:ff9b::7f00:1', 'loopback'], // NAT64 well-known prefix
+    ['64:ff9b::a9fe:a9fe', 'metadata'],
+    ['64:ff9b:1::c0a8:101', 'private'], // NAT64 local-use prefix
+    ['2002:c0a8:101::1', 'private'], // 6to4 of 192.168.1.1
+    ['2002:7f00:1::', 'loopback'],
+    ['2001:0:4136:e378:8000:63bf:80ff:fffe', 'loopback'], // Teredo client 127.0.0.1 (inverted)
+  ])('refuses %s, which embeds a %s IPv4 address', (addr, range) => {
+    expect(checkAddress(addr, none)).toMatchObject({ allowed: false, range });
+  });
+
+  it('judges NAT64 of a public address as that address; 6to4 and Teredo relays stay refused unless allow-listed', () => {
+    expect(checkAddress('64:ff9b::808:808', none)).toMatchObject({ allowed: true });
+    expect(checkAddress('2002:808:808::1', none).allowed).toBe(false);
+    // A broad IPv6 allow-list entry does not open the private IPv4 hosts a 6to4 address embeds.
+    const wide = parseAllowList(['2000::/3']);
+    expect(checkAddress('2002:808:808::1', wide).allowed).toBe(true);
+    expect(checkAddress('2002:a00:1::1', wide).allowed).toBe(false);
+    // An allow-listed IPv4 range is reachable through NAT64 too; metadata still needs its exact entry.
+    const ten = parseAllowList(['10.0.0.0/8', '169.254.0.0/16']);
+    expect(checkAddress('64:ff9b::a00:1', ten).allowed).toBe(true);
+    expect(checkAddress('64:ff9b::a9fe:a9fe', ten)).toMatchObject({ allowed: false, range: 'metadata' });
+  });
+
+  it('an allow-listed host name resolving to an embedded metadata address is refused', async () => {
+    const p = parseAllowList(['hooks.internal']);
+    const lookup: Lookup = async () => [{ address: '64:ff9b::a9fe:a9fe', family: 6 }];
+    await expect(resolveChecked('hooks.internal', p, lookup)).rejects.toMatchObject({ status: 'egress_refused' });
+  });
+
   it('rejects a malformed allow-list entry', () => {
     expect(() => parseAllowList(['10.0.0.0/99'])).toThrow();
   });
@@ -111,6 +148,7 @@ describe('createSafeAgent (real undici, real loopback receiver)', () => {
     ['http://169.254.169.254/latest/meta-data/', 'metadata'],
     ['http://[fd00:ec2::254]/', 'metadata'],
     ['http://100.100.100.200/', 'metadata'],
+    ['http://[64:ff9b::a9fe:a9fe]/', 'metadata'],
   ])('refuses %s before any connection', async (url, why) => {
     const s = spiedAgent(['127.0.0.1']);
     const err = await request(url, { method: 'POST', body: '{}', dispatcher: s.agent }).catch((e: unknown) => e);
@@ -118,6 +156,16 @@ describe('createSafeAgent (real undici, real loopback receiver)', () => {
     expect(err).toMatchObject({ status: 'egress_refused', retriable: false });
     expect((err as Error).message).toContain(why);
     expect(s.calls()).toEqual([]);
+    await s.agent.close();
+  });
+
+  it.each(['[::127.0.0.1]', '[::ffff:127.0.0.1]', '[::ffff:0:7f00:1]', '[64:ff9b::7f00:1]', '[2002:7f00:1::1]'])('refuses loopback written as IPv6 %s before any connection', async (host) => {
+    const s = spiedAgent([]);
+    const err = await request(rx.url.replace('127.0.0.1', host), { method: 'POST', body: '{}', dispatcher: s.agent }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 'egress_refused', retriable: false });
+    expect((err as Error).message).toContain('loopback');
+    expect(s.calls()).toEqual([]);
+    expect(rx.requests).toHaveLength(0);
     await s.agent.close();
   });
 
