@@ -1,5 +1,8 @@
-# syntax=docker/dockerfile:1
-# Risk Hub image: `docker build -t risk-hub:0.1.0 .`
+# Risk Hub image: `DOCKER_BUILDKIT=1 docker build -t risk-hub:0.1.0 .` (docs/kubernetes.md).
+# Where no image registry is reachable, scripts/docker/build.sh --local-bases builds the bases
+# locally (scripts/docker/local-bases.sh) and passes them as NODE_IMAGE and RUNTIME_IMAGE.
+# No `# syntax=` line: it would pull a Dockerfile frontend image from Docker Hub; the frontend built
+# into Docker 20.10+ knows everything used here (RUN --mount for the npm cache and build secrets).
 # One image for every process; the command picks the role (the Helm chart passes the arguments):
 #   docker run risk-hub:0.1.0 scorer | notifier --channel slack | topics apply | schemas register | --help
 #
@@ -7,8 +10,9 @@
 # dependencies only, and the runtime stage is distroless: no shell, no package manager, running as
 # the unprivileged user 65532 ("nonroot"), which the chart's securityContext matches.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
-ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs20-debian12:nonroot
+# Public bases by default; both on Debian 12 (bookworm), Node.js 24 (the current LTS line).
+ARG NODE_IMAGE=node:24-bookworm-slim
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
 
 # -- build: TypeScript → dist/ ---------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS build
@@ -18,7 +22,15 @@ COPY package.json package-lock.json ./
 COPY scripts/postinstall.mjs ./scripts/
 COPY patches ./patches
 # Native modules (classic-level, @datadog/native-appsec) use the prebuilt binaries in their packages.
-RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
+# Optional build secrets for networks that need them (never stored in a layer): `npmrc` (a registry
+# mirror or token: --secret id=npmrc,src=$HOME/.npmrc) and `npm_ca` (extra CA certificates, e.g. a
+# TLS-inspecting egress proxy's: --secret id=npm_ca,src=/etc/ssl/certs/ca-certificates.crt).
+ENV NPM_CONFIG_UPDATE_NOTIFIER=false
+RUN --mount=type=cache,target=/root/.npm \
+    --mount=type=secret,id=npmrc,target=/root/.npmrc \
+    --mount=type=secret,id=npm_ca,target=/run/secrets/npm_ca \
+    if [ -s /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi \
+ && npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build \
@@ -27,14 +39,19 @@ RUN npm run build \
 # -- deps: production node_modules -----------------------------------------------------------------
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
-ENV NODE_ENV=production
+ENV NODE_ENV=production NPM_CONFIG_UPDATE_NOTIFIER=false
 COPY package.json package-lock.json ./
 COPY scripts/postinstall.mjs ./scripts/
 COPY patches ./patches
-RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
+RUN --mount=type=cache,target=/root/.npm \
+    --mount=type=secret,id=npmrc,target=/root/.npmrc \
+    --mount=type=secret,id=npm_ca,target=/run/secrets/npm_ca \
+    if [ -s /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi \
+ && npm ci --omit=dev --no-audit --no-fund
 
 # -- runtime ---------------------------------------------------------------------------------------
 # Same Debian release (bookworm / debian12) as the stages above, so the native modules' glibc matches.
+# It must have node at /nodejs/bin/node (as distroless has; so does the local runtime base).
 FROM ${RUNTIME_IMAGE}
 LABEL org.opencontainers.image.title="risk-hub" \
       org.opencontainers.image.description="Real-time per-user risk scoring on Apache Kafka" \
