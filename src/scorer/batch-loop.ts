@@ -12,9 +12,12 @@ import type { InputBatch } from './task.ts';
 // alone, and that record is dead-lettered with its reason. No batch is retried forever for a reason
 // that will not go away.
 
+/** What the loop needs of the task manager (a fake in unit tests). */
+export type TaskSource = Pick<TaskManager, 'taskFor' | 'committedOffset' | 'closeTask' | 'reportStuck' | 'onAssignment' | 'onRebalancing'>;
+
 export interface BatchLoopDeps {
   consumer: Consumer;
-  manager: TaskManager;
+  manager: TaskSource;
   log: Logger;
   inputTopic: string;
   concurrency: number;
@@ -30,7 +33,7 @@ const RETRY_MAX_MS = 10_000;
 /** While one failure lasts, one warn line per partition per this interval. */
 const LOG_EVERY_MS = 30_000;
 
-interface BatchContext {
+export interface BatchContext {
   partition: number;
   heartbeat: () => Promise<void>;
   isRunning: () => boolean;
@@ -64,7 +67,7 @@ export class BatchLoop {
       eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
         if (batch.isEmpty()) return;
         const ctx = { partition: batch.partition, heartbeat, isRunning: () => isRunning() && !this.stopping, isStale, resolveOffset };
-        await this.handle(toInput(batch), ctx, DETERMINISTIC_ATTEMPTS);
+        await this.handleBatch(toInput(batch), ctx);
       },
     });
   }
@@ -72,6 +75,11 @@ export class BatchLoop {
   /** Stops taking new attempts (the running one completes). */
   stop(): void {
     this.stopping = true;
+  }
+
+  /** One fetched batch: committed (true), or given up because the partition is not ours or the loop stops. */
+  handleBatch(input: InputBatch, ctx: BatchContext): Promise<boolean> {
+    return this.handle(input, ctx, DETERMINISTIC_ATTEMPTS);
   }
 
   /**

@@ -236,6 +236,7 @@ export class TaskManager {
         await t.close({ flush: false });
       }
     }
+    this.updateGauges();
   }
 
   private activate(t: PartitionTask): void {
