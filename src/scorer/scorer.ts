@@ -8,7 +8,7 @@ import { createKafka } from '../kafka/client.ts';
 import { changelogTopic, scorerClientId, scorerGroupId, scorerTransactionalId } from '../kafka/names.ts';
 import { KAFKAJS_UNPATCHED, kafkajsPatched } from '../kafka/patched.ts';
 import { AvroSerde, readerType, subjectFor } from '../kafka/serde.ts';
-import { waitForBrokerForever } from '../kafka/wait.ts';
+import { waitForBrokerForever, withTimeout } from '../kafka/wait.ts';
 import type { Logger } from '../log.ts';
 import { memberView, urlAdvertisingAssigner } from './assigner.ts';
 import { BatchLoop } from './batch-loop.ts';
@@ -79,7 +79,8 @@ async function prepare(config: Config, admin: Admin, log: Logger): Promise<{ cod
   const onRetry = rateLimited(log, 'the schema registry is not reachable; waiting for it (not ready, still live)');
   for (let attempt = 1; ; attempt++) {
     try {
-      await serde.latestId(alertSubject); // fails fast (SchemaError) when schemas were never registered
+      // fails fast (SchemaError) when schemas were never registered
+      await withTimeout(serde.latestId(alertSubject), config.schemaRegistry.timeoutMs, 'asking the schema registry');
       break;
     } catch (err) {
       if (!isRetriable(err)) throw err;
@@ -96,9 +97,12 @@ async function prepare(config: Config, admin: Admin, log: Logger): Promise<{ cod
     throw new Error(`${changelog} has ${changelogPartitions} partitions but ${inputTopic} has ${partitions}: they must be co-partitioned (recreate the changelog with ${partitions})`);
   }
   const attackReader = readerType('attack.avsc', SCORER_SKIPPED_FIELDS);
+  // Every registry call is bounded (schemaRegistry.timeoutMs): a registry that hangs is an outage
+  // (ConnectionError, retriable), which the batch loop retries while staying in the group.
+  const ms = config.schemaRegistry.timeoutMs;
   const codec: TaskCodec = {
-    decode: (messages) => decodeAll(serde, attackReader, messages),
-    encodeAlert: (alert: RiskAlert) => serde.encode(alertSubject, alert),
+    decode: (messages) => withTimeout(decodeAll(serde, attackReader, messages), ms, 'decoding a batch (schema registry)'),
+    encodeAlert: (alert: RiskAlert) => withTimeout(serde.encode(alertSubject, alert), ms, 'encoding an alert (schema registry)'),
   };
   return { codec, partitions };
 }
