@@ -54,6 +54,8 @@ export class TaskManager {
   /** Partitions whose batches fail again and again (reported by the batch loop), with the reason. */
   private readonly stuck = new Map<number, string>();
   private readonly paused = new Set<number>();
+  /** Partitions whose task dropped itself (a store write failed after a commit), until reopened. */
+  private readonly dropped = new Set<number>();
   /** Ownership changes, one at a time; `busy` counts those queued or running. */
   private ownership: Promise<void> = Promise.resolve();
   private busy = 0;
@@ -90,7 +92,7 @@ export class TaskManager {
   private haltedReasons(): Map<number, string> {
     const out = new Map<number, string>();
     for (const p of this.assigned) {
-      const reason = this.failing.get(p)?.reason ?? this.stuck.get(p);
+      const reason = this.failing.get(p)?.reason ?? this.stuck.get(p) ?? (this.dropped.has(p) ? 'task dropped: its store could not be written' : undefined);
       if (reason !== undefined) out.set(p, reason);
     }
     return out;
@@ -134,11 +136,12 @@ export class TaskManager {
       await t.close({ flush: true });
       this.deps.log.info({ partition: p }, 'partition revoked, store closed');
     }
-    for (const p of [...this.failing.keys(), ...this.stuck.keys(), ...this.paused]) {
+    for (const p of [...this.failing.keys(), ...this.stuck.keys(), ...this.paused, ...this.dropped]) {
       if (mine.includes(p)) continue;
       this.failing.delete(p);
       this.stuck.delete(p);
       this.paused.delete(p);
+      this.dropped.delete(p);
     }
     this.forgetSeriesOf((p) => !mine.includes(p));
     this.updateGauges();
@@ -242,6 +245,7 @@ export class TaskManager {
   private activate(t: PartitionTask): void {
     if (t.phase === 'closed') return;
     t.markActive();
+    this.dropped.delete(t.partition);
     const wasHalted = this.failing.delete(t.partition);
     if (wasHalted) this.deps.log.info({ partition: t.partition }, 'partition resumed');
     if (this.paused.delete(t.partition)) this.deps.resume(t.partition);
@@ -294,6 +298,7 @@ export class TaskManager {
   /** A task that dropped itself (its store could not be written): reopened by its next batch. */
   private onDropped(t: PartitionTask): void {
     if (this.tasks.get(t.partition) === t) this.tasks.delete(t.partition);
+    this.dropped.add(t.partition);
     this.updateGauges();
   }
 

@@ -7,7 +7,7 @@ import { createLogger } from '../../src/log.ts';
 import * as m from '../../src/metrics/index.ts';
 import { TaskManager, type TaskManagerDeps } from '../../src/scorer/task-manager.ts';
 import { PartitionStore } from '../../src/state/store.ts';
-import { cleanDirs, FakeCodec, FakeProducer, NAMES, tempDir } from './task-fakes.ts';
+import { cleanDirs, FakeCodec, FakeProducer, messages, NAMES, tempDir } from './task-fakes.ts';
 
 // The task manager without a broker: a store LevelDB cannot open is moved aside and rebuilt while the
 // other partitions go on; a locked one halts only its partition (paused, metric, backoff); one that can
@@ -22,7 +22,7 @@ async function value(g: { get(): Promise<{ values: Array<{ value: number }> }> }
 function managerFor(stateDir: string, over: Partial<TaskManagerDeps> = {}) {
   let now = 1_000_000;
   const events = { paused: [] as number[], resumed: [] as number[], fatal: [] as unknown[] };
-  const config = ConfigSchema.parse({ scorer: { stateDir } });
+  const config = ConfigSchema.parse({ scorer: { stateDir, storeFlushIntervalMs: 0 } });
   const admin = {
     fetchTopicOffsets: async () => [0, 1, 2].map((partition) => ({ partition, low: '0', high: '0', offset: '0' })),
     fetchOffsets: async () => [],
@@ -107,7 +107,7 @@ describe('TaskManager: stores that cannot be opened', () => {
     await manager.closeAll();
   });
 
-  it('revoked partitions lose their series; a dropped task makes the instance not ready', async () => {
+  it('revoked partitions lose their series; a dropped task makes the instance not ready and counts as halted until reopened', async () => {
     const stateDir = tempDir();
     const { manager } = managerFor(stateDir);
     await manager.onAssignment([0, 1]);
@@ -117,9 +117,18 @@ describe('TaskManager: stores that cannot be opened', () => {
     const series = (await m.consumerLag.get()).values.filter((v) => v.labels.consumergroup === NAMES.groupId);
     expect(series.map((v) => v.labels.partition)).toEqual(['0']);
     const t = manager.task(0)!;
-    await manager.closeTask(t);
+    t.store.write = async () => {
+      throw new Error('disk full');
+    };
+    await t.exclusive(() => t.process({ messages: messages({ severity: 'HIGH' }), lastOffset: '0' })); // committed, then the store write fails
+    expect(t.phase).toBe('closed');
     expect(manager.isReady()).toBe(false);
     expect(await value(m.scorerReady)).toBe(0);
+    expect(await value(m.scorerHaltedPartitions)).toBe(1);
+    expect((manager.readiness().detail as { halted: Record<string, string> }).halted[0]).toMatch(/dropped/);
+    expect((await manager.taskFor(0, hb, running))?.phase).toBe('active'); // reopened (fence + restore) by its next batch
+    expect(await value(m.scorerHaltedPartitions)).toBe(0);
+    expect(manager.isReady()).toBe(true);
     await manager.closeAll();
   });
 });
