@@ -134,20 +134,23 @@ export class TaskManager {
       if (mine.includes(p)) continue;
       this.tasks.delete(p);
       await t.close({ flush: true });
+      m.scorerRestoreRemaining.remove(String(p));
       this.deps.log.info({ partition: p }, 'partition revoked, store closed');
     }
     for (const p of [...this.failing.keys(), ...this.stuck.keys(), ...this.paused, ...this.dropped]) {
       if (mine.includes(p)) continue;
       this.failing.delete(p);
       this.stuck.delete(p);
-      this.paused.delete(p);
       this.dropped.delete(p);
+      // kafkajs keeps a pause across rebalances: a partition given back later must be fetched again.
+      if (this.paused.delete(p)) this.deps.resume(p);
     }
     this.forgetSeriesOf((p) => !mine.includes(p));
     this.updateGauges();
     const fresh = mine.filter((p) => !this.tasks.has(p) && !this.inBackoff(p));
     if (fresh.length) await this.openTasks(fresh);
     this.updateGauges();
+    void this.updateLag(); // the owned partitions' series at once, not after the first interval
   }
 
   private enqueue(fn: () => Promise<void>): Promise<void> {
@@ -169,7 +172,6 @@ export class TaskManager {
     for (const p of [...this.lagged]) {
       if (!gone(p)) continue;
       m.consumerLag.remove({ consumergroup: this.deps.names.groupId, topic: this.deps.names.input, partition: String(p) });
-      m.scorerRestoreRemaining.remove(String(p));
       this.lagged.delete(p);
     }
   }

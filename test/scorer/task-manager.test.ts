@@ -110,6 +110,7 @@ describe('TaskManager: stores that cannot be opened', () => {
   it('revoked partitions lose their series; a dropped task makes the instance not ready and counts as halted until reopened', async () => {
     const stateDir = tempDir();
     const { manager } = managerFor(stateDir);
+    m.consumerLag.reset(); // series the other tests' managers left
     await manager.onAssignment([0, 1]);
     m.consumerLag.set({ consumergroup: NAMES.groupId, topic: NAMES.input, partition: '1' }, 5);
     await manager.updateLag(); // sets (and tracks) the owned partitions' series
