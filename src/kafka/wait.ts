@@ -36,3 +36,40 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what = 'operation'): P
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
+
+/** Backoff of `waitForBrokerForever`: 0.5 s doubling to 30 s. */
+const FOREVER_BASE_MS = 500;
+const FOREVER_MAX_MS = 30_000;
+
+/**
+ * Waits until the cluster answers an admin call, however long that takes (a long-running process
+ * treats a missing Kafka as an outage, not a reason to exit): retries with backoff (0.5 s doubling to
+ * 30 s), telling `onRetry` each failure (attempt counted from 1) so the caller can log it rate-limited.
+ * Rejects only when `signal` aborts.
+ */
+export async function waitForBrokerForever(
+  config: Pick<Config, 'kafka'>,
+  opts: { onRetry?: (err: unknown, attempt: number, delayMs: number) => void; signal?: AbortSignal } = {},
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    opts.signal?.throwIfAborted();
+    try {
+      await waitForBroker(config, Math.max(1000, config.kafka.connectionTimeoutMs));
+      return;
+    } catch (err) {
+      const delay = Math.min(FOREVER_MAX_MS, FOREVER_BASE_MS * 2 ** Math.min(attempt - 1, 10));
+      opts.onRetry?.(err, attempt, delay);
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => {
+          clearTimeout(timer);
+          reject(opts.signal!.reason);
+        };
+        const timer = setTimeout(() => {
+          opts.signal?.removeEventListener('abort', onAbort);
+          resolve();
+        }, delay);
+        opts.signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    }
+  }
+}

@@ -104,6 +104,16 @@ export const scorerUsers = new Gauge({
   help: 'Users with state in the local stores of this instance (approximate)',
   registers: [registry],
 });
+export const scorerHaltedPartitions = new Gauge({
+  name: 'risk_hub_scorer_halted_partitions',
+  help: 'Partitions this instance owns but does not process: a store that cannot be opened yet, a task dropped, or a batch failing again and again',
+  registers: [registry],
+});
+export const scorerStoresRebuilt = new Counter({
+  name: 'risk_hub_scorer_stores_rebuilt_total',
+  help: 'LevelDB stores that could not be opened, moved aside (<dir>.broken-<ms>) and rebuilt from the changelog',
+  registers: [registry],
+});
 
 // -- notifiers ---------------------------------------------------------------------------------
 export const notifications = new Counter({

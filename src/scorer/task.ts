@@ -1,62 +1,135 @@
-import type { Producer } from 'kafkajs';
+import type { KafkaMessage } from 'kafkajs';
 import { LRUCache } from 'lru-cache';
-import type { UserState } from '../scoring/index.ts';
+import type { ScoringConfig } from '../config/scoring.ts';
+import type { RiskAlert } from '../contracts.ts';
+import type { OutMessage } from '../kafka/chunk.ts';
+import type { Logger } from '../log.ts';
 import * as m from '../metrics/index.ts';
-import { decodeState } from '../state/codec.ts';
-import { entriesOf, PartitionStore } from '../state/store.ts';
+import { isIdle, type UserState } from '../scoring/index.ts';
+import { decodeState, peekLast } from '../state/codec.ts';
+import { entriesOf, type PartitionStore } from '../state/store.ts';
+import { RecordTooLargeError } from './failures.ts';
+import { batchKeys, processBatch, type BatchResult, type InputRecord } from './processor.ts';
+import type { TopicMessages, TransactionalProducer } from './producer.ts';
+import { alertRecord, changelogRecords, changelogTombstones, deadLetterRecord, messageBytes } from './records.ts';
 
-// One owned input partition: its LevelDB store, its transactional producer (transactional id derived
-// from the application id and the partition, so a zombie previous owner is fenced), a cache of
-// decoded hot users, and the committed changes not yet written to the store (`pending`, flushed every
-// scorer.storeFlushIntervalMs). The cache holds committed states after every batch; it is dropped
-// whenever a transaction aborts, because scoring mutates cached states in place.
+// One owned input partition (Kafka Streams' StreamTask): its LevelDB store, its transactional producer
+// (behind the narrow port of producer.ts), a cache of decoded hot users, and the committed changes not
+// yet written to the store. Everything a batch, a punctuation or a flush does to them happens here,
+// in the numbered steps below, and no code outside this class writes its fields. The cache holds
+// committed states after every batch; it is dropped whenever a transaction aborts, because scoring
+// mutates cached states in place.
 
 export type TaskPhase = 'restoring' | 'active' | 'closed';
 
+/** The Kafka names a task writes to and commits for. */
+export interface TaskNames {
+  input: string;
+  changelog: string;
+  alerts: string;
+  deadLetters: string;
+  groupId: string;
+}
+
+/** Decoding of input records and encoding of alerts (the schema registry, behind a port). */
+export interface TaskCodec {
+  /** Poison becomes a record with `poison` set; a registry outage throws a retriable error. */
+  decode(messages: KafkaMessage[]): Promise<InputRecord[]>;
+  encodeAlert(alert: RiskAlert): Promise<Buffer>;
+}
+
+export interface TaskDeps {
+  partition: number;
+  /** Partitions of the input topic (records keyed for another partition are counted). */
+  partitions: number;
+  store: PartitionStore;
+  producer: TransactionalProducer;
+  codec: TaskCodec;
+  names: TaskNames;
+  scoring: ScoringConfig;
+  cacheUsers: number;
+  storeFlushIntervalMs: number;
+  idleUserTtlMs: number;
+  log: Logger;
+  /** The clock (ms); Date.now by default. */
+  now?: () => number;
+  /** Told once when the task drops itself because its store could not be written after a commit. */
+  onDropped?: (task: PartitionTask, err: unknown) => void;
+}
+
+/** Input records of one partition, in offset order, and the offset after which the group resumes. */
+export interface InputBatch {
+  messages: KafkaMessage[];
+  /** The last offset this batch covers (≥ its last message's: a fetch can end in transaction markers). */
+  lastOffset: string;
+}
+
+/**
+ * Bytes a changelog or alert record may take: below the broker's default message.max.bytes (1 MiB,
+ * 1,048,588) with room for the batch framing. A larger one is a deterministic failure found before
+ * anything is sent.
+ */
+export const MAX_RECORD_BYTES = 1_000_000;
+/** Users read per store per punctuation: a slice, so a large store is walked a little at a time. */
+const IDLE_SCAN_KEYS = 1000;
+
 export class PartitionTask {
-  phase: TaskPhase = 'restoring';
+  readonly partition: number;
   readonly ready: Promise<void>;
+  private readonly deps: TaskDeps;
+  private readonly now: () => number;
+  private state: TaskPhase = 'restoring';
   private resolveReady!: () => void;
   private rejectReady!: (err: unknown) => void;
-  readonly cache: LRUCache<string, UserState>;
-  /**
-   * Stream time: the newest event time this task has committed (ms; -Infinity until its first batch).
-   * Idleness is measured against it (capped by the clock), so replaying old events never forgets users
-   * between two of their events.
-   */
-  streamTime = -Infinity;
-  /**
-   * Committed changes not yet in the store, by user key (null = deleted): the latest value wins. Written
-   * with `pendingCheckpoint` (the changelog end they reach) by the scorer's flush.
-   */
-  readonly pending = new Map<string, Buffer | null>();
-  pendingCheckpoint: bigint | undefined;
+  private readonly cache: LRUCache<string, UserState>;
+  /** The newest event time committed (ms; -Infinity until the first batch): idleness is measured by it. */
+  private streamTimeMs = -Infinity;
+  /** Committed changes not yet in the store, by user key (null = deleted): the latest value wins. */
+  private readonly pending = new Map<string, Buffer | null>();
+  /** The changelog end the pending changes reach: the store's checkpoint once they are written. */
+  private pendingCheckpoint: bigint | undefined;
   /** Users added (less users deleted) by the pending changes. */
-  pendingUserDelta = 0;
-  /** When the store was last written (ms, Date.now()). */
-  flushedAt = Date.now();
+  private pendingUserDelta = 0;
+  /** When the store was last written (ms). */
+  private flushedAt: number;
   /** Where the idle-user scan resumes (the last key it looked at); undefined = from the first key. */
-  scanCursor: string | undefined;
-  /** The tail of the work run by `exclusive`: batches and punctuations never interleave on one producer. */
+  private scanCursor: string | undefined;
+  /** The tail of the work run by `exclusive`: batches, punctuations and flushes never interleave. */
   private tail: Promise<unknown> = Promise.resolve();
 
-  constructor(
-    readonly partition: number,
-    readonly store: PartitionStore,
-    readonly producer: Producer,
-    cacheUsers: number,
-  ) {
+  constructor(deps: TaskDeps) {
+    this.deps = deps;
+    this.partition = deps.partition;
+    this.now = deps.now ?? Date.now;
+    this.flushedAt = this.now();
     this.ready = new Promise<void>((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
     });
     this.ready.catch(() => undefined);
-    this.cache = new LRUCache<string, UserState>({ max: Math.max(1, cacheUsers) });
+    this.cache = new LRUCache<string, UserState>({ max: Math.max(1, deps.cacheUsers) });
+  }
+
+  get phase(): TaskPhase {
+    return this.state;
+  }
+
+  get streamTime(): number {
+    return this.streamTimeMs;
+  }
+
+  get store(): PartitionStore {
+    return this.deps.store;
+  }
+
+  /** Whether committed changes wait for the store and are due (scorer.storeFlushIntervalMs). */
+  get flushDue(): boolean {
+    return this.state === 'active' && this.pendingCheckpoint !== undefined && this.now() - this.flushedAt >= this.deps.storeFlushIntervalMs;
   }
 
   /**
-   * Runs `fn` after everything queued before it on this task: a partition's batches and punctuations
-   * share one transactional producer and one store, and must not interleave.
+   * Runs `fn` after everything queued before it on this task: a partition's batches, punctuations and
+   * flushes share one producer and one store, and must not interleave.
    */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.tail.then(fn, fn);
@@ -64,36 +137,228 @@ export class PartitionTask {
     return run;
   }
 
-  /** Records a committed change for the next flush. */
-  stage(entries: Iterable<{ key: string; value: Buffer | null }>, checkpoint: bigint, userDelta: number): void {
-    for (const e of entries) this.pending.set(e.key, e.value);
-    this.pendingCheckpoint = checkpoint;
-    this.pendingUserDelta += userDelta;
+  // -- lifecycle --------------------------------------------------------------------------------
+
+  /** Fences the previous owner of this partition (see TransactionalProducer.fence). */
+  async fence(): Promise<void> {
+    await this.deps.producer.fence();
   }
 
   /**
-   * Writes the staged changes and their checkpoint to the store in one atomic batch (run through
-   * `exclusive`, so nothing is staged meanwhile). When it fails the task must be closed: the store then
-   * lags its changelog, and the restore that reopening runs replays the difference.
+   * Where the restore starts: the store's checkpoint, or the changelog start when the store is new or
+   * its checkpoint lies outside [low, end] (the topic was recreated): the store is then cleared.
    */
-  async flush(): Promise<void> {
-    this.flushedAt = Date.now();
-    const checkpoint = this.pendingCheckpoint;
-    if (checkpoint === undefined) return;
-    await this.store.write(entriesOf(this.pending), checkpoint, this.pendingUserDelta);
-    this.pending.clear();
-    this.pendingCheckpoint = undefined;
-    this.pendingUserDelta = 0;
+  async restoreStart(low: bigint, end: bigint): Promise<{ from: bigint; rebuilt: boolean }> {
+    const from = (await this.deps.store.checkpoint()) ?? low;
+    if (from >= low && from <= end) return { from, rebuilt: false };
+    this.deps.log.warn({ partition: this.partition, checkpoint: from.toString(), low: low.toString(), end: end.toString() }, 'store checkpoint outside the changelog: rebuilding the store from the changelog');
+    await this.deps.store.clear();
+    return { from: low, rebuilt: true };
   }
 
   markActive(): void {
-    this.phase = 'active';
+    if (this.state !== 'restoring') return;
+    this.state = 'active';
     this.resolveReady();
   }
 
   markFailed(err: unknown): void {
     this.rejectReady(err);
   }
+
+  /**
+   * Closes the task; with `flush`, first writes its committed changes to the store (which a restore
+   * would otherwise replay). Never with `flush` from inside `exclusive`.
+   */
+  async close(opts: { flush: boolean }): Promise<void> {
+    if (opts.flush && this.state === 'active') {
+      await this.exclusive(() => this.flush()).catch((err: unknown) =>
+        this.deps.log.warn({ err, partition: this.partition }, 'writing the store before closing it failed; the next restore replays the changelog'),
+      );
+    }
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.rejectReady(new Error(`partition ${this.partition} closed`));
+    this.cache.clear();
+    await this.deps.producer.disconnect().catch(() => undefined);
+    await this.deps.store.close().catch(() => undefined);
+  }
+
+  // -- process ----------------------------------------------------------------------------------
+
+  /**
+   * One input batch, exactly once (run through `exclusive`). Before the commit (5) any error leaves
+   * nothing behind: the transaction is aborted and the cache dropped, so the batch can be retried.
+   * After it the batch is done whatever happens: a failed store write (7) drops the task, whose store
+   * the next restore brings up to the committed changelog; the batch is never scored again.
+   */
+  async process(batch: InputBatch): Promise<BatchResult> {
+    this.assertActive();
+    const t0 = process.hrtime.bigint();
+    let result: BatchResult;
+    let states: Map<string, UserState>;
+    let changelog: OutMessage[];
+    let checkpoint: bigint | undefined;
+    try {
+      // 1. decode; poison becomes a dead letter, a registry outage throws (retriable)
+      const records = await this.deps.codec.decode(batch.messages);
+      // 2. load the touched users' states: cache, else committed changes not yet flushed, else the store
+      states = await this.load(batchKeys(records));
+      // 3. score (pure; mutates the loaded states in place)
+      result = processBatch(records, states, this.deps.scoring, { partition: this.partition, partitions: this.deps.partitions, nowMs: this.now() });
+      // 4. build the transaction's records; one over the broker's limit fails here, before any send
+      changelog = changelogRecords(result.dirty, this.partition);
+      const out = await this.transactionRecords(batch, result, changelog);
+      // 5. one transaction: changelog, alerts, dead letters and the input offset; commit
+      checkpoint = await this.commit(out, BigInt(batch.lastOffset) + 1n);
+    } catch (err) {
+      this.cache.clear();
+      throw err;
+    }
+    // 6. after the commit: stage the changes with their checkpoint, keep the states, move stream time
+    if (checkpoint !== undefined) this.stage(changelog as Array<{ key: string; value: Buffer }>, checkpoint, result.counts.newUsers);
+    if (result.streamTime > this.streamTimeMs) this.streamTimeMs = result.streamTime;
+    result.dirty.forEach((s, k) => this.cache.set(k, s)); // forEach: no [key, value] array per entry
+    states.forEach((s, k) => {
+      if (!result.dirty.has(k)) this.cache.set(k, s);
+    });
+    // 7. write the store when due; a failure drops the task (restore repairs the store)
+    await this.flushOrDrop();
+    recordBatchMetrics(this.deps.log, this.partition, result, t0);
+    return result;
+  }
+
+  /**
+   * Dead-letters every record of `batch` with `reason` in one transaction with the input offset, and
+   * scores none of them: the last resort for a record that fails deterministically on its own.
+   */
+  async deadLetter(batch: InputBatch, reason: string, message: string): Promise<void> {
+    this.assertActive();
+    const dead = batch.messages.map((msg) =>
+      deadLetterRecord(msg, { offset: msg.offset, reason, message }, { topic: this.deps.names.input, partition: this.partition }),
+    );
+    await this.commit([{ topic: this.deps.names.deadLetters, messages: dead }], BigInt(batch.lastOffset) + 1n);
+    m.scorerDeadLettered.inc({ reason }, dead.length);
+    this.deps.log.warn({ partition: this.partition, offsets: batch.messages.map((msg) => msg.offset), reason, message }, 'records dead-lettered after failing on their own');
+  }
+
+  private async transactionRecords(batch: InputBatch, result: BatchResult, changelog: OutMessage[]): Promise<TopicMessages[]> {
+    const p = this.partition;
+    const alerts = await Promise.all(result.alerts.map(async (a) => alertRecord(a, await this.deps.codec.encodeAlert(a), p)));
+    for (const msg of changelog) assertFits(msg, `the state of user ${String(msg.key)}`);
+    for (const msg of alerts) assertFits(msg, `an alert for user ${String(msg.key)}`);
+    // Only batches with dead letters need their records by offset (most have none).
+    const byOffset = new Map(result.deadLetters.length ? batch.messages.map((msg) => [msg.offset, msg]) : []);
+    const dead = result.deadLetters.map((d) => deadLetterRecord(byOffset.get(d.offset)!, d, { topic: this.deps.names.input, partition: p }));
+    const n = this.deps.names;
+    return [
+      ...(changelog.length ? [{ topic: n.changelog, messages: changelog }] : []),
+      ...(alerts.length ? [{ topic: n.alerts, messages: alerts }] : []),
+      ...(dead.length ? [{ topic: n.deadLetters, messages: dead }] : []),
+    ];
+  }
+
+  /**
+   * One transaction on the partition's producer: begin, send `records`, add the input offset (when
+   * given), commit. Any error aborts it (counted) and is rethrown. Returns the changelog end offset of
+   * this partition after what was sent (the store's next checkpoint), undefined when nothing was.
+   */
+  private async commit(records: TopicMessages[], nextInputOffset: bigint | undefined): Promise<bigint | undefined> {
+    const producer = this.deps.producer;
+    const c0 = process.hrtime.bigint();
+    await producer.begin();
+    try {
+      let checkpoint: bigint | undefined;
+      for (const r of await producer.send(records)) {
+        if (r.topic !== this.deps.names.changelog || r.partition !== this.partition) continue;
+        const end = r.baseOffset + BigInt(r.count);
+        if (checkpoint === undefined || end > checkpoint) checkpoint = end;
+      }
+      if (nextInputOffset !== undefined) await producer.sendOffsets(this.deps.names.groupId, this.deps.names.input, this.partition, nextInputOffset);
+      await producer.commit();
+      m.scorerCommitDuration.observe(Number(process.hrtime.bigint() - c0) / 1e9);
+      return checkpoint;
+    } catch (err) {
+      m.scorerTransactionAborts.inc();
+      await producer.abort().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  // -- punctuate --------------------------------------------------------------------------------
+
+  /**
+   * Punctuation (run through `exclusive`): the next slice of the store is checked for users idle longer
+   * than scorer.idleUserTtlMs by the task's stream time (capped by the clock, so a clamped future event
+   * does not age everyone); they are tombstoned on the changelog in one transaction, then dropped from
+   * the cache and staged for the store like a batch's changes. Returns the users forgotten.
+   */
+  async punctuate(): Promise<number> {
+    if (this.state !== 'active' || this.deps.idleUserTtlMs === 0) return 0;
+    const horizon = Math.min(this.now(), this.streamTimeMs);
+    if (!Number.isFinite(horizon)) return 0; // no batch since the task opened: time has not moved
+    // 1. read the next slice of the store
+    const rows = await this.deps.store.scan(this.scanCursor, IDLE_SCAN_KEYS);
+    this.scanCursor = rows.length < IDLE_SCAN_KEYS ? undefined : rows[rows.length - 1]![0];
+    // 2. pick the idle users (a committed change not yet flushed is newer than the stored value)
+    const idle: string[] = [];
+    for (const [key, stored] of rows) {
+      const value = this.pending.has(key) ? this.pending.get(key) : stored;
+      if (!value) continue;
+      const last = peekLast(value);
+      if (last !== undefined && isIdle(last, horizon, this.deps.idleUserTtlMs)) idle.push(key);
+    }
+    if (!idle.length || this.state !== 'active') return 0;
+    // 3. tombstone them in one transaction (no input offset: no input was read)
+    const tombstones = changelogTombstones(idle, this.partition);
+    const checkpoint = await this.commit([{ topic: this.deps.names.changelog, messages: tombstones }], undefined);
+    // 4. after the commit: forget them in the cache, stage the deletions, write the store when due
+    for (const key of idle) this.cache.delete(key);
+    if (checkpoint !== undefined) this.stage(tombstones as Array<{ key: string; value: null }>, checkpoint, -idle.length);
+    await this.flushOrDrop();
+    m.scorerUsersExpired.inc(idle.length);
+    this.deps.log.debug({ partition: this.partition, users: idle.length }, 'idle users forgotten');
+    return idle.length;
+  }
+
+  // -- flush ------------------------------------------------------------------------------------
+
+  /** Writes the committed changes to the store when due (run through `exclusive`); a failure drops the task. */
+  async flushOrDrop(): Promise<void> {
+    if (!this.flushDue) return;
+    await this.flush().catch((err: unknown) => this.drop(err));
+  }
+
+  /**
+   * Writes the staged changes and their checkpoint to the store in one atomic batch (run through
+   * `exclusive`). When it fails the store lags its changelog and the task must be closed: the restore
+   * that reopening runs replays the difference.
+   */
+  private async flush(): Promise<void> {
+    this.flushedAt = this.now();
+    const checkpoint = this.pendingCheckpoint;
+    if (checkpoint === undefined) return;
+    await this.deps.store.write(entriesOf(this.pending), checkpoint, this.pendingUserDelta);
+    this.pending.clear();
+    this.pendingCheckpoint = undefined;
+    this.pendingUserDelta = 0;
+  }
+
+  /** Records a committed change for the next flush. */
+  private stage(entries: Iterable<{ key: string; value: Buffer | null }>, checkpoint: bigint, userDelta: number): void {
+    for (const e of entries) this.pending.set(e.key, e.value);
+    this.pendingCheckpoint = checkpoint;
+    this.pendingUserDelta += userDelta;
+  }
+
+  /** A store write failed after its changes were committed: closed (not flushed again), reported. */
+  private async drop(err: unknown): Promise<void> {
+    this.deps.log.error({ err, partition: this.partition }, 'writing the local store failed after the commit; the store will be restored from the changelog');
+    await this.close({ flush: false });
+    this.deps.onDropped?.(this, err);
+  }
+
+  // -- reads ------------------------------------------------------------------------------------
 
   /** States of `keys` from the cache, else the changes not yet flushed, else the store (one getMany), else undefined (new users). */
   async load(keys: string[]): Promise<Map<string, UserState>> {
@@ -112,7 +377,7 @@ export class PartitionTask {
         if (state) out.set(k, state);
       }
     }
-    const values = await this.store.getMany(misses);
+    const values = await this.deps.store.getMany(misses);
     misses.forEach((k, i) => {
       const v = values[i];
       if (!v) return;
@@ -123,12 +388,26 @@ export class PartitionTask {
     return out;
   }
 
-  async close(): Promise<void> {
-    if (this.phase === 'closed') return;
-    this.phase = 'closed';
-    this.rejectReady(new Error(`partition ${this.partition} closed`));
-    this.cache.clear();
-    await this.producer.disconnect().catch(() => undefined);
-    await this.store.close().catch(() => undefined);
+  private assertActive(): void {
+    if (this.state !== 'active') throw new Error(`partition ${this.partition} is ${this.state}, not active`);
   }
+}
+
+function assertFits(msg: OutMessage, what: string): void {
+  const bytes = messageBytes(msg);
+  if (bytes > MAX_RECORD_BYTES) throw new RecordTooLargeError(`${what} is ${bytes} bytes, over the ${MAX_RECORD_BYTES}-byte record limit`);
+}
+
+function recordBatchMetrics(log: Logger, partition: number, result: BatchResult, t0: bigint): void {
+  const c = result.counts;
+  m.scorerEvents.inc({ outcome: 'scored' }, c.scored);
+  if (c.duplicate) m.scorerEvents.inc({ outcome: 'duplicate' }, c.duplicate);
+  if (c.late) m.scorerEvents.inc({ outcome: 'late' }, c.late);
+  if (c.clamped) m.scorerClamped.inc(c.clamped);
+  if (c.wrongPartition) m.scorerWrongPartition.inc(c.wrongPartition);
+  m.scorerPoints.inc(c.points);
+  for (const a of result.alerts) m.scorerAlerts.inc({ tier: String(a.tier) });
+  for (const d of result.deadLetters) m.scorerDeadLettered.inc({ reason: d.reason });
+  if (result.deadLetters.length) log.warn({ partition, deadLetters: result.deadLetters.map((d) => ({ offset: d.offset, reason: d.reason })) }, 'records dead-lettered');
+  m.scorerBatchDuration.observe(Number(process.hrtime.bigint() - t0) / 1e9);
 }

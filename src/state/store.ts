@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 
@@ -122,6 +122,17 @@ export class PartitionStore {
 
   async close(): Promise<void> {
     await this.db.close();
+  }
+
+  /**
+   * Moves a store that cannot be opened out of the way, to `<dir>.broken-<nowMs>` (kept for a post-mortem;
+   * nothing reads it again), so a new store can be built in its place. Throws when it cannot be moved.
+   */
+  static moveAside(stateDir: string, changelog: string, partition: number, nowMs: number): string {
+    const dir = PartitionStore.dirFor(stateDir, changelog, partition);
+    const aside = `${dir}.broken-${nowMs}`;
+    renameSync(dir, aside);
+    return aside;
   }
 
   static destroy(stateDir: string, changelog: string, partition: number): void {

@@ -1,0 +1,188 @@
+import type { Batch, Consumer } from 'kafkajs';
+import type { Logger } from '../log.ts';
+import { classifyFailure, failureReason, isTransient, RecordTooLargeError, type FailureKind } from './failures.ts';
+import type { TaskManager } from './task-manager.ts';
+import type { InputBatch } from './task.ts';
+
+// The batch loop (Kafka Streams' StreamThread): fetches batches of `attacks` (kafkajs eachBatch,
+// `concurrency` partitions at a time), hands each to its partition's task, and decides what a failure
+// means (failures.ts): an outage is retried with backoff for as long as it lasts, staying in the group;
+// a task failure reopens the task (fence + restore) before the retry; a deterministic failure is
+// retried a bounded number of times, then the batch is split in halves until the offending record is
+// alone, and that record is dead-lettered with its reason. No batch is retried forever for a reason
+// that will not go away.
+
+/** What the loop needs of the task manager (a fake in unit tests). */
+export type TaskSource = Pick<TaskManager, 'taskFor' | 'committedOffset' | 'closeTask' | 'reportStuck' | 'onAssignment' | 'onRebalancing'>;
+
+export interface BatchLoopDeps {
+  consumer: Consumer;
+  manager: TaskSource;
+  log: Logger;
+  inputTopic: string;
+  concurrency: number;
+}
+
+/** Attempts of a whole batch failing deterministically before it is split. */
+export const DETERMINISTIC_ATTEMPTS = 3;
+/** Consecutive failures after which a partition counts as halted (metric and one error line). */
+const HALTED_AFTER = 5;
+/** Retry backoff: 0.5 s doubling to 10 s. */
+const RETRY_BASE_MS = 500;
+const RETRY_MAX_MS = 10_000;
+/** While one failure lasts, one warn line per partition per this interval. */
+const LOG_EVERY_MS = 30_000;
+
+export interface BatchContext {
+  partition: number;
+  heartbeat: () => Promise<void>;
+  isRunning: () => boolean;
+  isStale: () => boolean;
+  resolveOffset: (offset: string) => void;
+}
+
+export class BatchLoop {
+  private readonly deps: BatchLoopDeps;
+  private stopping = false;
+
+  constructor(deps: BatchLoopDeps) {
+    this.deps = deps;
+  }
+
+  async run(): Promise<void> {
+    const { consumer, manager, inputTopic } = this.deps;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      const mine = (e.payload.memberAssignment[inputTopic] ?? []).slice().sort((a, b) => a - b);
+      void manager.onAssignment(mine);
+    });
+    consumer.on(consumer.events.REBALANCING, () => manager.onRebalancing());
+    await consumer.connect();
+    await consumer.subscribe({ topic: inputTopic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      // Each partition has its own producer, transaction, store and cache, so partitions are processed
+      // concurrently: one partition's CPU work overlaps another's transaction round trips.
+      partitionsConsumedConcurrently: this.deps.concurrency,
+      eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
+        if (batch.isEmpty()) return;
+        const ctx = { partition: batch.partition, heartbeat, isRunning: () => isRunning() && !this.stopping, isStale, resolveOffset };
+        await this.handleBatch(toInput(batch), ctx);
+      },
+    });
+  }
+
+  /** Stops taking new attempts (the running one completes). */
+  stop(): void {
+    this.stopping = true;
+  }
+
+  /** One fetched batch: committed (true), or given up because the partition is not ours or the loop stops. */
+  handleBatch(input: InputBatch, ctx: BatchContext): Promise<boolean> {
+    return this.handle(input, ctx, DETERMINISTIC_ATTEMPTS);
+  }
+
+  /**
+   * Processes `input` until it is committed (true), the partition is no longer ours or the loop stops
+   * (false). After `deterministicAttempts` deterministic failures the batch is split (`isolate`).
+   */
+  private async handle(input: InputBatch, ctx: BatchContext, deterministicAttempts: number): Promise<boolean> {
+    const { manager, log } = this.deps;
+    const p = ctx.partition;
+    let deterministic = 0;
+    let loggedAt = -Infinity;
+    for (let attempt = 0; ctx.isRunning() && !ctx.isStale(); attempt++) {
+      const task = await manager.taskFor(p, ctx.heartbeat, ctx.isRunning);
+      if (!task || ctx.isStale()) return false;
+      if (attempt > 0 && (await this.alreadyCommitted(p, input))) {
+        ctx.resolveOffset(input.lastOffset);
+        return true;
+      }
+      try {
+        await task.exclusive(() => task.process(input));
+        ctx.resolveOffset(input.lastOffset);
+        if (attempt > 0) {
+          manager.reportStuck(p, undefined);
+          log.info({ partition: p, attempts: attempt + 1 }, 'batch committed after retrying');
+        }
+        return true;
+      } catch (err) {
+        const kind = classifyFailure(err);
+        if (kind === 'deterministic' && ++deterministic >= deterministicAttempts) return this.isolate(input, ctx, err);
+        if (Date.now() - loggedAt >= LOG_EVERY_MS) {
+          loggedAt = Date.now();
+          this.logFailure(p, attempt, kind, err);
+        }
+        if (attempt + 1 === HALTED_AFTER) manager.reportStuck(p, `${kind}: ${(err as Error).message}`);
+        // Nothing was sent for an outage before the commit, or a record found too large: the task is
+        // intact. Anything else may leave the transaction in doubt: reopening the task settles it.
+        if (kind === 'task' || (kind === 'deterministic' && !(err instanceof RecordTooLargeError))) await manager.closeTask(task);
+        await sleepWithHeartbeats(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(attempt, 5)), ctx.heartbeat);
+      }
+    }
+    return false;
+  }
+
+  /**
+   * A batch that fails deterministically: its halves are processed on their own (each split again
+   * when it fails), so only the offending record is left; it is dead-lettered with the failure's reason.
+   */
+  private async isolate(input: InputBatch, ctx: BatchContext, err: unknown): Promise<boolean> {
+    if (input.messages.length > 1) {
+      const mid = Math.ceil(input.messages.length / 2);
+      const first = { messages: input.messages.slice(0, mid), lastOffset: input.messages[mid - 1]!.offset };
+      const second = { messages: input.messages.slice(mid), lastOffset: input.lastOffset };
+      return (await this.handle(first, ctx, 1)) && (await this.handle(second, ctx, 1));
+    }
+    const reason = failureReason(err);
+    const message = (err as Error).message ?? String(err);
+    for (let attempt = 0; ctx.isRunning() && !ctx.isStale(); attempt++) {
+      const task = await this.deps.manager.taskFor(ctx.partition, ctx.heartbeat, ctx.isRunning);
+      if (!task || ctx.isStale()) return false;
+      try {
+        await task.exclusive(() => task.deadLetter(input, reason, message));
+        ctx.resolveOffset(input.lastOffset);
+        return true;
+      } catch (dlqErr) {
+        this.logFailure(ctx.partition, attempt, classifyFailure(dlqErr), dlqErr);
+        if (classifyFailure(dlqErr) !== 'outage') await this.deps.manager.closeTask(task);
+        await sleepWithHeartbeats(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(attempt, 5)), ctx.heartbeat);
+      }
+    }
+    return false;
+  }
+
+  /**
+   * A failed commit can be ambiguous (the broker may have committed before the answer was lost). The
+   * task was reopened since, which settled that transaction: if the group's offset now covers the
+   * batch, it was committed and its state restored, so it must not be scored again.
+   */
+  private async alreadyCommitted(p: number, input: InputBatch): Promise<boolean> {
+    const committed = await this.deps.manager.committedOffset(p).catch(() => -1n);
+    if (committed <= BigInt(input.lastOffset)) return false;
+    this.deps.log.warn({ partition: p, lastOffset: input.lastOffset }, 'the failed commit had in fact succeeded; batch not scored again');
+    return true;
+  }
+
+  private logFailure(p: number, attempt: number, kind: FailureKind, err: unknown): void {
+    // Passing trouble repeats every few seconds while it lasts: one line, no stack.
+    const transient = kind === 'outage' || isTransient(err);
+    const fields = { err: transient ? (err as Error).message : err, partition: p, attempt, kind };
+    if (kind === 'outage') this.deps.log.warn(fields, 'batch failed: broker or schema registry unavailable; retrying with backoff (logged every 30 s while it lasts)');
+    else this.deps.log.warn(fields, 'batch failed; retrying');
+  }
+}
+
+function toInput(batch: Batch): InputBatch {
+  return { messages: batch.messages, lastOffset: batch.lastOffset() };
+}
+
+/** Sleeps `ms`, heartbeating every second so the group keeps this member through a long backoff. */
+async function sleepWithHeartbeats(ms: number, heartbeat: () => Promise<void>): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    await new Promise((r) => setTimeout(r, Math.min(1000, until - Date.now())));
+    await heartbeat().catch(() => undefined);
+  }
+}
+

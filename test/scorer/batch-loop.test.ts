@@ -1,0 +1,115 @@
+import type { Consumer } from 'kafkajs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DLQ_HEADERS } from '../../src/kafka/names.ts';
+import { createLogger } from '../../src/log.ts';
+import { BatchLoop, type BatchContext, type TaskSource } from '../../src/scorer/batch-loop.ts';
+import type { TopicMessages } from '../../src/scorer/producer.ts';
+import type { PartitionTask } from '../../src/scorer/task.ts';
+import { activeTask, batchOf, cleanDirs, FakeProducer, messages, NAMES } from './task-fakes.ts';
+
+// The batch loop's failure rules without a broker: an outage is retried until it ends and dead-letters
+// nothing; a deterministic failure is retried a bounded number of times, then the batch is split until
+// the offending record is alone, and only that record is dead-lettered; every other record is scored.
+
+afterEach(cleanDirs);
+
+function fakeManager(task: PartitionTask): TaskSource & { closed: number; stuck: Array<string | undefined> } {
+  const m = {
+    closed: 0,
+    stuck: [] as Array<string | undefined>,
+    taskFor: async () => task,
+    committedOffset: async () => -1n,
+    closeTask: async () => {
+      m.closed++;
+    },
+    reportStuck: (_p: number, reason: string | undefined) => void m.stuck.push(reason),
+    onAssignment: async () => undefined,
+    onRebalancing: () => undefined,
+  };
+  return m;
+}
+
+function loopWith(manager: TaskSource): BatchLoop {
+  return new BatchLoop({ consumer: {} as Consumer, manager, log: createLogger({ level: 'silent' }), inputTopic: NAMES.input, concurrency: 1 });
+}
+
+function ctx(): BatchContext & { resolved: string[] } {
+  const resolved: string[] = [];
+  return { partition: 0, heartbeat: async () => undefined, isRunning: () => true, isStale: () => false, resolveOffset: (o) => void resolved.push(o), resolved };
+}
+
+const HIGH = { severity: 'HIGH' as const };
+
+describe('BatchLoop', () => {
+  it('a record too large for the broker is dead-lettered on its own after bounded retries; the records around it are scored', async () => {
+    const { task, producer } = await activeTask();
+    const msgs = messages(HIGH, HIGH, { ...HIGH, user: { key: 'mallory', identifiers: {} }, event_id: 'x'.repeat(1_100_000) }, HIGH, { ...HIGH, user: { key: 'bob', identifiers: {} } });
+    const c = ctx();
+    expect(await loopWith(fakeManager(task)).handleBatch(batchOf(msgs), c)).toBe(true);
+    const dead = producer.messages(NAMES.deadLetters);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.headers).toMatchObject({ [DLQ_HEADERS.reason]: 'record-too-large', [DLQ_HEADERS.originalOffset]: msgs[2]!.offset });
+    // alice's 3 HIGH events (18 points) alerted once; bob scored
+    expect(producer.messages(NAMES.alerts)).toHaveLength(1);
+    const users = new Set(producer.messages(NAMES.changelog).map((m) => m.key));
+    expect(users).toEqual(new Set(['app/production/alice', 'app/production/bob']));
+    expect(producer.offsets.at(-1)!.nextOffset).toBe(BigInt(msgs[4]!.offset) + 1n);
+    expect(c.resolved.at(-1)).toBe(msgs[4]!.offset);
+  });
+
+  it('a transaction the broker rejects (MESSAGE_TOO_LARGE) for one record: the task is reopened, the record dead-lettered with the reason, never retried forever', async () => {
+    const producer = new RejectingProducer('mallory');
+    const { task } = await activeTask({ producer });
+    const manager = fakeManager(task);
+    const msgs = messages(HIGH, { ...HIGH, user: { key: 'mallory', identifiers: {} } }, HIGH);
+    expect(await loopWith(manager).handleBatch(batchOf(msgs), ctx())).toBe(true);
+    const dead = producer.messages(NAMES.deadLetters);
+    expect(dead.map((d) => d.headers![DLQ_HEADERS.reason])).toEqual(['rejected-message-too-large']);
+    expect(dead[0]!.headers![DLQ_HEADERS.originalOffset]).toBe(msgs[1]!.offset);
+    expect(producer.messages(NAMES.alerts)).toHaveLength(1); // alice's two HIGH events
+    expect(manager.closed).toBeGreaterThan(0);
+  });
+
+  it('a registry outage is retried with backoff until it ends: nothing dead-lettered, the batch scored once, the task kept', async () => {
+    const { task, producer, codec } = await activeTask();
+    codec.outage = true;
+    const manager = fakeManager(task);
+    let attempts = 0;
+    const decode = codec.decode.bind(codec);
+    codec.decode = async (m) => {
+      if (++attempts === 3) codec.outage = false;
+      return decode(m);
+    };
+    expect(await loopWith(manager).handleBatch(batchOf(messages(HIGH, HIGH)), ctx())).toBe(true);
+    expect(attempts).toBe(3);
+    expect(producer.messages(NAMES.deadLetters)).toHaveLength(0);
+    expect(producer.messages(NAMES.alerts)).toHaveLength(1);
+    expect(manager.closed).toBe(0);
+  });
+
+  it('a commit that in fact succeeded is not scored again after the task was reopened', async () => {
+    const { task, producer } = await activeTask();
+    const manager = fakeManager(task);
+    const msgs = messages(HIGH);
+    manager.committedOffset = async () => BigInt(msgs[0]!.offset) + 1n;
+    producer.failNext = { step: 'commit', err: new Error('the answer was lost') };
+    const c = ctx();
+    expect(await loopWith(manager).handleBatch(batchOf(msgs), c)).toBe(true);
+    expect(manager.closed).toBe(1);
+    expect(producer.committed).toHaveLength(0); // the fake lost it; the group's offset says it was committed
+    expect(c.resolved).toEqual([msgs[0]!.offset]);
+  });
+});
+
+/** A producer port whose send fails as the broker does for a record too large, when a batch touches `user`. */
+class RejectingProducer extends FakeProducer {
+  constructor(private readonly user: string) {
+    super();
+  }
+  override async send(topicMessages: TopicMessages[]) {
+    if (topicMessages.some((t) => t.topic === NAMES.changelog && t.messages.some((m) => String(m.key).endsWith(`/${this.user}`)))) {
+      throw Object.assign(new Error('The request included a message larger than the max message size the server will accept'), { name: 'KafkaJSProtocolError', type: 'MESSAGE_TOO_LARGE', retriable: false });
+    }
+    return super.send(topicMessages);
+  }
+}

@@ -1,0 +1,135 @@
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Admin, Kafka } from 'kafkajs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigSchema } from '../../src/config/schema.ts';
+import { createLogger } from '../../src/log.ts';
+import * as m from '../../src/metrics/index.ts';
+import { TaskManager, type TaskManagerDeps } from '../../src/scorer/task-manager.ts';
+import { PartitionStore } from '../../src/state/store.ts';
+import { cleanDirs, FakeCodec, FakeProducer, messages, NAMES, tempDir } from './task-fakes.ts';
+
+// The task manager without a broker: a store LevelDB cannot open is moved aside and rebuilt while the
+// other partitions go on; a locked one halts only its partition (paused, metric, backoff); one that can
+// be neither opened nor moved aside is fatal. The changelog is empty here, so restore reads nothing.
+
+afterEach(cleanDirs);
+
+async function value(g: { get(): Promise<{ values: Array<{ value: number }> }> }): Promise<number> {
+  return (await g.get()).values[0]?.value ?? 0;
+}
+
+function managerFor(stateDir: string, over: Partial<TaskManagerDeps> = {}) {
+  let now = 1_000_000;
+  const events = { paused: [] as number[], resumed: [] as number[], fatal: [] as unknown[] };
+  const config = ConfigSchema.parse({ scorer: { stateDir, storeFlushIntervalMs: 0 } });
+  const admin = {
+    fetchTopicOffsets: async () => [0, 1, 2].map((partition) => ({ partition, low: '0', high: '0', offset: '0' })),
+    fetchOffsets: async () => [],
+  } as unknown as Admin;
+  const manager = new TaskManager({
+    config,
+    kafka: {} as Kafka,
+    admin,
+    log: createLogger({ level: 'silent' }),
+    names: NAMES,
+    partitions: 3,
+    codec: new FakeCodec(),
+    producerFor: () => new FakeProducer(),
+    pause: (p) => void events.paused.push(p),
+    resume: (p) => void events.resumed.push(p),
+    onFatal: (err) => void events.fatal.push(err),
+    now: () => now,
+    ...over,
+  });
+  return { manager, events, advance: (ms: number) => (now += ms), now: () => now };
+}
+
+async function garbledStore(stateDir: string, p: number): Promise<string> {
+  const store = await PartitionStore.open(stateDir, NAMES.changelog, p);
+  await store.write([{ key: 'u', value: Buffer.from('x') }], 1n);
+  await store.close();
+  const dir = PartitionStore.dirFor(stateDir, NAMES.changelog, p);
+  writeFileSync(join(dir, 'CURRENT'), 'garbage\u0000\u0000');
+  return dir;
+}
+
+const running = () => true;
+const hb = async () => undefined;
+
+describe('TaskManager: stores that cannot be opened', () => {
+  it('a garbled CURRENT: the store is moved aside to <dir>.broken-<ms> and rebuilt; every partition becomes active', async () => {
+    const stateDir = tempDir();
+    const dir = await garbledStore(stateDir, 1);
+    const { manager, events, now } = managerFor(stateDir);
+    const rebuilt = await value(m.scorerStoresRebuilt);
+    await manager.onAssignment([0, 1, 2]);
+    expect(manager.isReady()).toBe(true);
+    expect([0, 1, 2].map((p) => manager.task(p)?.phase)).toEqual(['active', 'active', 'active']);
+    expect(existsSync(`${dir}.broken-${now()}`)).toBe(true);
+    expect(await manager.task(1)!.store.checkpoint()).toBeUndefined(); // a new store, restored from the changelog
+    expect((await value(m.scorerStoresRebuilt)) - rebuilt).toBe(1);
+    expect(events.fatal).toEqual([]);
+    await manager.closeAll();
+  });
+
+  it('a store that can be neither opened nor moved aside is fatal (the process exits non-zero)', async () => {
+    const stateDir = tempDir();
+    const dir = await garbledStore(stateDir, 0);
+    const { manager, events, now } = managerFor(stateDir);
+    mkdirSync(join(`${dir}.broken-${now()}`, 'occupied'), { recursive: true }); // the rename target exists and is not empty
+    await manager.onAssignment([0, 1]);
+    expect(events.fatal).toHaveLength(1);
+    expect(manager.task(1)?.phase).toBe('active'); // the other partition is not held up
+    await manager.closeAll();
+  });
+
+  it('a locked store halts only its partition: paused, counted, not ready, retried with backoff, resumed once it opens', async () => {
+    const stateDir = tempDir();
+    const holder = await PartitionStore.open(stateDir, NAMES.changelog, 2); // holds the LevelDB lock
+    const { manager, events, advance } = managerFor(stateDir);
+    await manager.onAssignment([0, 1, 2]);
+    expect(manager.task(0)?.phase).toBe('active');
+    expect(manager.task(2)).toBeUndefined();
+    expect(manager.isReady()).toBe(false);
+    expect(await value(m.scorerReady)).toBe(0);
+    expect(await value(m.scorerHaltedPartitions)).toBe(1);
+    // its batch does not wait: the partition is paused and the batch handed back
+    expect(await manager.taskFor(2, hb, running)).toBeUndefined();
+    expect(events.paused).toEqual([2]);
+    expect(readdirSync(stateDir).some((f) => f.includes('.broken-'))).toBe(false); // a lock is not corruption
+    await holder.close();
+    advance(60_000);
+    expect((await manager.taskFor(2, hb, running))?.phase).toBe('active');
+    expect(events.resumed).toEqual([2]);
+    expect(manager.isReady()).toBe(true);
+    expect(await value(m.scorerHaltedPartitions)).toBe(0);
+    await manager.closeAll();
+  });
+
+  it('revoked partitions lose their series; a dropped task makes the instance not ready and counts as halted until reopened', async () => {
+    const stateDir = tempDir();
+    const { manager } = managerFor(stateDir);
+    m.consumerLag.reset(); // series the other tests' managers left
+    await manager.onAssignment([0, 1]);
+    m.consumerLag.set({ consumergroup: NAMES.groupId, topic: NAMES.input, partition: '1' }, 5);
+    await manager.updateLag(); // sets (and tracks) the owned partitions' series
+    await manager.onAssignment([0]);
+    const series = (await m.consumerLag.get()).values.filter((v) => v.labels.consumergroup === NAMES.groupId);
+    expect(series.map((v) => v.labels.partition)).toEqual(['0']);
+    const t = manager.task(0)!;
+    t.store.write = async () => {
+      throw new Error('disk full');
+    };
+    await t.exclusive(() => t.process({ messages: messages({ severity: 'HIGH' }), lastOffset: '0' })); // committed, then the store write fails
+    expect(t.phase).toBe('closed');
+    expect(manager.isReady()).toBe(false);
+    expect(await value(m.scorerReady)).toBe(0);
+    expect(await value(m.scorerHaltedPartitions)).toBe(1);
+    expect((manager.readiness().detail as { halted: Record<string, string> }).halted[0]).toMatch(/dropped/);
+    expect((await manager.taskFor(0, hb, running))?.phase).toBe('active'); // reopened (fence + restore) by its next batch
+    expect(await value(m.scorerHaltedPartitions)).toBe(0);
+    expect(manager.isReady()).toBe(true);
+    await manager.closeAll();
+  });
+});
