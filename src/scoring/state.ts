@@ -3,6 +3,7 @@
 // whatever the attack rate; see `entryCap`, `contributionCap` and `maxRememberedEvents`.
 
 import type { Contribution, Severity } from '../contracts.ts';
+import { MAX_ATTACK_TYPE_BYTES, MAX_EVENT_ID_BYTES } from '../identity.ts';
 import type { Policy } from './policy.ts';
 
 /**
@@ -49,6 +50,28 @@ export interface UserState {
   top: StoredContribution[];
 }
 
+/**
+ * Most bytes a user's encoded state may take (src/state/codec.ts), whatever the input: it is one
+ * changelog record, and must stay well below the broker's message.max.bytes (1 MiB by default) and the
+ * scorer's produce requests (512 KiB). The scoring configuration is refused when `stateBytesBound`
+ * exceeds it (src/config/scoring.ts).
+ */
+export const MAX_STATE_BYTES = 256 * 1024;
+
+/**
+ * The most bytes the state codec can write for one user under `policy`, for events within the limits
+ * of src/identity.ts (the scorer refuses longer event ids and truncates longer attack types before
+ * scoring). Each part at its worst: the header and counts (96), window entries (`entryCap` × 26: a
+ * time, a points number, a merged count), remembered ids (`maxRememberedEvents` × 43: a short id is
+ * kept as its ≤ 14 UTF-16 units, ≤ 42 bytes of UTF-8, longer ones as 9-byte hashes), contribution
+ * candidates (`contributionCap` × 354: a 256-byte event id, a 64-byte attack type, severity, points,
+ * time, sequence and rank). 104 KiB with the defaults; `test/state/codec.test.ts` fills a state to it.
+ */
+export function stateBytesBound(policy: Pick<Policy, 'windowMs' | 'bucketMs' | 'maxContributions' | 'maxRememberedEvents'>): number {
+  const contribution = 2 + MAX_EVENT_ID_BYTES + 2 + 2 + MAX_ATTACK_TYPE_BYTES + 1 + 9 + 9 + 8 + 1;
+  return 96 + entryCap(policy) * 26 + policy.maxRememberedEvents * 43 + contributionCap(policy) * contribution;
+}
+
 /** A fresh state for a user never seen. */
 export function emptyUserState(): UserState {
   return { v: 1, last: null, score: 0, scored: 0, alerted: 0, sum: 0, count: 0, et: [], ep: [], ec: [], ids: [], idPos: 0, top: [] };
@@ -90,7 +113,7 @@ export function isUserState(x: unknown): x is UserState {
 // Window entries
 
 /** Entries needed to hold the whole window at one entry per bucket: (T − W, T] meets at most this many. */
-function bucketTarget(policy: Policy): number {
+function bucketTarget(policy: Pick<Policy, 'windowMs' | 'bucketMs'>): number {
   return Math.ceil(policy.windowMs / policy.bucketMs) + 1;
 }
 
@@ -99,7 +122,7 @@ function bucketTarget(policy: Policy): number {
  * exact (timestamp, points) pair; above it `coarsen` runs. The slack between `bucketTarget` and the
  * cap makes coarsening amortized O(1) per event.
  */
-export function entryCap(policy: Policy): number {
+export function entryCap(policy: Pick<Policy, 'windowMs' | 'bucketMs'>): number {
   const target = bucketTarget(policy);
   return target + Math.max(64, Math.ceil(target / 2));
 }
@@ -211,7 +234,7 @@ function coarsen(state: UserState, policy: Policy): void {
 // events (K per value); a hard cap bounds it for adversarial point values.
 
 /** Most contribution candidates kept (80 with the default maxContributions of 10). */
-export function contributionCap(policy: Policy): number {
+export function contributionCap(policy: Pick<Policy, 'maxContributions'>): number {
   return Math.max(64, 8 * policy.maxContributions);
 }
 
