@@ -3,7 +3,7 @@ import { userKey } from '../contracts.ts';
 import type { ScoringConfig } from '../config/scoring.ts';
 import { partitionFor } from '../kafka/partitioner.ts';
 import { boundIdentifiers, eventIdProblem, identityProblem, INVALID_EVENT_ID, INVALID_IDENTITY, MAX_ATTACK_TYPE_BYTES, truncateUtf8 } from '../identity.ts';
-import { emptyUserState, resolvePolicy, scoreEvent, type UserState } from '../scoring/index.ts';
+import { activeSince, emptyUserState, markActive, resolvePolicy, scoreEvent, type UserState } from '../scoring/index.ts';
 
 // The processor step of one input batch, without I/O: decoded records in, state changes, alerts and
 // dead letters out. The scorer around it loads states, runs this, and commits the result in one
@@ -50,7 +50,7 @@ export interface ProcessCounts {
 }
 
 export interface BatchResult {
-  /** Users whose state changed, by key. */
+  /** Users whose state changed, by key (a duplicate or late event changes only when the user was last active). */
   dirty: Map<string, UserState>;
   alerts: RiskAlert[];
   deadLetters: Array<{ offset: string; reason: string; message: string; schemaId?: number | undefined }>;
@@ -58,6 +58,9 @@ export interface BatchResult {
   /** The newest event time among the batch's valid records (ms; -Infinity when none): stream time. */
   streamTime: number;
 }
+
+/** How stale a user's active time may get before a duplicate or late event refreshes it (ms): 1 hour. */
+const ACTIVE_REFRESH_MS = 3_600_000;
 
 /** Keys of the users a batch touches (load their state before `processBatch`). */
 export function batchKeys(records: InputRecord[]): string[] {
@@ -155,14 +158,18 @@ export function processBatch(
     }
     const res = scoreEvent(state, a, resolvePolicy(scoring, a.application_id), ctx.nowMs);
     if (res.clamped) out.counts.clamped++;
-    if (res.outcome === 'duplicate') {
-      out.counts.duplicate++;
+    if (res.outcome !== 'scored') {
+      if (res.outcome === 'duplicate') out.counts.duplicate++;
+      else out.counts.late++;
+      // Still an event for the user: refreshed (one state write) only once an hour, so that repeating
+      // one duplicate costs no write per record.
+      const since = activeSince(state.last, state.activeAt);
+      if ((since === null || ctx.nowMs - since > ACTIVE_REFRESH_MS) && markActive(state, ctx.nowMs)) out.dirty.set(key, state);
       continue;
     }
-    if (res.outcome === 'late') {
-      out.counts.late++;
-      continue;
-    }
+    // The user is receiving events: not idle before the clock is a TTL further, however old their own
+    // events are (a backfill) and whatever the partition's stream time (see isIdle).
+    markActive(state, ctx.nowMs);
     out.counts.scored++;
     out.counts.points += res.points;
     out.dirty.set(key, state);

@@ -26,6 +26,14 @@ export interface UserState {
   v: 1;
   /** T: the newest (possibly clamped) event time scored for the user (ms since epoch); null before any. */
   last: number | null;
+  /**
+   * When the user last counted as active, if later than `last`: the processing clock when the user's
+   * last event arrived (ms since epoch); null when that was not after `last` (and in states written
+   * before it existed). Idleness is measured from the later of the two (`activeSince`, `isIdle`), so a
+   * user whose own events are older than the partition's (a backfill) is not forgotten while they keep
+   * arriving. Set by the scorer's processor (`markActive`), never by `scoreEvent`.
+   */
+  activeAt: number | null;
   /** Lifetime points of all scored events. */
   score: number;
   /** Scored events so far (also the next arrival sequence number). */
@@ -74,13 +82,35 @@ export function stateBytesBound(policy: Pick<Policy, 'windowMs' | 'bucketMs' | '
 
 /** A fresh state for a user never seen. */
 export function emptyUserState(): UserState {
-  return { v: 1, last: null, score: 0, scored: 0, alerted: 0, sum: 0, count: 0, et: [], ep: [], ec: [], ids: [], idPos: 0, top: [] };
+  return { v: 1, last: null, activeAt: null, score: 0, scored: 0, alerted: 0, sum: 0, count: 0, et: [], ep: [], ec: [], ids: [], idPos: 0, top: [] };
 }
 
 /**
- * Whether a user whose newest event time is `last` (a state's T) can be forgotten at time `nowMs` (the
- * scorer passes its partition's stream time, capped by the clock): no event newer than `ttlMs` ago. With ttlMs > windowMs + lateGraceMs nothing in their window
- * can still count, and a state that never scored (`last` null) holds nothing.
+ * Records that an event of the user arrived at `nowMs` (the processing clock): afterwards the user is
+ * idle only once `nowMs` is a TTL behind the idle scan's horizon too. Returns whether the state changed
+ * (it must then be written).
+ */
+export function markActive(state: UserState, nowMs: number): boolean {
+  const since = activeSince(state.last, state.activeAt);
+  const next = since !== null && since >= nowMs ? since : nowMs;
+  const stored = state.last !== null && next <= state.last ? null : next; // T says as much: nothing to keep
+  if (stored === state.activeAt) return false;
+  state.activeAt = stored;
+  return true;
+}
+
+/** The time from which a user counts as idle: the later of T and `activeAt` (null: no event yet). */
+export function activeSince(last: number | null, activeAt: number | null): number | null {
+  return activeAt !== null && (last === null || activeAt > last) ? activeAt : last;
+}
+
+/**
+ * Whether a user active since `last` (`activeSince` of a state: the later of its T and the clock when
+ * its last event arrived) can be forgotten at time `nowMs` (the scorer passes its partition's stream
+ * time, capped by the clock): nothing newer than `ttlMs` ago. So a user is forgotten only when no event
+ * of theirs arrived for a TTL of processing time AND their newest event time is a TTL behind the
+ * partition's. With ttlMs > windowMs + lateGraceMs nothing in their window can still count, and a state
+ * that never scored (`last` null) holds nothing.
  */
 export function isIdle(last: number | null, nowMs: number, ttlMs: number): boolean {
   return last === null || last <= nowMs - ttlMs;
@@ -93,6 +123,7 @@ export function isUserState(x: unknown): x is UserState {
   return (
     s.v === 1 &&
     (s.last === null || typeof s.last === 'number') &&
+    (s.activeAt === undefined || s.activeAt === null || typeof s.activeAt === 'number') &&
     typeof s.score === 'number' &&
     typeof s.scored === 'number' &&
     typeof s.alerted === 'number' &&
