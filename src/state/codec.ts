@@ -1,5 +1,6 @@
 import { SEVERITIES, type Severity } from '../contracts.ts';
 import type { IdKey, UserState } from '../scoring/index.ts';
+import { MAX_ATTACK_TYPE_BYTES, MAX_EVENT_ID_BYTES, truncateUtf8 } from '../identity.ts';
 import { activeSince, isUserState, upgradeIdKey } from '../scoring/index.ts';
 
 // The changelog / LevelDB value of a user's state: a compact binary layout, written for every user a
@@ -177,7 +178,7 @@ export function decodeState(b: Buffer): UserState | undefined {
       parsed.ids = parsed.ids.map(upgradeIdKey);
       // Keys in emptyUserState's order (activeAt did not exist when JSON was written).
       const { v, last, activeAt, ...rest } = parsed;
-      return { v, last, activeAt: activeAt ?? null, ...rest };
+      return clipLegacy({ v, last, activeAt: activeAt ?? null, ...rest });
     } catch {
       return undefined;
     }
@@ -185,10 +186,24 @@ export function decodeState(b: Buffer): UserState | undefined {
   try {
     const r = new Reader(b);
     const s = b[0] === FORMAT || b[0] === FORMAT_3 ? readFormat34(r) : b[0] === FORMAT_2 ? readFormat2(r) : undefined;
-    return s !== undefined && r.off === b.length ? s : undefined;
+    return s !== undefined && r.off === b.length ? clipLegacy(s) : undefined;
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Cuts contribution event ids and attack types to the limits of src/identity.ts. Only states written
+ * before those limits can hold longer ones (the scorer now refuses or truncates them on arrival);
+ * clipped, such a state is back within `stateBytesBound` at its next write instead of growing toward
+ * the broker's message limit.
+ */
+function clipLegacy(s: UserState): UserState {
+  for (const c of s.top) {
+    c[0] = truncateUtf8(c[0], MAX_EVENT_ID_BYTES);
+    c[1] = truncateUtf8(c[1], MAX_ATTACK_TYPE_BYTES);
+  }
+  return s;
 }
 
 /** The header of formats 3 and 4, up to and including activeAt; undefined when its flags are invalid. */

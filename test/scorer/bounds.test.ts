@@ -9,8 +9,8 @@ import type { Attack } from '../../src/contracts.ts';
 import { boundIdentifiers, eventIdProblem, MAX_ATTACK_TYPE_BYTES, MAX_EVENT_ID_BYTES, MAX_IDENTIFIERS, truncateUtf8, utf8Length } from '../../src/identity.ts';
 import { partitionFor } from '../../src/kafka/partitioner.ts';
 import { batchKeys, processBatch, type InputRecord } from '../../src/scorer/processor.ts';
-import { MAX_STATE_BYTES, resolvePolicy, stateBytesBound, type UserState } from '../../src/scoring/index.ts';
-import { encodeState } from '../../src/state/codec.ts';
+import { emptyUserState, MAX_STATE_BYTES, resolvePolicy, stateBytesBound, type UserState } from '../../src/scoring/index.ts';
+import { decodeState, encodeState } from '../../src/state/codec.ts';
 
 const scoring = ScoringSchema.parse({});
 const T = Date.UTC(2026, 10, 20);
@@ -108,6 +108,18 @@ describe('bounded input', () => {
     const bytes = encodeState(s).length;
     expect(bytes).toBeGreaterThan(50_000);
     expect(bytes).toBeLessThanOrEqual(bound);
+  });
+
+  it('clips the contributions of a state written before the limits, so that it shrinks back within the bound', () => {
+    // Before the limits: 60 events with 14 KB ids made a state of ~840 KB (the next ones would not fit in 1 MiB).
+    const legacy = emptyUserState();
+    legacy.last = T;
+    for (let i = 0; i < 60; i++) legacy.top.push([`${i}-`.padEnd(14_000, 'x'), 'sql_injection', 'HIGH', 6, T - i, i, 0]);
+    const stored = encodeState(legacy);
+    expect(stored.length).toBeGreaterThan(800_000);
+    const back = decodeState(stored)!;
+    for (const c of back.top) expect(c[0].length).toBe(MAX_EVENT_ID_BYTES);
+    expect(encodeState(back).length).toBeLessThan(20_000);
   });
 
   it('refuses a scoring configuration whose states could outgrow MAX_STATE_BYTES', () => {
