@@ -21,6 +21,81 @@ export const MAX_USER_KEY_BYTES = 256;
 /** Dead-letter reason of a record whose application_id, environment or user key breaks the rules above. */
 export const INVALID_IDENTITY = 'invalid-identity';
 
+// Sizes. Everything an outsider controls is bounded. Fields that say WHO and WHICH EVENT (application,
+// environment, user key, event id) are refused over their bound: cutting them would merge users or
+// events. Descriptive fields (attack type, identifiers, request) are truncated: refusing them would let
+// an attacker who can lengthen them (a long login name, a long path) escape scoring.
+
+/** Most UTF-8 bytes of an event id (a UUID is 36); empty or longer ids are refused (`INVALID_EVENT_ID`). */
+export const MAX_EVENT_ID_BYTES = 256;
+/** Dead-letter reason of a record whose event_id is empty or longer than MAX_EVENT_ID_BYTES. */
+export const INVALID_EVENT_ID = 'invalid-event-id';
+/** Most UTF-8 bytes of an attack type; longer ones are truncated (a priced type is short). */
+export const MAX_ATTACK_TYPE_BYTES = 64;
+/** Most entries of user.identifiers; the entries after the first this many are dropped. */
+export const MAX_IDENTIFIERS = 16;
+/** Most UTF-8 bytes of an identifier's name; longer names are truncated. */
+export const MAX_IDENTIFIER_NAME_BYTES = 64;
+/** Most UTF-8 bytes of an identifier's value; longer values are truncated. */
+export const MAX_IDENTIFIER_VALUE_BYTES = 256;
+/**
+ * Most UTF-8 bytes of each request field; agents truncate longer ones. The scorer never reads the
+ * request (its reader schema skips it), so there it only counts toward the record's size.
+ */
+export const MAX_REQUEST_FIELD_BYTES = Object.freeze({ ip: 64, method: 16, path: 2048, user_agent: 512 });
+
+/** Why an event id is refused (empty, or over MAX_EVENT_ID_BYTES); undefined when it is fine. */
+export function eventIdProblem(id: unknown): string | undefined {
+  if (typeof id !== 'string' || id === '') return 'event_id must be a non-empty string';
+  // At most 3 bytes of UTF-8 per UTF-16 unit: short ids need no count.
+  if (id.length * 3 <= MAX_EVENT_ID_BYTES) return undefined;
+  const bytes = utf8Length(id);
+  return bytes > MAX_EVENT_ID_BYTES ? `event_id is ${bytes} bytes of UTF-8, above the limit of ${MAX_EVENT_ID_BYTES}` : undefined;
+}
+
+/** `s` cut to at most `maxBytes` bytes of UTF-8, never inside a character; `s` itself when it fits. */
+export function truncateUtf8(s: string, maxBytes: number): string {
+  if (s.length * 3 <= maxBytes) return s;
+  let bytes = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const pair = c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
+    const n = c < 0x80 ? 1 : c < 0x800 ? 2 : pair ? 4 : 3;
+    if (bytes + n > maxBytes) return s.slice(0, i);
+    bytes += n;
+    if (pair) i++;
+  }
+  return s;
+}
+
+/**
+ * The identifiers within bounds: the first MAX_IDENTIFIERS entries, names and values truncated.
+ * `identifiers` itself when it already is (the common case: no copy).
+ */
+export function boundIdentifiers(identifiers: Record<string, string>): Record<string, string> {
+  let n = 0;
+  let within = true;
+  for (const k in identifiers) {
+    const v = identifiers[k]!;
+    if (++n > MAX_IDENTIFIERS || truncateUtf8(k, MAX_IDENTIFIER_NAME_BYTES) !== k || typeof v !== 'string' || truncateUtf8(v, MAX_IDENTIFIER_VALUE_BYTES) !== v) {
+      within = false;
+      break;
+    }
+  }
+  if (within) return identifiers;
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  n = 0;
+  for (const k in identifiers) {
+    if (n === MAX_IDENTIFIERS) break;
+    const v = identifiers[k];
+    const name = truncateUtf8(k, MAX_IDENTIFIER_NAME_BYTES);
+    if (name in out) continue; // two long names cut to one: the first is kept
+    out[name] = truncateUtf8(typeof v === 'string' ? v : String(v), MAX_IDENTIFIER_VALUE_BYTES);
+    n++;
+  }
+  return out;
+}
+
 /** The record key (and state key) of a user: `application_id/environment/user.key`. */
 export function userKeyOf(applicationId: string, environment: string, user: string): string {
   return `${applicationId}/${environment}/${user}`;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SEVERITIES } from '../contracts.ts';
+import { MAX_STATE_BYTES, stateBytesBound } from '../scoring/state.ts';
 
 const points = z.number().int().min(0).max(1_000_000);
 const severityTable = z.partialRecord(z.enum(SEVERITIES), points);
@@ -49,6 +50,15 @@ export const ScoringSchema = z
       });
     };
     check(s.tiers, s.threshold, ['tiers']);
+    // A user's state is one changelog record: it must fit whatever the input (src/scoring/state.ts).
+    const bound = stateBytesBound(s);
+    if (bound > MAX_STATE_BYTES) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxRememberedEvents'],
+        message: `with windowMs ${s.windowMs}, bucketMs ${s.bucketMs}, maxContributions ${s.maxContributions} and maxRememberedEvents ${s.maxRememberedEvents} a user's state can reach ${bound} bytes, above the ${MAX_STATE_BYTES}-byte limit: lower maxRememberedEvents or maxContributions, or raise bucketMs`,
+      });
+    }
     for (const [app, o] of Object.entries(s.applications)) {
       check(o.tiers ?? s.tiers, o.threshold ?? s.threshold, ['applications', app, 'tiers']);
     }

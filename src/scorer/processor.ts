@@ -2,8 +2,8 @@ import type { RiskAlert, ScoredAttack } from '../contracts.ts';
 import { userKey } from '../contracts.ts';
 import type { ScoringConfig } from '../config/scoring.ts';
 import { partitionFor } from '../kafka/partitioner.ts';
-import { identityProblem, INVALID_IDENTITY } from '../identity.ts';
-import { emptyUserState, resolvePolicy, scoreEvent, type UserState } from '../scoring/index.ts';
+import { boundIdentifiers, eventIdProblem, identityProblem, INVALID_EVENT_ID, INVALID_IDENTITY, MAX_ATTACK_TYPE_BYTES, truncateUtf8 } from '../identity.ts';
+import { activeSince, emptyUserState, markActive, resolvePolicy, scoreEvent, type UserState } from '../scoring/index.ts';
 
 // The processor step of one input batch, without I/O: decoded records in, state changes, alerts and
 // dead letters out. The scorer around it loads states, runs this, and commits the result in one
@@ -43,12 +43,14 @@ export interface ProcessCounts {
   clamped: number;
   points: number;
   wrongPartition: number;
+  /** Records scored with their attack type or identifiers truncated to the bounds of src/identity.ts. */
+  truncated: number;
   /** States created for users not loaded (not in the store): the store's user count grows by this. */
   newUsers: number;
 }
 
 export interface BatchResult {
-  /** Users whose state changed, by key. */
+  /** Users whose state changed, by key (a duplicate or late event changes only when the user was last active). */
   dirty: Map<string, UserState>;
   alerts: RiskAlert[];
   deadLetters: Array<{ offset: string; reason: string; message: string; schemaId?: number | undefined }>;
@@ -56,6 +58,9 @@ export interface BatchResult {
   /** The newest event time among the batch's valid records (ms; -Infinity when none): stream time. */
   streamTime: number;
 }
+
+/** How stale a user's active time may get before a duplicate or late event refreshes it (ms): 1 hour. */
+const ACTIVE_REFRESH_MS = 3_600_000;
 
 /** Keys of the users a batch touches (load their state before `processBatch`). */
 export function batchKeys(records: InputRecord[]): string[] {
@@ -79,8 +84,9 @@ function validUser(a: ScoredAttack): boolean {
 /**
  * Why a decoded record must not be scored, checked in this order: no user; an identity outside the
  * rules of src/identity.ts (its key could name another user); no record key, or a key other than the
- * value's (it was partitioned for another user, so scoring it here would split that user's state);
- * a time or points that are not finite numbers. Undefined when it may be scored.
+ * value's (it was partitioned for another user, so scoring it here would split that user's state); an
+ * empty or oversized event id (src/identity.ts: it is kept in the user's state); a time or points that
+ * are not finite numbers. Undefined when it may be scored.
  */
 function refusal(recordKey: string | null, a: ScoredAttack): Refusal | undefined {
   if (!validUser(a)) return { reason: 'missing-user', message: 'the attack has no user key or no application id' };
@@ -88,10 +94,23 @@ function refusal(recordKey: string | null, a: ScoredAttack): Refusal | undefined
   if (identity !== undefined) return { reason: INVALID_IDENTITY, message: identity };
   if (recordKey === null) return { reason: MISSING_KEY, message: `the record has no key; expected ${clip(keyOf(a))}` };
   if (recordKey !== keyOf(a)) return { reason: KEY_MISMATCH, message: `the record key ${clip(recordKey)} is not the value's ${clip(keyOf(a))}` };
+  const eventId = eventIdProblem(a.event_id);
+  if (eventId !== undefined) return { reason: INVALID_EVENT_ID, message: eventId };
   if (!Number.isFinite(a.occurred_at) || (a.points !== null && !Number.isFinite(a.points))) {
     return { reason: 'invalid-value', message: `occurred_at ${a.occurred_at} or points ${a.points} is not a finite number` };
   }
   return undefined;
+}
+
+/**
+ * The attack with its descriptive fields within the bounds of src/identity.ts (attack type and
+ * identifiers truncated): the attack itself when they already are, else a copy.
+ */
+function bounded(a: ScoredAttack): ScoredAttack {
+  const type = truncateUtf8(a.attack_type, MAX_ATTACK_TYPE_BYTES);
+  const identifiers = boundIdentifiers(a.user.identifiers ?? {});
+  if (type === a.attack_type && identifiers === a.user.identifiers) return a;
+  return { ...a, attack_type: type, user: { key: a.user.key, identifiers } };
 }
 
 /** A key for a message: JSON-quoted and clipped to 200 characters. */
@@ -113,7 +132,7 @@ export function processBatch(
     dirty: new Map(),
     alerts: [],
     deadLetters: [],
-    counts: { scored: 0, duplicate: 0, late: 0, clamped: 0, points: 0, wrongPartition: 0, newUsers: 0 },
+    counts: { scored: 0, duplicate: 0, late: 0, clamped: 0, points: 0, wrongPartition: 0, truncated: 0, newUsers: 0 },
     streamTime: -Infinity,
   };
   for (const r of records) {
@@ -121,12 +140,13 @@ export function processBatch(
       out.deadLetters.push({ offset: r.offset, reason: r.poison?.reason ?? 'undecodable', message: r.poison?.message ?? 'no value', schemaId: r.poison?.schemaId });
       continue;
     }
-    const a = r.attack;
-    const refused = r.key === undefined ? (r.refused ?? refusal(r.recordKey, a)) : undefined;
+    const refused = r.key === undefined ? (r.refused ?? refusal(r.recordKey, r.attack)) : undefined;
     if (refused !== undefined) {
       out.deadLetters.push({ offset: r.offset, ...refused });
       continue;
     }
+    const a = bounded(r.attack);
+    if (a !== r.attack) out.counts.truncated++;
     if (a.occurred_at > out.streamTime) out.streamTime = a.occurred_at;
     const key = r.key ?? keyOf(a);
     if (partitionFor(key, ctx.partitions) !== ctx.partition) out.counts.wrongPartition++;
@@ -138,14 +158,18 @@ export function processBatch(
     }
     const res = scoreEvent(state, a, resolvePolicy(scoring, a.application_id), ctx.nowMs);
     if (res.clamped) out.counts.clamped++;
-    if (res.outcome === 'duplicate') {
-      out.counts.duplicate++;
+    if (res.outcome !== 'scored') {
+      if (res.outcome === 'duplicate') out.counts.duplicate++;
+      else out.counts.late++;
+      // Still an event for the user: refreshed (one state write) only once an hour, so that repeating
+      // one duplicate costs no write per record.
+      const since = activeSince(state.last, state.activeAt);
+      if ((since === null || ctx.nowMs - since > ACTIVE_REFRESH_MS) && markActive(state, ctx.nowMs)) out.dirty.set(key, state);
       continue;
     }
-    if (res.outcome === 'late') {
-      out.counts.late++;
-      continue;
-    }
+    // The user is receiving events: not idle before the clock is a TTL further, however old their own
+    // events are (a backfill) and whatever the partition's stream time (see isIdle).
+    markActive(state, ctx.nowMs);
     out.counts.scored++;
     out.counts.points += res.points;
     out.dirty.set(key, state);

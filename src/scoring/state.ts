@@ -3,6 +3,7 @@
 // whatever the attack rate; see `entryCap`, `contributionCap` and `maxRememberedEvents`.
 
 import type { Contribution, Severity } from '../contracts.ts';
+import { MAX_ATTACK_TYPE_BYTES, MAX_EVENT_ID_BYTES } from '../identity.ts';
 import type { Policy } from './policy.ts';
 
 /**
@@ -25,6 +26,14 @@ export interface UserState {
   v: 1;
   /** T: the newest (possibly clamped) event time scored for the user (ms since epoch); null before any. */
   last: number | null;
+  /**
+   * When the user last counted as active, if later than `last`: the processing clock when the user's
+   * last event arrived (ms since epoch); null when that was not after `last` (and in states written
+   * before it existed). Idleness is measured from the later of the two (`activeSince`, `isIdle`), so a
+   * user whose own events are older than the partition's (a backfill) is not forgotten while they keep
+   * arriving. Set by the scorer's processor (`markActive`), never by `scoreEvent`.
+   */
+  activeAt: number | null;
   /** Lifetime points of all scored events. */
   score: number;
   /** Scored events so far (also the next arrival sequence number). */
@@ -49,15 +58,59 @@ export interface UserState {
   top: StoredContribution[];
 }
 
+/**
+ * Most bytes a user's encoded state may take (src/state/codec.ts), whatever the input: it is one
+ * changelog record, and must stay well below the broker's message.max.bytes (1 MiB by default) and the
+ * scorer's produce requests (512 KiB). The scoring configuration is refused when `stateBytesBound`
+ * exceeds it (src/config/scoring.ts).
+ */
+export const MAX_STATE_BYTES = 256 * 1024;
+
+/**
+ * The most bytes the state codec can write for one user under `policy`, for events within the limits
+ * of src/identity.ts (the scorer refuses longer event ids and truncates longer attack types before
+ * scoring). Each part at its worst: the header and counts (96), window entries (`entryCap` × 26: a
+ * time, a points number, a merged count), remembered ids (`maxRememberedEvents` × 43: a short id is
+ * kept as its ≤ 14 UTF-16 units, ≤ 42 bytes of UTF-8, longer ones as 9-byte hashes), contribution
+ * candidates (`contributionCap` × 354: a 256-byte event id, a 64-byte attack type, severity, points,
+ * time, sequence and rank). 104 KiB with the defaults; `test/state/codec.test.ts` fills a state to it.
+ */
+export function stateBytesBound(policy: Pick<Policy, 'windowMs' | 'bucketMs' | 'maxContributions' | 'maxRememberedEvents'>): number {
+  const contribution = 2 + MAX_EVENT_ID_BYTES + 2 + 2 + MAX_ATTACK_TYPE_BYTES + 1 + 9 + 9 + 8 + 1;
+  return 96 + entryCap(policy) * 26 + policy.maxRememberedEvents * 43 + contributionCap(policy) * contribution;
+}
+
 /** A fresh state for a user never seen. */
 export function emptyUserState(): UserState {
-  return { v: 1, last: null, score: 0, scored: 0, alerted: 0, sum: 0, count: 0, et: [], ep: [], ec: [], ids: [], idPos: 0, top: [] };
+  return { v: 1, last: null, activeAt: null, score: 0, scored: 0, alerted: 0, sum: 0, count: 0, et: [], ep: [], ec: [], ids: [], idPos: 0, top: [] };
 }
 
 /**
- * Whether a user whose newest event time is `last` (a state's T) can be forgotten at time `nowMs` (the
- * scorer passes its partition's stream time, capped by the clock): no event newer than `ttlMs` ago. With ttlMs > windowMs + lateGraceMs nothing in their window
- * can still count, and a state that never scored (`last` null) holds nothing.
+ * Records that an event of the user arrived at `nowMs` (the processing clock): afterwards the user is
+ * idle only once `nowMs` is a TTL behind the idle scan's horizon too. Returns whether the state changed
+ * (it must then be written).
+ */
+export function markActive(state: UserState, nowMs: number): boolean {
+  const since = activeSince(state.last, state.activeAt);
+  const next = since !== null && since >= nowMs ? since : nowMs;
+  const stored = state.last !== null && next <= state.last ? null : next; // T says as much: nothing to keep
+  if (stored === state.activeAt) return false;
+  state.activeAt = stored;
+  return true;
+}
+
+/** The time from which a user counts as idle: the later of T and `activeAt` (null: no event yet). */
+export function activeSince(last: number | null, activeAt: number | null): number | null {
+  return activeAt !== null && (last === null || activeAt > last) ? activeAt : last;
+}
+
+/**
+ * Whether a user active since `last` (`activeSince` of a state: the later of its T and the clock when
+ * its last event arrived) can be forgotten at time `nowMs` (the scorer passes its partition's stream
+ * time, capped by the clock): nothing newer than `ttlMs` ago. So a user is forgotten only when no event
+ * of theirs arrived for a TTL of processing time AND their newest event time is a TTL behind the
+ * partition's. With ttlMs > windowMs + lateGraceMs nothing in their window can still count, and a state
+ * that never scored (`last` null) holds nothing.
  */
 export function isIdle(last: number | null, nowMs: number, ttlMs: number): boolean {
   return last === null || last <= nowMs - ttlMs;
@@ -70,6 +123,7 @@ export function isUserState(x: unknown): x is UserState {
   return (
     s.v === 1 &&
     (s.last === null || typeof s.last === 'number') &&
+    (s.activeAt === undefined || s.activeAt === null || typeof s.activeAt === 'number') &&
     typeof s.score === 'number' &&
     typeof s.scored === 'number' &&
     typeof s.alerted === 'number' &&
@@ -90,7 +144,7 @@ export function isUserState(x: unknown): x is UserState {
 // Window entries
 
 /** Entries needed to hold the whole window at one entry per bucket: (T − W, T] meets at most this many. */
-function bucketTarget(policy: Policy): number {
+function bucketTarget(policy: Pick<Policy, 'windowMs' | 'bucketMs'>): number {
   return Math.ceil(policy.windowMs / policy.bucketMs) + 1;
 }
 
@@ -99,7 +153,7 @@ function bucketTarget(policy: Policy): number {
  * exact (timestamp, points) pair; above it `coarsen` runs. The slack between `bucketTarget` and the
  * cap makes coarsening amortized O(1) per event.
  */
-export function entryCap(policy: Policy): number {
+export function entryCap(policy: Pick<Policy, 'windowMs' | 'bucketMs'>): number {
   const target = bucketTarget(policy);
   return target + Math.max(64, Math.ceil(target / 2));
 }
@@ -211,7 +265,7 @@ function coarsen(state: UserState, policy: Policy): void {
 // events (K per value); a hard cap bounds it for adversarial point values.
 
 /** Most contribution candidates kept (80 with the default maxContributions of 10). */
-export function contributionCap(policy: Policy): number {
+export function contributionCap(policy: Pick<Policy, 'maxContributions'>): number {
   return Math.max(64, 8 * policy.maxContributions);
 }
 

@@ -1,16 +1,18 @@
 import { SEVERITIES, type Severity } from '../contracts.ts';
 import type { IdKey, UserState } from '../scoring/index.ts';
-import { isUserState, upgradeIdKey } from '../scoring/index.ts';
+import { MAX_ATTACK_TYPE_BYTES, MAX_EVENT_ID_BYTES, truncateUtf8 } from '../identity.ts';
+import { activeSince, isUserState, upgradeIdKey } from '../scoring/index.ts';
 
 // The changelog / LevelDB value of a user's state: a compact binary layout, written for every user a
 // batch changes (one per event on a stream of many users), so it is on the scorer's hot path and its
 // size is what the changelog topic, the producer, the broker and LevelDB carry. JSON.stringify took
 // ~10 µs for a state with ten events (~1.1 KB); format 2 ~4.5 µs (~960 bytes); format 3 ~540 bytes.
 //
-// Format 3 (numbers little-endian; `uv` = unsigned LEB128 varint; `str` = uv byte length + UTF-8 bytes;
+// Format 4 (numbers little-endian; `uv` = unsigned LEB128 varint; `str` = uv byte length + UTF-8 bytes;
 // `num` = uv 2·v for an integer 0 ≤ v < 2^52, else uv 1 then f64 v; `time` = num of the distance back
 // from `last` (entries: from the previous entry) when the state is in delta mode, else f64):
-//   u8 3 | u8 flags (1: has last, 2: delta mode) | f64 last | num score | num sum | uv scored | uv alerted
+//   u8 4 | u8 flags (1: has last, 2: delta mode, 4: activeAt as num (activeAt − last) follows, 8:
+//   activeAt as f64 follows) | f64 last | [activeAt] | num score | num sum | uv scored | uv alerted
 //   uv count | uv idPos
 //   uv n | n × (time et, num ep, uv ec)
 //   uv n | n × id
@@ -19,16 +21,20 @@ import { isUserState, upgradeIdKey } from '../scoring/index.ts';
 // UTF-8 bytes of a string key; `type` is uv k: 0 = a str follows (the state's next new attack type), k > 0 = the k-th new one,
 // and `severity` is u8 index in SEVERITIES, or 0xff then str. Delta mode: `last` and every time are
 // integers in [0, 2^52], so every distance is exact (event times in ms are ~2^41).
-// Still read: format 2 (u8 2 | u8 hasLast | f64 last | f64 score | f64 sum | uv scored | uv alerted |
+// Still read: format 3 (format 4 without activeAt: u8 3 | u8 flags (1, 2) | f64 last | num score | …,
+// activeAt null), format 2 (u8 2 | u8 hasLast | f64 last | f64 score | f64 sum | uv scored | uv alerted |
 // uv count | uv idPos | uv n × (f64 et, f64 ep, uv ec) | uv n × str id | uv n × (str event_id,
 // str attack_type, str severity, f64 points, f64 occurred_at, uv seq, uv dom)) and JSON (first byte `{`),
 // their hashed id keys ('#…' strings) upgraded to numbers (`upgradeIdKey`).
 
-const FORMAT = 3;
+const FORMAT = 4;
+const FORMAT_3 = 3;
 const FORMAT_2 = 2;
 const JSON_OPEN = 0x7b;
 const HAS_LAST = 1;
 const DELTA = 2;
+const ACTIVE_DELTA = 4;
+const ACTIVE_F64 = 8;
 /** Integers below this are written as varints by `num` (2·v stays a safe integer). */
 const NUM_INT_LIMIT = 2 ** 52;
 const SEVERITY_LITERAL = 0xff;
@@ -39,7 +45,7 @@ const SEVERITY_LITERAL = 0xff;
  */
 const STR_TAIL = 48;
 
-/** The scratch's starting size; the header (at most 60 bytes) fits in any scratch of at least 64. */
+/** The scratch's starting size; `encodeState` makes room for its header (at most 69 bytes) first. */
 const SCRATCH_BYTES = 64 * 1024;
 let scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
 let view = new DataView(scratch.buffer, scratch.byteOffset, scratch.byteLength);
@@ -72,9 +78,17 @@ export function encodeState(s: UserState): Buffer {
   const delta = deltaMode(s);
   const last = s.last ?? 0;
   const w = new Writer();
+  w.ensure(80);
+  const active = s.activeAt;
+  // In delta mode an integer activeAt after `last` is a small distance forward (a few bytes).
+  const activeDelta = active !== null && delta && active > last && active - last < NUM_INT_LIMIT && Math.floor(active) === active;
   w.u8(FORMAT);
-  w.u8((s.last === null ? 0 : HAS_LAST) | (delta ? DELTA : 0));
+  w.u8((s.last === null ? 0 : HAS_LAST) | (delta ? DELTA : 0) | (active === null ? 0 : activeDelta ? ACTIVE_DELTA : ACTIVE_F64));
   w.f64(last);
+  if (active !== null) {
+    if (activeDelta) w.num(active - last);
+    else w.f64(active);
+  }
   w.num(s.score);
   w.num(s.sum);
   w.uv(s.scored);
@@ -134,14 +148,24 @@ export function encodeState(s: UserState): Buffer {
 }
 
 /**
- * Only the user's newest event time T of a stored state (null before any event; undefined when `b` is
- * not a state): what the idle-user scan needs, without decoding the rest.
+ * Only the time from which the user counts as idle, without decoding the rest: `activeSince` of the
+ * state, the later of T (its newest event time) and `activeAt` (the partition's stream time at its last
+ * event). Null before any event; undefined when `b` is not a state. The idle-user scan reads this.
  */
 export function peekLast(b: Buffer): number | null | undefined {
-  // Formats 2 and 3 both start u8 format | u8 (bit 0: has last) | f64 last.
-  if (b.length >= 10 && (b[0] === FORMAT || b[0] === FORMAT_2)) return b[1]! & HAS_LAST ? b.readDoubleLE(2) : null;
+  // Formats 2, 3 and 4 all start u8 format | u8 (bit 0: has last) | f64 last; format 4 then activeAt.
+  if (b.length >= 10 && (b[0] === FORMAT_3 || b[0] === FORMAT_2)) return b[1]! & HAS_LAST ? b.readDoubleLE(2) : null;
+  if (b.length >= 10 && b[0] === FORMAT) {
+    try {
+      const r = new Reader(b);
+      const h = readHeader(r);
+      return h === undefined ? undefined : activeSince(h.last, h.activeAt);
+    } catch {
+      return undefined;
+    }
+  }
   const s = b[0] === JSON_OPEN ? decodeState(b) : undefined;
-  return s === undefined ? undefined : s.last;
+  return s === undefined ? undefined : activeSince(s.last, s.activeAt);
 }
 
 /** The state in a stored value, or undefined when the value is not one (it is then ignored, as before). */
@@ -152,28 +176,55 @@ export function decodeState(b: Buffer): UserState | undefined {
       const parsed: unknown = JSON.parse(b.toString('utf8'));
       if (!isUserState(parsed)) return undefined;
       parsed.ids = parsed.ids.map(upgradeIdKey);
-      return parsed;
+      // Keys in emptyUserState's order (activeAt did not exist when JSON was written).
+      const { v, last, activeAt, ...rest } = parsed;
+      return clipLegacy({ v, last, activeAt: activeAt ?? null, ...rest });
     } catch {
       return undefined;
     }
   }
   try {
     const r = new Reader(b);
-    const s = b[0] === FORMAT ? readFormat3(r) : b[0] === FORMAT_2 ? readFormat2(r) : undefined;
-    return s !== undefined && r.off === b.length ? s : undefined;
+    const s = b[0] === FORMAT || b[0] === FORMAT_3 ? readFormat34(r) : b[0] === FORMAT_2 ? readFormat2(r) : undefined;
+    return s !== undefined && r.off === b.length ? clipLegacy(s) : undefined;
   } catch {
     return undefined;
   }
 }
 
-function readFormat3(r: Reader): UserState | undefined {
-  r.u8();
+/**
+ * Cuts contribution event ids and attack types to the limits of src/identity.ts. Only states written
+ * before those limits can hold longer ones (the scorer now refuses or truncates them on arrival);
+ * clipped, such a state is back within `stateBytesBound` at its next write instead of growing toward
+ * the broker's message limit.
+ */
+function clipLegacy(s: UserState): UserState {
+  for (const c of s.top) {
+    c[0] = truncateUtf8(c[0], MAX_EVENT_ID_BYTES);
+    c[1] = truncateUtf8(c[1], MAX_ATTACK_TYPE_BYTES);
+  }
+  return s;
+}
+
+/** The header of formats 3 and 4, up to and including activeAt; undefined when its flags are invalid. */
+function readHeader(r: Reader): { delta: boolean; last: number | null; lastRaw: number; activeAt: number | null } | undefined {
+  const format = r.u8();
   const flags = r.u8();
-  if (flags > (HAS_LAST | DELTA) || (flags & DELTA && !(flags & HAS_LAST))) return undefined;
-  const delta = (flags & DELTA) !== 0;
-  const last = r.f64();
+  const allowed = format === FORMAT ? HAS_LAST | DELTA | ACTIVE_DELTA | ACTIVE_F64 : HAS_LAST | DELTA;
+  if ((flags & ~allowed) !== 0 || (flags & DELTA && !(flags & HAS_LAST))) return undefined;
+  if ((flags & ACTIVE_DELTA && flags & ACTIVE_F64) || (flags & ACTIVE_DELTA && !(flags & DELTA))) return undefined;
+  const lastRaw = r.f64();
+  const activeAt = flags & ACTIVE_DELTA ? lastRaw + r.num() : flags & ACTIVE_F64 ? r.f64() : null;
+  return { delta: (flags & DELTA) !== 0, last: flags & HAS_LAST ? lastRaw : null, lastRaw, activeAt };
+}
+
+function readFormat34(r: Reader): UserState | undefined {
+  const h = readHeader(r);
+  if (h === undefined) return undefined;
+  const delta = h.delta;
+  const last = h.lastRaw;
   // Keys in emptyUserState's order, so decoded and fresh states share one object shape.
-  const s: UserState = { v: 1, last: flags & HAS_LAST ? last : null, score: r.num(), scored: 0, alerted: 0, sum: r.num(), count: 0, et: [], ep: [], ec: [], ids: [], idPos: 0, top: [] };
+  const s: UserState = { v: 1, last: h.last, activeAt: h.activeAt, score: r.num(), scored: 0, alerted: 0, sum: r.num(), count: 0, et: [], ep: [], ec: [], ids: [], idPos: 0, top: [] };
   s.scored = r.uv();
   s.alerted = r.uv();
   s.count = r.uv();
@@ -222,7 +273,7 @@ function readFormat2(r: Reader): UserState {
   const alerted = r.uv();
   const count = r.uv();
   const idPos = r.uv();
-  const s: UserState = { v: 1, last: hasLast ? last : null, score, scored, alerted, sum, count, et: [], ep: [], ec: [], ids: [], idPos, top: [] };
+  const s: UserState = { v: 1, last: hasLast ? last : null, activeAt: null, score, scored, alerted, sum, count, et: [], ep: [], ec: [], ids: [], idPos, top: [] };
   const n = r.count();
   for (let i = 0; i < n; i++) {
     s.et.push(r.f64());

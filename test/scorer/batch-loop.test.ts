@@ -42,8 +42,9 @@ const HIGH = { severity: 'HIGH' as const };
 
 describe('BatchLoop', () => {
   it('a record too large for the broker is dead-lettered on its own after bounded retries; the records around it are scored', async () => {
-    const { task, producer } = await activeTask();
-    const msgs = messages(HIGH, HIGH, { ...HIGH, user: { key: 'mallory', identifiers: {} }, event_id: 'x'.repeat(1_100_000) }, HIGH, { ...HIGH, user: { key: 'bob', identifiers: {} } });
+    const { task, producer, codec } = await activeTask();
+    codec.hugeAlertFor = 'mallory';
+    const msgs = messages(HIGH, HIGH, { ...HIGH, user: { key: 'mallory', identifiers: {} }, points: 20 }, HIGH, { ...HIGH, user: { key: 'bob', identifiers: {} } });
     const c = ctx();
     expect(await loopWith(fakeManager(task)).handleBatch(batchOf(msgs), c)).toBe(true);
     const dead = producer.messages(NAMES.deadLetters);

@@ -120,6 +120,27 @@ describe('processBatch', () => {
     expect(r2.deadLetters.map((d) => d.reason)).toEqual(['missing-key']);
   });
 
+  it('remembers when a user\'s events last arrived (the clock), refreshed by duplicates only once an hour', () => {
+    const key = 'shop/production/frank';
+    const ctx = (nowMs: number) => ({ partition: partitionFor(key, 6), partitions: 6, nowMs });
+    const states = new Map<string, UserState>();
+    // An event a month old (a backfill): its arrival is what keeps the user from being idle.
+    const old = T - 30 * 24 * 3_600_000;
+    processBatch([rec(0, a('frank', 1, 'f1', old))], states, scoring, ctx(NOW));
+    expect(states.get(key)).toMatchObject({ last: old, activeAt: NOW });
+    // A duplicate a minute later changes nothing (no state write per repeated record)...
+    const dup = processBatch([rec(1, a('frank', 1, 'f1', old))], states, scoring, ctx(NOW + 60_000));
+    expect(dup.counts.duplicate).toBe(1);
+    expect(dup.dirty.size).toBe(0);
+    // ...but two hours later it refreshes the active time (one write).
+    const later = processBatch([rec(2, a('frank', 1, 'f1', old))], states, scoring, ctx(NOW + 2 * 3_600_000));
+    expect(later.dirty.size).toBe(1);
+    expect(states.get(key)!.activeAt).toBe(NOW + 2 * 3_600_000);
+    // A live event (at the clock) needs nothing beyond T.
+    processBatch([rec(3, a('frank', 1, 'f2', NOW + 3 * 3_600_000))], states, scoring, ctx(NOW + 3 * 3_600_000));
+    expect(states.get(key)).toMatchObject({ last: NOW + 3 * 3_600_000, activeAt: null });
+  });
+
   it('counts records on the wrong partition for their key', () => {
     const key = 'shop/production/carol';
     const right = partitionFor(key, 6);

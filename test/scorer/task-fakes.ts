@@ -99,7 +99,10 @@ export class FakeCodec implements TaskCodec {
       }
     });
   }
+  /** A user whose alerts encode over the broker's record limit: the processor bounds every input, so only an encoder (a schema grown by evolution, a bug) can still make one. */
+  hugeAlertFor: string | undefined;
   async encodeAlert(alert: unknown): Promise<Buffer> {
+    if (this.hugeAlertFor !== undefined && (alert as { user?: { key?: string } }).user?.key === this.hugeAlertFor) return Buffer.alloc(1_100_000, 'x');
     return Buffer.from(JSON.stringify(alert));
   }
 }

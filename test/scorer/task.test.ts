@@ -89,8 +89,9 @@ describe('PartitionTask.process: the numbered commit', () => {
   });
 
   it('a record too large for the broker fails before anything is sent, as a deterministic failure', async () => {
-    const { task, producer } = await activeTask();
-    const err = await task.process(batchOf(messages({ ...HIGH, user: { key: 'bob', identifiers: {} }, event_id: 'x'.repeat(1_100_000) }))).catch((e: unknown) => e);
+    const { task, producer, codec } = await activeTask();
+    codec.hugeAlertFor = 'bob';
+    const err = await task.process(batchOf(messages({ ...HIGH, user: { key: 'bob', identifiers: {} }, points: 20 }))).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RecordTooLargeError);
     expect(classifyFailure(err)).toBe('deterministic');
     expect(producer.calls).toEqual(['fence']);
@@ -114,9 +115,13 @@ describe('PartitionTask.process: the numbered commit', () => {
 
 describe('PartitionTask.punctuate', () => {
   it('tombstones users idle longer than the TTL by stream time, in one transaction without an input offset', async () => {
-    const { task, producer, store } = await activeTask({ idleUserTtlMs: 3_600_000, now: () => T0 + 100 * 3_600_000 });
+    // The clock moves too: a user is idle when their events are a TTL behind stream time AND nothing
+    // arrived for them for a TTL (see the backfill rule).
+    let now = T0 + 3_600_000;
+    const { task, producer, store } = await activeTask({ idleUserTtlMs: 3_600_000, now: () => now });
     await task.process(batchOf(messages({ ...HIGH, occurred_at: T0 })));
-    await task.process(batchOf(messages({ ...HIGH, user: { key: 'bob', identifiers: {} }, occurred_at: T0 + 2 * 3_600_000 })));
+    now = T0 + 3 * 3_600_000;
+    await task.process(batchOf(messages({ ...HIGH, user: { key: 'bob', identifiers: {} }, occurred_at: now })));
     expect(await task.punctuate()).toBe(1);
     const tx = producer.committed.at(-1)!;
     expect(tx).toEqual([{ topic: NAMES.changelog, messages: [{ key: 'app/production/alice', value: null, partition: 0 }] }]);

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SEVERITIES } from '../../src/contracts.ts';
-import { emptyUserState, isUserState, scoreEvent, type UserState } from '../../src/scoring/index.ts';
+import { emptyUserState, isUserState, markActive, scoreEvent, type UserState } from '../../src/scoring/index.ts';
 import { decodeState, encodeState, peekLast, resetScratch } from '../../src/state/codec.ts';
 import { eventIdKey } from '../../src/scoring/state.ts';
 import { randomUUID } from 'node:crypto';
@@ -14,7 +14,10 @@ import { attack, HOUR, MINUTE, NOW, policyWith, T0 } from '../scoring/fixtures.t
 const streamArb = fc.array(
   fc.record({
     dt: fc.oneof(fc.integer({ min: -30 * MINUTE, max: 30 * MINUTE }), fc.integer({ min: 0, max: 30 * HOUR })),
-    id: fc.oneof(fc.uuid(), fc.string({ minLength: 1, maxLength: 80, unit: 'grapheme' })),
+    /** The partition's stream time ahead of the user's events when it arrives (ms; a backfill when large). */
+    ahead: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 40 * 24 * HOUR }), fc.double({ min: 0, max: 1e6, noNaN: true })),
+    // Within the scorer's 256-byte limit: longer ids are refused on arrival (and clipped on decode).
+    id: fc.oneof(fc.uuid(), fc.string({ minLength: 1, maxLength: 80, unit: 'grapheme' }).filter((id) => Buffer.byteLength(id) <= 256)),
     severity: fc.constantFrom(...SEVERITIES),
     points: fc.option(fc.double({ min: -5, max: 50, noNaN: true }), { nil: null }),
     type: fc.constantFrom('xss', 'sql_injection', 'path_traversal', 'ünïcode_type'),
@@ -33,10 +36,12 @@ describe('state codec', () => {
         for (const e of stream) {
           t += e.dt;
           scoreEvent(s, attack({ at: t, event_id: e.id, severity: e.severity, points: e.points, attack_type: e.type }), policy, NOW);
+          markActive(s, t + e.ahead);
           const back = decodeState(encodeState(s));
           expect(back).toEqual(JSON.parse(JSON.stringify(s)));
-          expect(peekLast(encodeState(s))).toBe(s.last);
-          expect(peekLast(Buffer.from(JSON.stringify(s)))).toBe(s.last);
+          const since = Math.max(s.last!, s.activeAt ?? -Infinity);
+          expect(peekLast(encodeState(s))).toBe(since);
+          expect(peekLast(Buffer.from(JSON.stringify(s)))).toBe(since);
           expect(isUserState(back)).toBe(true);
           expect(Object.keys(back!)).toEqual(Object.keys(emptyUserState()));
         }
@@ -71,7 +76,34 @@ describe('state codec', () => {
     for (let i = 0; i < 10; i++) scoreEvent(s, attack({ at: T0 + i * HOUR, event_id: `4f1c2a9e-0b7d-4c1e-9a55-${String(i).padStart(12, '0')}`, severity: SEVERITIES[i % 5] }), policy, NOW);
     // 929 bytes in format 2 and 1,137 as JSON (measured with their encoders, with the id keys of then).
     expect(encodeState(s).length).toBeLessThanOrEqual(Math.round(929 * 0.6));
-    expect(encodeState(s)[0]).toBe(3);
+    expect(encodeState(s)[0]).toBe(4);
+    // A backfilled user: the partition's stream time 30 days ahead costs 5 bytes.
+    const n = encodeState(s).length;
+    markActive(s, s.last! + 30 * 24 * HOUR);
+    expect(encodeState(s).length).toBe(n + 5);
+  });
+
+  it('still reads format 3, which stores and changelogs written before format 4 hold (activeAt null)', () => {
+    // Written by the format-3 encoder (every version before format 4): two events an hour apart, a non-ASCII id and type, a hashed id key.
+    const v3 = Buffer.from(
+      'AwMAAKgG9kF5Qg4OAgACAAKAurcDDAGAurcDAgECCGV2LfCfmIAA2O3vQ3FLPEMCB2V2LfCfmIAADsO8bsOvY29kZV90eXBlAwyAurcDAAAoeHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eAADeHNzAQIAAQA=',
+      'base64',
+    );
+    const s = emptyUserState();
+    scoreEvent(s, attack({ at: T0, event_id: 'ev-😀', severity: 'HIGH', points: 6, attack_type: 'ünïcode_type' }), policyWith(), NOW);
+    scoreEvent(s, attack({ at: T0 + HOUR, event_id: 'x'.repeat(40), severity: 'LOW', attack_type: 'xss' }), policyWith(), NOW);
+    expect(decodeState(v3)).toEqual(s);
+    expect(decodeState(v3)!.activeAt).toBeNull();
+    expect(Object.keys(decodeState(v3)!)).toEqual(Object.keys(emptyUserState()));
+    expect(peekLast(v3)).toBe(T0 + HOUR);
+    for (let n = 1; n < v3.length; n++) expect(decodeState(v3.subarray(0, n))).toBeUndefined();
+    // Format 3 with a format-4 flag is not a state.
+    const bad = Buffer.from(v3);
+    bad[1] = bad[1]! | 4;
+    expect(decodeState(bad)).toBeUndefined();
+    // Re-encoded, it is format 4 and the same state.
+    expect(encodeState(s)[0]).toBe(4);
+    expect(decodeState(encodeState(decodeState(v3)!))).toEqual(s);
   });
 
   it('still reads format 2, which stores and changelogs written before format 3 hold', () => {
@@ -99,6 +131,10 @@ describe('state codec', () => {
       { ...base, last: 2 ** 52 + 2 },
       { ...base, score: -0, sum: NaN, ep: [-Infinity] },
       { ...base, top: [['a', 'xss', 'LOW', 2 ** 52, T0, 0, 0]] as UserState['top'] },
+      { ...base, activeAt: T0 + 0.5 },
+      { ...base, activeAt: T0 + 2 ** 52 },
+      { ...base, last: T0 - 0.5, activeAt: T0 },
+      { ...base, last: null, activeAt: T0 },
     ]) {
       expect(decodeState(encodeState(s))).toEqual(s);
       expect(Object.is(decodeState(encodeState(s))!.score, s.score)).toBe(true);
