@@ -3,7 +3,7 @@ import type { Channel } from '../config/notify.ts';
 import type { Config } from '../config/schema.ts';
 import type { RiskAlert } from '../contracts.ts';
 import { PoisonRecordError } from '../errors.ts';
-import type { AvroSerde } from '../kafka/serde.ts';
+import { retryWhileUnavailable, type AvroSerde } from '../kafka/serde.ts';
 import { alertReader } from './readers.ts';
 import type { Logger } from '../log.ts';
 import { consumerLag, notificationDeadLettered, notifications } from '../metrics/index.ts';
@@ -122,9 +122,14 @@ export class ChannelConsumer {
     const origin: RecordOrigin = { topic, partition, offset: m.offset, timestamp: m.timestamp, key: m.key, value: m.value, headers: stringHeaders(m.headers) };
     let alert: RiskAlert;
     try {
-      alert = (await this.d.serde.decode<RiskAlert>(m.value, this.reader)).value;
+      // A registry outage (RegistryUnavailableError after schemaRegistry.timeoutMs) is waited out
+      // here, heart-beating: the member stays in its group, keeps its partitions, and resumes with
+      // this very alert when the registry answers (the serde logs the outage once).
+      const signal = this.abort.signal;
+      alert = (await retryWhileUnavailable(() => this.d.serde.decode<RiskAlert>(m.value, this.reader), { signal, heartbeat })).value;
     } catch (err) {
-      if (!(err instanceof PoisonRecordError)) throw err; // registry down: kafkajs retries the batch
+      if (this.abort.signal.aborted) return false; // shutdown while waiting: leave the offset uncommitted
+      if (!(err instanceof PoisonRecordError)) throw err;
       log.error({ channel: this.channel, partition, offset: m.offset, reason: err.reason, err: err.message }, 'undecodable alert dead-lettered');
       await this.d.deadLetters.writePoison(this.channel, origin, err.reason, err.message);
       notifications.labels(this.channel, 'dead_lettered').inc();

@@ -86,7 +86,7 @@ export async function connectNotifyKafka(config: Config, log: Logger, role: stri
   const kafka = createKafka(config, { clientId: `${config.applicationId}-${role}-${hostname()}`, logger: log.child({ component: 'kafkajs' }) });
   const admin = kafka.admin();
   await admin.connect();
-  const serde = new AvroSerde(config);
+  const serde = new AvroSerde(config, { log: log.child({ component: 'schema-registry' }) });
   try {
     // Fail fast, with the fix, when the topology or the schemas are missing.
     const needed = [config.topics.alerts, config.topics.deliveries, ...channels.map((c) => dlqTopic(config, c))];
