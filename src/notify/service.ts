@@ -2,11 +2,11 @@ import { hostname } from 'node:os';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { CHANNELS, retryPolicy, type Channel } from '../config/notify.ts';
 import type { Config } from '../config/schema.ts';
-import { ConfigError, SchemaError } from '../errors.ts';
+import { ConfigError, isRetriable, SchemaError } from '../errors.ts';
 import { startHttp, type HttpHandle } from '../http.ts';
 import { createKafka } from '../kafka/client.ts';
 import { AvroSerde, subjectFor } from '../kafka/serde.ts';
-import { waitForBroker } from '../kafka/wait.ts';
+import { delayUnlessAborted, waitForBroker, waitForBrokerForever } from '../kafka/wait.ts';
 import type { Logger } from '../log.ts';
 import { consumerLag } from '../metrics/index.ts';
 import { EmailSender } from './channels/email.ts';
@@ -32,7 +32,15 @@ export interface NotifierOptions {
   env?: NodeJS.ProcessEnv;
   /** Serve /metrics, /healthz, /readyz (default true). */
   http?: boolean;
+  /**
+   * Aborts the start (shutdown while Kafka or the registry is still awaited): startNotifier then
+   * cleans up and rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
 }
+
+/** How often (ms) a notifier waiting for Kafka or the registry at start says so again. */
+const WAIT_LOG_INTERVAL_MS = 30_000;
 
 export interface NotifierHandle {
   readonly channels: Channel[];
@@ -81,7 +89,35 @@ export interface NotifyKafka {
   close(): Promise<void>;
 }
 
-export async function connectNotifyKafka(config: Config, log: Logger, role: string, channels: Channel[]): Promise<NotifyKafka> {
+/**
+ * Kafka clients for the notifier roles. Without `forever`, an unreachable broker gives up after
+ * kafka.connectWaitMs (one-shot commands); with it, a broker or registry outage is waited out for as
+ * long as it lasts, `onRetry` hearing of each failed attempt (long-running processes).
+ */
+export async function connectNotifyKafka(
+  config: Config,
+  log: Logger,
+  role: string,
+  channels: Channel[],
+  forever?: { signal?: AbortSignal; onRetry: (err: unknown, attempt: number, delayMs: number) => void },
+): Promise<NotifyKafka> {
+  if (!forever) return connectOnce(config, log, role, channels);
+  for (let attempt = 1; ; attempt++) {
+    await waitForBrokerForever(config, forever);
+    try {
+      return await connectOnce(config, log, role, channels);
+    } catch (err) {
+      // Missing topics or schemas are configuration to fix; a broker or registry that went away
+      // between the wait and here is waited for again.
+      if (!isRetriable(err) || forever.signal?.aborted) throw err;
+      const delayMs = Math.min(30_000, 500 * 2 ** Math.min(attempt - 1, 10));
+      forever.onRetry(err, attempt, delayMs);
+      await delayUnlessAborted(delayMs, forever.signal);
+    }
+  }
+}
+
+async function connectOnce(config: Config, log: Logger, role: string, channels: Channel[]): Promise<NotifyKafka> {
   await waitForBroker(config, config.kafka.connectWaitMs);
   const kafka = createKafka(config, { clientId: `${config.applicationId}-${role}-${hostname()}`, logger: log.child({ component: 'kafkajs' }) });
   const admin = kafka.admin();
@@ -128,14 +164,42 @@ export async function startNotifier(config: Config, opts: NotifierOptions): Prom
   const stopAll = async () => {
     for (const f of cleanup.reverse()) await f().catch((err: unknown) => log.warn({ err: scrubber.scrub((err as Error).message) }, 'shutdown step failed'));
   };
+  const consumers: ChannelConsumer[] = [];
+  // Until every channel's group is joined the notifier is live (/healthz) but not ready (/readyz),
+  // with the reason: waiting for Kafka or the registry is an outage to ride out, not a crash.
+  let waiting: { for: string; since: string; attempts: number; reason: string } | undefined = { for: 'Kafka', since: new Date().toISOString(), attempts: 0, reason: 'starting' };
+  const isReady = () => consumers.length === channels.length && consumers.every((c) => c.joined);
+  let http: HttpHandle | undefined;
   try {
+    if (opts.http !== false) {
+      http = await startHttp({
+        host: config.http.host,
+        port: config.http.port,
+        log,
+        ready: () => ({ ready: isReady(), detail: waiting ? { waiting } : Object.fromEntries(consumers.map((c) => [c.channel, { joined: c.joined, handled: c.handled }])) }),
+      });
+      const h = http;
+      cleanup.push(() => h.close());
+    }
     for (const c of channels) {
       const s = createSender(config, c, targets, scrubber);
       senders.set(c, s);
       cleanup.push(() => s.close());
       if (c === 'email' && config.notify.email.verifyOnStart) await s.verify?.();
     }
-    const k = await connectNotifyKafka(config, log, 'notifier', channels);
+    let lastLog = 0;
+    const onRetry = (err: unknown, attempt: number, delayMs: number) => {
+      const reason = scrubber.scrub((err as Error)?.message ?? String(err));
+      const what = err instanceof Error && err.name === 'RegistryUnavailableError' ? 'the schema registry' : 'Kafka';
+      waiting = { for: what, since: waiting?.since ?? new Date().toISOString(), attempts: attempt, reason };
+      if (Date.now() - lastLog >= WAIT_LOG_INTERVAL_MS) {
+        lastLog = Date.now();
+        log.warn({ brokers: config.kafka.brokers, attempt, retryInMs: delayMs, reason }, `waiting for ${what} (not ready; logged at most every ${WAIT_LOG_INTERVAL_MS / 1000} s)`);
+      }
+    };
+    const k = await connectNotifyKafka(config, log, 'notifier', channels, { onRetry, ...(opts.signal ? { signal: opts.signal } : {}) });
+    if (waiting && waiting.attempts > 0) log.info({ waitedSince: waiting.since, attempts: waiting.attempts }, 'Kafka reached; starting');
+    waiting = undefined;
     cleanup.push(() => k.close());
     const cache = new DeliveryCache(config.notify.ledger.cacheSize);
     const tail = new LedgerTail(k.kafka, k.admin, k.serde, config, cache, log.child({ component: 'ledger' }));
@@ -145,7 +209,6 @@ export async function startNotifier(config: Config, opts: NotifierOptions): Prom
     const ledger = new KafkaLedger(k.producer, k.serde, config.topics.deliveries);
     const deadLetters = new KafkaDeadLetters(k.producer, k.serde, config);
     const notifierId = `${hostname()}/${process.pid}`;
-    const consumers: ChannelConsumer[] = [];
     for (const c of channels) {
       const processor = new ChannelProcessor({
         channel: c,
@@ -183,13 +246,6 @@ export async function startNotifier(config: Config, opts: NotifierOptions): Prom
     const lagTimer = setInterval(() => void pollLag().catch((err: unknown) => log.debug({ err: (err as Error).message }, 'lag poll failed')), config.notify.consumer.lagIntervalMs);
     lagTimer.unref();
     cleanup.push(async () => clearInterval(lagTimer));
-    const isReady = () => consumers.every((c) => c.joined);
-    let http: HttpHandle | undefined;
-    if (opts.http !== false) {
-      http = await startHttp({ host: config.http.host, port: config.http.port, log, ready: () => ({ ready: isReady(), detail: Object.fromEntries(consumers.map((c) => [c.channel, { joined: c.joined, handled: c.handled }])) }) });
-      const h = http;
-      cleanup.push(() => h.close());
-    }
     log.info({ channels, targets: Object.fromEntries(channels.map((c) => [c, targets[c].map((t) => t.id)])), ledgerRecords: tail.records }, 'notifier started');
     let stopped: Promise<void> | undefined;
     return {

@@ -266,6 +266,8 @@ describe('what each values file turns on', () => {
       expect(c.args).toEqual(['notifier', '--channel', channel]);
       expect(c.readinessProbe?.httpGet?.path).toBe('/readyz');
       expect(c.livenessProbe?.httpGet?.path).toBe('/healthz');
+      // Waiting for Kafka at start is not a reason to restart (issue 13 item 6): startup on /healthz.
+      expect(c.startupProbe?.httpGet?.path).toBe('/healthz');
       const secret = `risk-hub-${channel === 'email' ? 'smtp' : channel}`;
       const secretEnv = (c.env ?? []).filter((e) => e.valueFrom?.secretKeyRef?.name === secret);
       expect(secretEnv.length, channel).toBeGreaterThan(0);

@@ -75,3 +75,44 @@ export async function startFrozenProxy(target: { host: string; port: number }): 
       }),
   };
 }
+
+/**
+ * A TCP gate in front of a real server (the broker's bootstrap address): while closed, every
+ * connection is reset at once (a broker that is down); once opened, connections are forwarded.
+ */
+export async function startGate(target: { host: string; port: number }): Promise<{ port: number; open(): void; close(): Promise<void>; readonly refused: number }> {
+  let open = false;
+  let refused = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    if (!open) {
+      refused++;
+      client.resetAndDestroy();
+      return;
+    }
+    const upstream = connect(target.port, target.host);
+    sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    open: () => void (open = true),
+    get refused() {
+      return refused;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
