@@ -12,7 +12,7 @@ import { consumerLag } from '../metrics/index.ts';
 import { EmailSender } from './channels/email.ts';
 import { SlackSender } from './channels/slack.ts';
 import { WebhookSender } from './channels/webhook.ts';
-import { ChannelConsumer } from './consumer.ts';
+import { ChannelConsumer, groupIdFor } from './consumer.ts';
 import { dlqTopic, KafkaDeadLetters } from './dead-letter.ts';
 import { DeliveryCache } from './delivery-cache.ts';
 import { createSafeAgent } from './egress.ts';
@@ -168,7 +168,8 @@ export async function startNotifier(config: Config, opts: NotifierOptions): Prom
   // Until every channel's group is joined the notifier is live (/healthz) but not ready (/readyz),
   // with the reason: waiting for Kafka or the registry is an outage to ride out, not a crash.
   let waiting: { for: string; since: string; attempts: number; reason: string } | undefined = { for: 'Kafka', since: new Date().toISOString(), attempts: 0, reason: 'starting' };
-  const isReady = () => consumers.length === channels.length && consumers.every((c) => c.joined);
+  const lanes = channels.reduce((n, c) => n + targets[c].length, 0);
+  const isReady = () => consumers.length === lanes && consumers.every((c) => c.joined);
   let http: HttpHandle | undefined;
   try {
     if (opts.http !== false) {
@@ -176,7 +177,7 @@ export async function startNotifier(config: Config, opts: NotifierOptions): Prom
         host: config.http.host,
         port: config.http.port,
         log,
-        ready: () => ({ ready: isReady(), detail: waiting ? { waiting } : Object.fromEntries(consumers.map((c) => [c.channel, { joined: c.joined, handled: c.handled }])) }),
+        ready: () => ({ ready: isReady(), detail: waiting ? { waiting } : Object.fromEntries(consumers.map((c) => [`${c.channel}/${c.target}`, { joined: c.joined, handled: c.handled }])) }),
       });
       const h = http;
       cleanup.push(() => h.close());
@@ -223,11 +224,16 @@ export async function startNotifier(config: Config, opts: NotifierOptions): Prom
         log: log.child({ channel: c }),
         notifierId,
       });
-      const consumer = new ChannelConsumer({ config, kafka: k.kafka, serde: k.serde, processor, tail, deadLetters, log });
-      consumers.push(consumer);
-      // Consumers stop first (in-flight deliveries are interrupted, their offsets stay uncommitted).
-      cleanup.push(() => consumer.stop());
-      await consumer.start();
+      // One delivery lane (consumer group) per target: a hanging target holds up only its own lane.
+      for (const [i, t] of targets[c].entries()) {
+        const lane = { target: t.id, primary: i === 0 };
+        const consumer = new ChannelConsumer({ config, kafka: k.kafka, serde: k.serde, processor, lane, tail, deadLetters, log });
+        await seedLaneFromChannelGroup(k.admin, config, c, consumer.groupId, log);
+        consumers.push(consumer);
+        // Consumers stop first (in-flight deliveries are interrupted, their offsets stay uncommitted).
+        cleanup.push(() => consumer.stop());
+        await consumer.start();
+      }
     }
     // Lag from the broker's view (end offset − committed offset), also while a channel is stuck
     // retrying and handles nothing: the figure an alert on "notifier falling behind" needs.
@@ -258,5 +264,26 @@ export async function startNotifier(config: Config, opts: NotifierOptions): Prom
   } catch (err) {
     await stopAll();
     throw err;
+  }
+}
+
+/**
+ * A lane's group that has never committed starts where the channel's former single group stood
+ * (Risk Hub ≤ 0.1 had one group per channel), so an upgrade neither skips nor repeats alerts. Only
+ * while the lane group is empty and has no member (two replicas starting together: the second finds
+ * offsets already set, or a member, and leaves it alone).
+ */
+export async function seedLaneFromChannelGroup(admin: Admin, config: Config, channel: Channel, laneGroup: string, log: Logger): Promise<void> {
+  const topic = config.topics.alerts;
+  try {
+    const mine = await admin.fetchOffsets({ groupId: laneGroup, topics: [topic] });
+    if ((mine[0]?.partitions ?? []).some((p) => BigInt(p.offset) >= 0n)) return;
+    const old = await admin.fetchOffsets({ groupId: groupIdFor(config, channel), topics: [topic] });
+    const partitions = (old[0]?.partitions ?? []).filter((p) => BigInt(p.offset) >= 0n).map((p) => ({ partition: p.partition, offset: p.offset }));
+    if (partitions.length === 0) return;
+    await admin.setOffsets({ groupId: laneGroup, topic, partitions });
+    log.info({ channel, groupId: laneGroup, from: groupIdFor(config, channel), partitions: partitions.length }, 'new delivery lane starts at the offsets of the former channel group');
+  } catch (err) {
+    log.warn({ channel, groupId: laneGroup, err: (err as Error).message }, 'could not seed the lane from the former channel group; it starts from its own position');
   }
 }

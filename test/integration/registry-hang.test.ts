@@ -7,7 +7,7 @@ import { createKafka } from '../../src/kafka/client.ts';
 import { AvroSerde, readerType, subjectFor } from '../../src/kafka/serde.ts';
 import { registerSchema, readSchemaFile } from '../../src/kafka/schemas.ts';
 import { resolveAsset } from '../../src/paths.ts';
-import { groupIdFor } from '../../src/notify/consumer.ts';
+import { laneGroupId } from '../../src/notify/consumer.ts';
 import { startNotifier, type NotifierHandle } from '../../src/notify/service.ts';
 import { LogCollector, produceAlerts, uniqueAlert } from '../notify/kafka-harness.ts';
 import { startHttpReceiver, type HttpReceiver } from '../notify/receivers.ts';
@@ -79,7 +79,7 @@ describe('a hung schema registry (frozen TCP proxy in front of the real one)', (
     const kafka = createKafka(config, { clientId: 'registry-hang-test' });
     const admin = kafka.admin();
     await admin.connect();
-    const groupId = groupIdFor(config, 'webhook');
+    const groupId = laneGroupId(config, 'webhook', 'hook');
     const members = async () => (await admin.describeGroups([groupId])).groups[0];
     const before = await members();
     expect(before?.state).toBe('Stable');
