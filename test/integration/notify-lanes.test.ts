@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/schema.ts';
 import { createKafka } from '../../src/kafka/client.ts';
-import { laneGroupId } from '../../src/notify/consumer.ts';
+import { groupIdFor, laneGroupId } from '../../src/notify/consumer.ts';
 import { startNotifier, type NotifierHandle } from '../../src/notify/service.ts';
 import { ledgerFor, LogCollector, produceAlerts, uniqueAlert } from '../notify/kafka-harness.ts';
 import { startHttpReceiver, type HttpReceiver } from '../notify/receivers.ts';
@@ -97,4 +97,31 @@ describe('webhook targets are independent delivery lanes', () => {
       await admin.disconnect();
     }
   });
+
+  it('upgrading from one group per channel: a new lane starts where the former channel group stood', async () => {
+    const rx = await startHttpReceiver();
+    const c = testConfig({ notify: { egress: { allow: ['127.0.0.1'] }, webhook: { enabled: true, targets: { hook: { url: rx.url, secretsEnv: 'WH' } } } } });
+    await prepareTopics(c);
+    const admin = createKafka(c).admin();
+    await admin.connect();
+    let n: NotifierHandle | undefined;
+    try {
+      // Handled by the former group before the upgrade: its committed offsets are past it.
+      const old = uniqueAlert();
+      await produceAlerts(c, [old]);
+      const ends = await admin.fetchTopicOffsets(c.topics.alerts);
+      await admin.setOffsets({ groupId: groupIdFor(c, 'webhook'), topic: c.topics.alerts, partitions: ends.map((e) => ({ partition: e.partition, offset: e.high })) });
+      n = await startNotifier(c, { channels: ['webhook'], log: logs.logger('upgrade'), env: { WH: `whsec_${secret}` }, http: false });
+      await eventually(() => (n!.isReady() ? true : undefined), 60_000, 'lane joined');
+      const fresh = uniqueAlert();
+      await produceAlerts(c, [fresh]);
+      await eventually(() => (ids(rx).includes(fresh.alert_id) ? true : undefined), 20_000, 'the new alert');
+      expect(ids(rx)).toEqual([fresh.alert_id]);
+      expect(logs.lines('upgrade').some((l) => /starts at the offsets of the former channel group/.test(String(l.msg)))).toBe(true);
+    } finally {
+      await n?.stop();
+      await admin.disconnect();
+      await rx.close();
+    }
+  }, 120_000);
 });
