@@ -104,6 +104,11 @@ export const scorerUsers = new Gauge({
   help: 'Users with state in the local stores of this instance (approximate)',
   registers: [registry],
 });
+export const scorerHaltedPartitions = new Gauge({
+  name: 'risk_hub_scorer_halted_partitions',
+  help: 'Owned partitions of this instance that stopped processing (halted or dropped); their users are not scored',
+  registers: [registry],
+});
 
 // -- notifiers ---------------------------------------------------------------------------------
 export const notifications = new Counter({
