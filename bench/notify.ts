@@ -8,7 +8,7 @@ import { registerSchemas } from '../src/kafka/schemas.ts';
 import { AvroSerde, subjectFor } from '../src/kafka/serde.ts';
 import { applyTopology } from '../src/kafka/topology.ts';
 import { createLogger } from '../src/log.ts';
-import { groupIdFor } from '../src/notify/consumer.ts';
+import { laneGroupId } from '../src/notify/consumer.ts';
 import { startNotifier } from '../src/notify/service.ts';
 import { sampleAlert, startHttpReceiver } from '../test/notify/receivers.ts';
 import { benchConfig, machine, removeBenchData } from './lib.ts';
@@ -121,13 +121,13 @@ export async function isolation(): Promise<Record<string, string | number>> {
   for (let s = 0; s < DOWN_S; s++) {
     await produce(config, alerts(RATE));
     await sleep(Math.max(0, t0 + (s + 1) * 1000 - Date.now()));
-    samples.push({ t: s + 1, slack: await lagOf(config, groupIdFor(config, 'slack')), webhook: await lagOf(config, groupIdFor(config, 'webhook')) });
+    samples.push({ t: s + 1, slack: await lagOf(config, laneGroupId(config, 'slack', 'secops')), webhook: await lagOf(config, laneGroupId(config, 'webhook', 'siem')) });
   }
   slack.script({ status: 200 });
   const up = Date.now();
   let caughtUp = NaN;
   while (Date.now() - up < 300_000) {
-    if ((await lagOf(config, groupIdFor(config, 'slack'))) === 0) {
+    if ((await lagOf(config, laneGroupId(config, 'slack', 'secops'))) === 0) {
       caughtUp = (Date.now() - up) / 1000;
       break;
     }

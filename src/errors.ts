@@ -23,9 +23,23 @@ export class ConfigError extends RiskHubError {
 
 /** The broker or the schema registry could not be reached within the bounded wait. */
 export class ConnectionError extends RiskHubError {
-  constructor(message: string, opts: { cause?: unknown } = {}) {
-    super('RH_CONNECTION', message, { ...opts, retriable: true });
+  constructor(message: string, opts: { cause?: unknown; code?: string } = {}) {
+    super(opts.code ?? 'RH_CONNECTION', message, { cause: opts.cause, retriable: true });
     this.name = 'ConnectionError';
+  }
+}
+
+/**
+ * The schema registry did not answer within `schemaRegistry.timeoutMs` (hung, overloaded) or could not
+ * be reached. Retriable: the caller pauses and retries the same record; it never dead-letters it.
+ * `url` is the registry's address without credentials.
+ */
+export class RegistryUnavailableError extends ConnectionError {
+  readonly url: string;
+  constructor(url: string, message: string, opts: { cause?: unknown } = {}) {
+    super(message, { ...opts, code: 'RH_REGISTRY_UNAVAILABLE' });
+    this.name = 'RegistryUnavailableError';
+    this.url = url;
   }
 }
 

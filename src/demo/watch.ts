@@ -9,7 +9,7 @@ import { appendFileSync } from 'node:fs';
 import { changelogTopic, type Config } from '../config/schema.ts';
 import type { RiskAlert } from '../contracts.ts';
 import { createKafka } from '../kafka/client.ts';
-import { AvroSerde, readerType } from '../kafka/serde.ts';
+import { AvroSerde, readerType, retryWhileUnavailable } from '../kafka/serde.ts';
 import type { Logger } from '../log.ts';
 import { resolvePolicy, riskView } from '../scoring/index.ts';
 import { decodeState } from '../state/codec.ts';
@@ -67,6 +67,7 @@ export class DemoWatcher {
   };
   private consumer: ReturnType<ReturnType<typeof createKafka>['consumer']> | undefined;
   private readonly changelog: string;
+  private readonly abort = new AbortController();
 
   constructor(
     private readonly config: Config,
@@ -81,18 +82,20 @@ export class DemoWatcher {
     const kafka = createKafka(this.config, { clientId: `${this.config.applicationId}-demo-view`, logger: this.log.child({ component: 'kafkajs' }) });
     const consumer = kafka.consumer({ groupId: `${this.config.applicationId}-demo-view`, readUncommitted: false, maxWaitTimeInMs: 200 });
     this.consumer = consumer;
-    const serde = new AvroSerde(this.config);
+    const serde = new AvroSerde(this.config, { log: this.log.child({ component: 'schema-registry' }) });
     const alertReader = readerType('risk-alert.avsc');
     const deliveryReader = readerType('delivery.avsc');
     await consumer.connect();
     await consumer.subscribe({ topics: [this.changelog, this.config.topics.alerts, this.config.topics.deliveries], fromBeginning: true });
     await consumer.run({
       autoCommit: true,
-      eachMessage: async ({ topic, message }) => {
+      eachMessage: async ({ topic, message, heartbeat }) => {
         try {
+          // A registry outage (bounded by schemaRegistry.timeoutMs, logged once by the serde) is waited out.
+          const decode = <T>(reader: typeof alertReader) => retryWhileUnavailable(() => serde.decode<T>(message.value, reader), { heartbeat, signal: this.abort.signal });
           if (topic === this.changelog) this.onState(message.key?.toString() ?? '', message.value);
-          else if (topic === this.config.topics.alerts) this.onAlert((await serde.decode<RiskAlert>(message.value, alertReader)).value);
-          else this.onDelivery((await serde.decode<DeliveryRecord>(message.value, deliveryReader)).value);
+          else if (topic === this.config.topics.alerts) this.onAlert((await decode<RiskAlert>(alertReader)).value);
+          else this.onDelivery((await decode<DeliveryRecord>(deliveryReader)).value);
         } catch (err) {
           this.log.warn({ err, topic }, 'demo view could not read a record');
         }
@@ -101,6 +104,7 @@ export class DemoWatcher {
   }
 
   async stop(): Promise<void> {
+    this.abort.abort();
     await this.consumer?.disconnect().catch(() => undefined);
   }
 

@@ -1,18 +1,16 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import kafkajs, { type Kafka, type KafkaConfig, type SASLOptions, type logCreator } from 'kafkajs';
+import type { Config } from '../config/schema.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { kafkaRetriedErrors } from '../metrics/index.ts';
+import { classifyKafkaLog, RetriedErrorLimiter, type KafkaLogLevel } from './log-classify.ts';
 
 // kafkajs is CommonJS: its values come through the default export under native ESM.
 const { logLevel } = kafkajs;
 
 // We use the (Java-compatible murmur2) default partitioner on purpose; its v2 migration notice is noise.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
-// Messages kafkajs logs at WARN that are expected here and say nothing to an operator.
-const NOISE = [/^Limiting retries for the idempotent producer/];
-// Errors kafkajs logs and then retries by itself (a transaction coordinator still finishing the
-// previous transaction): debug, not error.
-const RETRIED = [/another operation on the same transaction is ongoing/i, /CONCURRENT_TRANSACTIONS/];
-import type { Config } from '../config/schema.ts';
-import { createLogger, type Logger } from '../log.ts';
 
 // The one place a kafkajs client is built: brokers, TLS, SASL and timeouts from the validated
 // configuration, kafkajs logs routed into pino.
@@ -34,7 +32,7 @@ export function createKafka(config: Pick<Config, 'kafka'>, opts: ClientOptions =
     connectionTimeout: k.connectionTimeoutMs,
     requestTimeout: k.requestTimeoutMs,
     logLevel: opts.quiet ? logLevel.NOTHING : logLevel.WARN,
-    logCreator: pinoLogCreator(opts.logger ?? createLogger({ name: 'kafkajs', level: process.env.LOG_LEVEL ?? 'warn' })),
+    logCreator: pinoLogCreator(opts.logger ?? createLogger({ name: 'kafkajs', level: process.env.LOG_LEVEL ?? 'warn' }), clientLabel(opts.clientId ?? k.clientId)),
     retry: { retries: opts.retries ?? 5, initialRetryTime: 300, maxRetryTime: 10_000 },
   };
   if (k.ssl === true) kc.ssl = true;
@@ -50,16 +48,34 @@ export function createKafka(config: Pick<Config, 'kafka'>, opts: ClientOptions =
   return new kafkajs.Kafka(kc);
 }
 
-function pinoLogCreator(log: Logger): logCreator {
+/** One limiter per process: the WARN line of a retried error is rate-limited across all clients' loggers. */
+const limiter = new RetriedErrorLimiter(60_000);
+
+/** The `client` label: the client id without this host's name (bounded, the same on every replica). */
+export function clientLabel(clientId: string): string {
+  return clientId.replace(`-${hostname()}`, '').slice(0, 64);
+}
+
+export function pinoLogCreator(log: Logger, client: string): logCreator {
   return () =>
     ({ level, log: entry }) => {
-      const { message, ...rest } = entry;
-      if (NOISE.some((re) => re.test(message))) return;
-      if (RETRIED.some((re) => re.test(`${message} ${String((rest as { error?: unknown }).error ?? '')}`))) return log.debug(rest, message);
-      const fields = { ...rest, timestamp: undefined, logger: undefined };
-      if (level === logLevel.ERROR) log.error(fields, message);
-      else if (level === logLevel.WARN) log.warn(fields, message);
-      else if (level === logLevel.INFO) log.info(fields, message);
-      else log.debug(fields, message);
+      const { message, timestamp: _t, logger: _l, ...fields } = entry;
+      const name: KafkaLogLevel = level === logLevel.ERROR ? 'error' : level === logLevel.WARN ? 'warn' : level === logLevel.INFO ? 'info' : 'debug';
+      const verdict = classifyKafkaLog(name, message, fields, client, limiter);
+      if (verdict.retried) kafkaRetriedErrors.labels(client, verdict.retried).inc();
+      switch (verdict.level) {
+        case 'drop':
+          return;
+        case 'error':
+          return log.error(fields, message);
+        case 'warn':
+          return verdict.retried
+            ? log.warn({ ...fields, retried: verdict.retried, suppressed: verdict.suppressed }, `${message} (retried by the Kafka client; repeats within 60 s are logged at debug and counted in risk_hub_kafka_retried_errors_total)`)
+            : log.warn(fields, message);
+        case 'info':
+          return log.info(fields, message);
+        default:
+          return log.debug(verdict.retried ? { ...fields, retried: verdict.retried } : fields, message);
+      }
     };
 }

@@ -41,6 +41,11 @@ export function notifierGroupId(config: AppId, channel: string): string {
   return `${config.applicationId}-notifier-${channel}`;
 }
 
+/** The consumer group of one target's delivery lane: `<app>-notifier-<channel>-<target>` (a hanging target holds up only its own lane). */
+export function notifierLaneGroupId(config: AppId, channel: string, target: string): string {
+  return `${notifierGroupId(config, channel)}-${target}`;
+}
+
 /** The group `dlq redeliver` reads a channel's dead-letter topic with. */
 export function redeliverGroupId(config: AppId, channel: string): string {
   return `${config.applicationId}-dlq-redeliver-${channel}`;

@@ -2,7 +2,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import avro from 'avsc';
 import type { Config } from '../config/schema.ts';
-import { ConnectionError, SchemaError } from '../errors.ts';
+import { RegistryUnavailableError, SchemaError } from '../errors.ts';
 import { resolveAsset } from '../paths.ts';
 
 // Schemas as code: schemas/*.avsc registered under `<topic>-value` with BACKWARD compatibility.
@@ -101,12 +101,13 @@ async function call(config: Config, method: string, url: string, body?: unknown)
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   } catch (err) {
-    throw new ConnectionError(
-      `schema registry at ${config.schemaRegistry.url} did not answer within ${config.schemaRegistry.timeoutMs} ms (${(err as Error).message}). Start it (risk-hub local up) or set SCHEMA_REGISTRY_URL.`,
-      { cause: err },
-    );
+    throw unavailable(config, err);
   }
-  const text = await res.text();
+  // The body is bounded by the same timeout (the signal covers reading it).
+  const text = await res.text().catch((err: unknown) => {
+    throw unavailable(config, err);
+  });
+  if (res.status >= 500) throw new RegistryUnavailableError(config.schemaRegistry.url, `schema registry at ${config.schemaRegistry.url} answered ${method} with HTTP ${res.status}: ${text.slice(0, 200)}`);
   let parsed: unknown = text;
   try {
     parsed = JSON.parse(text);
@@ -114,4 +115,15 @@ async function call(config: Config, method: string, url: string, body?: unknown)
     /* keep text */
   }
   return { status: res.status, body: parsed };
+}
+
+/** A registry that did not answer within schemaRegistry.timeoutMs, or refused the connection. The URL carries no credentials. */
+function unavailable(config: Config, err: unknown): RegistryUnavailableError {
+  const { url, timeoutMs } = config.schemaRegistry;
+  const e = err as { name?: string; cause?: { code?: string; message?: string }; message?: string };
+  const why =
+    e.name === 'TimeoutError' || e.name === 'AbortError'
+      ? `did not answer within ${timeoutMs} ms (schemaRegistry.timeoutMs)`
+      : `is unreachable (${e.cause?.code ?? e.cause?.message ?? e.message})`;
+  return new RegistryUnavailableError(url, `schema registry at ${url} ${why}. Start it (risk-hub local up) or set SCHEMA_REGISTRY_URL.`, { cause: err });
 }

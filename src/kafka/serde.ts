@@ -2,13 +2,20 @@ import { readFileSync } from 'node:fs';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
 import type { Config } from '../config/schema.ts';
-import { ConnectionError, PoisonRecordError, SchemaError } from '../errors.ts';
+import { isRetriable, PoisonRecordError, RegistryUnavailableError, SchemaError } from '../errors.ts';
+import { createLogger, type Logger } from '../log.ts';
 import { resolveAsset } from '../paths.ts';
 
 // Confluent wire format: byte 0 = 0 (magic), bytes 1-4 = schema id (big endian), then Avro binary.
 // Schemas come from the registry by id and are cached for the life of the process (ids are immutable);
 // decoding resolves the writer's schema into our reader schema so older and newer producers both
 // yield the shapes of src/contracts.ts (new fields filled from their defaults).
+//
+// Every registry call is bounded by `schemaRegistry.timeoutMs` (retries included): a hung registry
+// (SIGSTOP, overload) gives a RegistryUnavailableError (retriable) after that time instead of blocking
+// the caller, which then pauses and retries the same record, never dead-letters it. The outage is
+// logged once when it starts (ERROR: an operator must act), reminded every 5 minutes, and its end
+// is logged with its length.
 
 export const POISON_REASONS = ['no-magic-byte', 'truncated', 'unknown-schema', 'incompatible-schema', 'undecodable', 'missing-user', 'invalid-value'] as const;
 export type PoisonReason = (typeof POISON_REASONS)[number];
@@ -44,15 +51,55 @@ export class AvroSerde {
   /** Per reader type instance (two readers of the same name must not share resolvers), per schema id. */
   private readonly resolvers = new WeakMap<avro.Type | typeof NO_READER, Map<number, { writer: avro.Type; resolver: avro.Resolver | undefined }>>();
   private readonly url: string;
+  private readonly timeoutMs: number;
+  private readonly log: Logger;
 
-  constructor(config: Pick<Config, 'schemaRegistry'>) {
+  constructor(config: Pick<Config, 'schemaRegistry'>, opts: { log?: Logger } = {}) {
     const r = config.schemaRegistry;
-    this.url = r.url;
+    this.url = r.url; // never carries credentials (moved to username/password when the configuration loads)
+    this.timeoutMs = r.timeoutMs;
+    this.log = opts.log ?? defaultLog();
+    const timeoutMs = r.timeoutMs;
     this.registry = new SchemaRegistry({
       host: r.url.replace(/\/+$/, ''),
       ...(r.username ? { auth: { username: r.username, password: r.password ?? '' } } : {}),
       retry: { retries: 2, initialRetryTimeInSecs: 0.2, maxRetryTimeInSecs: 2 },
-    } as ConstructorParameters<typeof SchemaRegistry>[0]);
+      // Each HTTP request (socket idle) is bounded too, so abandoned requests of a hung registry end.
+      middlewares: [() => ({ prepareRequest: (next: () => Promise<{ enhance(x: { timeout: number }): unknown }>) => next().then((req) => req.enhance({ timeout: timeoutMs })) })],
+    } as unknown as ConstructorParameters<typeof SchemaRegistry>[0]);
+  }
+
+  /**
+   * One registry call, bounded by schemaRegistry.timeoutMs. A 404 is passed through (the caller
+   * knows what it means); anything else that fails is a RegistryUnavailableError.
+   */
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new RegistryUnavailableError(this.url, `schema registry at ${this.url} did not answer ${what} within ${this.timeoutMs} ms (schemaRegistry.timeoutMs)`)), this.timeoutMs);
+    });
+    try {
+      const value = await Promise.race([fn(), deadline]);
+      outages.ended(this.url, this.log);
+      return value;
+    } catch (err) {
+      if (isNotFound(err)) {
+        outages.ended(this.url, this.log);
+        throw err;
+      }
+      const message = (err as Error).message ?? String(err);
+      const e =
+        err instanceof RegistryUnavailableError
+          ? err
+          : // The per-request timeout (mappersmith: "Timeout (300ms)") can fire just before the deadline.
+            /\bTimeout \(\d+ms\)/.test(message)
+            ? new RegistryUnavailableError(this.url, `schema registry at ${this.url} did not answer ${what} within ${this.timeoutMs} ms (schemaRegistry.timeoutMs)`, { cause: err })
+            : new RegistryUnavailableError(this.url, `schema registry at ${this.url} is unreachable (${what}: ${message}). Check SCHEMA_REGISTRY_URL.`, { cause: err });
+      outages.failed(this.url, e, this.timeoutMs, this.log);
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Encodes with the latest schema registered under `subject` (looked up once, then cached). */
@@ -85,7 +132,8 @@ export class AvroSerde {
 
   /**
    * Decodes a record value. Poison (a record that will never decode) throws PoisonRecordError with a
-   * reason; a registry that cannot be reached throws ConnectionError (retriable: pause and retry).
+   * reason; a registry that cannot be reached or does not answer in time throws
+   * RegistryUnavailableError (retriable: pause and retry the same record).
    */
   async decode<T>(buf: Buffer | null, reader?: avro.Type): Promise<Decoded<T>> {
     const schemaId = wireSchemaId(buf);
@@ -114,10 +162,10 @@ export class AvroSerde {
   async latestId(subject: string): Promise<number> {
     let p = this.latest.get(subject);
     if (!p) {
-      p = this.registry.getLatestSchemaId(subject).catch((err: unknown) => {
+      p = this.call(`the latest schema of ${subject}`, () => this.registry.getLatestSchemaId(subject)).catch((err: unknown) => {
         this.latest.delete(subject);
         if (isNotFound(err)) throw new SchemaError(`no schema registered under ${subject}: run risk-hub schemas register`, { cause: err });
-        throw this.connectionError(err);
+        throw err;
       });
       this.latest.set(subject, p);
     }
@@ -128,10 +176,10 @@ export class AvroSerde {
   private async writerType(id: number): Promise<avro.Type> {
     let p = this.writers.get(id);
     if (!p) {
-      p = (this.registry.getSchema(id) as unknown as Promise<avro.Type>).catch((err: unknown) => {
+      p = this.call(`schema id ${id}`, () => this.registry.getSchema(id) as unknown as Promise<avro.Type>).catch((err: unknown) => {
         this.writers.delete(id);
         if (isNotFound(err)) throw new PoisonRecordError('unknown-schema', `schema id ${id} is not in the registry at ${this.url}`, { cause: err });
-        throw this.connectionError(err);
+        throw err;
       });
       this.writers.set(id, p);
     }
@@ -163,8 +211,91 @@ export class AvroSerde {
     return entry;
   }
 
-  private connectionError(err: unknown): ConnectionError {
-    return new ConnectionError(`schema registry at ${this.url} is unreachable: ${(err as Error).message}. Check SCHEMA_REGISTRY_URL.`, { cause: err });
+}
+
+let fallbackLog: Logger | undefined;
+function defaultLog(): Logger {
+  return (fallbackLog ??= createLogger({ name: 'schema-registry', level: process.env.LOG_LEVEL ?? 'info' }));
+}
+
+/** How often (ms) a registry outage that goes on is mentioned again. */
+const OUTAGE_REMINDER_MS = 5 * 60_000;
+
+/** Registry outages of this process, per registry URL: one line when one starts, one when it ends. */
+class RegistryOutages {
+  private readonly down = new Map<string, { since: number; lastLog: number; failures: number }>();
+
+  failed(url: string, err: Error, timeoutMs: number, log: Logger): void {
+    const now = Date.now();
+    const o = this.down.get(url);
+    if (!o) {
+      this.down.set(url, { since: now, lastLog: now, failures: 1 });
+      log.error(
+        { registry: url, err: err.message, timeoutMs },
+        'schema registry unavailable: records that need a schema lookup wait and are retried, none is dead-lettered (logged once per outage)',
+      );
+      return;
+    }
+    o.failures++;
+    if (now - o.lastLog >= OUTAGE_REMINDER_MS) {
+      o.lastLog = now;
+      log.warn({ registry: url, downForMs: now - o.since, failures: o.failures, err: err.message }, 'schema registry still unavailable');
+    }
+  }
+
+  ended(url: string, log: Logger): void {
+    const o = this.down.get(url);
+    if (!o) return;
+    this.down.delete(url);
+    log.info({ registry: url, downForMs: Date.now() - o.since, failures: o.failures }, 'schema registry answers again; processing resumed');
+  }
+
+  isDown(url: string): boolean {
+    return this.down.has(url);
+  }
+}
+const outages = new RegistryOutages();
+
+/** Whether this process currently sees the registry at `url` as unavailable (for readiness details). */
+export function registryDown(url: string): boolean {
+  return outages.isDown(url);
+}
+
+/**
+ * Runs `fn` until it stops failing with a retriable error (a registry or broker outage), waiting with
+ * capped exponential backoff in between and calling `heartbeat` so a consumer keeps its group
+ * membership while it waits. Non-retriable errors are thrown at once; `signal` ends the wait with
+ * the last error.
+ */
+export async function retryWhileUnavailable<T>(
+  fn: () => Promise<T>,
+  opts: { signal?: AbortSignal; heartbeat?: () => Promise<void>; initialDelayMs?: number; maxDelayMs?: number } = {},
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isRetriable(err) || opts.signal?.aborted) throw err;
+      const delay = Math.min(opts.maxDelayMs ?? 5000, (opts.initialDelayMs ?? 250) * 2 ** Math.min(attempt, 10));
+      await sleepHeartbeating(delay, opts.heartbeat, opts.signal);
+      if (opts.signal?.aborted) throw err;
+    }
+  }
+}
+
+async function sleepHeartbeating(ms: number, heartbeat: (() => Promise<void>) | undefined, signal: AbortSignal | undefined): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end && !signal?.aborted) {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const t = setTimeout(done, Math.min(1000, end - Date.now()));
+      signal?.addEventListener('abort', done, { once: true });
+    });
+    await heartbeat?.().catch(() => undefined);
   }
 }
 

@@ -37,39 +37,68 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what = 'operation'): P
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
-/** Backoff of `waitForBrokerForever`: 0.5 s doubling to 30 s. */
-const FOREVER_BASE_MS = 500;
-const FOREVER_MAX_MS = 30_000;
+/** First and largest pause (ms) between two attempts of waitForBrokerForever (doubling, ±20 % jitter). */
+const FOREVER_FIRST_DELAY_MS = 500;
+const FOREVER_MAX_DELAY_MS = 30_000;
 
 /**
- * Waits until the cluster answers an admin call, however long that takes (a long-running process
- * treats a missing Kafka as an outage, not a reason to exit): retries with backoff (0.5 s doubling to
- * 30 s), telling `onRetry` each failure (attempt counted from 1) so the caller can log it rate-limited.
- * Rejects only when `signal` aborts.
+ * Waits, for as long as it takes, until the cluster answers an admin call (describeCluster): a missing
+ * Kafka at start is an outage to wait out, not a reason to exit (an exiting pod crash-loops, and its
+ * restarts back off far longer than this). Each attempt is bounded (connection and request timeouts);
+ * between attempts the pause doubles from 0.5 s to 30 s with jitter. `onRetry` hears of every failed
+ * attempt (callers log the reason, at most once per interval, and report not-ready meanwhile).
+ * Resolves once the cluster answers; rejects with `signal.reason` when `signal` aborts (shutdown).
  */
 export async function waitForBrokerForever(
   config: Pick<Config, 'kafka'>,
-  opts: { onRetry?: (err: unknown, attempt: number, delayMs: number) => void; signal?: AbortSignal } = {},
+  opts: { onRetry?: (err: unknown, attempt: number, delayMs: number) => void; signal?: AbortSignal },
 ): Promise<void> {
+  const { signal } = opts;
+  const attemptMs = Math.max(1000, config.kafka.connectionTimeoutMs) + Math.max(1000, Math.min(config.kafka.requestTimeoutMs, 10_000));
   for (let attempt = 1; ; attempt++) {
-    opts.signal?.throwIfAborted();
+    signal?.throwIfAborted();
+    const admin = createKafka(config, { clientId: 'risk-hub-wait', retries: 0, quiet: true }).admin();
+    let failure: unknown;
     try {
-      await waitForBroker(config, Math.max(1000, config.kafka.connectionTimeoutMs));
+      await untilAborted(withTimeout(admin.connect(), attemptMs, 'connecting to Kafka'), signal);
+      await untilAborted(withTimeout(admin.describeCluster(), attemptMs, 'describing the Kafka cluster'), signal);
       return;
     } catch (err) {
-      const delay = Math.min(FOREVER_MAX_MS, FOREVER_BASE_MS * 2 ** Math.min(attempt - 1, 10));
-      opts.onRetry?.(err, attempt, delay);
-      await new Promise<void>((resolve, reject) => {
-        const onAbort = () => {
-          clearTimeout(timer);
-          reject(opts.signal!.reason);
-        };
-        const timer = setTimeout(() => {
-          opts.signal?.removeEventListener('abort', onAbort);
-          resolve();
-        }, delay);
-        opts.signal?.addEventListener('abort', onAbort, { once: true });
-      });
+      failure = err;
+    } finally {
+      await admin.disconnect().catch(() => undefined);
     }
+    signal?.throwIfAborted();
+    const base = Math.min(FOREVER_MAX_DELAY_MS, FOREVER_FIRST_DELAY_MS * 2 ** Math.min(attempt - 1, 16));
+    const delayMs = Math.round(base * (0.8 + Math.random() * 0.4));
+    opts.onRetry?.(failure, attempt, delayMs);
+    await delayUnlessAborted(delayMs, signal);
   }
+}
+
+/** Resolves after `ms`, or rejects with `signal.reason` as soon as `signal` aborts. */
+export function delayUnlessAborted(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** `p`, or a rejection with `signal.reason` as soon as `signal` aborts (shutdown does not wait for an attempt). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([p, aborted]).finally(() => signal.removeEventListener('abort', onAbort!));
 }

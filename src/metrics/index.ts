@@ -141,3 +141,11 @@ export const notificationDeadLettered = new Counter({
   labelNames: ['channel', 'reason'],
   registers: [registry],
 });
+
+// -- Kafka clients -----------------------------------------------------------------------------
+export const kafkaRetriedErrors = new Counter({
+  name: 'risk_hub_kafka_retried_errors_total',
+  help: 'Errors the Kafka client retried by itself (CONCURRENT_TRANSACTIONS, NOT_COORDINATOR, connection errors…), by client and error; logged at WARN at most once a minute each',
+  labelNames: ['client', 'error'],
+  registers: [registry],
+});

@@ -3,8 +3,8 @@ import type { Channel } from '../config/notify.ts';
 import type { Config } from '../config/schema.ts';
 import type { RiskAlert } from '../contracts.ts';
 import { PoisonRecordError } from '../errors.ts';
-import type { AvroSerde } from '../kafka/serde.ts';
-import { notifierGroupId } from '../kafka/names.ts';
+import { retryWhileUnavailable, type AvroSerde } from '../kafka/serde.ts';
+import { notifierGroupId, notifierLaneGroupId } from '../kafka/names.ts';
 import { alertReader } from './readers.ts';
 import type { Logger } from '../log.ts';
 import { consumerLag, notificationDeadLettered, notifications } from '../metrics/index.ts';
@@ -12,15 +12,26 @@ import type { KafkaDeadLetters } from './dead-letter.ts';
 import { stringHeaders } from './dead-letter.ts';
 import { faultPoint } from './faults.ts';
 import type { LedgerTail } from './ledger.ts';
-import type { ChannelProcessor, RecordOrigin } from './processor.ts';
+import type { ChannelProcessor, Lane, RecordOrigin } from './processor.ts';
 import { ShutdownError } from './retry.ts';
 
-// One consumer group per channel on risk-alerts: `<applicationId>-notifier-<channel>`,
-// read_committed (the scorer writes alerts in transactions). Within a partition, alerts are handled
-// one after the other, in order; the offset of an alert is resolved and committed only after the
-// processor returned, i.e. after every target was delivered or dead-lettered and the ledger record
-// was acknowledged. A slow channel only holds up its own group.
+// One consumer group per target of a channel on risk-alerts — its delivery lane,
+// `<applicationId>-notifier-<channel>-<target>` — read_committed (the scorer writes alerts in
+// transactions). Within a partition, a lane handles alerts one after the other, in order (per-user
+// order per target); the offset of an alert is resolved and committed only after the processor
+// returned, i.e. after the lane's target was delivered or dead-lettered and the ledger record was
+// acknowledged. A hanging target holds up only its own lane: the channel's other targets, and every
+// other channel, go on at their own pace.
 
+/** The consumer group of one target's delivery lane. */
+export function laneGroupId(config: Pick<Config, 'applicationId'>, channel: Channel, target: string): string {
+  return notifierLaneGroupId(config, channel, target);
+}
+
+/**
+ * The group of a whole channel before targets had their own lanes (Risk Hub ≤ 0.1): a new lane starts
+ * from its committed offsets, so an upgrade neither skips nor repeats alerts (src/notify/service.ts).
+ */
 export function groupIdFor(config: Pick<Config, 'applicationId'>, channel: Channel): string {
   return notifierGroupId(config, channel);
 }
@@ -30,6 +41,8 @@ export interface ChannelConsumerDeps {
   kafka: Kafka;
   serde: AvroSerde;
   processor: ChannelProcessor;
+  /** This lane's target, and whether it is the channel's primary lane (channel-level outcomes: poison, expired, not routed). */
+  lane: Lane;
   tail: LedgerTail;
   deadLetters: KafkaDeadLetters;
   log: Logger;
@@ -37,6 +50,7 @@ export interface ChannelConsumerDeps {
 
 export class ChannelConsumer {
   readonly channel: Channel;
+  readonly target: string;
   readonly groupId: string;
   private consumer: Consumer | undefined;
   private readonly abort = new AbortController();
@@ -47,7 +61,8 @@ export class ChannelConsumer {
 
   constructor(private readonly d: ChannelConsumerDeps) {
     this.channel = d.processor.channel;
-    this.groupId = groupIdFor(d.config, this.channel);
+    this.target = d.lane.target;
+    this.groupId = laneGroupId(d.config, this.channel, this.target);
   }
 
   async start(): Promise<void> {
@@ -67,7 +82,7 @@ export class ChannelConsumer {
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       this.joined = true;
-      log.info({ channel: this.channel, groupId: this.groupId, partitions: e.payload.memberAssignment[config.topics.alerts] ?? [] }, 'notifier partitions assigned');
+      log.info({ channel: this.channel, target: this.target, groupId: this.groupId, partitions: e.payload.memberAssignment[config.topics.alerts] ?? [] }, 'notifier partitions assigned');
       // New generation: read the ledger up to now before handling anything (rebalance, restart).
       this.ledgerGate = this.d.tail.catchUp();
       this.ledgerGate.catch(() => undefined);
@@ -76,7 +91,7 @@ export class ChannelConsumer {
       this.joined = false;
     });
     consumer.on(consumer.events.CRASH, (e) => {
-      log.error({ channel: this.channel, err: e.payload.error, restart: e.payload.restart }, 'notifier consumer crashed');
+      log.error({ channel: this.channel, target: this.target, err: e.payload.error, restart: e.payload.restart }, 'notifier consumer crashed');
     });
     await consumer.connect();
     await consumer.subscribe({ topic: config.topics.alerts, fromBeginning: true });
@@ -123,9 +138,16 @@ export class ChannelConsumer {
     const origin: RecordOrigin = { topic, partition, offset: m.offset, timestamp: m.timestamp, key: m.key, value: m.value, headers: stringHeaders(m.headers) };
     let alert: RiskAlert;
     try {
-      alert = (await this.d.serde.decode<RiskAlert>(m.value, this.reader)).value;
+      // A registry outage (RegistryUnavailableError after schemaRegistry.timeoutMs) is waited out
+      // here, heart-beating: the member stays in its group, keeps its partitions, and resumes with
+      // this very alert when the registry answers (the serde logs the outage once).
+      const signal = this.abort.signal;
+      alert = (await retryWhileUnavailable(() => this.d.serde.decode<RiskAlert>(m.value, this.reader), { signal, heartbeat })).value;
     } catch (err) {
-      if (!(err instanceof PoisonRecordError)) throw err; // registry down: kafkajs retries the batch
+      if (this.abort.signal.aborted) return false; // shutdown while waiting: leave the offset uncommitted
+      if (!(err instanceof PoisonRecordError)) throw err;
+      // Every lane of the channel sees the record; the primary lane dead-letters it, once.
+      if (!this.d.lane.primary) return true;
       log.error({ channel: this.channel, partition, offset: m.offset, reason: err.reason, err: err.message }, 'undecodable alert dead-lettered');
       await this.d.deadLetters.writePoison(this.channel, origin, err.reason, err.message);
       notifications.labels(this.channel, 'dead_lettered').inc();
@@ -134,8 +156,10 @@ export class ChannelConsumer {
     }
     const age = Date.now() - Number(m.timestamp);
     if (age > config.notify.consumer.maxAlertAgeMs) {
-      notifications.labels(this.channel, 'expired').inc();
-      log.warn({ channel: this.channel, alertId: alert.alert_id, ageMs: age }, 'alert older than notify.consumer.maxAlertAgeMs: skipped');
+      if (this.d.lane.primary) {
+        notifications.labels(this.channel, 'expired').inc();
+        log.warn({ channel: this.channel, alertId: alert.alert_id, ageMs: age }, 'alert older than notify.consumer.maxAlertAgeMs: skipped');
+      }
       return true;
     }
     // Keep the group membership alive while an alert is retried for up to the budget.
@@ -143,11 +167,11 @@ export class ChannelConsumer {
       heartbeat().catch((err: unknown) => log.debug({ channel: this.channel, err: (err as Error).message }, 'heartbeat during delivery failed'));
     }, 2000);
     try {
-      await this.d.processor.handle(alert, { signal: this.abort.signal, origin });
+      await this.d.processor.handle(alert, { signal: this.abort.signal, origin, lane: this.d.lane });
       return true;
     } catch (err) {
       if (err instanceof ShutdownError) {
-        log.info({ channel: this.channel, alertId: alert.alert_id }, 'delivery interrupted by shutdown; the alert will be handled again');
+        log.info({ channel: this.channel, target: this.target, alertId: alert.alert_id }, 'delivery interrupted by shutdown; the alert will be handled again');
         return false;
       }
       throw err;

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import type { Config } from '../config/schema.ts';
 import { ConnectionError, PoisonRecordError } from '../errors.ts';
-import { subjectFor, type AvroSerde } from '../kafka/serde.ts';
+import { retryWhileUnavailable, subjectFor, type AvroSerde } from '../kafka/serde.ts';
 import { deliveryReader } from './readers.ts';
 import type { Logger } from '../log.ts';
 import type { DeliveryCache } from './delivery-cache.ts';
@@ -48,6 +48,7 @@ export class LedgerTail {
   private joined = false;
   private waiters: Array<() => void> = [];
   private readonly reader = deliveryReader();
+  private readonly abort = new AbortController();
   records = 0;
 
   constructor(
@@ -84,13 +85,14 @@ export class LedgerTail {
     await consumer.subscribe({ topic: this.topic, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
-      eachBatch: async ({ batch }) => {
+      eachBatch: async ({ batch, heartbeat }) => {
         const p = batch.partition;
         const from = this.start.get(p) ?? 0n;
         for (const m of batch.messages) {
           if (BigInt(m.offset) < from) continue;
           try {
-            const { value } = await this.serde.decode<DeliveryRecord>(m.value, this.reader);
+            // A registry outage is waited out (heart-beating), not skipped: a skipped record could be a delivery.
+            const { value } = await retryWhileUnavailable(() => this.serde.decode<DeliveryRecord>(m.value, this.reader), { heartbeat, signal: this.abort.signal });
             this.records++;
             this.cache.set(value.channel, value.target_id, value.alert_id, value.status);
           } catch (err) {
@@ -135,6 +137,7 @@ export class LedgerTail {
   }
 
   async stop(): Promise<void> {
+    this.abort.abort();
     await this.consumer?.disconnect().catch(() => undefined);
     // The group never committed anything; remove it so it does not linger in listings.
     await this.admin.deleteGroups([this.groupId]).catch(() => undefined);

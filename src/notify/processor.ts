@@ -9,8 +9,9 @@ import type { ChannelSender, ResolvedTargets, Target } from './types.ts';
 
 // One channel's handling of one alert, free of Kafka: route → skip what the ledger says is done →
 // deliver each target with budgeted retries → record every attempt → dead-letter what failed. The
-// Kafka consumer (src/notify/consumer.ts) calls it in partition order and commits the input offset
-// only after it returned, i.e. after every target was delivered or dead-lettered AND recorded.
+// Kafka consumer of one target's lane (src/notify/consumer.ts) calls it in partition order with that
+// lane, and commits the input offset only after it returned, i.e. after the target was delivered or
+// dead-lettered AND recorded.
 
 export type DeliveryStatus = 'delivered' | 'retrying' | 'dead_lettered';
 export type DeliverySource = 'live' | 'redeliver';
@@ -74,6 +75,15 @@ export interface DeliveryIndex {
   set(channel: Channel, targetId: string, alertId: string, status: DeliveryStatus): void;
 }
 
+/**
+ * One target's delivery lane (its own consumer group): the alert is routed as usual and delivered to
+ * this target only. The primary lane (the channel's first target) also counts channel-level outcomes.
+ */
+export interface Lane {
+  target: string;
+  primary: boolean;
+}
+
 export type TargetOutcome = 'delivered' | 'dead_lettered' | 'duplicate';
 
 export interface AlertOutcome {
@@ -109,7 +119,10 @@ export class ChannelProcessor {
    * redelivery from the dead-letter topic). Throws ShutdownError if `signal` aborts mid-way: the
    * caller must then NOT commit the input offset.
    */
-  async handle(alert: RiskAlert, opts: { signal?: AbortSignal; source?: DeliverySource; onlyTarget?: string; origin?: RecordOrigin } = {}): Promise<AlertOutcome> {
+  async handle(
+    alert: RiskAlert,
+    opts: { signal?: AbortSignal; source?: DeliverySource; onlyTarget?: string; origin?: RecordOrigin; lane?: Lane } = {},
+  ): Promise<AlertOutcome> {
     const { channel, log } = this.d;
     const source = opts.source ?? 'live';
     let targets: Target[];
@@ -119,6 +132,12 @@ export class ChannelProcessor {
     } else {
       const decision = routeAlert(alert, channel, this.d.notify, this.d.targets);
       targets = decision.routed.map((r) => r.target);
+      if (opts.lane) {
+        const routedAnywhere = targets.length > 0;
+        targets = targets.filter((t) => t.id === opts.lane!.target);
+        // Another lane of this channel delivers it; "not routed on this channel" is counted once, by the primary lane.
+        if (targets.length === 0 && (routedAnywhere || !opts.lane.primary)) return { routed: 0, targets: [] };
+      }
     }
     if (targets.length === 0) {
       notifications.labels(channel, 'not_routed').inc();

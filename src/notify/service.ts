@@ -2,17 +2,17 @@ import { hostname } from 'node:os';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { CHANNELS, retryPolicy, type Channel } from '../config/notify.ts';
 import type { Config } from '../config/schema.ts';
-import { ConfigError, SchemaError } from '../errors.ts';
+import { ConfigError, isRetriable, SchemaError } from '../errors.ts';
 import { startHttp, type HttpHandle } from '../http.ts';
 import { createKafka } from '../kafka/client.ts';
 import { AvroSerde, subjectFor } from '../kafka/serde.ts';
-import { waitForBroker } from '../kafka/wait.ts';
+import { delayUnlessAborted, waitForBroker, waitForBrokerForever } from '../kafka/wait.ts';
 import type { Logger } from '../log.ts';
 import { consumerLag } from '../metrics/index.ts';
 import { EmailSender } from './channels/email.ts';
 import { SlackSender } from './channels/slack.ts';
 import { WebhookSender } from './channels/webhook.ts';
-import { ChannelConsumer } from './consumer.ts';
+import { ChannelConsumer, groupIdFor } from './consumer.ts';
 import { dlqTopic, KafkaDeadLetters } from './dead-letter.ts';
 import { DeliveryCache } from './delivery-cache.ts';
 import { createSafeAgent } from './egress.ts';
@@ -32,7 +32,15 @@ export interface NotifierOptions {
   env?: NodeJS.ProcessEnv;
   /** Serve /metrics, /healthz, /readyz (default true). */
   http?: boolean;
+  /**
+   * Aborts the start (shutdown while Kafka or the registry is still awaited): startNotifier then
+   * cleans up and rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
 }
+
+/** How often (ms) a notifier waiting for Kafka or the registry at start says so again. */
+const WAIT_LOG_INTERVAL_MS = 30_000;
 
 export interface NotifierHandle {
   readonly channels: Channel[];
@@ -81,12 +89,40 @@ export interface NotifyKafka {
   close(): Promise<void>;
 }
 
-export async function connectNotifyKafka(config: Config, log: Logger, role: string, channels: Channel[]): Promise<NotifyKafka> {
+/**
+ * Kafka clients for the notifier roles. Without `forever`, an unreachable broker gives up after
+ * kafka.connectWaitMs (one-shot commands); with it, a broker or registry outage is waited out for as
+ * long as it lasts, `onRetry` hearing of each failed attempt (long-running processes).
+ */
+export async function connectNotifyKafka(
+  config: Config,
+  log: Logger,
+  role: string,
+  channels: Channel[],
+  forever?: { signal?: AbortSignal; onRetry: (err: unknown, attempt: number, delayMs: number) => void },
+): Promise<NotifyKafka> {
+  if (!forever) return connectOnce(config, log, role, channels);
+  for (let attempt = 1; ; attempt++) {
+    await waitForBrokerForever(config, forever);
+    try {
+      return await connectOnce(config, log, role, channels);
+    } catch (err) {
+      // Missing topics or schemas are configuration to fix; a broker or registry that went away
+      // between the wait and here is waited for again.
+      if (!isRetriable(err) || forever.signal?.aborted) throw err;
+      const delayMs = Math.min(30_000, 500 * 2 ** Math.min(attempt - 1, 10));
+      forever.onRetry(err, attempt, delayMs);
+      await delayUnlessAborted(delayMs, forever.signal);
+    }
+  }
+}
+
+async function connectOnce(config: Config, log: Logger, role: string, channels: Channel[]): Promise<NotifyKafka> {
   await waitForBroker(config, config.kafka.connectWaitMs);
   const kafka = createKafka(config, { clientId: `${config.applicationId}-${role}-${hostname()}`, logger: log.child({ component: 'kafkajs' }) });
   const admin = kafka.admin();
   await admin.connect();
-  const serde = new AvroSerde(config);
+  const serde = new AvroSerde(config, { log: log.child({ component: 'schema-registry' }) });
   try {
     // Fail fast, with the fix, when the topology or the schemas are missing.
     const needed = [config.topics.alerts, config.topics.deliveries, ...channels.map((c) => dlqTopic(config, c))];
@@ -128,14 +164,43 @@ export async function startNotifier(config: Config, opts: NotifierOptions): Prom
   const stopAll = async () => {
     for (const f of cleanup.reverse()) await f().catch((err: unknown) => log.warn({ err: scrubber.scrub((err as Error).message) }, 'shutdown step failed'));
   };
+  const consumers: ChannelConsumer[] = [];
+  // Until every channel's group is joined the notifier is live (/healthz) but not ready (/readyz),
+  // with the reason: waiting for Kafka or the registry is an outage to ride out, not a crash.
+  let waiting: { for: string; since: string; attempts: number; reason: string } | undefined = { for: 'Kafka', since: new Date().toISOString(), attempts: 0, reason: 'starting' };
+  const lanes = channels.reduce((n, c) => n + targets[c].length, 0);
+  const isReady = () => consumers.length === lanes && consumers.every((c) => c.joined);
+  let http: HttpHandle | undefined;
   try {
+    if (opts.http !== false) {
+      http = await startHttp({
+        host: config.http.host,
+        port: config.http.port,
+        log,
+        ready: () => ({ ready: isReady(), detail: waiting ? { waiting } : Object.fromEntries(consumers.map((c) => [`${c.channel}/${c.target}`, { joined: c.joined, handled: c.handled }])) }),
+      });
+      const h = http;
+      cleanup.push(() => h.close());
+    }
     for (const c of channels) {
       const s = createSender(config, c, targets, scrubber);
       senders.set(c, s);
       cleanup.push(() => s.close());
       if (c === 'email' && config.notify.email.verifyOnStart) await s.verify?.();
     }
-    const k = await connectNotifyKafka(config, log, 'notifier', channels);
+    let lastLog = 0;
+    const onRetry = (err: unknown, attempt: number, delayMs: number) => {
+      const reason = scrubber.scrub((err as Error)?.message ?? String(err));
+      const what = err instanceof Error && err.name === 'RegistryUnavailableError' ? 'the schema registry' : 'Kafka';
+      waiting = { for: what, since: waiting?.since ?? new Date().toISOString(), attempts: attempt, reason };
+      if (Date.now() - lastLog >= WAIT_LOG_INTERVAL_MS) {
+        lastLog = Date.now();
+        log.warn({ brokers: config.kafka.brokers, attempt, retryInMs: delayMs, reason }, `waiting for ${what} (not ready; logged at most every ${WAIT_LOG_INTERVAL_MS / 1000} s)`);
+      }
+    };
+    const k = await connectNotifyKafka(config, log, 'notifier', channels, { onRetry, ...(opts.signal ? { signal: opts.signal } : {}) });
+    if (waiting && waiting.attempts > 0) log.info({ waitedSince: waiting.since, attempts: waiting.attempts }, 'Kafka reached; starting');
+    waiting = undefined;
     cleanup.push(() => k.close());
     const cache = new DeliveryCache(config.notify.ledger.cacheSize);
     const tail = new LedgerTail(k.kafka, k.admin, k.serde, config, cache, log.child({ component: 'ledger' }));
@@ -145,7 +210,6 @@ export async function startNotifier(config: Config, opts: NotifierOptions): Prom
     const ledger = new KafkaLedger(k.producer, k.serde, config.topics.deliveries);
     const deadLetters = new KafkaDeadLetters(k.producer, k.serde, config);
     const notifierId = `${hostname()}/${process.pid}`;
-    const consumers: ChannelConsumer[] = [];
     for (const c of channels) {
       const processor = new ChannelProcessor({
         channel: c,
@@ -160,11 +224,16 @@ export async function startNotifier(config: Config, opts: NotifierOptions): Prom
         log: log.child({ channel: c }),
         notifierId,
       });
-      const consumer = new ChannelConsumer({ config, kafka: k.kafka, serde: k.serde, processor, tail, deadLetters, log });
-      consumers.push(consumer);
-      // Consumers stop first (in-flight deliveries are interrupted, their offsets stay uncommitted).
-      cleanup.push(() => consumer.stop());
-      await consumer.start();
+      // One delivery lane (consumer group) per target: a hanging target holds up only its own lane.
+      for (const [i, t] of targets[c].entries()) {
+        const lane = { target: t.id, primary: i === 0 };
+        const consumer = new ChannelConsumer({ config, kafka: k.kafka, serde: k.serde, processor, lane, tail, deadLetters, log });
+        await seedLaneFromChannelGroup(k.admin, config, c, consumer.groupId, log);
+        consumers.push(consumer);
+        // Consumers stop first (in-flight deliveries are interrupted, their offsets stay uncommitted).
+        cleanup.push(() => consumer.stop());
+        await consumer.start();
+      }
     }
     // Lag from the broker's view (end offset − committed offset), also while a channel is stuck
     // retrying and handles nothing: the figure an alert on "notifier falling behind" needs.
@@ -183,13 +252,6 @@ export async function startNotifier(config: Config, opts: NotifierOptions): Prom
     const lagTimer = setInterval(() => void pollLag().catch((err: unknown) => log.debug({ err: (err as Error).message }, 'lag poll failed')), config.notify.consumer.lagIntervalMs);
     lagTimer.unref();
     cleanup.push(async () => clearInterval(lagTimer));
-    const isReady = () => consumers.every((c) => c.joined);
-    let http: HttpHandle | undefined;
-    if (opts.http !== false) {
-      http = await startHttp({ host: config.http.host, port: config.http.port, log, ready: () => ({ ready: isReady(), detail: Object.fromEntries(consumers.map((c) => [c.channel, { joined: c.joined, handled: c.handled }])) }) });
-      const h = http;
-      cleanup.push(() => h.close());
-    }
     log.info({ channels, targets: Object.fromEntries(channels.map((c) => [c, targets[c].map((t) => t.id)])), ledgerRecords: tail.records }, 'notifier started');
     let stopped: Promise<void> | undefined;
     return {
@@ -202,5 +264,26 @@ export async function startNotifier(config: Config, opts: NotifierOptions): Prom
   } catch (err) {
     await stopAll();
     throw err;
+  }
+}
+
+/**
+ * A lane's group that has never committed starts where the channel's former single group stood
+ * (Risk Hub ≤ 0.1 had one group per channel), so an upgrade neither skips nor repeats alerts. Only
+ * while the lane group is empty and has no member (two replicas starting together: the second finds
+ * offsets already set, or a member, and leaves it alone).
+ */
+export async function seedLaneFromChannelGroup(admin: Admin, config: Config, channel: Channel, laneGroup: string, log: Logger): Promise<void> {
+  const topic = config.topics.alerts;
+  try {
+    const mine = await admin.fetchOffsets({ groupId: laneGroup, topics: [topic] });
+    if ((mine[0]?.partitions ?? []).some((p) => BigInt(p.offset) >= 0n)) return;
+    const old = await admin.fetchOffsets({ groupId: groupIdFor(config, channel), topics: [topic] });
+    const partitions = (old[0]?.partitions ?? []).filter((p) => BigInt(p.offset) >= 0n).map((p) => ({ partition: p.partition, offset: p.offset }));
+    if (partitions.length === 0) return;
+    await admin.setOffsets({ groupId: laneGroup, topic, partitions });
+    log.info({ channel, groupId: laneGroup, from: groupIdFor(config, channel), partitions: partitions.length }, 'new delivery lane starts at the offsets of the former channel group');
+  } catch (err) {
+    log.warn({ channel, groupId: laneGroup, err: (err as Error).message }, 'could not seed the lane from the former channel group; it starts from its own position');
   }
 }

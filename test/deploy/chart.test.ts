@@ -266,6 +266,8 @@ describe('what each values file turns on', () => {
       expect(c.args).toEqual(['notifier', '--channel', channel]);
       expect(c.readinessProbe?.httpGet?.path).toBe('/readyz');
       expect(c.livenessProbe?.httpGet?.path).toBe('/healthz');
+      // Waiting for Kafka at start is not a reason to restart (issue 13 item 6): startup on /healthz.
+      expect(c.startupProbe?.httpGet?.path).toBe('/healthz');
       const secret = `risk-hub-${channel === 'email' ? 'smtp' : channel}`;
       const secretEnv = (c.env ?? []).filter((e) => e.valueFrom?.secretKeyRef?.name === secret);
       expect(secretEnv.length, channel).toBeGreaterThan(0);
@@ -342,8 +344,11 @@ describe('what each values file turns on', () => {
     const rule = one(full, 'PrometheusRule', 'riskhub');
     const alerts = (rule.spec as { groups: Array<{ rules: Array<{ alert: string; expr: string; labels: Record<string, string>; annotations: Record<string, string> }> }> }).groups.flatMap((g) => g.rules);
     expect(alerts.map((a) => a.alert)).toEqual(
-      expect.arrayContaining(['RiskHubConsumerLagHigh', 'RiskHubScorerDeadLettering', 'RiskHubNotificationsDeadLettered', 'RiskHubNotificationsFailing', 'RiskHubScorerNotReady']),
+      expect.arrayContaining(['RiskHubConsumerLagHigh', 'RiskHubScorerDeadLettering', 'RiskHubNotificationsDeadLettered', 'RiskHubNotificationsFailing', 'RiskHubScorerNotReady', 'RiskHubScorerAbsent', 'RiskHubScorerPartitionHalted']),
     );
+    // A vanished scorer or notifier: one absent() alert for the scorers, one per enabled notifier channel.
+    expect(alerts.filter((a) => a.alert === 'RiskHubNotifierAbsent').map((a) => a.labels.channel).sort()).toEqual(['email', 'slack', 'webhook']);
+    expect(alerts.find((a) => a.alert === 'RiskHubScorerAbsent')?.expr).toBe('absent(up{namespace="risk",job=~"riskhub-(scorer|notifier-.+)",job="riskhub-scorer"} == 1)');
     for (const a of alerts) {
       expect(a.labels.severity, a.alert).toMatch(/^(warning|critical)$/);
       expect(a.labels.team, a.alert).toBe('security');

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { Config } from '../../src/config/schema.ts';
 import { createKafka } from '../../src/kafka/client.ts';
-import { groupIdFor } from '../../src/notify/consumer.ts';
+import { laneGroupId } from '../../src/notify/consumer.ts';
 import { startNotifier } from '../../src/notify/service.ts';
 import { ledgerFor, LogCollector, produceAlerts, uniqueAlert } from '../notify/kafka-harness.ts';
 import { startHttpReceiver, type HttpReceiver } from '../notify/receivers.ts';
@@ -63,7 +63,7 @@ async function committed(config: Config, partition: number): Promise<bigint> {
   const admin = createKafka(config).admin();
   await admin.connect();
   try {
-    const r = await admin.fetchOffsets({ groupId: groupIdFor(config, 'webhook'), topics: [config.topics.alerts] });
+    const r = await admin.fetchOffsets({ groupId: laneGroupId(config, 'webhook', 'siem'), topics: [config.topics.alerts] });
     return BigInt(r[0]?.partitions.find((p) => p.partition === partition)?.offset ?? '-1');
   } finally {
     await admin.disconnect();

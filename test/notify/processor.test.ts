@@ -118,3 +118,34 @@ describe('ChannelProcessor', () => {
     expect(everything).not.toContain(secret.slice(6));
   });
 });
+
+describe('ChannelProcessor delivery lanes (one per target, issue 13 item 9)', () => {
+  const notRouted = async () => (await registry.getSingleMetric('risk_hub_notifications_total')!.get()).values.find((v) => v.labels.channel === 'webhook' && v.labels.outcome === 'not_routed')?.value ?? 0;
+
+  it('a lane routes as usual and delivers to its own target only', async () => {
+    const p = processor();
+    // Tier 5 reaches both targets: each lane sends once, to its own target.
+    const a = sampleAlert({ tier: 5 });
+    expect((await p.handle(a, { lane: { target: 'siem', primary: true } })).targets.map((t) => t.targetId)).toEqual(['siem']);
+    expect((await p.handle(a, { lane: { target: 'other', primary: false } })).targets.map((t) => t.targetId)).toEqual(['other']);
+    expect(rx.requests).toHaveLength(2);
+    expect(ledger.map((r) => r.target_id)).toEqual(['siem', 'other']);
+  });
+
+  it('an alert routed to another target only is passed over by this lane, silently; routed nowhere is counted once, by the primary lane', async () => {
+    const p = processor();
+    const low = sampleAlert({ tier: 1 }); // "other" needs tier 5
+    const before = await notRouted();
+    expect(await p.handle(low, { lane: { target: 'other', primary: false } })).toEqual({ routed: 0, targets: [] });
+    expect(await notRouted()).toBe(before);
+    expect(rx.requests).toHaveLength(0);
+    expect(ledger).toEqual([]);
+
+    const nowhere = { ...sampleAlert({ tier: 1 }), application_id: 'x' };
+    const p2 = new ChannelProcessor({ ...(p as unknown as { d: ConstructorParameters<typeof ChannelProcessor>[0] }).d, notify: NotifySchema.parse({ webhook: { enabled: true, targets: {} }, applications: { x: { minTier: 9 } } }) });
+    await p2.handle(nowhere, { lane: { target: 'siem', primary: false } });
+    expect(await notRouted()).toBe(before);
+    await p2.handle(nowhere, { lane: { target: 'siem', primary: true } });
+    expect(await notRouted()).toBe(before + 1);
+  });
+});

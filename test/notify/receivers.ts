@@ -25,6 +25,8 @@ export interface HttpReceiver {
   requests: ReceivedRequest[];
   /** Behaviours answered in order; the last one repeats. */
   script(...b: Behavior[]): void;
+  /** Answers every request held by a `hang` behaviour (default 200). */
+  release(status?: number): void;
   waitFor(n: number, timeoutMs?: number): Promise<ReceivedRequest[]>;
   close(): Promise<void>;
 }
@@ -74,6 +76,10 @@ export async function startHttpReceiver(opts: { script?: Behavior[]; latencyMs?:
     script(...b) {
       script = b;
       served = 0;
+    },
+    release(status = 200) {
+      for (const r of hanging) if (!r.destroyed) r.writeHead(status, { 'content-type': 'text/plain' }).end('ok');
+      hanging.clear();
     },
     async waitFor(n, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
