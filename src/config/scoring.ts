@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SEVERITIES } from '../contracts.ts';
+import { IDENTIFIER_PATTERN } from '../identity.ts';
 import { MAX_STATE_BYTES, stateBytesBound } from '../scoring/state.ts';
 
 const points = z.number().int().min(0).max(1_000_000);
@@ -60,6 +61,9 @@ export const ScoringSchema = z
       });
     }
     for (const [app, o] of Object.entries(s.applications)) {
+      if (!IDENTIFIER_PATTERN.test(app)) {
+        ctx.addIssue({ code: 'custom', path: ['applications', app], message: `no attack of application_id "${app}" can be scored: application ids must match ${IDENTIFIER_PATTERN.source}` });
+      }
       check(o.tiers ?? s.tiers, o.threshold ?? s.threshold, ['applications', app, 'tiers']);
     }
   });

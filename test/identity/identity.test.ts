@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { ScoringSchema } from '../../src/config/scoring.ts';
 import { userKey } from '../../src/contracts.ts';
 import { IDENTIFIER_PATTERN, identityProblem, MAX_USER_KEY_BYTES, parseUserKey, userKeyOf, utf8Length } from '../../src/identity.ts';
 import { partitionFor } from '../../src/kafka/partitioner.ts';
@@ -36,6 +37,11 @@ describe('identity rules', () => {
     expect(identityProblem('shop', 'production', 'é'.repeat(128))).toBeUndefined(); // 256 bytes
     expect(identityProblem('shop', 'production', 'é'.repeat(129))).toMatch(/258 bytes/);
     expect(identityProblem(undefined, 'production', 'u')).toMatch(/application_id/);
+  });
+
+  it('refuses a scoring override for an application id no record can carry', () => {
+    expect(() => ScoringSchema.parse({ applications: { 'a/b': { threshold: 5 } } })).toThrow(/no attack of application_id .{0,2}a\/b.{0,2} can be scored/);
+    expect(ScoringSchema.parse({ applications: { 'shop-eu': { threshold: 5 } } }).applications['shop-eu']!.threshold).toBe(5);
   });
 
   it('counts UTF-8 bytes as Buffer does', () => {
