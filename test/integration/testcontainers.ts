@@ -159,7 +159,9 @@ export async function startContainerStack(progress: (m: string) => void): Promis
       .withWaitStrategy(tc.Wait.forHttp('/apis/ccompat/v7/subjects', 8080).forStatusCode(200))
       .withStartupTimeout(START_MS)
       .start();
-    const results = await Promise.allSettled([kafkaStart, registryStart]);
+    const t0 = Date.now();
+    const took = (what: string) => (c: StartedContainer) => (progress(`${what} container started in ${((Date.now() - t0) / 1000).toFixed(1)} s`), c);
+    const results = await Promise.allSettled([kafkaStart.then(took('Kafka')), registryStart.then(took('Apicurio Registry'))]);
     for (const r of results) if (r.status === 'fulfilled') started.push(r.value);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw new BackendError(`${BACKEND_VAR}=${TESTCONTAINERS}: a container did not start: ${String((failed.reason as Error)?.message ?? failed.reason).split('\n')[0]}`);
