@@ -98,7 +98,8 @@ interface Delivery {
 async function main(): Promise<void> {
   const image = arg('--image', 'risk-hub:ci');
   requireDocker();
-  const size = Number(docker(['image', 'inspect', '--format', '{{.Size}}', image]).trim() || 0);
+  const inspect = spawnSync('docker', ['image', 'inspect', '--format', '{{.Size}}', image], { encoding: 'utf8', timeout: 20_000 });
+  const size = inspect.status === 0 ? Number(inspect.stdout.trim()) : 0;
   if (!size) throw new SmokeFailure(`no image ${image}: build it first (scripts/docker/build.sh --local-bases -t ${image})`);
   console.log(`[smoke] image ${image}: ${(size / 1e6).toFixed(1)} MB`);
 
