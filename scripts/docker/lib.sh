@@ -4,7 +4,7 @@
 RISK_HUB_CACHE="${RISK_HUB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/risk-hub}"
 DOCKER_CACHE="$RISK_HUB_CACHE/docker"
 
-say() { echo "[docker] $*" >&2; }
+say() { [ "${QUIET:-0}" = 1 ] || echo "[docker] $*" >&2; }
 die() { echo "risk-hub: $*" >&2; exit 1; }
 
 # One line naming what to install or start when there is no usable engine, never a stack trace.

@@ -122,34 +122,7 @@ function startKafka(java: string, libs: string, dir: string, ports: LocalPorts):
   rmSync(data, { recursive: true, force: true });
   mkdirSync(data, { recursive: true });
   const props = join(dir, 'server.properties');
-  writeFileSync(
-    props,
-    [
-      'process.roles=broker,controller',
-      'node.id=1',
-      `controller.quorum.voters=1@127.0.0.1:${ports.controller}`,
-      `listeners=PLAINTEXT://127.0.0.1:${ports.kafka},CONTROLLER://127.0.0.1:${ports.controller}`,
-      `advertised.listeners=PLAINTEXT://127.0.0.1:${ports.kafka}`,
-      'controller.listener.names=CONTROLLER',
-      'inter.broker.listener.name=PLAINTEXT',
-      'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-      `log.dirs=${data}`,
-      'num.partitions=1',
-      'auto.create.topics.enable=false',
-      'offsets.topic.replication.factor=1',
-      'offsets.topic.num.partitions=3',
-      'transaction.state.log.replication.factor=1',
-      'transaction.state.log.min.isr=1',
-      'transaction.state.log.num.partitions=3',
-      'share.coordinator.state.topic.replication.factor=1',
-      'share.coordinator.state.topic.min.isr=1',
-      'group.initial.rebalance.delay.ms=0',
-      // Small segments so compaction of the changelog is observable in tests and demos.
-      'log.cleaner.backoff.ms=5000',
-      'transaction.abort.timed.out.transaction.cleanup.interval.ms=10000',
-      '',
-    ].join('\n'),
-  );
+  writeFileSync(props, kafkaServerProperties({ listenHost: '127.0.0.1', advertisedHost: '127.0.0.1', port: ports.kafka, controllerPort: ports.controller, logDirs: data }));
   const log4j = join(dir, 'log4j2.properties');
   writeFileSync(
     log4j,
@@ -170,35 +143,69 @@ function startKafka(java: string, libs: string, dir: string, ports: LocalPorts):
     ].join('\n'),
   );
   const cp = `${libs}/*`;
-  const jvm = ['-Xms256m', '-Xmx512m', '-XX:+UseSerialGC', `-Dlog4j2.configurationFile=${log4j}`, '-cp', cp];
+  const jvm = [...KAFKA_JVM_FLAGS, `-Dlog4j2.configurationFile=${log4j}`, '-cp', cp];
   const fmt = spawnSync(java, [...jvm, 'kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', props], { encoding: 'utf8', timeout: 60_000 });
   if (fmt.status !== 0) throw new LocalStackError(`formatting Kafka storage failed: ${(fmt.stderr || fmt.stdout || '').trim().slice(-2000)}`);
   return spawnDetached(java, [...jvm, 'kafka.Kafka', props], join(dir, 'kafka.out'));
 }
 
+/**
+ * The single-node KRaft broker's server.properties, shared by the local stack (loopback) and the
+ * testcontainers backend (listening on all interfaces inside a container, advertised as 127.0.0.1).
+ */
+export function kafkaServerProperties(o: { listenHost: string; advertisedHost: string; port: number; controllerPort: number; logDirs: string }): string {
+  return [
+    'process.roles=broker,controller',
+    'node.id=1',
+    `controller.quorum.voters=1@127.0.0.1:${o.controllerPort}`,
+    `listeners=PLAINTEXT://${o.listenHost}:${o.port},CONTROLLER://127.0.0.1:${o.controllerPort}`,
+    `advertised.listeners=PLAINTEXT://${o.advertisedHost}:${o.port}`,
+    'controller.listener.names=CONTROLLER',
+    'inter.broker.listener.name=PLAINTEXT',
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    `log.dirs=${o.logDirs}`,
+    'num.partitions=1',
+    'auto.create.topics.enable=false',
+    'offsets.topic.replication.factor=1',
+    'offsets.topic.num.partitions=3',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'transaction.state.log.num.partitions=3',
+    'share.coordinator.state.topic.replication.factor=1',
+    'share.coordinator.state.topic.min.isr=1',
+    'group.initial.rebalance.delay.ms=0',
+    // Small segments so compaction of the changelog is observable in tests and demos.
+    'log.cleaner.backoff.ms=5000',
+    'transaction.abort.timed.out.transaction.cleanup.interval.ms=10000',
+    '',
+  ].join('\n');
+}
+
+/** The JVM flags Kafka runs with (heap in MiB: ample for tests and demos on 2 cores). */
+export const KAFKA_JVM_FLAGS = Object.freeze(['-Xms256m', '-Xmx512m', '-XX:+UseSerialGC']);
+
+/** Apicurio Registry's JVM flags (before `-jar quarkus-run.jar`), shared with the testcontainers backend. */
+export function registryJvmFlags(o: { host: string; port: number; managementPort: number }): string[] {
+  return [
+    '-Xms128m',
+    '-Xmx512m',
+    '-XX:+UseSerialGC',
+    `-Dquarkus.http.port=${o.port}`,
+    `-Dquarkus.http.host=${o.host}`,
+    // Quarkus also opens a management interface (health, metrics), by default on 0.0.0.0:9000:
+    // loopback only, on a port of ours (it cannot be switched off at run time).
+    '-Dquarkus.management.host=127.0.0.1',
+    `-Dquarkus.management.port=${o.managementPort}`,
+    '-Dquarkus.log.level=WARN',
+    '-Dquarkus.http.access-log.enabled=false',
+    // The ccompat API answers like Confluent: subjects named by the client, BACKWARD by default.
+    '-Dapicurio.ccompat.use-canonical-hash=true',
+  ];
+}
+
 function startRegistry(java: string, appDir: string, dir: string, ports: LocalPorts): number {
-  return spawnDetached(
-    java,
-    [
-      '-Xms128m',
-      '-Xmx512m',
-      '-XX:+UseSerialGC',
-      `-Dquarkus.http.port=${ports.registry}`,
-      '-Dquarkus.http.host=127.0.0.1',
-      // Quarkus also opens a management interface (health, metrics), by default on 0.0.0.0:9000:
-      // loopback only, on a port of ours (it cannot be switched off at run time).
-      '-Dquarkus.management.host=127.0.0.1',
-      `-Dquarkus.management.port=${ports.registryManagement}`,
-      '-Dquarkus.log.level=WARN',
-      '-Dquarkus.http.access-log.enabled=false',
-      // The ccompat API answers like Confluent: subjects named by the client, BACKWARD by default.
-      '-Dapicurio.ccompat.use-canonical-hash=true',
-      '-jar',
-      join(appDir, 'quarkus-run.jar'),
-    ],
-    join(dir, 'registry.log'),
-    appDir,
-  );
+  const flags = registryJvmFlags({ host: '127.0.0.1', port: ports.registry, managementPort: ports.registryManagement });
+  return spawnDetached(java, [...flags, '-jar', join(appDir, 'quarkus-run.jar')], join(dir, 'registry.log'), appDir);
 }
 
 function spawnDetached(cmd: string, args: string[], logFile: string, cwd?: string): number {

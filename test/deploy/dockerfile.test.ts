@@ -1,4 +1,4 @@
-// No container engine here: the Dockerfile is checked statically. Multi-stage, a non-root final
+// The Dockerfile checked statically (test/docker/smoke.ts builds and runs it in CI). Multi-stage, a non-root final
 // stage whose user the chart's securityContext matches, an entry point that `npm run build`
 // produces, and a build context (.dockerignore) that keeps out what must not be in an image but
 // keeps everything the Dockerfile copies.

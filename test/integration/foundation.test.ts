@@ -52,6 +52,9 @@ describe('foundation against the real broker and registry', () => {
       expect(counts[1]).toBe(counts[0]);
       // Drift: a partition added out of band is reported, never "fixed" by deleting anything.
       await admin.createPartitions({ topicPartitions: [{ topic: config.topics.deliveries, count: 4 }] });
+      // CreatePartitions answers before every broker's metadata shows the new partition (KRaft
+      // propagates it asynchronously; a slower broker, e.g. in a container, showed 3 for a moment).
+      await eventually(async () => ((await admin.fetchTopicMetadata({ topics: [config.topics.deliveries] })).topics[0]!.partitions.length === 4 ? true : undefined), 10_000, 'the 4th partition in the metadata');
       const third = await applyTopology(config);
       expect(third.drift.join('\n')).toMatch(new RegExp(`${config.topics.deliveries}: 4 partitions, declared 3`));
       const after = await admin.fetchTopicMetadata({ topics: [config.topics.deliveries] });
