@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.risk-hub/', 'deploy/', 'coverage/', '.ci/.venv/', '**/.venv/', '.scratch/', '**/*.tmp.ts'] },
+  { ignores: ['**/dist/', '**/node_modules/', '.risk-hub/', 'deploy/', 'coverage/', '.ci/.venv/', '**/.venv/', '.scratch/', '**/*.tmp.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import kafkajs, { type Kafka, type KafkaConfig, type SASLOptions, type logCreator } from 'kafkajs';
+import type { Kafka, KafkaConfig, SASLOptions, logCreator } from 'kafkajs';
+import kafkajs from './kafkajs.ts';
 
 // kafkajs is CommonJS: its values come through the default export under native ESM.
 const { logLevel } = kafkajs;

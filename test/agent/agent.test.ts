@@ -1,9 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import Fastify from 'fastify';
 import type { Attack } from '../../src/contracts.ts';
-import { ConfigError } from '../../src/errors.ts';
-import { createAgent, riskHubFastify, type Agent, type AgentOptions } from '../../src/agent/index.ts';
-import type { Transport } from '../../src/agent/transport.ts';
+import { ConfigError, createAgent, riskHubFastify, type Agent, type AgentOptions } from '@risk-hub/agent';
+import type { Transport } from '../../packages/agent/src/transport.ts';
 import { DEMO_PASSWORDS, startExampleApp, type ExampleApp } from '../../examples/express-app/server.ts';
 
 /** A transport that records what it is given; `mode` switches between working, failing and hanging. */

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Detector, parseCookies, summarize, type DetectionResult } from '../../src/agent/waf.ts';
-import { headersUsedBy, ruleset, SCANNER_USER_AGENTS } from '../../src/agent/rules/ruleset.ts';
+import { Detector, parseCookies, summarize, type DetectionResult } from '../../packages/agent/src/waf.ts';
+import { headersUsedBy, ruleset, SCANNER_USER_AGENTS } from '../../packages/agent/src/rules/ruleset.ts';
 
 // A generous budget: on a loaded 2-core machine a 5 ms wall-clock budget can run out (a timeout is
 // no detection, by design), and these tests are about what the rules match.

@@ -13,8 +13,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { IncomingMessage, type ServerResponse } from 'node:http';
-import { SEVERITIES, type Attack, type RequestInfo, type Severity, type UserRef } from '../contracts.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, SEVERITIES, type Attack, type RequestInfo, type Severity, type UserRef } from './contracts.ts';
 import { AuthFailureTracker, type AuthTrackerOptions } from './auth.ts';
 import { BoundedQueue } from './queue.ts';
 import { normalizeIp, scrubRequest, type ScrubOptions } from './scrub.ts';

@@ -6,7 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { createRequire } from 'node:module';
 import type * as NativeAppsec from '@datadog/native-appsec';
-import { SEVERITIES, type Severity } from '../contracts.ts';
+import { SEVERITIES, type Severity } from './contracts.ts';
 import { headersUsedBy, ruleset as defaultRuleset } from './rules/ruleset.ts';
 
 type Waf = NativeAppsec.DDWAF;
