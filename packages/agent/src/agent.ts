@@ -184,7 +184,8 @@ function requestUrl(req: RequestLike): string | undefined {
 export function parseQuery(uri: string): Record<string, string | string[]> | undefined {
   const q = uri.indexOf('?');
   if (q < 0) return undefined;
-  const out: Record<string, string | string[]> = {};
+  // no prototype: a parameter named __proto__ is kept and inspected like any other (issue 13)
+  const out = Object.create(null) as Record<string, string | string[]>;
   for (const [name, value] of new URLSearchParams(uri.slice(q + 1))) {
     const prev = out[name];
     if (prev === undefined) out[name] = value;

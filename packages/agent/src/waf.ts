@@ -580,14 +580,14 @@ export class Detector {
           const value = headers[name];
           if (value === undefined) continue;
           if (typeof value === 'string' && !this.needs(fields[k]!, value, value.length, fresh)) continue;
-          (picked ??= {})[name] = value;
+          (picked ??= bag())[name] = value;
         }
       } else {
         for (const name of Object.keys(headers)) {
           const value = headers[name];
           if (value === undefined || name === 'cookie' || name === 'set-cookie') continue;
           if (typeof value === 'string' && !this.needsNamed(this.cleanHeaders, name, value, value.length, fresh, true)) continue;
-          (picked ??= {})[name] = value;
+          (picked ??= bag())[name] = value;
         }
       }
       if (picked) (data ??= {})['server.request.headers.no_cookies'] = picked;
@@ -629,7 +629,7 @@ export class Detector {
       if (!Object.prototype.hasOwnProperty.call(obj, name)) continue;
       const v = obj[name];
       if (typeof v === 'string' && !this.needsNamed(fields, name, v, v.length + name.length, fresh, counted)) continue;
-      (out ??= {})[name] = v;
+      (out ??= bag())[name] = v;
     }
     return out;
   }
@@ -651,6 +651,15 @@ function batchableAddresses(rules: Parameters<typeof headersUsedBy>[0]): Set<str
   return all;
 }
 
+/**
+ * An empty object for names that come from the request (parameters, cookies, headers): no prototype,
+ * so that a name such as `__proto__` is an own property like any other, not a write to the prototype
+ * that would drop its value from inspection (`?__proto__=<attack>` went unseen: issue 13).
+ */
+function bag<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
 function nonEmpty(value: unknown): boolean {
   if (value === undefined || value === null) return false;
   if (typeof value === 'object') {
@@ -662,7 +671,7 @@ function nonEmpty(value: unknown): boolean {
 
 /** Cookie header → { name: value } (values are scanned by the WAF, never reported). */
 export function parseCookies(header: string): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out = bag<string>();
   let n = 0;
   for (const part of header.split(';')) {
     if (n++ >= MAX_COOKIES) break;
