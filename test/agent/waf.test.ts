@@ -204,7 +204,7 @@ describe('time budget and engine behaviour', () => {
 
   it('keeps at most cleanCacheSize clean values, forgetting the oldest first (per-field caches)', () => {
     const d = new Detector({ budgetMicros: 1_000_000, cleanCacheSize: 3 });
-    const internals = d as unknown as { cleanQuery: Map<string, Map<string, true>> };
+    const internals = d as unknown as { cache: { query: Map<string, Map<string, true>> } };
     try {
       d.detect({ query: { a: 'one' } });
       d.detect({ query: { b: 'two' } });
@@ -213,7 +213,7 @@ describe('time budget and engine behaviour', () => {
       d.detect({ query: { a: 'one', b: 'two', c: 'three' } });
       expect(d.engineRuns).toBe(runs); // all three known clean
       d.detect({ query: { d: 'four' } }); // forgets a=one, the oldest, and the empty field `a` with it
-      expect([...internals.cleanQuery.keys()].sort()).toEqual(['b', 'c', 'd']);
+      expect([...internals.cache.query.keys()].sort()).toEqual(['b', 'c', 'd']);
       const misses = d.cacheMisses;
       d.detect({ query: { a: 'one', c: 'three' } });
       expect(d.cacheMisses).toBe(misses + 1); // a=one is judged again, c=three is still known
