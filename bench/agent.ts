@@ -61,7 +61,7 @@ async function serve(withAgent: boolean): Promise<void> {
   const { startExampleApp } = await import('../examples/express-app/server.ts');
   let agent = null;
   if (withAgent) {
-    const { createAgent } = await import('../src/agent/index.ts');
+    const { createAgent } = await import('@risk-hub/agent');
     const discard = { send: async () => ({ rejected: [] }), close: async () => undefined };
     agent =
       process.env.BENCH_KAFKA === '1'

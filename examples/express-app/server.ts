@@ -12,7 +12,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { createAgent, riskHubExpress, type Agent } from '../../src/agent/index.ts';
+import { createAgent, riskHubExpress, type Agent } from '@risk-hub/agent';
 
 /** Demo accounts (password hashes are SHA-256 for the sake of a small example; use a KDF in real life). */
 const DEMO_USERS: Record<string, { id: string; email: string; name: string; passwordSha256: Buffer }> = {

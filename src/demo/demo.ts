@@ -483,7 +483,9 @@ interface ExampleAppHandle {
 
 /** Starts examples/express-app with an agent producing to this run's attacks topic. */
 async function startExampleApp(cfg: Config, log: Logger, cleanup: Array<[string, () => Promise<unknown> | unknown]>): Promise<ExampleAppHandle> {
-  const [{ startExampleApp: start }, { createAgent }] = await Promise.all([importExample<ExampleServerModule>('server.ts'), import('../agent/index.ts')]);
+  // the example first: outside a source checkout its clear error is the one to see
+  const { startExampleApp: start } = await importExample<ExampleServerModule>('server.ts');
+  const { createAgent } = await import('@risk-hub/agent');
   const agentLog = log.child({ role: 'agent' });
   const agent = createAgent({
     application: APP_APPLICATION,

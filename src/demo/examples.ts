@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Agent } from '../agent/index.ts';
+import type { Agent } from '@risk-hub/agent';
 import { RiskHubError } from '../errors.ts';
 import { PACKAGE_ROOT } from '../paths.ts';
 

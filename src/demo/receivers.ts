@@ -10,8 +10,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
-import { SMTPServer } from 'smtp-server';
+import type { SMTPServer as SMTPServerType } from 'smtp-server';
 import { Webhook } from 'standardwebhooks';
+import { RiskHubError } from '../errors.ts';
 
 export interface ReceiverStats {
   /** Messages accepted and stored. */
@@ -166,10 +167,23 @@ export async function startWebhookReceiver(root: string, secret: string): Promis
 }
 
 /** A real SMTP server on loopback (no TLS, no authentication) keeping every message as an .eml file. */
+/**
+ * smtp-server is a development dependency (the demo's mailbox and the tests use it, the product does
+ * not): an installed Risk Hub loads it only when a demo starts, and says how to get it.
+ */
+async function loadSmtpServer(): Promise<typeof SMTPServerType> {
+  try {
+    return (await import('smtp-server')).SMTPServer;
+  } catch (err) {
+    throw new RiskHubError('RH_DEMO_APP', `the demo's mailbox needs the package smtp-server (a development dependency): run the demo from a source checkout (npm run demo), or \`npm install smtp-server\` beside risk-hub (${(err as Error).message})`, { cause: err });
+  }
+}
+
 export async function startMailReceiver(root: string): Promise<Receiver> {
   const dir = join(root, 'mail');
   mkdirSync(dir, { recursive: true });
   const stats = newStats();
+  const SMTPServer = await loadSmtpServer();
   const server = new SMTPServer({
     name: 'risk-hub-demo-mailbox',
     banner: 'Risk Hub demo mailbox',

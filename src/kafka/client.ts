@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import kafkajs, { type Kafka, type KafkaConfig, type SASLOptions, type logCreator } from 'kafkajs';
+import type { Kafka, KafkaConfig, SASLOptions, logCreator } from 'kafkajs';
 import type { Config } from '../config/schema.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { kafkaRetriedErrors } from '../metrics/index.ts';
+import kafkajs from './kafkajs.ts';
 import { classifyKafkaLog, RetriedErrorLimiter, type KafkaLogLevel } from './log-classify.ts';
 
 // kafkajs is CommonJS: its values come through the default export under native ESM.

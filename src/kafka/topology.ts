@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { Admin, ITopicConfig } from 'kafkajs';
-import kafkajs from 'kafkajs';
+import kafkajs from './kafkajs.ts';
 import { ConfigError } from '../errors.ts';
 import type { Config } from '../config/schema.ts';
 import { changelogTopic } from '../config/schema.ts';

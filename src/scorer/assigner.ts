@@ -1,4 +1,5 @@
-import kafkajs, { type Assigner, type PartitionAssigner } from 'kafkajs';
+import type { Assigner, PartitionAssigner } from 'kafkajs';
+import kafkajs from '../kafka/kafkajs.ts';
 
 // The round-robin assigner, plus this instance's advertised URL in the member metadata's userData,
 // so any instance can tell a caller which instance owns a user (describeGroups shows every member's

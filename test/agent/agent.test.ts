@@ -1,9 +1,10 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import Fastify from 'fastify';
 import type { Attack } from '../../src/contracts.ts';
-import { ConfigError } from '../../src/errors.ts';
-import { createAgent, riskHubFastify, type Agent, type AgentOptions } from '../../src/agent/index.ts';
-import type { Transport } from '../../src/agent/transport.ts';
+import { ConfigError, createAgent, riskHubFastify, type Agent, type AgentOptions } from '@risk-hub/agent';
+import type { Transport } from '../../packages/agent/src/transport.ts';
 import { DEMO_PASSWORDS, startExampleApp, type ExampleApp } from '../../examples/express-app/server.ts';
 
 /** A transport that records what it is given; `mode` switches between working, failing and hanging. */
@@ -131,6 +132,28 @@ describe('agent with the example Express app (real HTTP on loopback, fake transp
     await fetch(`${url}/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `username=${encodeURIComponent("admin' OR '1'='1' --")}&password=x` });
     await until(() => t.sent.some((e) => e.attack_type === 'sql_injection'));
     expect(t.sent.find((e) => e.attack_type === 'sql_injection')!.user.key).toBe('anon:127.0.0.1');
+  });
+
+  it('inspects a query parameter and a cookie named __proto__ (issue 13), in Express and a plain Node server', async () => {
+    const sqli = encodeURIComponent("1' OR '1'='1");
+    const t = new FakeTransport();
+    const agent = agentWith(t);
+    const { url } = await app(agent);
+    const plain = createServer((req, res) => {
+      agent.watch(req, res);
+      res.end('ok');
+    });
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => new Promise((resolve) => plain.close(resolve)));
+    const plainUrl = `http://127.0.0.1:${(plain.address() as AddressInfo).port}`;
+    for (const base of [url, plainUrl]) {
+      await fetch(`${base}/search?__proto__=${sqli}`, { headers: { 'user-agent': `query ${base}` } });
+      await fetch(`${base}/search?q=socks`, { headers: { 'user-agent': `cookie ${base}`, cookie: `__proto__=${sqli}` } });
+    }
+    await until(() => t.sent.length >= 4);
+    expect(t.sent.map((e) => `${e.request?.user_agent} ${e.attack_type}`).sort()).toEqual(
+      [`cookie ${url}`, `cookie ${plainUrl}`, `query ${url}`, `query ${plainUrl}`].map((ua) => `${ua} sql_injection`).sort(),
+    );
   });
 });
 

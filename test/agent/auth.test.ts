@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AuthFailureTracker } from '../../src/agent/auth.ts';
-import { anonymousUser, normalizeUser } from '../../src/agent/user.ts';
+import { AuthFailureTracker } from '../../packages/agent/src/auth.ts';
+import { anonymousUser, normalizeUser } from '../../packages/agent/src/user.ts';
 
 describe('failed logins → credential stuffing', () => {
   it('MEDIUM at 5 failures in a minute, HIGH at 10, then at most one HIGH per minute', () => {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Attack } from '../../src/contracts.ts';
-import { createAgent } from '../../src/agent/index.ts';
+import { createAgent } from '@risk-hub/agent';
 import { startExampleApp } from '../../examples/express-app/server.ts';
 import { ATTACKS, driveTraffic } from '../../examples/express-app/attack.ts';
 

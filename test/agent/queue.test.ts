@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { BoundedQueue } from '../../src/agent/queue.ts';
+import { BoundedQueue } from '../../packages/agent/src/queue.ts';
 
 describe('BoundedQueue', () => {
   it('keeps FIFO order and drops the oldest when full', () => {

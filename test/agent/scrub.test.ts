@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_PATH, normalizeIp, REDACTED, scrubPath, scrubRequest } from '../../src/agent/scrub.ts';
+import { MAX_PATH, normalizeIp, REDACTED, scrubPath, scrubRequest } from '../../packages/agent/src/scrub.ts';
 
 describe('scrubbing request facts', () => {
   it('redacts values of sensitive query parameters and keeps the others', () => {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import avro from 'avsc';
-import { attackKey, encodeWire, fetchLatestSchema } from '../../src/agent/transport.ts';
+import { attackKey, encodeWire, fetchLatestSchema } from '../../packages/agent/src/transport.ts';
 import { partitionFor } from '../../src/kafka/partitioner.ts';
 
 const schemaText = readFileSync(new URL('../../schemas/attack.avsc', import.meta.url), 'utf8');

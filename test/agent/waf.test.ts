@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import querystring from 'node:querystring';
 import fc from 'fast-check';
-import { Detector, parseCookies, summarize, type DetectionResult } from '../../src/agent/waf.ts';
-import { headersUsedBy, ruleset, SCANNER_USER_AGENTS } from '../../src/agent/rules/ruleset.ts';
+import { Detector, parseCookies, summarize, type DetectionResult } from '../../packages/agent/src/waf.ts';
+import { headersUsedBy, ruleset, SCANNER_USER_AGENTS } from '../../packages/agent/src/rules/ruleset.ts';
 
 // A generous budget: on a loaded 2-core machine a 5 ms wall-clock budget can run out (a timeout is
 // no detection, by design), and these tests are about what the rules match.
@@ -203,7 +204,7 @@ describe('time budget and engine behaviour', () => {
 
   it('keeps at most cleanCacheSize clean values, forgetting the oldest first (per-field caches)', () => {
     const d = new Detector({ budgetMicros: 1_000_000, cleanCacheSize: 3 });
-    const internals = d as unknown as { cleanQuery: Map<string, Map<string, true>> };
+    const internals = d as unknown as { cache: { query: Map<string, Map<string, true>> } };
     try {
       d.detect({ query: { a: 'one' } });
       d.detect({ query: { b: 'two' } });
@@ -212,7 +213,7 @@ describe('time budget and engine behaviour', () => {
       d.detect({ query: { a: 'one', b: 'two', c: 'three' } });
       expect(d.engineRuns).toBe(runs); // all three known clean
       d.detect({ query: { d: 'four' } }); // forgets a=one, the oldest, and the empty field `a` with it
-      expect([...internals.cleanQuery.keys()].sort()).toEqual(['b', 'c', 'd']);
+      expect([...internals.cache.query.keys()].sort()).toEqual(['b', 'c', 'd']);
       const misses = d.cacheMisses;
       d.detect({ query: { a: 'one', c: 'three' } });
       expect(d.cacheMisses).toBe(misses + 1); // a=one is judged again, c=three is still known
@@ -395,5 +396,27 @@ describe('time budget and engine behaviour', () => {
 
   it('parses cookies', () => {
     expect(parseCookies('a=1; b="two"; c=%41%42; bad; =x')).toEqual({ a: '1', b: 'two', c: 'AB' });
+  });
+
+  it('inspects a parameter or cookie named __proto__ like any other (issue 13)', () => {
+    const sqli = "1' OR '1'='1";
+    // as node:querystring (Express 5's default query parser) gives it: an own property
+    const query = querystring.parse(`__proto__=${encodeURIComponent(sqli)}&page=2`);
+    expect(Object.keys(query)).toContain('__proto__');
+    // a fresh detector (clean-value cache in use) and the shared one, alone and batched with clean requests
+    const fresh = new Detector({ budgetMicros: 1_000_000 });
+    try {
+      for (const d of [fresh, detector]) {
+        const kinds = (facts: Parameters<Detector['detect']>[0]) => d.detect(facts).detections.map((x) => x.attackType);
+        expect(kinds({ query })).toEqual(['sql_injection']);
+        expect(kinds({ pathParams: JSON.parse(`{"__proto__": ${JSON.stringify(sqli)}}`) })).toEqual(['sql_injection']);
+        expect(kinds({ headers: { cookie: `__proto__=${encodeURIComponent(sqli)}; theme=dark` } })).toEqual(['sql_injection']);
+        const batch = d.detectMany([{ query: { q: 'socks' } }, { query }, { headers: { cookie: `__proto__=${encodeURIComponent(sqli)}` } }, { query: { q: 'tea' } }]);
+        expect(batch.map((r) => r.detections.map((x) => x.attackType))).toEqual([[], ['sql_injection'], ['sql_injection'], []]);
+      }
+    } finally {
+      fresh.close();
+    }
+    expect(Object.keys(parseCookies(`__proto__=x; a=1`))).toEqual(['__proto__', 'a']);
   });
 });

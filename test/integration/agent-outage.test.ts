@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/schema.ts';
-import { createAgent, type Agent } from '../../src/agent/index.ts';
+import { createAgent, type Agent } from '@risk-hub/agent';
 import { startExampleApp, type ExampleApp } from '../../examples/express-app/server.ts';
 import { BrokerProxy, brokerAddress, readAttacks, type ReadRecord } from '../agent/kafka-helpers.ts';
 import { eventually, prepareTopics, testConfig } from './helpers.ts';

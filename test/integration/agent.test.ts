@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/schema.ts';
 import { partitionFor } from '../../src/kafka/partitioner.ts';
 import { AvroSerde } from '../../src/kafka/serde.ts';
-import { createAgent, type Agent } from '../../src/agent/index.ts';
+import { createAgent, type Agent } from '@risk-hub/agent';
 import { DEMO_PASSWORDS, startExampleApp, type ExampleApp } from '../../examples/express-app/server.ts';
 import { readAttacks, type ReadRecord } from '../agent/kafka-helpers.ts';
 import { eventually, prepareTopics, testConfig } from './helpers.ts';

@@ -1,6 +1,6 @@
-// How the agent gets events to Kafka. Kafka client code otherwise lives in src/kafka/, but the agent is
-// installed inside applications and must stay small and independent of the Risk Hub configuration, so it
-// builds its own kafkajs producer here (and only here).
+// How the agent gets events to Kafka. The server's Kafka client code lives in its src/kafka/, but the
+// agent is installed inside applications and must stay small and independent of the Risk Hub
+// configuration, so it builds its own kafkajs producer here (and only here).
 //
 // - Key `application_id/environment/user.key`, partitioned by kafkajs's DEFAULT partitioner, which is the
 //   Java-compatible murmur2 partitioner: agents in every language put one user on the same partition.
@@ -13,8 +13,7 @@
 import kafkajs from 'kafkajs';
 import type { Producer, SASLOptions, ISocketFactory } from 'kafkajs';
 import avro from 'avsc';
-import type { Attack } from '../contracts.ts';
-import { userKey } from '../contracts.ts';
+import { userKey, type Attack } from './contracts.ts';
 
 const { Kafka, Partitioners, CompressionTypes, logLevel } = kafkajs;
 

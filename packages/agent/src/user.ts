@@ -2,7 +2,7 @@
 // key); `identifiers` are extra labels (email, login, tenant) shown in alerts. Requests with no
 // identified user are keyed by a pseudonymous key derived from the client IP: `anon:<ip>`.
 
-import type { UserRef } from '../contracts.ts';
+import type { UserRef } from './contracts.ts';
 
 export type UserInput = string | number | { key: string | number; identifiers?: Record<string, unknown> | undefined };
 

@@ -3,7 +3,7 @@
 // values that look like credentials (JWTs, long hex or base64 strings) are redacted wherever they are,
 // and cookies, headers and bodies are never reported at all (the WAF reads them, the record does not).
 
-import type { RequestInfo } from '../contracts.ts';
+import type { RequestInfo } from './contracts.ts';
 
 export const REDACTED = '[redacted]';
 export const MAX_PATH = 512;

@@ -5,7 +5,7 @@
 // under `mediumAt` the user starts from scratch. Memory is bounded: at most `maxUsers` users (the least
 // recently failing are forgotten first), the last `highAt` failure times per user.
 
-import type { Severity } from '../contracts.ts';
+import type { Severity } from './contracts.ts';
 
 export interface AuthTrackerOptions {
   windowMs?: number;

@@ -1,0 +1,330 @@
+// The Risk Hub agent: detects attacks in an application's requests with libddwaf, ties them to the
+// signed-in user, and produces them to the `attacks` topic in the background.
+//
+// Never hurt the application:
+// - detection runs after the response is sent (at the end of that turn of the event loop, or on the
+//   response's `close` if it was still open then; new values wait up to 20 ms to share an engine run),
+//   under a WAF time budget;
+// - every public method catches its own errors: nothing the agent does throws into the application
+//   (only createAgent() throws, on invalid options, at start-up);
+// - events wait in a bounded queue (default 10,000) that drops its OLDEST events, counted, when Kafka
+//   is slow or unreachable; a single background loop sends batches (linger ~50 ms, up to 500 events);
+// - close() flushes within a bounded time and then gives up, counting what it could not send.
+//
+// This file is the public face and the path of one event; its parts follow the seams of dd-trace-js's
+// appsec: options.ts (validated options), request.ts (reading a request), turn.ts (end-of-turn
+// batching), waf.ts (the detector), rate-limit.ts (per-user limit), sender.ts (queue and sender).
+
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AuthFailureTracker } from './auth.ts';
+import { ConfigError, SEVERITIES, type Attack, type RequestInfo, type Severity, type UserRef } from './contracts.ts';
+import { kafkaTransportOptions, resolveOptions, type AgentOptions, type ResolvedOptions } from './options.ts';
+import { PerUserRateLimiter } from './rate-limit.ts';
+import { clientIp, readRequest, requestInfo, toRaw, type Extras, type RequestLike } from './request.ts';
+import { describeError, newCounters, Sender, type CloseResult, type Counters } from './sender.ts';
+import { KafkaTransport } from './transport.ts';
+import { TurnBatcher } from './turn.ts';
+import { normalizeUser, type UserInput } from './user.ts';
+import { Detector, WafUnavailableError, type Detection, type DetectionResult } from './waf.ts';
+
+export type { AgentOptions, Logger } from './options.ts';
+export type { RequestLike, Extras } from './request.ts';
+export { parseQuery } from './request.ts';
+export type { CloseResult } from './sender.ts';
+
+export const AGENT_NAME = 'risk-hub-node';
+export const AGENT_VERSION = '0.1.0';
+export const AGENT_LANGUAGE = 'node';
+
+export interface CustomEvent {
+  /** attack_type, e.g. "custom", "account_takeover", "enumeration". */
+  type: string;
+  severity: Severity;
+  /** Who: a user; else the identified user of `req`; else `anon:<ip>` of `req`. */
+  user?: UserInput;
+  req?: RequestLike;
+  /** Points override (the scorer's policy table otherwise). */
+  points?: number | null;
+  blocked?: boolean;
+  /** Event time (default now). */
+  occurredAt?: number | Date;
+}
+
+export interface AgentStats {
+  /** Events waiting in the queue. */
+  queued: number;
+  /** Events in the batch being sent. */
+  inFlight: number;
+  /** Events acknowledged by Kafka. */
+  sent: number;
+  /** Events lost, all reasons (queue full → oldest, invalid for the schema, still queued at close, after close). */
+  dropped: number;
+  droppedQueueFull: number;
+  droppedInvalid: number;
+  droppedShutdown: number;
+  /** Events over the per-user rate limit (not queued). */
+  suppressed: number;
+  /** Requests inspected by the WAF, attacks found, budgets exceeded, internal errors caught. */
+  inspected: number;
+  detections: number;
+  wafTimeouts: number;
+  errors: number;
+  /** Whether attack detection runs (false with `detect: false`, or when libddwaf could not be loaded). */
+  detecting: boolean;
+  /** Whether the last send attempt succeeded (null before the first). */
+  kafkaReachable: boolean | null;
+  lastError: string | null;
+}
+
+export class Agent {
+  readonly application: string;
+  readonly environment: string;
+  private readonly options: ResolvedOptions;
+  private readonly counters: Counters = newCounters();
+  private readonly detector: Detector | undefined;
+  private readonly batcher: TurnBatcher;
+  private readonly authTracker: AuthFailureTracker;
+  private readonly limiter: PerUserRateLimiter;
+  private readonly sender: Sender;
+  /** The user each request was tied to (identify, trackAuth). */
+  private readonly users = new WeakMap<IncomingMessage, UserRef>();
+  private closePromise: Promise<CloseResult> | undefined;
+
+  constructor(opts: AgentOptions) {
+    const o = resolveOptions(opts);
+    this.options = o;
+    this.application = o.application;
+    this.environment = o.environment;
+    this.limiter = new PerUserRateLimiter(o.perUserLimit);
+    this.authTracker = new AuthFailureTracker(o.auth);
+    this.detector = o.detect ? this.createDetector(o) : undefined;
+    const transport = opts.transport ?? new KafkaTransport(kafkaTransportOptions(opts, o.application));
+    this.sender = new Sender(transport, o, this.counters);
+    this.batcher = new TurnBatcher({
+      inspecting: () => this.detector !== undefined && !this.sender.closed,
+      closing: () => this.sender.closing,
+      prepare: (req, extras) => {
+        this.counters.inspected++;
+        return this.detector!.prepare(readRequest(req, extras, this.detector!));
+      },
+      run: (prepared) => this.detector!.detectPrepared(prepared),
+      record: (req, result) => {
+        this.record(req, result);
+      },
+      caught: (err) => this.caught(err),
+    });
+  }
+
+  /** A missing native engine disables detection (logged, in stats) rather than the application; an invalid ruleset is a configuration error. */
+  private createDetector(o: ResolvedOptions): Detector | undefined {
+    try {
+      return new Detector({ rules: o.rules, budgetMicros: o.wafBudgetMicros });
+    } catch (err) {
+      if (!(err instanceof WafUnavailableError)) throw new ConfigError((err as Error).message, { cause: err });
+      this.counters.lastError = describeError(err);
+      o.logger?.warn({ error: this.counters.lastError }, 'attack detection disabled; auth and custom events are still reported');
+      return undefined;
+    }
+  }
+
+  // -- public API: none of these throw ------------------------------------------------------------
+
+  /** Ties the request to an application user; attacks found in it are reported for that user. */
+  identify(req: RequestLike, user: UserInput): void {
+    try {
+      const ref = normalizeUser(user);
+      if (!ref || !req) return;
+      this.users.set(toRaw(req), ref);
+    } catch (err) {
+      this.caught(err);
+    }
+  }
+
+  /** Reports a login attempt. Failures are auth_failure (LOW); repeated failures for one user within a minute add credential_stuffing (MEDIUM, then HIGH). A success identifies the request. */
+  trackAuth(success: boolean, user: UserInput, req?: RequestLike): void {
+    try {
+      const ref = normalizeUser(user) ?? (req ? this.options.anonymousUser(clientIp(req)) : null);
+      if (!ref) return;
+      if (success) {
+        if (req) this.users.set(toRaw(req), ref);
+        return;
+      }
+      const request = req ? requestInfo(req, this.options.scrub) : null;
+      const at = this.options.now();
+      this.enqueue(this.event(ref, 'auth_failure', 'LOW', request, at));
+      const { stuffing } = this.authTracker.failure(ref.key, at);
+      if (stuffing) this.enqueue(this.event(ref, 'credential_stuffing', stuffing, request, at));
+    } catch (err) {
+      this.caught(err);
+    }
+  }
+
+  /** Reports a custom event. Returns its event_id, or null when it was not accepted (invalid, rate-limited, agent closed). */
+  report(event: CustomEvent): string | null {
+    try {
+      if (!event || typeof event.type !== 'string' || event.type.trim() === '' || !SEVERITIES.includes(event.severity)) {
+        this.counters.droppedInvalid++;
+        return null;
+      }
+      const req = event.req;
+      let user = event.user === undefined ? null : normalizeUser(event.user);
+      if (!user && req) user = this.userOf(req);
+      if (!user) {
+        this.counters.droppedInvalid++;
+        return null;
+      }
+      const at = event.occurredAt instanceof Date ? event.occurredAt.getTime() : (event.occurredAt ?? this.options.now());
+      const points = event.points === undefined || event.points === null ? null : Math.trunc(event.points);
+      if (!Number.isFinite(at) || (points !== null && !Number.isFinite(points))) {
+        this.counters.droppedInvalid++;
+        return null;
+      }
+      const attack = this.event(user, event.type.trim().slice(0, 64), event.severity, req ? requestInfo(req, this.options.scrub) : null, at);
+      attack.points = points;
+      attack.blocked = event.blocked === true;
+      return this.enqueue(attack) ? attack.event_id : null;
+    } catch (err) {
+      this.caught(err);
+      return null;
+    }
+  }
+
+  /**
+   * Watches one request: when its response has been sent, the WAF inspects it (query, body, route
+   * params, headers, cookies, raw URI) and attacks are reported for the identified user. Framework
+   * adapters call this; `extras` gives what the framework parsed (Fastify keeps it off the raw request).
+   * Nothing is attached to the request or the response here (see turn.ts).
+   */
+  watch(req: RequestLike, res: ServerResponse, extras?: () => Extras): void {
+    try {
+      if (this.detector === undefined || this.sender.closing) return;
+      const skip = this.options.skip;
+      if (skip !== undefined && skip(toRaw(req))) return;
+      this.batcher.add(req, res, extras);
+    } catch (err) {
+      this.caught(err);
+    }
+  }
+
+  /** Inspects a request now (for frameworks without an adapter). Returns the detections (empty on error or timeout). */
+  inspect(req: RequestLike, extras?: Extras): Detection[] {
+    try {
+      const detector = this.detector;
+      if (!detector || this.sender.closed) return [];
+      if (this.batcher.claim(toRaw(req))) return [];
+      this.counters.inspected++;
+      return this.record(req, detector.detect(readRequest(req, extras, detector)));
+    } catch (err) {
+      this.caught(err);
+      return [];
+    }
+  }
+
+  /** Express middleware (register it before your routes, after body parsers if you want bodies inspected). */
+  expressMiddleware(): (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void {
+    return (req, res, next) => {
+      this.watch(req, res);
+      next();
+    };
+  }
+
+  stats(): AgentStats {
+    const c = this.counters;
+    const s = this.sender;
+    return {
+      queued: s.queued,
+      inFlight: s.inFlight,
+      sent: c.sent,
+      dropped: s.droppedQueueFull + c.droppedInvalid + c.droppedShutdown,
+      droppedQueueFull: s.droppedQueueFull,
+      droppedInvalid: c.droppedInvalid,
+      droppedShutdown: c.droppedShutdown,
+      suppressed: c.suppressed,
+      inspected: c.inspected,
+      detections: c.detections,
+      wafTimeouts: c.wafTimeouts,
+      errors: c.errors,
+      detecting: this.detector !== undefined,
+      kafkaReachable: s.kafkaReachable,
+      lastError: c.lastError,
+    };
+  }
+
+  /** Resolves once everything queued so far is sent, or after timeoutMs (false). */
+  async flush(timeoutMs = 5000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    this.batcher.drainNow(); // responses already sent but not inspected yet
+    return this.sender.flush(deadline);
+  }
+
+  /** Stops accepting events, sends what is queued within timeoutMs (default 5000), then disconnects. Never throws. */
+  close(opts: { timeoutMs?: number } = {}): Promise<CloseResult> {
+    this.closePromise ??= this.doClose(opts.timeoutMs ?? 5000);
+    return this.closePromise;
+  }
+
+  // -- one event's path: verdict → user → record → rate limit → queue ------------------------------
+
+  private async doClose(timeoutMs: number): Promise<CloseResult> {
+    const started = Date.now();
+    this.batcher.drainNow(); // responses completed in this very turn: their events are queued before closing
+    const result = await this.sender.close(timeoutMs, started);
+    this.detector?.close();
+    if (result.dropped > 0) this.options.logger?.warn({ dropped: result.dropped }, 'closed before every event was sent');
+    return result;
+  }
+
+  private record(req: RequestLike, result: DetectionResult): Detection[] {
+    if (result.timeout) this.counters.wafTimeouts++;
+    if (result.detections.length === 0) return [];
+    const user = this.userOf(req);
+    const request = requestInfo(req, this.options.scrub);
+    const at = this.options.now();
+    for (const d of result.detections) {
+      this.counters.detections++;
+      this.enqueue(this.event(user, d.attackType, d.severity, request, at));
+    }
+    return result.detections;
+  }
+
+  /** The identified user of a request, else its pseudonymous `anon:<ip>` user. */
+  private userOf(req: RequestLike): UserRef {
+    return this.users.get(toRaw(req)) ?? this.options.anonymousUser(clientIp(req));
+  }
+
+  private event(user: UserRef, type: string, severity: Severity, request: RequestInfo | null, at: number): Attack {
+    return {
+      event_id: randomUUID(),
+      occurred_at: Math.trunc(at),
+      application_id: this.application,
+      environment: this.environment,
+      user,
+      attack_type: type,
+      severity,
+      points: null,
+      blocked: false,
+      request,
+      agent: { name: AGENT_NAME, version: AGENT_VERSION, language: AGENT_LANGUAGE },
+    };
+  }
+
+  /** Queues an event (rate limit per user first). Returns whether it was accepted. */
+  private enqueue(event: Attack): boolean {
+    if (this.sender.closing) return this.sender.push(event); // counted as dropped at shutdown
+    if (!this.limiter.allow(event.user.key, this.options.now())) {
+      this.counters.suppressed++;
+      return false;
+    }
+    return this.sender.push(event);
+  }
+
+  private caught(err: unknown): void {
+    this.counters.errors++;
+    this.counters.lastError = describeError(err);
+  }
+}
+
+export function createAgent(opts: AgentOptions): Agent {
+  return new Agent(opts);
+}

@@ -1,0 +1,149 @@
+// The agent's options: what an application passes to createAgent(), validated once at start-up (the
+// only place the agent throws, a ConfigError) and resolved to their defaults. dd-trace-js keeps its
+// appsec configuration apart from the code that uses it in the same way.
+
+import type { IncomingMessage } from 'node:http';
+import type { AuthTrackerOptions } from './auth.ts';
+import { ConfigError, type UserRef } from './contracts.ts';
+import type { ScrubOptions } from './scrub.ts';
+import type { KafkaTransportOptions, RegistryOptions, Transport } from './transport.ts';
+import { anonymousUser } from './user.ts';
+
+export interface Logger {
+  warn(obj: object, msg: string): void;
+  info?(obj: object, msg: string): void;
+}
+
+export interface AgentOptions {
+  /** application_id of every event. */
+  application: string;
+  /** Default "production". */
+  environment?: string;
+  /** Kafka bootstrap brokers: ["host:9092", …] or "host:9092,host2:9092". */
+  brokers?: string[] | string;
+  /** Confluent-compatible registry (Apicurio: http://host:port/apis/ccompat/v7). */
+  schemaRegistry?: string | RegistryOptions;
+  /** Default "attacks". */
+  topic?: string;
+  /** Default `<topic>-value`. */
+  subject?: string;
+  clientId?: string;
+  ssl?: KafkaTransportOptions['ssl'];
+  sasl?: KafkaTransportOptions['sasl'];
+  compression?: 'none' | 'gzip';
+  connectionTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** kafkajs socket factory (tests use it to put a TCP proxy in front of the broker). */
+  socketFactory?: KafkaTransportOptions['socketFactory'];
+  /** Replaces the Kafka transport (tests, custom sinks). brokers/schemaRegistry are then not needed. */
+  transport?: Transport;
+
+  /** Events held at most while waiting for Kafka (default 10,000); the oldest are dropped beyond. */
+  maxQueue?: number;
+  /** Events per produce request (default 500). */
+  batchSize?: number;
+  /** How long a partial batch waits for company (default 50 ms). */
+  lingerMs?: number;
+
+  /** Run the WAF on requests seen by the middleware (default true). */
+  detect?: boolean;
+  /** libddwaf ruleset replacing the Risk Hub one. */
+  rules?: object;
+  /** Per-request WAF budget in µs (default 5000). A timeout counts as no detection. */
+  wafBudgetMicros?: number;
+  /** Requests the middleware does not inspect (health checks, static files…). */
+  skip?: (req: IncomingMessage) => boolean;
+
+  /** Credential-stuffing thresholds (see auth.ts). */
+  auth?: AuthTrackerOptions;
+  /** At most this many events per user key per minute; the rest are counted as suppressed (default 120). */
+  maxEventsPerUserPerMinute?: number;
+  /** User key of requests nobody identified (default `anon:<ip>`). */
+  anonymousUser?: (ip: string | null) => UserRef;
+  /** Extra query parameter names whose values are redacted. */
+  scrub?: ScrubOptions;
+  /** Where the agent reports its own state changes (Kafka unreachable / back). Default: console.warn; null: silent. */
+  logger?: Logger | null;
+  /** Clock (tests). */
+  now?: () => number;
+}
+
+/** The options with their defaults, validated. */
+export interface ResolvedOptions {
+  application: string;
+  environment: string;
+  maxQueue: number;
+  batchSize: number;
+  /** ms */
+  lingerMs: number;
+  perUserLimit: number;
+  logger: Logger | null;
+  now: () => number;
+  anonymousUser: (ip: string | null) => UserRef;
+  scrub: ScrubOptions;
+  skip: ((req: IncomingMessage) => boolean) | undefined;
+  auth: AuthTrackerOptions | undefined;
+  detect: boolean;
+  rules: object | undefined;
+  /** µs */
+  wafBudgetMicros: number;
+}
+
+const consoleLogger: Logger = {
+  warn: (obj, msg) => console.warn(`[risk-hub agent] ${msg}`, obj),
+  info: (obj, msg) => console.info(`[risk-hub agent] ${msg}`, obj),
+};
+
+function positiveInt(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new ConfigError(`risk-hub agent: option ${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Validates the options (ConfigError naming the first bad one) and fills in the defaults. */
+export function resolveOptions(opts: AgentOptions): ResolvedOptions {
+  if (!opts || typeof opts.application !== 'string' || opts.application.trim() === '') {
+    throw new ConfigError('risk-hub agent: option application (the application_id) is required');
+  }
+  return {
+    application: opts.application.trim(),
+    environment: (opts.environment ?? 'production').trim() || 'production',
+    maxQueue: positiveInt('maxQueue', opts.maxQueue, 10_000),
+    batchSize: positiveInt('batchSize', opts.batchSize, 500),
+    lingerMs: opts.lingerMs ?? 50,
+    perUserLimit: positiveInt('maxEventsPerUserPerMinute', opts.maxEventsPerUserPerMinute, 120),
+    logger: opts.logger === undefined ? consoleLogger : opts.logger,
+    now: opts.now ?? Date.now,
+    anonymousUser: opts.anonymousUser ?? anonymousUser,
+    scrub: opts.scrub ?? {},
+    skip: opts.skip,
+    auth: opts.auth,
+    detect: opts.detect !== false,
+    rules: opts.rules,
+    wafBudgetMicros: opts.wafBudgetMicros ?? 5000,
+  };
+}
+
+/** The Kafka transport's options (brokers and registry are required without a custom transport). */
+export function kafkaTransportOptions(opts: AgentOptions, application: string): KafkaTransportOptions {
+  const brokers = typeof opts.brokers === 'string' ? opts.brokers.split(',').map((b) => b.trim()).filter(Boolean) : (opts.brokers ?? []);
+  if (brokers.length === 0) throw new ConfigError('risk-hub agent: option brokers is required (e.g. ["127.0.0.1:9092"])');
+  const registry = typeof opts.schemaRegistry === 'string' ? { url: opts.schemaRegistry } : opts.schemaRegistry;
+  if (!registry?.url) throw new ConfigError('risk-hub agent: option schemaRegistry is required (e.g. "http://127.0.0.1:8081/apis/ccompat/v7")');
+  const topic = opts.topic ?? 'attacks';
+  return {
+    brokers,
+    topic,
+    subject: opts.subject ?? `${topic}-value`,
+    registry,
+    clientId: opts.clientId ?? `risk-hub-agent-${application}`,
+    ssl: opts.ssl,
+    sasl: opts.sasl,
+    compression: opts.compression,
+    connectionTimeoutMs: opts.connectionTimeoutMs,
+    requestTimeoutMs: opts.requestTimeoutMs,
+    socketFactory: opts.socketFactory,
+  };
+}
