@@ -134,7 +134,7 @@ async function endOffsetsTotal(config: Config, topic: string): Promise<number> {
 }
 
 /** The Node.js flags the image starts every process with (Dockerfile ENTRYPOINT). */
-const IMAGE_NODE_FLAGS = '--max-semi-space-size=64';
+const IMAGE_NODE_FLAGS = process.env.BENCH_IMAGE_FLAGS ?? '--max-semi-space-size=64';
 
 function spawnScorer(configFile: string, port: number): ChildProcess {
   const log = openSync(configFile.replace(/\.yaml$/, '.log'), 'a');
@@ -143,7 +143,7 @@ function spawnScorer(configFile: string, port: number): ChildProcess {
   flags.push(...(process.env.BENCH_SCORER_FLAGS ?? '').split(' ').filter(Boolean));
   // The production build (`npm run build`, as in the image), not tsx: under tsx's loader hooks every
   // require() kafkajs makes per request (it loads protocol versions lazily) is a round trip to the loader thread.
-  const main = [IMAGE_NODE_FLAGS, ...(process.env.BENCH_SCORER_TSX === '1' ? ['--import', 'tsx', 'src/cli/main.ts'] : ['dist/cli/main.js'])];
+  const main = [...IMAGE_NODE_FLAGS.split(' ').filter(Boolean), ...(process.env.BENCH_SCORER_TSX === '1' ? ['--import', 'tsx', 'src/cli/main.ts'] : ['dist/cli/main.js'])];
   return spawn(process.execPath, [...flags, ...main, 'scorer', '--config', configFile, '--port', String(port)], { stdio: ['ignore', log, log] });
 }
 

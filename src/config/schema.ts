@@ -74,8 +74,24 @@ export const TopologySchema = z.strictObject({
 export const ScorerSchema = z.strictObject({
   /** One LevelDB store per owned partition lives below this directory. Env: STATE_DIR. */
   stateDir: z.string().default('.risk-hub/state'),
-  /** Users kept decoded in memory per partition (hot-user cache). */
+  /** Users kept decoded in memory per partition (hot-user cache); `cacheMaxBytes` bounds them too. */
   cacheUsers: z.number().int().min(0).default(50_000),
+  /**
+   * Heap bytes (estimated per state) the hot-user cache may take in the whole process, shared by the
+   * owned partitions: the largest memory consumer, so it is bounded whatever the number of users or
+   * partitions. 64 MiB holds about 45,000 typical users.
+   */
+  cacheMaxBytes: z.number().int().min(0).default(64 * 1024 * 1024),
+  /**
+   * Bytes of committed changes (encoded states) waiting for the local stores in the whole process: the
+   * stores are written when this is reached, even before storeFlushIntervalMs.
+   */
+  storeFlushMaxBytes: z.number().int().min(65_536).default(16 * 1024 * 1024),
+  /**
+   * Bytes of changelog records a restore holds before writing them to the stores (the latest value per
+   * user), in the whole process; at most a quarter of it per partition.
+   */
+  restoreBufferBytes: z.number().int().min(1024 * 1024).default(32 * 1024 * 1024),
   /** How this instance is reached by peers and by `user-risk` (defaults to http://<hostname>:<port>). */
   advertisedUrl: z.string().optional(),
   /** Upper bound on a clean shutdown (ms). */

@@ -46,6 +46,13 @@ export class TaskManager {
   private readonly deps: TaskManagerDeps;
   private readonly now: () => number;
   private readonly tasks = new Map<number, PartitionTask>();
+
+  /** Each task's share of the process's memory budgets: divided by the partitions owned now. */
+  private get budget(): { cacheBytes: number; pendingBytes: number } {
+    const n = Math.max(1, this.tasks.size);
+    const { cacheMaxBytes, storeFlushMaxBytes } = this.deps.config.scorer;
+    return { cacheBytes: Math.floor(cacheMaxBytes / n), pendingBytes: Math.floor(storeFlushMaxBytes / n) };
+  }
   private assigned: number[] = [];
   private joined = false;
   private stopping = false;
@@ -193,6 +200,7 @@ export class TaskManager {
         names: this.deps.names,
         scoring: this.deps.config.scoring,
         cacheUsers: this.deps.config.scorer.cacheUsers,
+        budget: () => this.budget,
         storeFlushIntervalMs: this.deps.config.scorer.storeFlushIntervalMs,
         idleUserTtlMs: this.deps.config.scorer.idleUserTtlMs,
         log: this.deps.log,
@@ -226,6 +234,7 @@ export class TaskManager {
         groupPrefix: this.deps.config.applicationId,
         targets,
         log: this.deps.log,
+        bufferBytes: this.deps.config.scorer.restoreBufferBytes,
         onProgress: (p, remaining, n) => {
           m.scorerRestoreRemaining.set({ partition: String(p) }, Number(remaining));
           m.scorerRestoreRecords.inc(n);

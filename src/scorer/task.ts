@@ -5,7 +5,7 @@ import type { RiskAlert } from '../contracts.ts';
 import type { OutMessage } from '../kafka/chunk.ts';
 import type { Logger } from '../log.ts';
 import * as m from '../metrics/index.ts';
-import { isIdle, type UserState } from '../scoring/index.ts';
+import { approxHeapBytes, isIdle, type UserState } from '../scoring/index.ts';
 import { decodeState, peekLast } from '../state/codec.ts';
 import { entriesOf, type PartitionStore } from '../state/store.ts';
 import { RecordTooLargeError } from './failures.ts';
@@ -48,6 +48,11 @@ export interface TaskDeps {
   names: TaskNames;
   scoring: ScoringConfig;
   cacheUsers: number;
+  /**
+   * This task's share of the process's memory budgets (bytes), asked after every batch: the task
+   * manager divides scorer.cacheMaxBytes and scorer.storeFlushMaxBytes by the partitions it owns now.
+   */
+  budget?: () => { cacheBytes: number; pendingBytes: number };
   storeFlushIntervalMs: number;
   idleUserTtlMs: number;
   log: Logger;
@@ -70,6 +75,10 @@ export interface InputBatch {
  * anything is sent.
  */
 export const MAX_RECORD_BYTES = 1_000_000;
+/** Heap bytes of a cache entry beside its state and key (the LRU's node, the key's string header). */
+const CACHE_ENTRY_BYTES = 150;
+/** Heap bytes of a pending entry beside its key and value (map entry, Buffer object). */
+const PENDING_ENTRY_BYTES = 120;
 /** Users read per store per punctuation: a slice, so a large store is walked a little at a time. */
 const IDLE_SCAN_KEYS = 1000;
 
@@ -90,6 +99,8 @@ export class PartitionTask {
   private pendingCheckpoint: bigint | undefined;
   /** Users added (less users deleted) by the pending changes. */
   private pendingUserDelta = 0;
+  /** Bytes staged in `pending` since the last flush (keys, values and map entries; an upper bound). */
+  private pendingBytes = 0;
   /** When the store was last written (ms). */
   private flushedAt: number;
   /** Where the idle-user scan resumes (the last key it looked at); undefined = from the first key. */
@@ -107,7 +118,12 @@ export class PartitionTask {
       this.rejectReady = reject;
     });
     this.ready.catch(() => undefined);
-    this.cache = new LRUCache<string, UserState>({ max: Math.max(1, deps.cacheUsers) });
+    // maxSize is only a ceiling; `trimCache` applies the budget, which moves with rebalances.
+    this.cache = new LRUCache<string, UserState>({
+      max: Math.max(1, deps.cacheUsers),
+      maxSize: Number.MAX_SAFE_INTEGER,
+      sizeCalculation: (state, key) => approxHeapBytes(state) + CACHE_ENTRY_BYTES + key.length,
+    });
   }
 
   get phase(): TaskPhase {
@@ -122,9 +138,16 @@ export class PartitionTask {
     return this.deps.store;
   }
 
-  /** Whether committed changes wait for the store and are due (scorer.storeFlushIntervalMs). */
+  /** The hot-user cache: users and their estimated heap bytes (for the memory budget's tests and metrics). */
+  get cacheUsage(): { users: number; bytes: number } {
+    return { users: this.cache.size, bytes: this.cache.calculatedSize };
+  }
+
+  /** Whether committed changes wait for the store and are due (scorer.storeFlushIntervalMs, or their bytes reached the budget). */
   get flushDue(): boolean {
-    return this.state === 'active' && this.pendingCheckpoint !== undefined && this.now() - this.flushedAt >= this.deps.storeFlushIntervalMs;
+    if (this.state !== 'active' || this.pendingCheckpoint === undefined) return false;
+    if (this.deps.budget && this.pendingBytes >= this.deps.budget().pendingBytes) return true;
+    return this.now() - this.flushedAt >= this.deps.storeFlushIntervalMs;
   }
 
   /**
@@ -222,6 +245,7 @@ export class PartitionTask {
     states.forEach((s, k) => {
       if (!result.dirty.has(k)) this.cache.set(k, s);
     });
+    this.trimCache();
     // 7. write the store when due; a failure drops the task (restore repairs the store)
     await this.flushOrDrop();
     recordBatchMetrics(this.deps.log, this.partition, result, t0);
@@ -340,15 +364,26 @@ export class PartitionTask {
     if (checkpoint === undefined) return;
     await this.deps.store.write(entriesOf(this.pending), checkpoint, this.pendingUserDelta);
     this.pending.clear();
+    this.pendingBytes = 0;
     this.pendingCheckpoint = undefined;
     this.pendingUserDelta = 0;
   }
 
   /** Records a committed change for the next flush. */
   private stage(entries: Iterable<{ key: string; value: Buffer | null }>, checkpoint: bigint, userDelta: number): void {
-    for (const e of entries) this.pending.set(e.key, e.value);
+    for (const e of entries) {
+      this.pending.set(e.key, e.value);
+      this.pendingBytes += PENDING_ENTRY_BYTES + e.key.length + (e.value?.length ?? 0); // replaced versions included: an upper bound
+    }
     this.pendingCheckpoint = checkpoint;
     this.pendingUserDelta += userDelta;
+  }
+
+  /** Evicts the least recently used users until the cache is within this task's share of scorer.cacheMaxBytes. */
+  private trimCache(): void {
+    if (!this.deps.budget) return;
+    const limit = this.deps.budget().cacheBytes;
+    while (this.cache.size > 0 && this.cache.calculatedSize > limit) this.cache.pop();
   }
 
   /** A store write failed after its changes were committed: closed (not flushed again), reported. */

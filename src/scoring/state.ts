@@ -80,6 +80,17 @@ export function stateBytesBound(policy: Pick<Policy, 'windowMs' | 'bucketMs' | '
   return 96 + entryCap(policy) * 26 + policy.maxRememberedEvents * 43 + contributionCap(policy) * contribution;
 }
 
+/**
+ * Approximate V8 heap bytes of a decoded state (objects, arrays, strings), for the scorer's hot-user
+ * cache budget. A linear fit of measured heap per state (docs/benchmarks.md, "memory"): about 1.3 KB for
+ * a user with one event, within ~15 % up to the caps, erring high.
+ */
+export function approxHeapBytes(s: UserState): number {
+  let bytes = 1100 + 30 * s.et.length + 16 * s.ids.length;
+  for (const c of s.top) bytes += 110 + c[0].length;
+  return bytes;
+}
+
 /** A fresh state for a user never seen. */
 export function emptyUserState(): UserState {
   return { v: 1, last: null, activeAt: null, score: 0, scored: 0, alerted: 0, sum: 0, count: 0, et: [], ep: [], ec: [], ids: [], idPos: 0, top: [] };

@@ -31,16 +31,18 @@ export interface RestoreOptions {
   /** Consecutive empty fetches (each up to fetchWaitMs) that mean "only markers are left". */
   idleFetches?: number;
   fetchWaitMs?: number;
+  /** Bytes buffered before a write, in all (scorer.restoreBufferBytes). */
+  bufferBytes?: number;
 }
 
 /**
- * Bytes of changelog keys and values a restore holds before writing them to the stores (128 MiB in all,
- * at most 32 MiB per partition): a changelog not yet compacted holds many versions of each user, and
- * only the last one read is written. Measured here on 2.2 M records of 112,000 users: ready after
- * ~10 s instead of ~14 s when every fetched batch was written.
+ * Bytes of changelog keys and values a restore holds before writing them to the stores, when the caller
+ * gives no `bufferBytes` (scorer.restoreBufferBytes): a changelog not yet compacted holds many versions
+ * of each user, and only the last one read is written. A partition takes at most a quarter of it.
  */
-const RESTORE_BUFFER_TOTAL = 128 * 1024 * 1024;
-const RESTORE_BUFFER_MAX = 32 * 1024 * 1024;
+const RESTORE_BUFFER_DEFAULT = 32 * 1024 * 1024;
+/** Heap bytes of a buffered entry beside its key and value (map entry, Buffer object). */
+const BUFFERED_ENTRY_BYTES = 120;
 
 /** A partition being restored: the next offset to read, and the latest value per key read but not yet written. */
 interface Restoring {
@@ -61,7 +63,8 @@ export async function restore(opts: RestoreOptions): Promise<Map<number, number>
     else opts.onProgress?.(p, 0n, 0);
   }
   if (pending.size === 0) return applied;
-  const bufferBytes = Math.min(RESTORE_BUFFER_MAX, Math.floor(RESTORE_BUFFER_TOTAL / pending.size));
+  const total = opts.bufferBytes ?? RESTORE_BUFFER_DEFAULT;
+  const bufferBytes = Math.min(Math.floor(total / 4), Math.floor(total / pending.size));
 
   const consumer = opts.kafka.consumer({
     groupId: restoreGroupId(opts.groupPrefix, randomUUID()),
@@ -125,8 +128,10 @@ export async function restore(opts: RestoreOptions): Promise<Map<number, number>
           if (off < e.next || off >= e.target.end) continue; // before the seek landed, or written after we began
           if (m.key) {
             const key = m.key.toString('utf8');
-            e.buffered.set(key, m.value); // a later version replaces an earlier one
-            e.bytes += m.key.length + (m.value?.length ?? 0);
+            // A copy: kafkajs' values are slices of the whole fetch response, which one kept value
+            // would keep alive. A later version replaces an earlier one.
+            e.buffered.set(key, m.value && Buffer.from(m.value));
+            e.bytes += BUFFERED_ENTRY_BYTES + m.key.length + (m.value?.length ?? 0);
             n++;
           }
           last = off;
