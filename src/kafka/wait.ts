@@ -59,6 +59,7 @@ export async function waitForBrokerForever(
     } catch (err) {
       const delay = Math.min(FOREVER_MAX_MS, FOREVER_BASE_MS * 2 ** Math.min(attempt - 1, 10));
       opts.onRetry?.(err, attempt, delay);
+      opts.signal?.throwIfAborted();
       await new Promise<void>((resolve, reject) => {
         const onAbort = () => {
           clearTimeout(timer);
