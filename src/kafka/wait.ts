@@ -72,6 +72,7 @@ export async function waitForBrokerForever(
     const base = Math.min(FOREVER_MAX_DELAY_MS, FOREVER_FIRST_DELAY_MS * 2 ** Math.min(attempt - 1, 16));
     const delayMs = Math.round(base * (0.8 + Math.random() * 0.4));
     opts.onRetry?.(failure, attempt, delayMs);
+    signal?.throwIfAborted(); // onRetry may have aborted (a shutdown heard meanwhile): no pause then
     await delayUnlessAborted(delayMs, signal);
   }
 }

@@ -37,6 +37,16 @@ export interface TransactionalProducer {
 /** Bytes of keys and values per produce request (below the broker's default message.max.bytes of 1 MiB). */
 const MAX_REQUEST_BYTES = 512 * 1024;
 
+/** Messages of `topic` for `partition` in one request (a loop, not a closure per message: the hot path). */
+function countFor(chunk: TopicMessages[], topic: string, partition: number): number {
+  let n = 0;
+  for (const tm of chunk) {
+    if (tm.topic !== topic) continue;
+    for (let i = 0; i < tm.messages.length; i++) if (tm.messages[i]!.partition === partition) n++;
+  }
+  return n;
+}
+
 /** The port on a kafkajs transactional producer (idempotent, one request in flight, as kafkajs requires). */
 export function kafkaTransactionalProducer(kafka: Kafka, transactionalId: string): TransactionalProducer {
   const producer: Producer = kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 60_000 });
@@ -62,9 +72,7 @@ export function kafkaTransactionalProducer(kafka: Kafka, transactionalId: string
         const meta = await open().sendBatch({ topicMessages: chunk, acks: -1 });
         for (const r of meta) {
           if (r.baseOffset === undefined) continue;
-          const msgs = chunk.find((c) => c.topic === r.topicName)?.messages ?? [];
-          const count = msgs.reduce((n, msg) => n + (msg.partition === r.partition ? 1 : 0), 0);
-          out.push({ topic: r.topicName, partition: r.partition, baseOffset: BigInt(r.baseOffset), count });
+          out.push({ topic: r.topicName, partition: r.partition, baseOffset: BigInt(r.baseOffset), count: countFor(chunk, r.topicName, r.partition) });
         }
       }
       return out;

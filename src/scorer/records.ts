@@ -91,7 +91,7 @@ export function deadLetterRecord(original: OriginalRecord, d: DeadLetterReason, 
 
 /** Bytes of a message's key, value and headers (what counts against the broker's limit, less framing). */
 export function messageBytes(msg: OutMessage): number {
-  return sizeOf(msg.key) + sizeOf(msg.value) + headersSize(msg.headers ?? {});
+  return sizeOf(msg.key) + sizeOf(msg.value) + (msg.headers ? headersSize(msg.headers) : 0);
 }
 
 function copyHeaders(h: OriginalRecord['headers']): Record<string, string | Buffer> {
