@@ -60,7 +60,9 @@ export function clientLabel(clientId: string): string {
 export function pinoLogCreator(log: Logger, client: string): logCreator {
   return () =>
     ({ level, log: entry }) => {
-      const { message, timestamp: _t, logger: _l, ...fields } = entry;
+      const { message: raw, timestamp: _t, logger: _l, ...fields } = entry;
+      // kafkajs sometimes logs an Error object as the message (cluster/brokerPool.js).
+      const message = typeof raw === 'string' ? raw : String((raw as unknown as Error | undefined)?.message ?? raw);
       const name: KafkaLogLevel = level === logLevel.ERROR ? 'error' : level === logLevel.WARN ? 'warn' : level === logLevel.INFO ? 'info' : 'debug';
       const verdict = classifyKafkaLog(name, message, fields, client, limiter);
       if (verdict.retried) kafkaRetriedErrors.labels(client, verdict.retried).inc();

@@ -150,7 +150,7 @@ describe('foundation against the real broker and registry', () => {
     const down = new AvroSerde({ schemaRegistry: { ...config.schemaRegistry, url: 'http://127.0.0.1:1/apis/ccompat/v7' } });
     const err = await down.decode(good, readerType('attack.avsc')).catch((e: unknown) => e);
     expect(err).not.toBeInstanceOf(PoisonRecordError);
-    expect(err).toMatchObject({ code: 'RH_CONNECTION', retriable: true });
+    expect(err).toMatchObject({ code: 'RH_REGISTRY_UNAVAILABLE', retriable: true, name: 'RegistryUnavailableError' });
   });
 
   it('names the file and field of a malformed topology', () => {
