@@ -1,4 +1,6 @@
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { KAFKAJS_MAIN } from './kafkajs.ts';
 
 // Which kafkajs log lines an operator must act on. kafkajs logs at ERROR many errors that it then
 // retries by itself and that end well: a transaction coordinator still finishing the previous
@@ -11,8 +13,10 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 // kafkajs' own protocol error table (type, code, retriable, message): the log entries carry only the
-// message, so this maps it back to the stable type. A deep import, kept inside src/kafka/.
-const { errorCodes } = require('kafkajs/src/protocol/error.js') as { errorCodes: Array<{ type: string; retriable: boolean; message: string }> };
+// message, so this maps it back to the stable type. A deep import, kept inside src/kafka/, from the
+// kafkajs the server runs (src/kafka/kafkajs.ts): a built server carries it in dist/vendor/kafkajs and
+// has no kafkajs in its dependencies, so a bare 'kafkajs/…' would not resolve there.
+const { errorCodes } = require(join(dirname(KAFKAJS_MAIN), 'src/protocol/error.js')) as { errorCodes: Array<{ type: string; retriable: boolean; message: string }> };
 
 /** kafkajs still uses the pre-2.0 names of these codes; the label uses Kafka's current ones. */
 const CURRENT_NAME: Record<string, string> = {
