@@ -106,7 +106,8 @@ export function createExampleApp(agent: Agent | null = null): express.Express {
     const ok = user !== undefined && timingSafeEqual(sha256(password), user.passwordSha256);
     if (!ok || !user) {
       // Unknown logins are still reported under the name that was tried: that is who is being attacked.
-      agent?.trackAuth(false, { key: user?.id ?? (username.slice(0, 64) || 'unknown'), identifiers: { login: username.slice(0, 64) } }, req);
+      // Whatever its length: the agent replaces a key over 256 bytes by its hashed form and cuts the identifier.
+      agent?.trackAuth(false, { key: user?.id ?? (username || 'unknown'), identifiers: { login: username } }, req);
       res.status(401).json({ ok: false, error: 'invalid username or password' });
       return;
     }

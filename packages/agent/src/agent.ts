@@ -19,13 +19,14 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AuthFailureTracker } from './auth.ts';
 import { ConfigError, SEVERITIES, type Attack, type RequestInfo, type Severity, type UserRef } from './contracts.ts';
+import { boundIdentifiers, MAX_ATTACK_TYPE_BYTES, truncateUtf8 } from './identity.ts';
 import { kafkaTransportOptions, resolveOptions, type AgentOptions, type ResolvedOptions } from './options.ts';
 import { PerUserRateLimiter } from './rate-limit.ts';
-import { clientIp, readRequest, requestInfo, toRaw, type Extras, type RequestLike } from './request.ts';
+import { boundRequest, clientIp, readRequest, requestInfo, toRaw, type Extras, type RequestLike } from './request.ts';
 import { describeError, newCounters, Sender, type CloseResult, type Counters } from './sender.ts';
 import { KafkaTransport } from './transport.ts';
 import { TurnBatcher } from './turn.ts';
-import { normalizeUser, type UserInput } from './user.ts';
+import { anonymousUser, normalizeUser, type UserInput } from './user.ts';
 import { Detector, WafUnavailableError, type Detection, type DetectionResult } from './waf.ts';
 
 export type { AgentOptions, Logger } from './options.ts';
@@ -65,6 +66,10 @@ export interface AgentStats {
   droppedShutdown: number;
   /** Events over the per-user rate limit (not queued). */
   suppressed: number;
+  /** User keys over 256 bytes of UTF-8 replaced by their hashed form (each time the agent was given one). */
+  userKeysHashed: number;
+  /** Events produced with a field cut to its bound (attack type, identifiers, request fields). */
+  truncated: number;
   /** Requests inspected by the WAF, attacks found, budgets exceeded, internal errors caught. */
   inspected: number;
   detections: number;
@@ -133,7 +138,7 @@ export class Agent {
   /** Ties the request to an application user; attacks found in it are reported for that user. */
   identify(req: RequestLike, user: UserInput): void {
     try {
-      const ref = normalizeUser(user);
+      const ref = this.user(user);
       if (!ref || !req) return;
       this.users.set(toRaw(req), ref);
     } catch (err) {
@@ -144,7 +149,7 @@ export class Agent {
   /** Reports a login attempt. Failures are auth_failure (LOW); repeated failures for one user within a minute add credential_stuffing (MEDIUM, then HIGH). A success identifies the request. */
   trackAuth(success: boolean, user: UserInput, req?: RequestLike): void {
     try {
-      const ref = normalizeUser(user) ?? (req ? this.options.anonymousUser(clientIp(req)) : null);
+      const ref = this.user(user) ?? (req ? this.anonymous(clientIp(req)) : null);
       if (!ref) return;
       if (success) {
         if (req) this.users.set(toRaw(req), ref);
@@ -168,7 +173,7 @@ export class Agent {
         return null;
       }
       const req = event.req;
-      let user = event.user === undefined ? null : normalizeUser(event.user);
+      let user = event.user === undefined ? null : this.user(event.user);
       if (!user && req) user = this.userOf(req);
       if (!user) {
         this.counters.droppedInvalid++;
@@ -180,7 +185,7 @@ export class Agent {
         this.counters.droppedInvalid++;
         return null;
       }
-      const attack = this.event(user, event.type.trim().slice(0, 64), event.severity, req ? requestInfo(req, this.options.scrub) : null, at);
+      const attack = this.event(user, event.type.trim(), event.severity, req ? requestInfo(req, this.options.scrub) : null, at);
       attack.points = points;
       attack.blocked = event.blocked === true;
       return this.enqueue(attack) ? attack.event_id : null;
@@ -241,6 +246,8 @@ export class Agent {
       droppedInvalid: c.droppedInvalid,
       droppedShutdown: c.droppedShutdown,
       suppressed: c.suppressed,
+      userKeysHashed: c.userKeysHashed,
+      truncated: c.truncated,
       inspected: c.inspected,
       detections: c.detections,
       wafTimeouts: c.wafTimeouts,
@@ -290,21 +297,44 @@ export class Agent {
 
   /** The identified user of a request, else its pseudonymous `anon:<ip>` user. */
   private userOf(req: RequestLike): UserRef {
-    return this.users.get(toRaw(req)) ?? this.options.anonymousUser(clientIp(req));
+    return this.users.get(toRaw(req)) ?? this.anonymous(clientIp(req));
   }
 
+  /** A user the application gave, normalized and within bounds (user.ts); null when unusable. */
+  private user(input: unknown): UserRef | null {
+    return normalizeUser(input, () => this.counters.userKeysHashed++);
+  }
+
+  /**
+   * The pseudonymous user of an address, within bounds like any other: the address can be whatever a
+   * trusted proxy forwarded. The default `anon:<ip>` when the `anonymousUser` option gives no usable user.
+   */
+  private anonymous(ip: string | null): UserRef {
+    return this.user(this.options.anonymousUser(ip)) ?? this.user(anonymousUser(ip))!;
+  }
+
+  /**
+   * The record of one event, inside the bounds of identity.ts whatever the detection rules, the
+   * application or the request gave: the user is bounded already (user()); the attack type, the
+   * identifiers and the request fields are cut here at a character boundary (counted). The event id is
+   * a UUID: 36 bytes, within MAX_EVENT_ID_BYTES.
+   */
   private event(user: UserRef, type: string, severity: Severity, request: RequestInfo | null, at: number): Attack {
+    const attackType = truncateUtf8(type, MAX_ATTACK_TYPE_BYTES);
+    const identifiers = boundIdentifiers(user.identifiers);
+    const bounded = boundRequest(request);
+    if (attackType !== type || identifiers !== user.identifiers || bounded !== request) this.counters.truncated++;
     return {
       event_id: randomUUID(),
       occurred_at: Math.trunc(at),
       application_id: this.application,
       environment: this.environment,
-      user,
-      attack_type: type,
+      user: identifiers === user.identifiers ? user : { key: user.key, identifiers },
+      attack_type: attackType,
       severity,
       points: null,
       blocked: false,
-      request,
+      request: bounded,
       agent: { name: AGENT_NAME, version: AGENT_VERSION, language: AGENT_LANGUAGE },
     };
   }

@@ -5,6 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { AuthTrackerOptions } from './auth.ts';
 import { ConfigError, type UserRef } from './contracts.ts';
+import { IDENTIFIER_PATTERN } from './identity.ts';
 import type { ScrubOptions } from './scrub.ts';
 import type { KafkaTransportOptions, RegistryOptions, Transport } from './transport.ts';
 import { anonymousUser } from './user.ts';
@@ -102,14 +103,34 @@ function positiveInt(name: string, value: unknown, fallback: number): number {
   return value;
 }
 
+/**
+ * An application or environment id, trimmed, checked against the identity rules (identity.ts): they
+ * are joined with "/" into every record's key, so a "/" in one would let two users share a score, and
+ * the scorer dead-letters every record of an id outside the rules. Refused here, at start-up, rather
+ * than losing every event later.
+ */
+function identifier(option: string, field: string, value: string): string {
+  const id = value.trim();
+  if (!IDENTIFIER_PATTERN.test(id)) {
+    const shown = JSON.stringify(id.length > 80 ? `${id.slice(0, 80)}…` : id);
+    throw new ConfigError(
+      `risk-hub agent: option ${option} (the ${field}) ${shown} must match ${IDENTIFIER_PATTERN.source}: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit (no '/', no spaces)`,
+    );
+  }
+  return id;
+}
+
 /** Validates the options (ConfigError naming the first bad one) and fills in the defaults. */
 export function resolveOptions(opts: AgentOptions): ResolvedOptions {
   if (!opts || typeof opts.application !== 'string' || opts.application.trim() === '') {
     throw new ConfigError('risk-hub agent: option application (the application_id) is required');
   }
+  if (opts.environment !== undefined && typeof opts.environment !== 'string') {
+    throw new ConfigError(`risk-hub agent: option environment must be a string, got ${typeof opts.environment}`);
+  }
   return {
-    application: opts.application.trim(),
-    environment: (opts.environment ?? 'production').trim() || 'production',
+    application: identifier('application', 'application_id', opts.application),
+    environment: identifier('environment', 'environment', opts.environment?.trim() || 'production'),
     maxQueue: positiveInt('maxQueue', opts.maxQueue, 10_000),
     batchSize: positiveInt('batchSize', opts.batchSize, 500),
     lingerMs: opts.lingerMs ?? 50,

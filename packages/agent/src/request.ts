@@ -4,6 +4,7 @@
 
 import { IncomingMessage } from 'node:http';
 import type { RequestInfo } from './contracts.ts';
+import { MAX_REQUEST_FIELD_BYTES, truncateUtf8 } from './identity.ts';
 import { normalizeIp, scrubRequest, type ScrubOptions } from './scrub.ts';
 import type { RequestFacts } from './waf.ts';
 
@@ -101,4 +102,20 @@ export function readRequest(req: RequestLike, extras: Extras | undefined, memory
 export function requestInfo(req: RequestLike, scrub: ScrubOptions): RequestInfo {
   const raw = toRaw(req);
   return scrubRequest({ ip: clientIp(req), method: raw.method, url: requestUrl(req), userAgent: raw.headers?.['user-agent'] }, scrub);
+}
+
+/**
+ * The request's fields cut to MAX_REQUEST_FIELD_BYTES (identity.ts) at a character boundary: an
+ * attacker chooses the address a trusted proxy forwards, the user agent, the path. `info` itself when
+ * every field fits (the common case: no copy).
+ */
+export function boundRequest(info: RequestInfo | null): RequestInfo | null {
+  if (info === null) return null;
+  const cut = (s: string | null, max: number): string | null => (s === null ? null : truncateUtf8(s, max));
+  const ip = cut(info.ip, MAX_REQUEST_FIELD_BYTES.ip);
+  const method = cut(info.method, MAX_REQUEST_FIELD_BYTES.method);
+  const path = cut(info.path, MAX_REQUEST_FIELD_BYTES.path);
+  const userAgent = cut(info.user_agent, MAX_REQUEST_FIELD_BYTES.user_agent);
+  if (ip === info.ip && method === info.method && path === info.path && userAgent === info.user_agent) return info;
+  return { ip, method, path, user_agent: userAgent };
 }

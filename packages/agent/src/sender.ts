@@ -13,6 +13,8 @@ export interface Counters {
   droppedInvalid: number;
   droppedShutdown: number;
   suppressed: number;
+  userKeysHashed: number;
+  truncated: number;
   inspected: number;
   detections: number;
   wafTimeouts: number;
@@ -21,7 +23,7 @@ export interface Counters {
 }
 
 export function newCounters(): Counters {
-  return { sent: 0, droppedInvalid: 0, droppedShutdown: 0, suppressed: 0, inspected: 0, detections: 0, wafTimeouts: 0, errors: 0, lastError: null };
+  return { sent: 0, droppedInvalid: 0, droppedShutdown: 0, suppressed: 0, userKeysHashed: 0, truncated: 0, inspected: 0, detections: 0, wafTimeouts: 0, errors: 0, lastError: null };
 }
 
 export interface CloseResult {
