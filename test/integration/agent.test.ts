@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/schema.ts';
+import { eventIdProblem, identityProblem, userKeyOf } from '../../src/identity.ts';
 import { partitionFor } from '../../src/kafka/partitioner.ts';
 import { AvroSerde } from '../../src/kafka/serde.ts';
 import { createAgent, type Agent } from '@risk-hub/agent';
@@ -110,5 +112,29 @@ describe('Node.js agent → real Kafka', () => {
     );
     // one user, one key, one partition: the scorer sees them in order
     expect(new Set(records.map((r) => r.partition)).size).toBe(1);
+  });
+
+  it('failed logins with a 10 KB login name land under its hashed key, within the identity rules the scorer enforces (issue 13)', async () => {
+    const before = reader.records.length;
+    const username = `${'stuffed-'.repeat(1280)}x`; // 10,241 bytes: over the 256-byte bound of a user key
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(`${app.url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password: `wrong${i}` }) });
+      expect(res.status).toBe(401);
+    }
+    const records = await eventually(() => (reader.records.length >= before + 6 ? reader.records.slice(before) : undefined), 60_000, '6 auth records');
+    const hashed = `${username.slice(0, 128)}…sha256:${createHash('sha256').update(username).digest('hex')}`;
+    expect(records.map((r) => `${r.value.attack_type} ${r.value.severity}`).sort()).toEqual(
+      [...Array.from({ length: 5 }, () => 'auth_failure LOW'), 'credential_stuffing MEDIUM'].sort(),
+    );
+    for (const r of records) {
+      // the bytes on the topic decode to a record the scorer accepts: valid identity and event id, key = value's
+      expect(r.value.user.key).toBe(hashed);
+      expect(identityProblem(r.value.application_id, r.value.environment, r.value.user.key)).toBeUndefined();
+      expect(eventIdProblem(r.value.event_id)).toBeUndefined();
+      expect(r.key).toBe(userKeyOf('demo-shop', 'staging', hashed));
+      expect(r.partition).toBe(partitionFor(r.key, 6));
+      expect(r.value.user.identifiers).toEqual({ login: username.slice(0, 256) });
+    }
+    expect(agent.stats().userKeysHashed).toBeGreaterThanOrEqual(5);
   });
 });
