@@ -18,8 +18,11 @@ ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# postinstall applies patches/ (kafkajs, see patches/README.md).
-COPY scripts/postinstall.mjs ./scripts/
+# the agent's workspace (npm ci links it; the server's build compiles it first)
+COPY packages/agent/package.json ./packages/agent/
+# prepare applies patches/ (kafkajs, see patches/README.md); the build copies the patched kafkajs
+# into dist/vendor/kafkajs, which the runtime stage gets with dist/.
+COPY scripts/postinstall.mjs scripts/vendor-kafkajs.mjs ./scripts/
 COPY patches ./patches
 # Native modules (classic-level, @datadog/native-appsec) use the prebuilt binaries in their packages.
 # Optional build secrets for networks that need them (never stored in a layer): `npmrc` (a registry
@@ -32,6 +35,7 @@ RUN --mount=type=cache,target=/root/.npm \
     if [ -s /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi \
  && npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY packages/agent ./packages/agent
 COPY src ./src
 RUN npm run build \
  && mkdir -p /rootfs/var/lib/risk-hub/state
