@@ -6,7 +6,7 @@
 # One image for every process; the command picks the role (the Helm chart passes the arguments):
 #   docker run risk-hub:0.1.0 scorer | notifier --channel slack | topics apply | schemas register | --help
 #
-# Three stages: `build` compiles TypeScript (dev dependencies), `deps` installs the production
+# Three stages: `build` runs `npm run build` (dev dependencies), `deps` installs the server's production
 # dependencies only, and the runtime stage is distroless: no shell, no package manager, running as
 # the unprivileged user 65532 ("nonroot"), which the chart's securityContext matches.
 
@@ -14,15 +14,15 @@
 ARG NODE_IMAGE=node:24-bookworm-slim
 ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
 
-# -- build: TypeScript → dist/ ---------------------------------------------------------------------
+# -- build: TypeScript → dist/ (`npm run build`: the agent workspace, the server, the vendored kafkajs) ---
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
+# The workspace's package.json with the root's: `npm ci` checks the lockfile against every member.
 COPY package.json package-lock.json ./
-# the agent's workspace (npm ci links it; the server's build compiles it first)
 COPY packages/agent/package.json ./packages/agent/
-# prepare applies patches/ (kafkajs, see patches/README.md); the build copies the patched kafkajs
-# into dist/vendor/kafkajs, which the runtime stage gets with dist/.
-COPY scripts/postinstall.mjs scripts/vendor-kafkajs.mjs ./scripts/
+# prepare (scripts/postinstall.mjs) applies patches/ to node_modules/kafkajs (see patches/README.md);
+# the build then copies that patched kafkajs into dist/vendor/kafkajs, which the server runs.
+COPY scripts/postinstall.mjs ./scripts/
 COPY patches ./patches
 # Native modules (classic-level, @datadog/native-appsec) use the prebuilt binaries in their packages.
 # Optional build secrets for networks that need them (never stored in a layer): `npmrc` (a registry
@@ -35,23 +35,34 @@ RUN --mount=type=cache,target=/root/.npm \
     if [ -s /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi \
  && npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
-COPY packages/agent ./packages/agent
+# The server's compile needs the agent's type declarations (the demo imports it), so the agent is
+# built first (tsup), as `npm run build` does; the image itself does not carry the agent.
+COPY packages/agent/tsconfig.json packages/agent/tsup.config.ts ./packages/agent/
+COPY packages/agent/src ./packages/agent/src
 COPY src ./src
+COPY scripts/vendor-kafkajs.mjs ./scripts/
 RUN npm run build \
+ && test -f dist/cli/main.js && test -f dist/vendor/kafkajs/index.js \
  && mkdir -p /rootfs/var/lib/risk-hub/state
 
-# -- deps: production node_modules -----------------------------------------------------------------
+# -- deps: production node_modules of the server ---------------------------------------------------
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 ENV NODE_ENV=production NPM_CONFIG_UPDATE_NOTIFIER=false
 COPY package.json package-lock.json ./
+COPY packages/agent/package.json ./packages/agent/
+# prepare runs scripts/postinstall.mjs, which has nothing to do here (no patches/: the server runs the
+# patched kafkajs from dist/vendor). npm installs the workspace's dependencies even with --omit=dev;
+# prune-deps.mjs then keeps only what the server's dependencies reach (no @datadog/native-appsec,
+# no kafkajs, no link to packages/agent).
 COPY scripts/postinstall.mjs ./scripts/
-COPY patches ./patches
+COPY scripts/docker/prune-deps.mjs ./scripts/docker/
 RUN --mount=type=cache,target=/root/.npm \
     --mount=type=secret,id=npmrc,target=/root/.npmrc \
     --mount=type=secret,id=npm_ca,target=/run/secrets/npm_ca \
     if [ -s /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi \
- && npm ci --omit=dev --no-audit --no-fund
+ && npm ci --omit=dev --no-audit --no-fund \
+ && node scripts/docker/prune-deps.mjs
 
 # -- runtime ---------------------------------------------------------------------------------------
 # Same Debian release (bookworm / debian12) as the stages above, so the native modules' glibc matches.
@@ -64,7 +75,9 @@ WORKDIR /app
 ENV NODE_ENV=production \
     STATE_DIR=/var/lib/risk-hub/state
 COPY --from=deps --chown=0:0 /app/node_modules ./node_modules
+# dist/ holds the compiled server and dist/vendor/kafkajs (the patched Kafka client it runs).
 COPY --from=build --chown=0:0 /app/dist ./dist
+# package.json: `--version` reads it; bin/risk-hub.js runs dist/cli/main.js when dist/ is present.
 COPY --chown=0:0 package.json ./
 COPY --chown=0:0 bin ./bin
 COPY --chown=0:0 schemas ./schemas

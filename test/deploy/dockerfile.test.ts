@@ -83,6 +83,8 @@ describe('the Dockerfile parser and .dockerignore matcher (used below)', () => {
     expect(dockerIgnored(['test'], 'src/test')).toBe(false);
     expect(dockerIgnored(['scripts', '!scripts/postinstall.mjs'], 'scripts/postinstall.mjs')).toBe(false);
     expect(dockerIgnored(['scripts', '!scripts/postinstall.mjs'], 'scripts/helm.mjs')).toBe(true);
+    expect(dockerIgnored(['packages/*/dist'], 'packages/agent/dist/index.js')).toBe(true);
+    expect(dockerIgnored(['packages/*/dist'], 'packages/agent/src/index.ts')).toBe(false);
   });
 });
 
@@ -101,6 +103,47 @@ describe('Dockerfile', () => {
     const source = all.find((s) => stageName(s) === from)!;
     expect(source.some((i) => i.op === 'RUN' && /--omit=dev/.test(i.args)), `stage ${from}`).toBe(true);
     expect(dockerfile.some((i) => i.op === 'ADD'), 'ADD (remote URLs, auto-extraction) is not used').toBe(false);
+  });
+
+  it('installs the npm workspaces as `npm ci` needs them: every member\'s package.json before each `npm ci`', () => {
+    // `npm ci` checks the lockfile against the root's and every workspace member's package.json, and
+    // fails without them; the build stage then builds the members too (`npm run build` starts with the agent).
+    const { workspaces } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { workspaces: string[] };
+    expect(workspaces.length).toBeGreaterThan(0);
+    const withCi = stages().filter((s) => s.some((i) => i.op === 'RUN' && /npm ci\b/.test(i.args)));
+    expect(withCi.length).toBeGreaterThanOrEqual(2); // build (all dependencies) and deps (production only)
+    for (const stage of withCi) {
+      const ci = stage.findIndex((i) => i.op === 'RUN' && /npm ci\b/.test(i.args));
+      const copied = stage.slice(0, ci).filter((i) => i.op === 'COPY' && !/--from=/.test(i.args)).flatMap((i) => i.args.split(/\s+/).filter((w) => !w.startsWith('--')).slice(0, -1));
+      for (const f of ['package.json', 'package-lock.json', ...workspaces.map((w) => `${w}/package.json`)]) {
+        expect(copied, `${stage[0]!.args}: ${f} before npm ci`).toContain(f);
+      }
+    }
+  });
+
+  it('builds what `npm run build` builds: the agent workspace, the server and the vendored kafkajs', () => {
+    const { scripts, workspaces } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { build: string }; workspaces: string[] };
+    const build = stages().find((s) => s.some((i) => i.op === 'RUN' && /npm run build/.test(i.args)))!;
+    const copied = build.filter((i) => i.op === 'COPY' && !/--from=/.test(i.args)).flatMap((i) => i.args.split(/\s+/).filter((w) => !w.startsWith('--')).slice(0, -1));
+    // the scripts `npm run build` runs (node scripts/vendor-kafkajs.mjs) and the files the members build from
+    for (const script of scripts.build.match(/scripts\/[\w./-]+\.mjs/g) ?? []) expect(copied, script).toContain(script);
+    expect(scripts.build).toMatch(/vendor-kafkajs/);
+    for (const w of workspaces) {
+      const member = JSON.parse(readFileSync(join(ROOT, w, 'package.json'), 'utf8')) as { scripts?: { build?: string } };
+      if (!member.scripts?.build) continue;
+      expect(copied, `${w}/src`).toContain(`${w}/src`);
+      if (/tsup/.test(member.scripts.build)) expect(copied, `${w}/tsup.config.ts`).toContain(`${w}/tsup.config.ts`);
+    }
+    // patches/ is applied by the build stage's npm ci (prepare): vendor-kafkajs refuses an unpatched kafkajs
+    expect(copied).toContain('patches');
+  });
+
+  it('gives the runtime the server\'s production dependencies only, not the workspace members\' (the agent\'s engine, kafkajs)', () => {
+    const deps = stages().find((s) => s.some((i) => i.op === 'RUN' && /npm ci\b.*--omit=dev/.test(i.args)))!;
+    expect(deps.some((i) => i.op === 'RUN' && /npm ci\b.*--omit=dev.*&&\s*node scripts\/docker\/prune-deps\.mjs/.test(i.args))).toBe(true);
+    // the runtime copies no member of the workspace, so no link into one may remain
+    const runtime = stages().at(-1)!;
+    expect(runtime.filter((i) => i.op === 'COPY' && /packages\//.test(i.args))).toEqual([]);
   });
 
   it('runs as a numeric non-root user that the chart runs as too', () => {
@@ -140,7 +183,7 @@ describe('Dockerfile', () => {
         const words = i.args.split(/\s+/).filter((w) => !w.startsWith('--'));
         return words.slice(0, -1);
       });
-    expect(sources).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'src', 'schemas', 'topology']));
+    expect(sources).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'src', 'schemas', 'topology', 'packages/agent/package.json', 'packages/agent/src']));
     for (const s of sources) {
       expect(existsSync(join(ROOT, s)), `${s} exists`).toBe(true);
       expect(dockerIgnored(ignore, s), `${s} is not ignored`).toBe(false);
@@ -148,7 +191,7 @@ describe('Dockerfile', () => {
   });
 
   it('keeps secrets, local state, dependencies and VCS data out of the build context', () => {
-    for (const p of ['.git/config', 'node_modules/x', 'src/node_modules/x', '.env', '.env.local', 'dist/cli/main.js', '.risk-hub/state/0', 'npm-debug.log', 'certs/client.key']) {
+    for (const p of ['.git/config', 'node_modules/x', 'src/node_modules/x', 'packages/agent/node_modules/x', 'packages/agent/dist/index.js', '.env', '.env.local', 'dist/cli/main.js', '.risk-hub/state/0', 'npm-debug.log', 'certs/client.key']) {
       expect(dockerIgnored(ignore, p), p).toBe(true);
     }
   });

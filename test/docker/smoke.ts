@@ -10,6 +10,7 @@
 // registry of this machine (KAFKA_BROKERS / SCHEMA_REGISTRY_URL, else the local stack's defaults) over
 // the host network. An attack of 15 points is produced; the alert must reach a Standard Webhooks
 // receiver on the host with a valid signature. Then SIGTERM must stop both containers with exit code 0.
+// First, the image's node_modules must hold no development-only or agent-only package.
 // Every wait is bounded; containers, the volume and the topics are removed at the end, pass or fail.
 import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -102,6 +103,7 @@ async function main(): Promise<void> {
   const size = inspect.status === 0 ? Number(inspect.stdout.trim()) : 0;
   if (!size) throw new SmokeFailure(`no image ${image}: build it first (scripts/docker/build.sh --local-bases -t ${image})`);
   console.log(`[smoke] image ${image}: ${(size / 1e6).toFixed(1)} MB`);
+  checkContents(image);
 
   const id = randomBytes(4).toString('hex');
   const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
@@ -223,6 +225,21 @@ async function main(): Promise<void> {
     receiver.close();
     await deleteTopics(config);
   }
+}
+
+/**
+ * The runtime holds the server's production dependencies only: no build or test tooling, and none of
+ * the agent workspace's (its engine, kafkajs: the server runs the patched copy in dist/vendor/kafkajs).
+ */
+const NOT_IN_IMAGE = ['tsx', 'esbuild', 'typescript', 'tsup', 'vitest', 'patch-package', 'smtp-server', 'express', 'kafkajs', '@datadog/native-appsec', '@risk-hub/agent'];
+function checkContents(image: string): void {
+  const probe = `const fs = require('node:fs');
+    console.log(JSON.stringify({ present: ${JSON.stringify(NOT_IN_IMAGE)}.filter((p) => { try { fs.lstatSync('node_modules/' + p); return true; } catch { return false; } }),
+      vendored: fs.existsSync('dist/vendor/kafkajs/index.js'), cli: fs.existsSync('dist/cli/main.js') && fs.existsSync('bin/risk-hub.js') }));`;
+  const out = JSON.parse(docker(['run', '--rm', '--network', 'none', '--read-only', '--user', '65532:65532', '--entrypoint', '/nodejs/bin/node', image, '-e', probe])) as { present: string[]; vendored: boolean; cli: boolean };
+  if (out.present.length) throw new SmokeFailure(`the image's node_modules holds packages the server does not run: ${out.present.join(', ')}`);
+  if (!out.vendored || !out.cli) throw new SmokeFailure(`the image lacks ${!out.cli ? 'dist/cli/main.js or bin/risk-hub.js' : 'dist/vendor/kafkajs'}`);
+  console.log(`[smoke] image contents: no development or agent-only packages in node_modules, dist/vendor/kafkajs present`);
 }
 
 /** Fails at once when a container has exited, instead of waiting out a bound. */
