@@ -91,7 +91,11 @@ export class ChannelConsumer {
       this.joined = false;
     });
     consumer.on(consumer.events.CRASH, (e) => {
-      log.error({ channel: this.channel, target: this.target, err: e.payload.error, restart: e.payload.restart }, 'notifier consumer crashed');
+      // kafkajs restarts a consumer that crashed on a retriable error by itself: ERROR only when it gives up.
+      this.joined = false; // not ready until it has joined again (a restart does; a stop never does)
+      const fields = { channel: this.channel, target: this.target, err: e.payload.error, restart: e.payload.restart };
+      if (e.payload.restart) log.warn(fields, 'notifier consumer crashed; kafkajs restarts it');
+      else log.error(fields, 'notifier consumer crashed and stopped: restart the notifier');
     });
     await consumer.connect();
     await consumer.subscribe({ topic: config.topics.alerts, fromBeginning: true });

@@ -33,7 +33,7 @@ function cli(...args: string[]) {
   return spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '-c', cfg, ...args], { encoding: 'utf8', env: { ...process.env, RISK_HUB_CONFIG: '' }, timeout: 30_000 });
 }
 
-describe('risk-hub config test', () => {
+describe('risk-hub config test', { timeout: 60_000 }, () => {
   it('shows where an alert goes and what is sent, without secrets', () => {
     const r = cli('config', 'test', '--alert', 'test/notify/fixtures/alert.json', '--json');
     expect(r.status, r.stderr).toBe(0);
