@@ -21,6 +21,8 @@ export interface BatchLoopDeps {
   log: Logger;
   inputTopic: string;
   concurrency: number;
+  /** First retry delay (ms), doubling to RETRY_MAX_MS; 500 by default (tests shorten it). */
+  retryBaseMs?: number;
 }
 
 /** Attempts of a whole batch failing deterministically before it is split. */
@@ -117,7 +119,7 @@ export class BatchLoop {
         // Nothing was sent for an outage before the commit, or a record found too large: the task is
         // intact. Anything else may leave the transaction in doubt: reopening the task settles it.
         if (kind === 'task' || (kind === 'deterministic' && !(err instanceof RecordTooLargeError))) await manager.closeTask(task);
-        await sleepWithHeartbeats(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(attempt, 5)), ctx.heartbeat);
+        await sleepWithHeartbeats(this.backoff(attempt), ctx.heartbeat);
       }
     }
     return false;
@@ -146,7 +148,7 @@ export class BatchLoop {
       } catch (dlqErr) {
         this.logFailure(ctx.partition, attempt, classifyFailure(dlqErr), dlqErr);
         if (classifyFailure(dlqErr) !== 'outage') await this.deps.manager.closeTask(task);
-        await sleepWithHeartbeats(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(attempt, 5)), ctx.heartbeat);
+        await sleepWithHeartbeats(this.backoff(attempt), ctx.heartbeat);
       }
     }
     return false;
@@ -162,6 +164,10 @@ export class BatchLoop {
     if (committed <= BigInt(input.lastOffset)) return false;
     this.deps.log.warn({ partition: p, lastOffset: input.lastOffset }, 'the failed commit had in fact succeeded; batch not scored again');
     return true;
+  }
+
+  private backoff(attempt: number): number {
+    return Math.min(RETRY_MAX_MS, (this.deps.retryBaseMs ?? RETRY_BASE_MS) * 2 ** Math.min(attempt, 5));
   }
 
   private logFailure(p: number, attempt: number, kind: FailureKind, err: unknown): void {

@@ -29,8 +29,8 @@ function fakeManager(task: PartitionTask): TaskSource & { closed: number; stuck:
   return m;
 }
 
-function loopWith(manager: TaskSource): BatchLoop {
-  return new BatchLoop({ consumer: {} as Consumer, manager, log: createLogger({ level: 'silent' }), inputTopic: NAMES.input, concurrency: 1 });
+function loopWith(manager: TaskSource, retryBaseMs?: number): BatchLoop {
+  return new BatchLoop({ consumer: {} as Consumer, manager, log: createLogger({ level: 'silent' }), inputTopic: NAMES.input, concurrency: 1, ...(retryBaseMs ? { retryBaseMs } : {}) });
 }
 
 function ctx(): BatchContext & { resolved: string[] } {
@@ -85,6 +85,20 @@ describe('BatchLoop', () => {
     expect(producer.messages(NAMES.deadLetters)).toHaveLength(0);
     expect(producer.messages(NAMES.alerts)).toHaveLength(1);
     expect(manager.closed).toBe(0);
+  });
+
+  it('a batch failing again and again marks its partition halted (with the reason) until it commits', async () => {
+    const { task, producer } = await activeTask();
+    const manager = fakeManager(task);
+    let failures = 6;
+    const send = producer.send.bind(producer);
+    producer.send = async (tm) => {
+      if (failures-- > 0) throw new Error('NOT_LEADER_FOR_PARTITION');
+      return send(tm);
+    };
+    expect(await loopWith(manager, 1).handleBatch(batchOf(messages(HIGH)), ctx())).toBe(true);
+    expect(manager.stuck).toEqual(['task: NOT_LEADER_FOR_PARTITION', undefined]);
+    expect(manager.closed).toBe(6);
   });
 
   it('a commit that in fact succeeded is not scored again after the task was reopened', async () => {
