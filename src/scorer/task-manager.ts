@@ -411,7 +411,8 @@ export class TaskManager {
   private retryHalted(): void {
     if (this.stopping || this.busy > 0) return;
     const due = this.assigned.filter((p) => !this.tasks.has(p) && this.failing.has(p) && !this.inBackoff(p));
-    if (due.length) void this.enqueue(() => this.openTasks(due.filter((p) => !this.tasks.has(p)))).then(() => this.updateGauges());
+    // Filtered again when it runs: a rebalance queued before it may have moved or opened them.
+    if (due.length) void this.enqueue(() => this.openTasks(due.filter((p) => this.assigned.includes(p) && !this.tasks.has(p)))).then(() => this.updateGauges());
   }
 
   async stop(): Promise<void> {
