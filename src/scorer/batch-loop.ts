@@ -2,6 +2,7 @@ import type { Batch, Consumer } from 'kafkajs';
 import type { Logger } from '../log.ts';
 import { classifyFailure, failureReason, isTransient, RecordTooLargeError, type FailureKind } from './failures.ts';
 import type { TaskManager } from './task-manager.ts';
+import { DEAD_LETTER_MAX_BYTES, DEAD_LETTER_REFERENCE_BYTES } from './records.ts';
 import type { InputBatch } from './task.ts';
 
 // The batch loop (Kafka Streams' StreamThread): fetches batches of `attacks` (kafkajs eachBatch,
@@ -138,16 +139,21 @@ export class BatchLoop {
     }
     const reason = failureReason(err);
     const message = (err as Error).message ?? String(err);
+    // A dead letter the dead-letter topic itself rejects (a topic limit below ours) is sent again as a
+    // reference: headers and a 1 KiB prefix, whatever the original's size.
+    let maxBytes = DEAD_LETTER_MAX_BYTES;
     for (let attempt = 0; ctx.isRunning() && !ctx.isStale(); attempt++) {
       const task = await this.deps.manager.taskFor(ctx.partition, ctx.heartbeat, ctx.isRunning);
       if (!task || ctx.isStale()) return false;
       try {
-        await task.exclusive(() => task.deadLetter(input, reason, message));
+        await task.exclusive(() => task.deadLetter(input, reason, message, maxBytes));
         ctx.resolveOffset(input.lastOffset);
         return true;
       } catch (dlqErr) {
-        this.logFailure(ctx.partition, attempt, classifyFailure(dlqErr), dlqErr);
-        if (classifyFailure(dlqErr) !== 'outage') await this.deps.manager.closeTask(task);
+        const kind = classifyFailure(dlqErr);
+        this.logFailure(ctx.partition, attempt, kind, dlqErr);
+        if (kind === 'deterministic') maxBytes = DEAD_LETTER_REFERENCE_BYTES;
+        if (kind !== 'outage') await this.deps.manager.closeTask(task);
         await sleepWithHeartbeats(this.backoff(attempt), ctx.heartbeat);
       }
     }
