@@ -2,6 +2,7 @@ import type { Batch, Consumer } from 'kafkajs';
 import type { Logger } from '../log.ts';
 import { classifyFailure, failureReason, isTransient, RecordTooLargeError, type FailureKind } from './failures.ts';
 import type { TaskManager } from './task-manager.ts';
+import { DEAD_LETTER_MAX_BYTES, DEAD_LETTER_REFERENCE_BYTES } from './records.ts';
 import type { InputBatch } from './task.ts';
 
 // The batch loop (Kafka Streams' StreamThread): fetches batches of `attacks` (kafkajs eachBatch,
@@ -21,6 +22,8 @@ export interface BatchLoopDeps {
   log: Logger;
   inputTopic: string;
   concurrency: number;
+  /** First retry delay (ms), doubling to RETRY_MAX_MS; 500 by default (tests shorten it). */
+  retryBaseMs?: number;
 }
 
 /** Attempts of a whole batch failing deterministically before it is split. */
@@ -117,7 +120,7 @@ export class BatchLoop {
         // Nothing was sent for an outage before the commit, or a record found too large: the task is
         // intact. Anything else may leave the transaction in doubt: reopening the task settles it.
         if (kind === 'task' || (kind === 'deterministic' && !(err instanceof RecordTooLargeError))) await manager.closeTask(task);
-        await sleepWithHeartbeats(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(attempt, 5)), ctx.heartbeat);
+        await sleepWithHeartbeats(this.backoff(attempt), ctx.heartbeat);
       }
     }
     return false;
@@ -136,17 +139,22 @@ export class BatchLoop {
     }
     const reason = failureReason(err);
     const message = (err as Error).message ?? String(err);
+    // A dead letter the dead-letter topic itself rejects (a topic limit below ours) is sent again as a
+    // reference: headers and a 1 KiB prefix, whatever the original's size.
+    let maxBytes = DEAD_LETTER_MAX_BYTES;
     for (let attempt = 0; ctx.isRunning() && !ctx.isStale(); attempt++) {
       const task = await this.deps.manager.taskFor(ctx.partition, ctx.heartbeat, ctx.isRunning);
       if (!task || ctx.isStale()) return false;
       try {
-        await task.exclusive(() => task.deadLetter(input, reason, message));
+        await task.exclusive(() => task.deadLetter(input, reason, message, maxBytes));
         ctx.resolveOffset(input.lastOffset);
         return true;
       } catch (dlqErr) {
-        this.logFailure(ctx.partition, attempt, classifyFailure(dlqErr), dlqErr);
-        if (classifyFailure(dlqErr) !== 'outage') await this.deps.manager.closeTask(task);
-        await sleepWithHeartbeats(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(attempt, 5)), ctx.heartbeat);
+        const kind = classifyFailure(dlqErr);
+        this.logFailure(ctx.partition, attempt, kind, dlqErr);
+        if (kind === 'deterministic') maxBytes = DEAD_LETTER_REFERENCE_BYTES;
+        if (kind !== 'outage') await this.deps.manager.closeTask(task);
+        await sleepWithHeartbeats(this.backoff(attempt), ctx.heartbeat);
       }
     }
     return false;
@@ -162,6 +170,10 @@ export class BatchLoop {
     if (committed <= BigInt(input.lastOffset)) return false;
     this.deps.log.warn({ partition: p, lastOffset: input.lastOffset }, 'the failed commit had in fact succeeded; batch not scored again');
     return true;
+  }
+
+  private backoff(attempt: number): number {
+    return Math.min(RETRY_MAX_MS, (this.deps.retryBaseMs ?? RETRY_BASE_MS) * 2 ** Math.min(attempt, 5));
   }
 
   private logFailure(p: number, attempt: number, kind: FailureKind, err: unknown): void {

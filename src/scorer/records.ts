@@ -12,6 +12,8 @@ import { encodeState } from '../state/codec.ts';
  * message.max.bytes (1 MiB), so a dead letter is never itself rejected, whatever the original's size.
  */
 export const DEAD_LETTER_MAX_BYTES = 256 * 1024;
+/** A dead letter's size when even a full-size one was rejected: a reference (headers, 1 KiB prefixes). */
+export const DEAD_LETTER_REFERENCE_BYTES = 8 * 1024;
 /** Bytes of a too-large original value kept in its dead letter (enough to see its frame and schema id). */
 export const DEAD_LETTER_VALUE_PREFIX_BYTES = 1024;
 /** Bytes of a too-large original key kept in its dead letter. */
@@ -80,7 +82,7 @@ export function deadLetterRecord(original: OriginalRecord, d: DeadLetterReason, 
     key: key && key.length > DEAD_LETTER_KEY_MAX_BYTES ? key.subarray(0, DEAD_LETTER_KEY_MAX_BYTES) : key,
     value: value && value.length > DEAD_LETTER_VALUE_PREFIX_BYTES ? value.subarray(0, DEAD_LETTER_VALUE_PREFIX_BYTES) : value,
     headers: {
-      ...(headersSize(theirs) <= DEAD_LETTER_ORIGINAL_HEADERS_MAX_BYTES ? theirs : {}),
+      ...(headersSize(theirs) <= Math.min(DEAD_LETTER_ORIGINAL_HEADERS_MAX_BYTES, Math.floor(maxBytes / 4)) ? theirs : {}),
       ...ours,
       [DLQ_HEADERS.truncated]: 'true',
       [DLQ_HEADERS.originalKeyBytes]: String(sizeOf(key)),

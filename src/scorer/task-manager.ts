@@ -243,11 +243,12 @@ export class TaskManager {
       for (const t of opened) this.activate(t);
       this.deps.log.info({ partitions, records: Object.fromEntries(applied), ms: this.now() - t0 }, 'partitions restored');
     } catch (err) {
-      this.deps.log.error({ err, partitions }, 'fencing or restore failed; the partitions will be reopened');
+      // Backed off like a store that cannot be opened: no reopening in a tight loop while it lasts.
       for (const t of opened) {
         t.markFailed(err);
         if (this.tasks.get(t.partition) === t) this.tasks.delete(t.partition);
         await t.close({ flush: false });
+        this.markFailing(t.partition, `fencing or restore failed: ${(err as Error).message}`);
       }
     }
     this.updateGauges();
@@ -297,12 +298,12 @@ export class TaskManager {
     }
   }
 
-  /** A partition whose task could not be opened: backed off (1 s doubling to 60 s), one log line per attempt. */
+  /** A partition whose task could not be opened or restored: backed off (1 s doubling to 60 s), one log line per attempt. */
   private markFailing(p: number, reason: string): void {
     const attempts = (this.failing.get(p)?.attempts ?? 0) + 1;
     const delay = Math.min(OPEN_RETRY_MAX_MS, OPEN_RETRY_BASE_MS * 2 ** Math.min(attempts - 1, 10));
     this.failing.set(p, { attempts, retryAt: this.now() + delay, reason });
-    this.deps.log.error({ partition: p, reason, attempts, retryInMs: delay }, 'partition halted: its store cannot be opened; retrying with backoff');
+    this.deps.log.error({ partition: p, reason, attempts, retryInMs: delay }, 'partition halted; retrying with backoff');
     this.updateGauges();
   }
 
@@ -419,7 +420,8 @@ export class TaskManager {
   private retryHalted(): void {
     if (this.stopping || this.busy > 0) return;
     const due = this.assigned.filter((p) => !this.tasks.has(p) && this.failing.has(p) && !this.inBackoff(p));
-    if (due.length) void this.enqueue(() => this.openTasks(due.filter((p) => !this.tasks.has(p)))).then(() => this.updateGauges());
+    // Filtered again when it runs: a rebalance queued before it may have moved or opened them.
+    if (due.length) void this.enqueue(() => this.openTasks(due.filter((p) => this.assigned.includes(p) && !this.tasks.has(p)))).then(() => this.updateGauges());
   }
 
   async stop(): Promise<void> {

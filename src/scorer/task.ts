@@ -11,7 +11,7 @@ import { entriesOf, type PartitionStore } from '../state/store.ts';
 import { RecordTooLargeError } from './failures.ts';
 import { batchKeys, processBatch, type BatchResult, type InputRecord } from './processor.ts';
 import type { TopicMessages, TransactionalProducer } from './producer.ts';
-import { alertRecord, changelogRecords, changelogTombstones, deadLetterRecord, messageBytes } from './records.ts';
+import { alertRecord, changelogRecords, changelogTombstones, DEAD_LETTER_MAX_BYTES, deadLetterRecord, messageBytes } from './records.ts';
 
 // One owned input partition (Kafka Streams' StreamTask): its LevelDB store, its transactional producer
 // (behind the narrow port of producer.ts), a cache of decoded hot users, and the committed changes not
@@ -254,12 +254,13 @@ export class PartitionTask {
 
   /**
    * Dead-letters every record of `batch` with `reason` in one transaction with the input offset, and
-   * scores none of them: the last resort for a record that fails deterministically on its own.
+   * scores none of them: the last resort for a record that fails deterministically on its own. Each
+   * dead letter fits in `maxBytes` (truncated, and saying so, when the original does not).
    */
-  async deadLetter(batch: InputBatch, reason: string, message: string): Promise<void> {
+  async deadLetter(batch: InputBatch, reason: string, message: string, maxBytes = DEAD_LETTER_MAX_BYTES): Promise<void> {
     this.assertActive();
     const dead = batch.messages.map((msg) =>
-      deadLetterRecord(msg, { offset: msg.offset, reason, message }, { topic: this.deps.names.input, partition: this.partition }),
+      deadLetterRecord(msg, { offset: msg.offset, reason, message }, { topic: this.deps.names.input, partition: this.partition }, maxBytes),
     );
     await this.commit([{ topic: this.deps.names.deadLetters, messages: dead }], BigInt(batch.lastOffset) + 1n);
     m.scorerDeadLettered.inc({ reason }, dead.length);

@@ -4,6 +4,7 @@ import { DLQ_HEADERS } from '../../src/kafka/names.ts';
 import { createLogger } from '../../src/log.ts';
 import { BatchLoop, type BatchContext, type TaskSource } from '../../src/scorer/batch-loop.ts';
 import type { TopicMessages } from '../../src/scorer/producer.ts';
+import { messageBytes } from '../../src/scorer/records.ts';
 import type { PartitionTask } from '../../src/scorer/task.ts';
 import { activeTask, batchOf, cleanDirs, FakeProducer, messages, NAMES } from './task-fakes.ts';
 
@@ -29,8 +30,8 @@ function fakeManager(task: PartitionTask): TaskSource & { closed: number; stuck:
   return m;
 }
 
-function loopWith(manager: TaskSource): BatchLoop {
-  return new BatchLoop({ consumer: {} as Consumer, manager, log: createLogger({ level: 'silent' }), inputTopic: NAMES.input, concurrency: 1 });
+function loopWith(manager: TaskSource, retryBaseMs?: number): BatchLoop {
+  return new BatchLoop({ consumer: {} as Consumer, manager, log: createLogger({ level: 'silent' }), inputTopic: NAMES.input, concurrency: 1, ...(retryBaseMs ? { retryBaseMs } : {}) });
 }
 
 function ctx(): BatchContext & { resolved: string[] } {
@@ -71,6 +72,18 @@ describe('BatchLoop', () => {
     expect(manager.closed).toBeGreaterThan(0);
   });
 
+  it('a dead letter the dead-letter topic rejects too is sent again as a reference (headers and prefixes) and fits', async () => {
+    const producer = new RejectingProducer('mallory', 10_000);
+    const { task } = await activeTask({ producer });
+    const big = { ...HIGH, user: { key: 'mallory', identifiers: { note: 'n'.repeat(50_000) } } };
+    const msgs = messages(HIGH, big);
+    expect(await loopWith(fakeManager(task), 1).handleBatch(batchOf(msgs), ctx())).toBe(true);
+    const dead = producer.messages(NAMES.deadLetters);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.headers).toMatchObject({ [DLQ_HEADERS.truncated]: 'true', [DLQ_HEADERS.originalOffset]: msgs[1]!.offset });
+    expect(dead[0]!.value!.length).toBeLessThan(10_000);
+  });
+
   it('a registry outage is retried with backoff until it ends: nothing dead-lettered, the batch scored once, the task kept', async () => {
     const { task, producer, codec } = await activeTask();
     codec.outage = true;
@@ -88,6 +101,20 @@ describe('BatchLoop', () => {
     expect(manager.closed).toBe(0);
   });
 
+  it('a batch failing again and again marks its partition halted (with the reason) until it commits', async () => {
+    const { task, producer } = await activeTask();
+    const manager = fakeManager(task);
+    let failures = 6;
+    const send = producer.send.bind(producer);
+    producer.send = async (tm) => {
+      if (failures-- > 0) throw new Error('NOT_LEADER_FOR_PARTITION');
+      return send(tm);
+    };
+    expect(await loopWith(manager, 1).handleBatch(batchOf(messages(HIGH)), ctx())).toBe(true);
+    expect(manager.stuck).toEqual(['task: NOT_LEADER_FOR_PARTITION', undefined]);
+    expect(manager.closed).toBe(6);
+  });
+
   it('a commit that in fact succeeded is not scored again after the task was reopened', async () => {
     const { task, producer } = await activeTask();
     const manager = fakeManager(task);
@@ -102,13 +129,20 @@ describe('BatchLoop', () => {
   });
 });
 
-/** A producer port whose send fails as the broker does for a record too large, when a batch touches `user`. */
+/**
+ * A producer port whose send fails as the broker does for a record too large, when a batch touches
+ * `user`, or when a dead letter is over `dlqLimit` bytes.
+ */
 class RejectingProducer extends FakeProducer {
-  constructor(private readonly user: string) {
+  constructor(
+    private readonly user: string,
+    private readonly dlqLimit = Infinity,
+  ) {
     super();
   }
   override async send(topicMessages: TopicMessages[]) {
-    if (topicMessages.some((t) => t.topic === NAMES.changelog && t.messages.some((m) => String(m.key).endsWith(`/${this.user}`)))) {
+    const tooLarge = (t: TopicMessages) => t.topic === NAMES.deadLetters && t.messages.some((m) => messageBytes(m) > this.dlqLimit);
+    if (topicMessages.some((t) => tooLarge(t) || (t.topic === NAMES.changelog && t.messages.some((m) => String(m.key).endsWith(`/${this.user}`))))) {
       throw Object.assign(new Error('The request included a message larger than the max message size the server will accept'), { name: 'KafkaJSProtocolError', type: 'MESSAGE_TOO_LARGE', retriable: false });
     }
     return super.send(topicMessages);

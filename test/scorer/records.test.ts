@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DLQ_HEADERS } from '../../src/kafka/names.ts';
-import { alertRecord, changelogRecords, changelogTombstones, DEAD_LETTER_MAX_BYTES, deadLetterRecord, messageBytes } from '../../src/scorer/records.ts';
+import { alertRecord, changelogRecords, changelogTombstones, DEAD_LETTER_MAX_BYTES, DEAD_LETTER_REFERENCE_BYTES, deadLetterRecord, messageBytes } from '../../src/scorer/records.ts';
 import { emptyUserState, scoreEvent } from '../../src/scoring/index.ts';
 import { decodeState } from '../../src/state/codec.ts';
 import { attack, NOW, policyWith, T0 } from '../scoring/fixtures.ts';
@@ -60,9 +60,12 @@ describe('record builders', () => {
   });
 
   it('always fits, whatever the sizes', () => {
-    for (const n of [0, 1, 1000, DEAD_LETTER_MAX_BYTES - 300, DEAD_LETTER_MAX_BYTES, 5_000_000]) {
-      const r = deadLetterRecord({ key: Buffer.alloc(n % 7919), value: Buffer.alloc(n) }, { offset: '1', reason: 'r', message: 'm' }, origin);
-      expect(messageBytes(r)).toBeLessThanOrEqual(DEAD_LETTER_MAX_BYTES);
+    for (const max of [DEAD_LETTER_MAX_BYTES, DEAD_LETTER_REFERENCE_BYTES]) {
+      for (const n of [0, 1, 1000, max - 300, max, 5_000_000]) {
+        const headers = { h: Buffer.alloc(n % 15_000) };
+        const r = deadLetterRecord({ key: Buffer.alloc(n % 7919), value: Buffer.alloc(n), headers }, { offset: '1', reason: 'r', message: 'm'.repeat(n % 3000) }, origin, max);
+        expect(messageBytes(r)).toBeLessThanOrEqual(max);
+      }
     }
   });
 });

@@ -107,6 +107,29 @@ describe('TaskManager: stores that cannot be opened', () => {
     await manager.closeAll();
   });
 
+  it('a restore that fails (the broker unreachable) backs off instead of reopening in a loop, then recovers', async () => {
+    const stateDir = tempDir();
+    let down = true;
+    const admin = {
+      fetchTopicOffsets: async () => {
+        if (down) throw new Error('Connection error: ECONNREFUSED');
+        return [0, 1].map((partition) => ({ partition, low: '0', high: '0', offset: '0' }));
+      },
+      fetchOffsets: async () => [],
+    } as unknown as Admin;
+    const { manager, events, advance } = managerFor(stateDir, { admin });
+    await manager.onAssignment([0, 1]);
+    expect(manager.task(0)).toBeUndefined();
+    expect(await value(m.scorerHaltedPartitions)).toBe(2);
+    expect(await manager.taskFor(0, hb, running)).toBeUndefined(); // paused during the backoff, not reopened
+    expect(events.paused).toEqual([0]);
+    down = false;
+    advance(1000);
+    expect((await manager.taskFor(0, hb, running))?.phase).toBe('active');
+    expect(events.resumed).toEqual([0]);
+    await manager.closeAll();
+  });
+
   it('revoked partitions lose their series; a dropped task makes the instance not ready and counts as halted until reopened', async () => {
     const stateDir = tempDir();
     const { manager } = managerFor(stateDir);
