@@ -92,6 +92,10 @@ export const ScorerSchema = z.strictObject({
    * user), in the whole process; at most a quarter of it per partition.
    */
   restoreBufferBytes: z.number().int().min(1024 * 1024).default(32 * 1024 * 1024),
+  /** LevelDB block cache of each owned partition's store (bytes; native memory, outside the heap). */
+  storeCacheBytes: z.number().int().min(0).default(4 * 1024 * 1024),
+  /** LevelDB memtable of each owned partition's store (bytes; up to two at a time while one is written out). */
+  storeWriteBufferBytes: z.number().int().min(64 * 1024).default(2 * 1024 * 1024),
   /** How this instance is reached by peers and by `user-risk` (defaults to http://<hostname>:<port>). */
   advertisedUrl: z.string().optional(),
   /** Upper bound on a clean shutdown (ms). */

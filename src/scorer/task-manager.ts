@@ -4,7 +4,7 @@ import { scorerCommitted } from '../kafka/offsets.ts';
 import type { Logger } from '../log.ts';
 import * as m from '../metrics/index.ts';
 import { restore, type RestoreTarget } from '../state/restore.ts';
-import { PartitionStore } from '../state/store.ts';
+import { PartitionStore, type StoreMemory } from '../state/store.ts';
 import type { TransactionalProducer } from './producer.ts';
 import { PartitionTask, type TaskCodec, type TaskNames } from './task.ts';
 
@@ -46,6 +46,11 @@ export class TaskManager {
   private readonly deps: TaskManagerDeps;
   private readonly now: () => number;
   private readonly tasks = new Map<number, PartitionTask>();
+
+  /** LevelDB's native memory per store (scorer.storeCacheBytes, storeWriteBufferBytes). */
+  private get storeMemory(): StoreMemory {
+    return { cacheBytes: this.deps.config.scorer.storeCacheBytes, writeBufferBytes: this.deps.config.scorer.storeWriteBufferBytes };
+  }
 
   /** Each task's share of the process's memory budgets: divided by the partitions owned now. */
   private get budget(): { cacheBytes: number; pendingBytes: number } {
@@ -272,7 +277,7 @@ export class TaskManager {
     const { stateDir } = this.deps.config.scorer;
     const changelog = this.deps.names.changelog;
     try {
-      return await PartitionStore.open(stateDir, changelog, p);
+      return await PartitionStore.open(stateDir, changelog, p, this.storeMemory);
     } catch (err) {
       if (levelCode(err) === 'LEVEL_LOCKED') {
         this.markFailing(p, `store locked: ${(err as Error).message}`);
@@ -289,7 +294,7 @@ export class TaskManager {
       this.deps.log.error({ err, partition: p, movedTo: aside }, 'the store could not be opened; moved aside, rebuilding it from the changelog');
       m.scorerStoresRebuilt.inc();
       try {
-        return await PartitionStore.open(stateDir, changelog, p);
+        return await PartitionStore.open(stateDir, changelog, p, this.storeMemory);
       } catch (again) {
         this.deps.log.fatal({ err: again, partition: p }, 'a new store cannot be created; exiting');
         this.deps.onFatal(again);

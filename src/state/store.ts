@@ -15,6 +15,14 @@ export function* entriesOf(values: Map<string, Buffer | null>): Generator<{ key:
   for (const [key, value] of values) yield { key, value };
 }
 
+/** LevelDB's native memory per store (bytes): its block cache, and a memtable (two while one is written out). */
+export interface StoreMemory {
+  cacheBytes: number;
+  writeBufferBytes: number;
+}
+/** LevelDB's own defaults (8 MiB, 4 MiB), for tools and tests; the scorer passes scorer.storeCacheBytes / storeWriteBufferBytes. */
+const STORE_MEMORY_DEFAULT: StoreMemory = { cacheBytes: 8 * 1024 * 1024, writeBufferBytes: 4 * 1024 * 1024 };
+
 export class PartitionStore {
   readonly dir: string;
   private readonly db: ClassicLevel<string, Buffer>;
@@ -24,19 +32,19 @@ export class PartitionStore {
   private sinceScan: number | undefined;
   private counting: Promise<number> | undefined;
 
-  private constructor(dir: string) {
+  private constructor(dir: string, memory: StoreMemory) {
     this.dir = dir;
-    this.db = new ClassicLevel<string, Buffer>(dir, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+    this.db = new ClassicLevel<string, Buffer>(dir, { keyEncoding: 'utf8', valueEncoding: 'buffer', cacheSize: memory.cacheBytes, writeBufferSize: memory.writeBufferBytes });
   }
 
   static dirFor(stateDir: string, changelog: string, partition: number): string {
     return join(stateDir, `${changelog}-${partition}`);
   }
 
-  static async open(stateDir: string, changelog: string, partition: number): Promise<PartitionStore> {
+  static async open(stateDir: string, changelog: string, partition: number, memory: StoreMemory = STORE_MEMORY_DEFAULT): Promise<PartitionStore> {
     const dir = PartitionStore.dirFor(stateDir, changelog, partition);
     mkdirSync(dir, { recursive: true });
-    const store = new PartitionStore(dir);
+    const store = new PartitionStore(dir, memory);
     await store.db.open();
     return store;
   }
