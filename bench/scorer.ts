@@ -134,7 +134,9 @@ async function endOffsetsTotal(config: Config, topic: string): Promise<number> {
 }
 
 /** The Node.js flags the image starts every process with (Dockerfile ENTRYPOINT). */
-const IMAGE_NODE_FLAGS = process.env.BENCH_IMAGE_FLAGS ?? '--max-semi-space-size=64';
+// The image's flags and the chart's scorer.nodeOptions (BENCH_IMAGE_FLAGS replaces them), so the
+// figures are the deployed scorer's; the image's MALLOC_ARENA_MAX is set on the child below.
+const IMAGE_NODE_FLAGS = process.env.BENCH_IMAGE_FLAGS ?? '--max-semi-space-size=32 --max-old-space-size=256';
 
 function spawnScorer(configFile: string, port: number): ChildProcess {
   const log = openSync(configFile.replace(/\.yaml$/, '.log'), 'a');
@@ -144,7 +146,10 @@ function spawnScorer(configFile: string, port: number): ChildProcess {
   // The production build (`npm run build`, as in the image), not tsx: under tsx's loader hooks every
   // require() kafkajs makes per request (it loads protocol versions lazily) is a round trip to the loader thread.
   const main = [...IMAGE_NODE_FLAGS.split(' ').filter(Boolean), ...(process.env.BENCH_SCORER_TSX === '1' ? ['--import', 'tsx', 'src/cli/main.ts'] : ['dist/cli/main.js'])];
-  return spawn(process.execPath, [...flags, ...main, 'scorer', '--config', configFile, '--port', String(port)], { stdio: ['ignore', log, log] });
+  return spawn(process.execPath, [...flags, ...main, 'scorer', '--config', configFile, '--port', String(port)], {
+    stdio: ['ignore', log, log],
+    env: { MALLOC_ARENA_MAX: '2', ...process.env },
+  });
 }
 
 async function stop(child: ChildProcess): Promise<void> {
