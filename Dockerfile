@@ -95,6 +95,6 @@ EXPOSE 9464
 # --max-semi-space-size=16 (MiB), the young generation bounded inside the scorer's memory budget
 # (docs/kubernetes.md "Sizing"): 64 cut the scorer's CPU per event by ~10 % with all users cached, but
 # with the cache bounded (scorer.cacheMaxBytes) 16 and 32 measured the same at 1,000,000 users, and 16
-# keeps the peak under 512 MiB (docs/benchmarks.md "Memory"). Raise it with more memory.
+# peaked 25 MiB lower (docs/benchmarks.md "Memory"). Raise it with more memory.
 ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=16", "dist/cli/main.js"]
 CMD ["--help"]
