@@ -136,7 +136,7 @@ async function endOffsetsTotal(config: Config, topic: string): Promise<number> {
 /** The Node.js flags the image starts every process with (Dockerfile ENTRYPOINT). */
 // The image's flags and the chart's scorer.nodeOptions (BENCH_IMAGE_FLAGS replaces them), so the
 // figures are the deployed scorer's; the image's MALLOC_ARENA_MAX is set on the child below.
-const IMAGE_NODE_FLAGS = process.env.BENCH_IMAGE_FLAGS ?? '--max-semi-space-size=16 --max-old-space-size=384';
+const IMAGE_NODE_FLAGS = process.env.BENCH_IMAGE_FLAGS ?? '--max-semi-space-size=16 --max-old-space-size=256';
 
 function spawnScorer(configFile: string, port: number): ChildProcess {
   const log = openSync(configFile.replace(/\.yaml$/, '.log'), 'a');

@@ -102,10 +102,14 @@ export const ScorerSchema = z.strictObject({
   shutdownTimeoutMs: z.number().int().positive().default(25_000),
   /** Consumer session timeout (ms): how long a crashed instance keeps its partitions before the group moves them. */
   sessionTimeoutMs: z.number().int().min(6000).default(30_000),
-  /** Owned partitions processed at the same time (each with its own transaction). */
-  concurrency: z.number().int().min(1).max(64).default(3),
-  /** Bytes fetched per partition per request; bigger batches mean fewer transactions. */
-  fetchMaxBytesPerPartition: z.number().int().min(65_536).default(2 * 1024 * 1024),
+  /**
+   * Owned partitions processed at the same time (each with its own transaction). With
+   * fetchMaxBytesPerPartition it bounds the batches in flight, the largest memory consumer while
+   * catching up (docs/kubernetes.md "Sizing").
+   */
+  concurrency: z.number().int().min(1).max(64).default(2),
+  /** Bytes fetched per partition per request; bigger batches mean fewer transactions, and more memory in flight. */
+  fetchMaxBytesPerPartition: z.number().int().min(65_536).default(1024 * 1024),
   /** Consumer heartbeat interval (ms), well below the session timeout. */
   heartbeatIntervalMs: z.number().int().min(100).default(3000),
   /**
