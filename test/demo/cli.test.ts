@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { freePort as closedPort } from '../ports.ts';
 
 // Bad input to the demo, simulate and user-risk commands: one line naming the problem and what to do,
 // a non-zero exit, no stack trace (unless --verbose). No broker needed.
@@ -92,13 +92,3 @@ describe('CLI bad input', { timeout: 90_000 }, () => {
   });
 });
 
-/** A port nothing listens on. */
-function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}

@@ -15,7 +15,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +27,7 @@ import { userKey, type Attack } from '../../src/contracts.ts';
 import { createKafka } from '../../src/kafka/client.ts';
 import { AvroSerde, subjectFor } from '../../src/kafka/serde.ts';
 import { waitForBroker } from '../../src/kafka/wait.ts';
+import { freePort } from '../ports.ts';
 
 /** Bounds (ms). Start-up and delivery take a few seconds here; the scorer's own shutdown bound is 25 s. */
 const SETUP_MS = 90_000;
@@ -59,17 +60,6 @@ function requireDocker(): void {
     const why = (r.stderr || r.error?.message || '').trim().split('\n')[0]?.slice(0, 160);
     throw new SmokeFailure(`the Docker engine is not running (${why}): start it (as root: dockerd &, or systemctl start docker), then retry.`);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined> | T | undefined): Promise<T> {

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
@@ -10,6 +9,7 @@ import { LogCollector, produceAlerts, uniqueAlert } from '../notify/kafka-harnes
 import { startHttpReceiver } from '../notify/receivers.ts';
 import { startGate } from './frozen-proxy.ts';
 import { eventually, prepareTopics, testConfig } from './helpers.ts';
+import { freePort as closedPort } from '../ports.ts';
 
 // Issue 13 item 6: a missing Kafka at start is an outage, not a crash. A notifier started while Kafka
 // is down waits for it for as long as it takes: /healthz answers 200 (live: no restart), /readyz 503
@@ -27,14 +27,6 @@ afterAll(async () => {
   for (const h of handles) await h.stop();
   await logs.close();
 });
-
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function get(port: number, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`);

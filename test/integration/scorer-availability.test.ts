@@ -10,6 +10,7 @@ import { startScorer } from '../../src/scorer/scorer.ts';
 import { BrokerProxy } from '../agent/kafka-helpers.ts';
 import { eventually, prepareTopics, testConfig } from './helpers.ts';
 import { mkAttack, startTestScorer, TopicReader, type RiskAlert } from './scorer-harness.ts';
+import { freePort } from '../ports.ts';
 
 // Issue 13, items 6 and 4 on the real broker: a Kafka missing at start is an outage (the scorer is
 // live and not ready, and starts by itself once Kafka answers), and a schema registry that hangs
@@ -20,14 +21,6 @@ const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
 });
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** A TCP proxy that can freeze: accepted connections then get no answer (as a SIGSTOPped process). */
 class FreezingProxy {

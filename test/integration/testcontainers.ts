@@ -5,12 +5,12 @@
 // image from Docker Hub, so it is disabled and the global teardown stops the containers itself.
 import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { waitForBroker } from '../../src/kafka/wait.ts';
 import { resolveApicurio, resolveKafka } from '../../src/local/maven.ts';
 import { LOCAL_VERSIONS, cacheDir } from '../../src/local/paths.ts';
 import { KAFKA_JVM_FLAGS, kafkaServerProperties, newClusterId, registryJvmFlags } from '../../src/local/stack.ts';
+import { freePort } from '../ports.ts';
 
 /** The name of the variable that selects this backend, and its value. */
 export const BACKEND_VAR = 'RISK_HUB_TEST_BACKEND';
@@ -94,17 +94,6 @@ async function loadTestcontainers(): Promise<Testcontainers> {
   } catch (err) {
     throw new BackendError(`${BACKEND_VAR}=${TESTCONTAINERS}: the testcontainers package is not installed (${(err as Error).message.split('\n')[0]}): npm install, or unset ${BACKEND_VAR} to use the Maven-resolved local stack.`);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export interface ContainerStack {

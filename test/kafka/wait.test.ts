@@ -1,18 +1,10 @@
-import * as net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../../src/config/schema.ts';
 import { waitForBrokerForever } from '../../src/kafka/wait.ts';
+import { freePort as closedPort } from '../ports.ts';
 
 // Waiting for a Kafka that is not there: a long-running process retries with backoff, reports every
 // failure to its caller (which rate-limits the log line), and only an abort ends the wait.
-
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('waitForBrokerForever', () => {
   it('keeps retrying past kafka.connectWaitMs with growing delays, and ends only when aborted', async () => {
