@@ -65,6 +65,8 @@ export interface RiskAlert {
   contributions: Contribution[];
   contributions_truncated: number;
   triggered_at: number;
+  /** The counter-measure this alert caused, if any (schemas/risk-alert.avsc, added with a null default). */
+  decision?: Decision | null;
 }
 
 /**
@@ -73,4 +75,56 @@ export interface RiskAlert {
  */
 export function userKey(applicationId: string, environment: string, user: string): string {
   return userKeyOf(applicationId, environment, user);
+}
+
+/** What a decision makes the agents do (schemas/decision.avsc); LIFT: the decision named by `lifts` no longer holds. */
+export const DECISION_ACTIONS = ['MONITOR', 'CHALLENGE', 'BLOCK', 'LIFT'] as const;
+export type DecisionAction = (typeof DECISION_ACTIONS)[number];
+/** The actions a policy rule or a person can take (LIFT is `decisions remove`). */
+export type EnforcedAction = Exclude<DecisionAction, 'LIFT'>;
+export type DecisionSource = 'POLICY' | 'MANUAL';
+
+/**
+ * A counter-measure against one user: the value of the compacted decisions topic, keyed like the user
+ * (`userKey`, same partition as their attacks). The latest record of a key is the user's decision.
+ */
+export interface Decision {
+  decision_id: string;
+  application_id: string;
+  environment: string;
+  user: UserRef;
+  action: DecisionAction;
+  source: DecisionSource;
+  reason: string;
+  alert_id: string | null;
+  tier: number | null;
+  made_by: string;
+  made_at: number;
+  until: number;
+  offense: number;
+  simulated: boolean;
+  lifts: string | null;
+}
+
+/**
+ * A person's request (`risk-hub decisions add | remove`), a JSON value on the decision-requests topic,
+ * keyed like the user; the scorer owning the user's partition turns it into a Decision record, so that
+ * the decisions topic has one writer per partition (ordering, expiry and exactly-once hold for manual
+ * decisions as for automatic ones). Bounded: see src/decisions/request.ts.
+ */
+export interface DecisionRequest {
+  v: 1;
+  /** Unique per request (a UUID); the decision id derives from it, so a retried request is idempotent. */
+  request_id: string;
+  op: 'add' | 'remove';
+  application_id: string;
+  environment: string;
+  user_key: string;
+  /** add only. */
+  action?: EnforcedAction;
+  /** add only: the decision lasts from requested_at for this long (ms). */
+  duration_ms?: number;
+  reason: string;
+  made_by: string;
+  requested_at: number;
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ScoringSchema } from './scoring.ts';
 import { NotifySchema } from './notify.ts';
+import { DecisionsSchema } from './decisions.ts';
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port');
 
@@ -62,6 +63,10 @@ export const TopicsSchema = z.strictObject({
   alerts: z.string().default('risk-alerts'),
   deliveries: z.string().default('risk-alert-deliveries'),
   attacksDlq: z.string().default('attacks.dlq'),
+  /** Compacted: each user's current decision (schemas/decision.avsc), written by the scorer, read by the agents. */
+  decisions: z.string().default('risk-decisions'),
+  /** People's decision requests (`risk-hub decisions add | remove`), read by the scorer. */
+  decisionRequests: z.string().default('risk-decision-requests'),
 });
 
 export const TopologySchema = z.strictObject({
@@ -150,6 +155,8 @@ export const ConfigSchema = z.strictObject({
   topics: TopicsSchema.default(TopicsSchema.parse({})),
   topology: TopologySchema.default(TopologySchema.parse({})),
   scoring: ScoringSchema.default(ScoringSchema.parse({})),
+  /** Counter-measures: which tier leads to which decision (src/config/decisions.ts). */
+  decisions: DecisionsSchema.default(DecisionsSchema.parse({})),
   scorer: ScorerSchema.default(ScorerSchema.parse({})),
   notify: NotifySchema.prefault({}),
   http: HttpSchema.default(HttpSchema.parse({})),

@@ -21,6 +21,7 @@ export function schemaBindings(config: Config): SchemaBinding[] {
     { file: join(dir, 'attack.avsc'), subject: `${config.topics.attacks}-value` },
     { file: join(dir, 'risk-alert.avsc'), subject: `${config.topics.alerts}-value` },
     { file: join(dir, 'delivery.avsc'), subject: `${config.topics.deliveries}-value` },
+    { file: join(dir, 'decision.avsc'), subject: `${config.topics.decisions}-value` },
   ].filter((b) => existsSync(b.file));
 }
 

@@ -49,6 +49,8 @@ export function loadTopology(config: Config): TopicSpec[] {
     'topics.alerts': config.topics.alerts,
     'topics.deliveries': config.topics.deliveries,
     'topics.attacksDlq': config.topics.attacksDlq,
+    'topics.decisions': config.topics.decisions,
+    'topics.decisionRequests': config.topics.decisionRequests,
     changelog: changelogTopic(config),
   };
   const subst = (s: string, where: string) =>
