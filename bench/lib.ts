@@ -25,7 +25,7 @@ export async function benchConfig(overrides: Record<string, unknown> = {}): Prom
         applicationId: `bench-${id}`,
         kafka: { brokers: brokers.split(',') },
         schemaRegistry: { url: registry },
-        topics: { attacks: `bench-attacks-${id}`, alerts: `bench-alerts-${id}`, deliveries: `bench-deliveries-${id}`, attacksDlq: `bench-attacks-${id}.dlq` },
+        topics: { attacks: `bench-attacks-${id}`, alerts: `bench-alerts-${id}`, deliveries: `bench-deliveries-${id}`, attacksDlq: `bench-attacks-${id}.dlq`, decisions: `bench-decisions-${id}`, decisionRequests: `bench-decision-requests-${id}` },
         scorer: { stateDir: `/tmp/risk-hub-bench/${id}/state` },
         http: { host: '127.0.0.1', port: 0 },
         log: { level: 'warn' },

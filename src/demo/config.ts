@@ -13,7 +13,7 @@ export interface DemoEndpoints {
 export interface DemoNames {
   runId: string;
   applicationId: string;
-  topics: { attacks: string; alerts: string; deliveries: string; attacksDlq: string };
+  topics: { attacks: string; alerts: string; deliveries: string; attacksDlq: string; decisions: string; decisionRequests: string };
 }
 
 export function demoNames(runId: string): DemoNames {
@@ -26,6 +26,8 @@ export function demoNames(runId: string): DemoNames {
       alerts: `${applicationId}-risk-alerts`,
       deliveries: `${applicationId}-risk-alert-deliveries`,
       attacksDlq: `${applicationId}-attacks.dlq`,
+      decisions: `${applicationId}-risk-decisions`,
+      decisionRequests: `${applicationId}-risk-decision-requests`,
     },
   };
 }

@@ -121,7 +121,7 @@ async function main(): Promise<void> {
     applicationId: `rh-smoke-${id}`,
     kafka: { brokers: brokers.split(','), connectWaitMs: 30_000 },
     schemaRegistry: { url: registry },
-    topics: { attacks: `attacks-smoke-${id}`, alerts: `risk-alerts-smoke-${id}`, deliveries: `risk-alert-deliveries-smoke-${id}`, attacksDlq: `attacks-smoke-${id}.dlq` },
+    topics: { attacks: `attacks-smoke-${id}`, alerts: `risk-alerts-smoke-${id}`, deliveries: `risk-alert-deliveries-smoke-${id}`, attacksDlq: `attacks-smoke-${id}.dlq`, decisions: `risk-decisions-smoke-${id}`, decisionRequests: `risk-decision-requests-smoke-${id}` },
     http: { host: '127.0.0.1' },
     log: { level: 'warn' },
     notify: {

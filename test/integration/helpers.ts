@@ -29,6 +29,8 @@ export function testConfig(overrides: Record<string, unknown> = {}): Config {
       alerts: `risk-alerts-${id}`,
       deliveries: `risk-alert-deliveries-${id}`,
       attacksDlq: `attacks-${id}.dlq`,
+      decisions: `risk-decisions-${id}`,
+      decisionRequests: `risk-decision-requests-${id}`,
     },
     scorer: { stateDir: `/tmp/risk-hub-test/${id}/state` },
     http: { host: '127.0.0.1', port: 0 },
