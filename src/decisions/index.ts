@@ -4,3 +4,4 @@
 export { resolveDecisionPolicy, isExempt, ruleFor, type DecisionPolicy } from './policy.ts';
 export { decideForAlert, decideForRequest, remember, expired, holds, isEnforced, policyDecisionId, requestDecisionId, POLICY_AUTHOR, type ActiveDecision, type DecisionMemory, type PolicyOutcome } from './decide.ts';
 export { parseDuration, formatDuration, MIN_DECISION_MS, MAX_DECISION_MS } from './duration.ts';
+export { parseRequest, requestRecord, MAX_REQUEST_BYTES, type ParsedRequest } from './request.ts';
