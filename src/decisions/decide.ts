@@ -3,23 +3,18 @@
 // transaction that carries the alert, so a decision is published exactly once with its cause.
 
 import { createHash } from 'node:crypto';
-import type { Decision, DecisionAction, DecisionRequest, DecisionSource, EnforcedAction, RiskAlert } from '../contracts.ts';
+import type { Decision, DecisionAction, DecisionRequest, EnforcedAction, RiskAlert } from '../contracts.ts';
+import type { ActiveDecision } from '../scoring/state.ts';
 import { isExempt, ruleFor, type DecisionPolicy } from './policy.ts';
 
-/** The user's decision as the scorer remembers it: enough to expire it, lift it and not weaken it. */
-export interface ActiveDecision {
-  id: string;
-  action: DecisionAction;
-  source: DecisionSource;
-  until: number;
-}
+export type { ActiveDecision };
 
-/** The decision part of a user's state (src/scoring/state.ts carries these two fields). */
+/** The decision part of a user's state (src/scoring/state.ts `offenses` and `dec`; absent there = 0 and null). */
 export interface DecisionMemory {
   /** Enforced decisions (BLOCK, CHALLENGE; simulated ones too) made for the user so far: the escalation step. */
-  offenses: number;
+  offenses?: number | undefined;
   /** The latest decision record written for the user and not yet tombstoned (a LIFT included). */
-  dec: ActiveDecision | null;
+  dec?: ActiveDecision | null | undefined;
 }
 
 /** Who `made_by` names for automatic decisions. */
@@ -52,8 +47,8 @@ function durationFor(durations: readonly number[], step: number): number {
 }
 
 /** Whether `dec` still holds at `nowMs` (a LIFT never does). */
-export function holds(dec: ActiveDecision | null, nowMs: number): dec is ActiveDecision {
-  return dec !== null && dec.action !== 'LIFT' && dec.until > nowMs;
+export function holds(dec: ActiveDecision | null | undefined, nowMs: number): dec is ActiveDecision {
+  return dec != null && dec.action !== 'LIFT' && dec.until > nowMs;
 }
 
 export type PolicyOutcome =
@@ -72,7 +67,8 @@ export function decideForAlert(alert: RiskAlert, mem: DecisionMemory, policy: De
   if (isExempt(policy, alert.user.key)) return { decision: null, why: 'exempt' };
   const action: EnforcedAction = rule.action;
   const enforced = isEnforced(action);
-  const step = enforced ? mem.offenses + 1 : Math.max(mem.offenses, 1);
+  const offenses = mem.offenses ?? 0;
+  const step = enforced ? offenses + 1 : Math.max(offenses, 1);
   const until = nowMs + durationFor(rule.durations, step);
   const cur = mem.dec;
   if (holds(cur, nowMs) && (STRENGTH[cur.action] > STRENGTH[action] || (STRENGTH[cur.action] === STRENGTH[action] && cur.until >= until))) {
@@ -124,7 +120,7 @@ export function decideForRequest(req: DecisionRequest, identifiers: Record<strin
     return { ...base, action: 'LIFT', until: cur.until, offense: 0, lifts: cur.id };
   }
   const action = req.action!;
-  return { ...base, action, until: req.requested_at + req.duration_ms!, offense: isEnforced(action) ? mem.offenses + 1 : 0, lifts: null };
+  return { ...base, action, until: req.requested_at + req.duration_ms!, offense: isEnforced(action) ? (mem.offenses ?? 0) + 1 : 0, lifts: null };
 }
 
 /**
@@ -132,11 +128,11 @@ export function decideForRequest(req: DecisionRequest, identifiers: Record<strin
  * enforced one counts as an offense (its escalation step).
  */
 export function remember(mem: DecisionMemory, decision: Decision): void {
-  if (isEnforced(decision.action) && decision.offense > mem.offenses) mem.offenses = decision.offense;
+  if (isEnforced(decision.action) && decision.offense > (mem.offenses ?? 0)) mem.offenses = decision.offense;
   mem.dec = { id: decision.decision_id, action: decision.action, source: decision.source, until: decision.until };
 }
 
 /** Whether the user's decision record has run out at `nowMs` and should be tombstoned. */
 export function expired(mem: DecisionMemory, nowMs: number): boolean {
-  return mem.dec !== null && mem.dec.until <= nowMs;
+  return mem.dec != null && mem.dec.until <= nowMs;
 }

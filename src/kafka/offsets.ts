@@ -6,8 +6,8 @@ import { createKafka } from './client.ts';
 // ambiguous-commit check, the benchmark and the fault tests.
 
 /** The scorer group's committed offset per input partition (partitions without one are absent). */
-export async function scorerCommitted(admin: Admin, config: Pick<Config, 'applicationId' | 'topics'>): Promise<Map<number, bigint>> {
-  const [committed] = await admin.fetchOffsets({ groupId: scorerGroupId(config), topics: [config.topics.attacks] });
+export async function scorerCommitted(admin: Admin, config: Pick<Config, 'applicationId' | 'topics'>, topic = config.topics.attacks): Promise<Map<number, bigint>> {
+  const [committed] = await admin.fetchOffsets({ groupId: scorerGroupId(config), topics: [topic] });
   const out = new Map<number, bigint>();
   for (const p of committed?.partitions ?? []) if (BigInt(p.offset) >= 0n) out.set(p.partition, BigInt(p.offset));
   return out;

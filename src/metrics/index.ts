@@ -99,6 +99,17 @@ export const scorerUsersExpired = new Counter({
   help: 'Users forgotten after scorer.idleUserTtlMs without an event (state deleted, changelog tombstoned)',
   registers: [registry],
 });
+export const scorerDecisionsEnded = new Counter({
+  name: 'risk_hub_scorer_decisions_ended_total',
+  help: 'Decision records tombstoned on the decisions topic because their time ran out',
+  registers: [registry],
+});
+export const scorerDecisions = new Counter({
+  name: 'risk_hub_scorer_decisions_total',
+  help: 'Decisions published, by action and source (POLICY: with their alert; MANUAL: from a request); simulated ones included',
+  labelNames: ['action', 'source'] as const,
+  registers: [registry],
+});
 export const scorerUsers = new Gauge({
   name: 'risk_hub_scorer_users_tracked',
   help: 'Users with state in the local stores of this instance (approximate)',

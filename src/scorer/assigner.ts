@@ -1,19 +1,48 @@
 import type { Assigner, PartitionAssigner } from 'kafkajs';
 import kafkajs from '../kafka/kafkajs.ts';
 
-// The round-robin assigner, plus this instance's advertised URL in the member metadata's userData,
-// so any instance can tell a caller which instance owns a user (describeGroups shows every member's
-// metadata and assignment). Protocol name differs from kafkajs' own so all members agree on it.
+// A co-partitioning round robin: partition p of every subscribed topic (attacks and the decision
+// requests) goes to the same member, the (p mod n)-th by member id, because both are processed by
+// partition p's task with its store and producer. The member metadata's userData carries this
+// instance's advertised URL, so any instance can tell a caller which instance owns a user
+// (describeGroups shows every member's metadata and assignment). The protocol name differs from
+// kafkajs' own so all members agree on it, and is unchanged since it dealt out one topic only.
 
 export const ASSIGNER_NAME = 'RiskHubRoundRobin';
+
+type Cluster = { findTopicPartitionMetadata(topic: string): Array<{ partitionId: number }> };
+
+/** Partition ids per topic → member → topic → partitions, partition p of every topic to member p mod n. */
+export function coPartitionedAssignment(memberIds: string[], partitionsByTopic: Map<string, number[]>): Map<string, Record<string, number[]>> {
+  const sorted = [...memberIds].sort();
+  const out = new Map<string, Record<string, number[]>>();
+  if (!sorted.length) return out;
+  for (const [topic, ids] of partitionsByTopic) {
+    for (const p of [...ids].sort((a, b) => a - b)) {
+      const member = sorted[p % sorted.length]!;
+      let mine = out.get(member);
+      if (!mine) out.set(member, (mine = Object.create(null) as Record<string, number[]>));
+      (mine[topic] ??= []).push(p);
+    }
+  }
+  return out;
+}
 
 export function urlAdvertisingAssigner(url: string): PartitionAssigner {
   return (config) => {
     const rr = kafkajs.PartitionAssigners.roundRobin(config) as Assigner;
+    const cluster = (config as unknown as { cluster: Cluster }).cluster;
     return {
       name: ASSIGNER_NAME,
       version: rr.version,
-      assign: (group) => rr.assign(group),
+      assign: async ({ members, topics }) => {
+        const byTopic = new Map(topics.map((topic) => [topic, cluster.findTopicPartitionMetadata(topic).map((m) => m.partitionId)]));
+        const assignment = coPartitionedAssignment(members.map((m) => m.memberId), byTopic);
+        return [...assignment].map(([memberId, a]) => ({
+          memberId,
+          memberAssignment: kafkajs.AssignerProtocol.MemberAssignment.encode({ version: rr.version, assignment: a, userData: Buffer.alloc(0) }),
+        }));
+      },
       protocol: ({ topics }) => ({
         name: ASSIGNER_NAME,
         metadata: kafkajs.AssignerProtocol.MemberMetadata.encode({ version: rr.version, topics, userData: Buffer.from(url, 'utf8') }),

@@ -5,8 +5,9 @@ import type { TaskManager } from './task-manager.ts';
 import { DEAD_LETTER_MAX_BYTES, DEAD_LETTER_REFERENCE_BYTES } from './records.ts';
 import type { InputBatch } from './task.ts';
 
-// The batch loop (Kafka Streams' StreamThread): fetches batches of `attacks` (kafkajs eachBatch,
-// `concurrency` partitions at a time), hands each to its partition's task, and decides what a failure
+// The batch loop (Kafka Streams' StreamThread): fetches batches of `attacks` and of the decision
+// requests (kafkajs eachBatch, `concurrency` partitions at a time; both topics co-partitioned, see
+// assigner.ts), hands each to its partition's task, and decides what a failure
 // means (failures.ts): an outage is retried with backoff for as long as it lasts, staying in the group;
 // a task failure reopens the task (fence + restore) before the retry; a deterministic failure is
 // retried a bounded number of times, then the batch is split in halves until the offending record is
@@ -21,6 +22,8 @@ export interface BatchLoopDeps {
   manager: TaskSource;
   log: Logger;
   inputTopic: string;
+  /** The decision-requests topic, read beside the input (absent: the input only). */
+  requestsTopic?: string;
   concurrency: number;
   /** First retry delay (ms), doubling to RETRY_MAX_MS; 500 by default (tests shorten it). */
   retryBaseMs?: number;
@@ -60,7 +63,8 @@ export class BatchLoop {
     });
     consumer.on(consumer.events.REBALANCING, () => manager.onRebalancing());
     await consumer.connect();
-    await consumer.subscribe({ topic: inputTopic, fromBeginning: true });
+    const topics = this.deps.requestsTopic ? [inputTopic, this.deps.requestsTopic] : [inputTopic];
+    await consumer.subscribe({ topics, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -70,7 +74,7 @@ export class BatchLoop {
       eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
         if (batch.isEmpty()) return;
         const ctx = { partition: batch.partition, heartbeat, isRunning: () => isRunning() && !this.stopping, isStale, resolveOffset };
-        await this.handleBatch(toInput(batch), ctx);
+        await this.handleBatch(toInput(batch, inputTopic), ctx);
       },
     });
   }
@@ -166,7 +170,7 @@ export class BatchLoop {
    * batch, it was committed and its state restored, so it must not be scored again.
    */
   private async alreadyCommitted(p: number, input: InputBatch): Promise<boolean> {
-    const committed = await this.deps.manager.committedOffset(p).catch(() => -1n);
+    const committed = await this.deps.manager.committedOffset(p, input.topic).catch(() => -1n);
     if (committed <= BigInt(input.lastOffset)) return false;
     this.deps.log.warn({ partition: p, lastOffset: input.lastOffset }, 'the failed commit had in fact succeeded; batch not scored again');
     return true;
@@ -185,8 +189,9 @@ export class BatchLoop {
   }
 }
 
-function toInput(batch: Batch): InputBatch {
-  return { messages: batch.messages, lastOffset: batch.lastOffset() };
+function toInput(batch: Batch, inputTopic: string): InputBatch {
+  // The input's batches carry no topic: that is the default everywhere downstream.
+  return { ...(batch.topic === inputTopic ? {} : { topic: batch.topic }), messages: batch.messages, lastOffset: batch.lastOffset() };
 }
 
 /** Sleeps `ms`, heartbeating every second so the group keeps this member through a long backoff. */

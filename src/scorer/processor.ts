@@ -1,6 +1,8 @@
-import type { RiskAlert, ScoredAttack } from '../contracts.ts';
+import type { Decision, RiskAlert, ScoredAttack } from '../contracts.ts';
 import { userKey } from '../contracts.ts';
 import type { ScoringConfig } from '../config/scoring.ts';
+import type { DecisionsConfig } from '../config/decisions.ts';
+import { decideForAlert, decideForRequest, parseRequest, remember, resolveDecisionPolicy } from '../decisions/index.ts';
 import { partitionFor } from '../kafka/partitioner.ts';
 import { boundIdentifiers, eventIdProblem, identityProblem, INVALID_EVENT_ID, INVALID_IDENTITY, MAX_ATTACK_TYPE_BYTES, truncateUtf8 } from '../identity.ts';
 import { activeSince, emptyUserState, markActive, resolvePolicy, scoreEvent, type UserState } from '../scoring/index.ts';
@@ -53,6 +55,8 @@ export interface BatchResult {
   /** Users whose state changed, by key (a duplicate or late event changes only when the user was last active). */
   dirty: Map<string, UserState>;
   alerts: RiskAlert[];
+  /** Decisions to publish with the alerts (each alert that made one carries it too). */
+  decisions: Decision[];
   deadLetters: Array<{ offset: string; reason: string; message: string; schemaId?: number | undefined }>;
   counts: ProcessCounts;
   /** The newest event time among the batch's valid records (ms; -Infinity when none): stream time. */
@@ -127,12 +131,14 @@ export function processBatch(
   states: Map<string, UserState>,
   scoring: ScoringConfig,
   ctx: { partition: number; partitions: number; nowMs: number },
+  decisions?: DecisionsConfig,
 ): BatchResult {
   const out: BatchResult = {
     dirty: new Map(),
     alerts: [],
+    decisions: [],
     deadLetters: [],
-    counts: { scored: 0, duplicate: 0, late: 0, clamped: 0, points: 0, wrongPartition: 0, truncated: 0, newUsers: 0 },
+    counts: emptyCounts(),
     streamTime: -Infinity,
   };
   for (const r of records) {
@@ -173,7 +179,75 @@ export function processBatch(
     out.counts.scored++;
     out.counts.points += res.points;
     out.dirty.set(key, state);
-    if (res.alert) out.alerts.push(res.alert);
+    if (res.alert) {
+      if (decisions) decide(res.alert, state, decisions, ctx.nowMs, out);
+      out.alerts.push(res.alert);
+    }
   }
   return out;
+}
+
+/** The alert's decision by policy, if any: remembered in the user's state, carried by the alert, published with it. */
+function decide(alert: RiskAlert, state: UserState, cfg: DecisionsConfig, nowMs: number, out: BatchResult): void {
+  const { decision } = decideForAlert(alert, state, resolveDecisionPolicy(cfg, alert.application_id), nowMs);
+  alert.decision = decision;
+  if (!decision) return;
+  remember(state, decision);
+  out.decisions.push(decision);
+}
+
+/** A record of the decision-requests topic, undecoded (requests are JSON: src/decisions/request.ts). */
+export interface RequestRecord {
+  offset: string;
+  recordKey: string | null;
+  value: Buffer | null;
+}
+
+/**
+ * People's requests in offset order: each valid one becomes a decision (or, for a remove with nothing
+ * to lift, nothing), remembered in the user's state; an invalid one is dead-lettered. `states` holds
+ * the loaded state of every key in `requestKeys` and is mutated in place.
+ */
+export function processRequests(records: RequestRecord[], states: Map<string, UserState>, nowMs: number): BatchResult & { ignored: number } {
+  const out = { dirty: new Map(), alerts: [], decisions: [], deadLetters: [], counts: emptyCounts(), streamTime: -Infinity, ignored: 0 } as BatchResult & { ignored: number };
+  for (const r of records) {
+    const parsed = parseRequest(r.recordKey, r.value);
+    if (!parsed.ok) {
+      out.deadLetters.push({ offset: r.offset, reason: parsed.reason, message: parsed.message });
+      continue;
+    }
+    const req = parsed.request;
+    const key = userKey(req.application_id, req.environment, req.user_key);
+    const known = states.get(key);
+    const decision = decideForRequest(req, {}, known ?? {}, nowMs);
+    if (!decision) {
+      out.ignored++; // a remove with nothing to lift
+      continue;
+    }
+    let state = known;
+    if (!state) {
+      // A person may act on a user before any attack of theirs: the decision alone keeps the state.
+      state = emptyUserState();
+      states.set(key, state);
+      out.counts.newUsers++;
+    }
+    remember(state, decision);
+    out.dirty.set(key, state);
+    out.decisions.push(decision);
+  }
+  return out;
+}
+
+/** Keys of the users a request batch names (valid requests only; the rest are dead-lettered). */
+export function requestKeys(records: RequestRecord[]): string[] {
+  const keys = new Set<string>();
+  for (const r of records) {
+    const parsed = parseRequest(r.recordKey, r.value);
+    if (parsed.ok) keys.add(userKey(parsed.request.application_id, parsed.request.environment, parsed.request.user_key));
+  }
+  return [...keys];
+}
+
+function emptyCounts(): ProcessCounts {
+  return { scored: 0, duplicate: 0, late: 0, clamped: 0, points: 0, wrongPartition: 0, truncated: 0, newUsers: 0 };
 }

@@ -1,4 +1,5 @@
-import type { RiskAlert } from '../contracts.ts';
+import type { Decision, RiskAlert } from '../contracts.ts';
+import { userKeyOf } from '../identity.ts';
 import type { OutMessage } from '../kafka/chunk.ts';
 import { DLQ_HEADERS } from '../kafka/names.ts';
 import type { UserState } from '../scoring/index.ts';
@@ -39,6 +40,16 @@ export function changelogTombstones(keys: string[], partition: number): OutMessa
 /** An alert on partition `partition` of `risk-alerts`, keyed like the attacks that raised it. */
 export function alertRecord(alert: RiskAlert, value: Buffer, partition: number): OutMessage {
   return { key: `${alert.application_id}/${alert.environment}/${alert.user.key}`, value, partition };
+}
+
+/** A decision on partition `partition` of the decisions topic, keyed like the user (its latest record is their decision). */
+export function decisionRecord(d: Decision, value: Buffer, partition: number): OutMessage {
+  return { key: userKeyOf(d.application_id, d.environment, d.user.key), value, partition };
+}
+
+/** The end of users' decision records (compaction then removes them: the topic holds active decisions). */
+export function decisionTombstones(keys: string[], partition: number): OutMessage[] {
+  return keys.map((key) => ({ key, value: null, partition }));
 }
 
 /** The input record a dead letter is made of (as the consumer read it). */

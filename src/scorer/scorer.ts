@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
 import type { Config } from '../config/schema.ts';
-import { SCORER_SKIPPED_FIELDS, type RiskAlert, type ScoredAttack } from '../contracts.ts';
+import { SCORER_SKIPPED_FIELDS, type Decision, type RiskAlert, type ScoredAttack } from '../contracts.ts';
 import { isRetriable, PoisonRecordError } from '../errors.ts';
 import { startHttp, type HttpHandle, type Route } from '../http.ts';
 import { createKafka } from '../kafka/client.ts';
@@ -76,11 +76,13 @@ export async function startScorer(config: Config, opts: ScorerOptions): Promise<
 async function prepare(config: Config, admin: Admin, log: Logger): Promise<{ codec: TaskCodec; partitions: number }> {
   const serde = new AvroSerde(config);
   const alertSubject = subjectFor(config.topics.alerts);
+  const decisionSubject = subjectFor(config.topics.decisions);
   const onRetry = rateLimited(log, 'the schema registry is not reachable; waiting for it (not ready, still live)');
   for (let attempt = 1; ; attempt++) {
     try {
       // fails fast (SchemaError) when schemas were never registered
       await withTimeout(serde.latestId(alertSubject), config.schemaRegistry.timeoutMs, 'asking the schema registry');
+      await withTimeout(serde.latestId(decisionSubject), config.schemaRegistry.timeoutMs, 'asking the schema registry');
       break;
     } catch (err) {
       if (!isRetriable(err)) throw err;
@@ -90,11 +92,12 @@ async function prepare(config: Config, admin: Admin, log: Logger): Promise<{ cod
   }
   const inputTopic = config.topics.attacks;
   const changelog = changelogTopic(config);
-  const md = await admin.fetchTopicMetadata({ topics: [inputTopic, changelog] });
+  const coPartitioned = [changelog, config.topics.decisions, config.topics.decisionRequests];
+  const md = await admin.fetchTopicMetadata({ topics: [inputTopic, ...coPartitioned] });
   const partitions = md.topics.find((t) => t.name === inputTopic)!.partitions.length;
-  const changelogPartitions = md.topics.find((t) => t.name === changelog)!.partitions.length;
-  if (changelogPartitions !== partitions) {
-    throw new Error(`${changelog} has ${changelogPartitions} partitions but ${inputTopic} has ${partitions}: they must be co-partitioned (recreate the changelog with ${partitions})`);
+  for (const topic of coPartitioned) {
+    const n = md.topics.find((t) => t.name === topic)!.partitions.length;
+    if (n !== partitions) throw new Error(`${topic} has ${n} partitions but ${inputTopic} has ${partitions}: they must be co-partitioned (recreate it with ${partitions})`);
   }
   const attackReader = readerType('attack.avsc', SCORER_SKIPPED_FIELDS);
   // Every registry call is bounded (schemaRegistry.timeoutMs): a registry that hangs is an outage
@@ -103,6 +106,7 @@ async function prepare(config: Config, admin: Admin, log: Logger): Promise<{ cod
   const codec: TaskCodec = {
     decode: (messages) => withTimeout(decodeAll(serde, attackReader, messages), ms, 'decoding a batch (schema registry)'),
     encodeAlert: (alert: RiskAlert) => withTimeout(serde.encode(alertSubject, alert), ms, 'encoding an alert (schema registry)'),
+    encodeDecision: (decision: Decision) => withTimeout(serde.encode(decisionSubject, decision), ms, 'encoding a decision (schema registry)'),
   };
   return { codec, partitions };
 }
@@ -135,7 +139,15 @@ function startProcessing(
   config: Config,
   deps: { kafka: Kafka; admin: Admin; codec: TaskCodec; partitions: number; url: string; log: Logger; onFatal: (err: unknown) => void },
 ): Processing {
-  const names: TaskNames = { input: config.topics.attacks, changelog: changelogTopic(config), alerts: config.topics.alerts, deadLetters: config.topics.attacksDlq, groupId: scorerGroupId(config) };
+  const names: TaskNames = {
+    input: config.topics.attacks,
+    changelog: changelogTopic(config),
+    alerts: config.topics.alerts,
+    deadLetters: config.topics.attacksDlq,
+    groupId: scorerGroupId(config),
+    decisions: config.topics.decisions,
+    requests: config.topics.decisionRequests,
+  };
   const consumer = deps.kafka.consumer({
     groupId: names.groupId,
     readUncommitted: false,
@@ -158,11 +170,11 @@ function startProcessing(
     partitions: deps.partitions,
     codec: deps.codec,
     producerFor: (p) => kafkaTransactionalProducer(deps.kafka, scorerTransactionalId(config, p)),
-    pause: (p) => consumer.pause([{ topic: names.input, partitions: [p] }]),
-    resume: (p) => consumer.resume([{ topic: names.input, partitions: [p] }]),
+    pause: (p) => consumer.pause([{ topic: names.input, partitions: [p] }, { topic: names.requests, partitions: [p] }]),
+    resume: (p) => consumer.resume([{ topic: names.input, partitions: [p] }, { topic: names.requests, partitions: [p] }]),
     onFatal: deps.onFatal,
   });
-  const loop = new BatchLoop({ consumer, manager, log: deps.log, inputTopic: names.input, concurrency: config.scorer.concurrency });
+  const loop = new BatchLoop({ consumer, manager, log: deps.log, inputTopic: names.input, requestsTopic: names.requests, concurrency: config.scorer.concurrency });
   manager.start();
   return { manager, loop, consumer, running: loop.run() };
 }

@@ -204,6 +204,7 @@ export class TaskManager {
         codec: this.deps.codec,
         names: this.deps.names,
         scoring: this.deps.config.scoring,
+        decisions: this.deps.config.decisions,
         cacheUsers: this.deps.config.scorer.cacheUsers,
         budget: () => this.budget,
         storeFlushIntervalMs: this.deps.config.scorer.storeFlushIntervalMs,
@@ -353,8 +354,9 @@ export class TaskManager {
   }
 
   /** The scorer group's committed offset of an input partition (-1 when none). */
-  async committedOffset(p: number): Promise<bigint> {
-    return (await scorerCommitted(this.deps.admin, this.deps.config)).get(p) ?? -1n;
+  /** The group's committed offset of partition `p` of `topic` (the input by default); -1 when none. */
+  async committedOffset(p: number, topic?: string): Promise<bigint> {
+    return (await scorerCommitted(this.deps.admin, this.deps.config, topic)).get(p) ?? -1n;
   }
 
   // -- timers -----------------------------------------------------------------------------------
@@ -362,7 +364,8 @@ export class TaskManager {
   start(): void {
     const { storeFlushIntervalMs, punctuateIntervalMs, idleUserTtlMs } = this.deps.config.scorer;
     this.every(Math.max(100, storeFlushIntervalMs), () => this.flushDue());
-    if (idleUserTtlMs > 0) this.every(punctuateIntervalMs, () => this.punctuateAll());
+    // Always: besides idle users (when idleUserTtlMs > 0) it tombstones decisions whose time ran out.
+    this.every(punctuateIntervalMs, () => this.punctuateAll());
     this.every(USERS_INTERVAL_MS, () => void this.countUsers());
     this.every(LAG_INTERVAL_MS, () => {
       void this.updateLag();

@@ -1,17 +1,18 @@
 import type { KafkaMessage } from 'kafkajs';
 import { LRUCache } from 'lru-cache';
 import type { ScoringConfig } from '../config/scoring.ts';
-import type { RiskAlert } from '../contracts.ts';
+import type { DecisionsConfig } from '../config/decisions.ts';
+import type { Decision, RiskAlert } from '../contracts.ts';
 import type { OutMessage } from '../kafka/chunk.ts';
 import type { Logger } from '../log.ts';
 import * as m from '../metrics/index.ts';
 import { approxHeapBytes, isIdle, type UserState } from '../scoring/index.ts';
-import { decodeState, peekLast } from '../state/codec.ts';
+import { decodeState, peekTimes } from '../state/codec.ts';
 import { entriesOf, type PartitionStore } from '../state/store.ts';
 import { RecordTooLargeError } from './failures.ts';
-import { batchKeys, processBatch, type BatchResult, type InputRecord } from './processor.ts';
+import { batchKeys, processBatch, processRequests, requestKeys, type BatchResult, type InputRecord } from './processor.ts';
 import type { TopicMessages, TransactionalProducer } from './producer.ts';
-import { alertRecord, changelogRecords, changelogTombstones, DEAD_LETTER_MAX_BYTES, deadLetterRecord, messageBytes } from './records.ts';
+import { alertRecord, changelogRecords, changelogTombstones, DEAD_LETTER_MAX_BYTES, deadLetterRecord, decisionRecord, decisionTombstones, messageBytes } from './records.ts';
 
 // One owned input partition (Kafka Streams' StreamTask): its LevelDB store, its transactional producer
 // (behind the narrow port of producer.ts), a cache of decoded hot users, and the committed changes not
@@ -29,6 +30,10 @@ export interface TaskNames {
   alerts: string;
   deadLetters: string;
   groupId: string;
+  /** The compacted decisions topic (written: decisions with their cause, tombstones when they end). */
+  decisions: string;
+  /** The decision-requests topic (read like `input`, co-partitioned with it). */
+  requests: string;
 }
 
 /** Decoding of input records and encoding of alerts (the schema registry, behind a port). */
@@ -36,6 +41,7 @@ export interface TaskCodec {
   /** Poison becomes a record with `poison` set; a registry outage throws a retriable error. */
   decode(messages: KafkaMessage[]): Promise<InputRecord[]>;
   encodeAlert(alert: RiskAlert): Promise<Buffer>;
+  encodeDecision(decision: Decision): Promise<Buffer>;
 }
 
 export interface TaskDeps {
@@ -47,6 +53,8 @@ export interface TaskDeps {
   codec: TaskCodec;
   names: TaskNames;
   scoring: ScoringConfig;
+  /** The counter-measures policy (absent: alerts make no decisions). */
+  decisions?: DecisionsConfig;
   cacheUsers: number;
   /**
    * This task's share of the process's memory budgets (bytes), asked after every batch: the task
@@ -64,6 +72,8 @@ export interface TaskDeps {
 
 /** Input records of one partition, in offset order, and the offset after which the group resumes. */
 export interface InputBatch {
+  /** The topic the batch was read from: the input (attacks, by default) or the decision requests. */
+  topic?: string;
   messages: KafkaMessage[];
   /** The last offset this batch covers (≥ its last message's: a fetch can end in transaction markers). */
   lastOffset: string;
@@ -222,18 +232,27 @@ export class PartitionTask {
     let states: Map<string, UserState>;
     let changelog: OutMessage[];
     let checkpoint: bigint | undefined;
+    const requests = batch.topic !== undefined && batch.topic === this.deps.names.requests;
     try {
-      // 1. decode; poison becomes a dead letter, a registry outage throws (retriable)
-      const records = await this.deps.codec.decode(batch.messages);
-      // 2. load the touched users' states: cache, else committed changes not yet flushed, else the store
-      states = await this.load(batchKeys(records));
-      // 3. score (pure; mutates the loaded states in place)
-      result = processBatch(records, states, this.deps.scoring, { partition: this.partition, partitions: this.deps.partitions, nowMs: this.now() });
+      if (requests) {
+        // 1–3 for people's requests: parse (invalid ones are dead-lettered), load, decide
+        const records = batch.messages.map((msg) => ({ offset: msg.offset, recordKey: msg.key ? msg.key.toString('utf8') : null, value: msg.value }));
+        states = await this.load(requestKeys(records));
+        result = processRequests(records, states, this.now());
+      } else {
+        // 1. decode; poison becomes a dead letter, a registry outage throws (retriable)
+        const records = await this.deps.codec.decode(batch.messages);
+        // 2. load the touched users' states: cache, else committed changes not yet flushed, else the store
+        states = await this.load(batchKeys(records));
+        // 3. score and decide (pure; mutates the loaded states in place)
+        const ctx = { partition: this.partition, partitions: this.deps.partitions, nowMs: this.now() };
+        result = processBatch(records, states, this.deps.scoring, ctx, this.deps.decisions);
+      }
       // 4. build the transaction's records; one over the broker's limit fails here, before any send
       changelog = changelogRecords(result.dirty, this.partition);
       const out = await this.transactionRecords(batch, result, changelog);
-      // 5. one transaction: changelog, alerts, dead letters and the input offset; commit
-      checkpoint = await this.commit(out, BigInt(batch.lastOffset) + 1n);
+      // 5. one transaction: changelog, alerts, decisions, dead letters and the input offset; commit
+      checkpoint = await this.commit(out, BigInt(batch.lastOffset) + 1n, batch.topic ?? this.deps.names.input);
     } catch (err) {
       this.cache.clear();
       throw err;
@@ -259,10 +278,9 @@ export class PartitionTask {
    */
   async deadLetter(batch: InputBatch, reason: string, message: string, maxBytes = DEAD_LETTER_MAX_BYTES): Promise<void> {
     this.assertActive();
-    const dead = batch.messages.map((msg) =>
-      deadLetterRecord(msg, { offset: msg.offset, reason, message }, { topic: this.deps.names.input, partition: this.partition }, maxBytes),
-    );
-    await this.commit([{ topic: this.deps.names.deadLetters, messages: dead }], BigInt(batch.lastOffset) + 1n);
+    const topic = batch.topic ?? this.deps.names.input;
+    const dead = batch.messages.map((msg) => deadLetterRecord(msg, { offset: msg.offset, reason, message }, { topic, partition: this.partition }, maxBytes));
+    await this.commit([{ topic: this.deps.names.deadLetters, messages: dead }], BigInt(batch.lastOffset) + 1n, topic);
     m.scorerDeadLettered.inc({ reason }, dead.length);
     this.deps.log.warn({ partition: this.partition, offsets: batch.messages.map((msg) => msg.offset), reason, message }, 'records dead-lettered after failing on their own');
   }
@@ -270,15 +288,19 @@ export class PartitionTask {
   private async transactionRecords(batch: InputBatch, result: BatchResult, changelog: OutMessage[]): Promise<TopicMessages[]> {
     const p = this.partition;
     const alerts = await Promise.all(result.alerts.map(async (a) => alertRecord(a, await this.deps.codec.encodeAlert(a), p)));
+    const decisions = await Promise.all(result.decisions.map(async (d) => decisionRecord(d, await this.deps.codec.encodeDecision(d), p)));
     for (let i = 0; i < changelog.length; i++) assertFits(changelog[i]!, 'the state of user');
     for (let i = 0; i < alerts.length; i++) assertFits(alerts[i]!, 'an alert for user');
+    for (let i = 0; i < decisions.length; i++) assertFits(decisions[i]!, 'a decision for user');
     // Only batches with dead letters need their records by offset (most have none).
     const byOffset = new Map(result.deadLetters.length ? batch.messages.map((msg) => [msg.offset, msg]) : []);
-    const dead = result.deadLetters.map((d) => deadLetterRecord(byOffset.get(d.offset)!, d, { topic: this.deps.names.input, partition: p }));
+    const source = batch.topic ?? this.deps.names.input;
+    const dead = result.deadLetters.map((d) => deadLetterRecord(byOffset.get(d.offset)!, d, { topic: source, partition: p }));
     const n = this.deps.names;
     return [
       ...(changelog.length ? [{ topic: n.changelog, messages: changelog }] : []),
       ...(alerts.length ? [{ topic: n.alerts, messages: alerts }] : []),
+      ...(decisions.length ? [{ topic: n.decisions, messages: decisions }] : []),
       ...(dead.length ? [{ topic: n.deadLetters, messages: dead }] : []),
     ];
   }
@@ -288,7 +310,7 @@ export class PartitionTask {
    * given), commit. Any error aborts it (counted) and is rethrown. Returns the changelog end offset of
    * this partition after what was sent (the store's next checkpoint), undefined when nothing was.
    */
-  private async commit(records: TopicMessages[], nextInputOffset: bigint | undefined): Promise<bigint | undefined> {
+  private async commit(records: TopicMessages[], nextInputOffset: bigint | undefined, inputTopic = this.deps.names.input): Promise<bigint | undefined> {
     const producer = this.deps.producer;
     const c0 = process.hrtime.bigint();
     await producer.begin();
@@ -299,7 +321,7 @@ export class PartitionTask {
         const end = r.baseOffset + BigInt(r.count);
         if (checkpoint === undefined || end > checkpoint) checkpoint = end;
       }
-      if (nextInputOffset !== undefined) await producer.sendOffsets(this.deps.names.groupId, this.deps.names.input, this.partition, nextInputOffset);
+      if (nextInputOffset !== undefined) await producer.sendOffsets(this.deps.names.groupId, inputTopic, this.partition, nextInputOffset);
       await producer.commit();
       m.scorerCommitDuration.observe(Number(process.hrtime.bigint() - c0) / 1e9);
       return checkpoint;
@@ -315,35 +337,60 @@ export class PartitionTask {
   /**
    * Punctuation (run through `exclusive`): the next slice of the store is checked for users idle longer
    * than scorer.idleUserTtlMs by the task's stream time (capped by the clock, so a clamped future event
-   * does not age everyone); they are tombstoned on the changelog in one transaction, then dropped from
-   * the cache and staged for the store like a batch's changes. Returns the users forgotten.
+   * does not age everyone) and for decisions whose time ran out by the clock. In one transaction idle
+   * users are tombstoned on the changelog, ended decisions on the decisions topic (their users' states
+   * rewritten without them); then they leave the cache and are staged for the store like a batch's
+   * changes. A user is not idle while a decision holds them. Returns the users changed.
    */
   async punctuate(): Promise<number> {
-    if (this.state !== 'active' || this.deps.idleUserTtlMs === 0) return 0;
-    const horizon = Math.min(this.now(), this.streamTimeMs);
-    if (!Number.isFinite(horizon)) return 0; // no batch since the task opened: time has not moved
+    if (this.state !== 'active') return 0;
+    const ttl = this.deps.idleUserTtlMs;
+    const nowMs = this.now();
+    const horizon = Math.min(nowMs, this.streamTimeMs);
     // 1. read the next slice of the store
     const rows = await this.deps.store.scan(this.scanCursor, IDLE_SCAN_KEYS);
     this.scanCursor = rows.length < IDLE_SCAN_KEYS ? undefined : rows[rows.length - 1]![0];
-    // 2. pick the idle users (a committed change not yet flushed is newer than the stored value)
+    // 2. pick the users whose decision ended and the idle users (a committed change not yet flushed
+    //    is newer than the stored value); a user is not idle while a decision holds them
     const idle: string[] = [];
+    const ended = new Map<string, UserState>();
+    /** Users whose decision record is tombstoned: the ended ones, and idle users forgotten with theirs. */
+    const decided: string[] = [];
     for (const [key, stored] of rows) {
       const value = this.pending.has(key) ? this.pending.get(key) : stored;
       if (!value) continue;
-      const last = peekLast(value);
-      if (last !== undefined && isIdle(last, horizon, this.deps.idleUserTtlMs)) idle.push(key);
+      const times = peekTimes(value);
+      if (times === undefined) continue;
+      const decisionEnded = times.decisionUntil !== null && times.decisionUntil <= nowMs;
+      const isIdleUser = ttl > 0 && Number.isFinite(horizon) && isIdle(times.since, horizon, ttl);
+      if (isIdleUser && (times.decisionUntil === null || decisionEnded)) {
+        idle.push(key);
+        if (decisionEnded) decided.push(key);
+      } else if (decisionEnded) {
+        const state = decodeState(value);
+        if (!state) continue;
+        ended.set(key, state);
+        decided.push(key);
+      }
     }
-    if (!idle.length || this.state !== 'active') return 0;
-    // 3. tombstone them in one transaction (no input offset: no input was read)
-    const tombstones = changelogTombstones(idle, this.partition);
-    const checkpoint = await this.commit([{ topic: this.deps.names.changelog, messages: tombstones }], undefined);
-    // 4. after the commit: forget them in the cache, stage the deletions, write the store when due
+    if ((!idle.length && !ended.size) || this.state !== 'active') return 0;
+    // 3. one transaction (no input offset: no input was read): idle users tombstoned on the changelog;
+    //    ended decisions tombstoned on the decisions topic, their users' states rewritten without them
+    for (const state of ended.values()) state.dec = null;
+    const forgotten = changelogTombstones(idle, this.partition);
+    const rewritten = changelogRecords(ended, this.partition);
+    const records: TopicMessages[] = [{ topic: this.deps.names.changelog, messages: [...forgotten, ...rewritten] }];
+    if (decided.length) records.push({ topic: this.deps.names.decisions, messages: decisionTombstones(decided, this.partition) });
+    const checkpoint = await this.commit(records, undefined);
+    // 4. after the commit: forget them in the cache, stage the changes, write the store when due
     for (const key of idle) this.cache.delete(key);
-    if (checkpoint !== undefined) this.stage(tombstones as Array<{ key: string; value: null }>, checkpoint, -idle.length);
+    for (const key of ended.keys()) this.cache.delete(key);
+    if (checkpoint !== undefined) this.stage([...forgotten, ...rewritten] as Array<{ key: string; value: Buffer | null }>, checkpoint, -idle.length);
     await this.flushOrDrop();
-    m.scorerUsersExpired.inc(idle.length);
-    this.deps.log.debug({ partition: this.partition, users: idle.length }, 'idle users forgotten');
-    return idle.length;
+    if (idle.length) m.scorerUsersExpired.inc(idle.length);
+    if (decided.length) m.scorerDecisionsEnded.inc(decided.length);
+    this.deps.log.debug({ partition: this.partition, users: idle.length, decisionsEnded: decided.length }, 'idle users forgotten, ended decisions tombstoned');
+    return idle.length + ended.size;
   }
 
   // -- flush ------------------------------------------------------------------------------------
@@ -444,6 +491,7 @@ function recordBatchMetrics(log: Logger, partition: number, result: BatchResult,
   if (c.wrongPartition) m.scorerWrongPartition.inc(c.wrongPartition);
   m.scorerPoints.inc(c.points);
   for (const a of result.alerts) m.scorerAlerts.inc({ tier: String(a.tier) });
+  for (const d of result.decisions) m.scorerDecisions.inc({ action: d.action, source: d.source });
   for (const d of result.deadLetters) m.scorerDeadLettered.inc({ reason: d.reason });
   if (result.deadLetters.length) log.warn({ partition, deadLetters: result.deadLetters.map((d) => ({ offset: d.offset, reason: d.reason })) }, 'records dead-lettered');
   m.scorerBatchDuration.observe(Number(process.hrtime.bigint() - t0) / 1e9);

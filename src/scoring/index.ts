@@ -5,7 +5,7 @@
 // Per-user state bound (defaults: 24 h window, 1 min buckets, 10 contributions, 512 ids): at most
 // 2162 window entries, 80 contribution candidates and 512 remembered ids; encoded (src/state/codec.ts)
 // a flooding user is ~13 KB (an event every 4 s for a day), a user with one event ~90 bytes plus ~55
-// per further event with a UUID id; at most `stateBytesBound` (106,644 bytes) whatever the input, for
+// per further event with a UUID id; at most `stateBytesBound` (106,693 bytes) whatever the input, for
 // events within the limits of src/identity.ts. Exact (equal to the naive model) while a user has at most ~2162
 // point-bearing timestamps in the window; beyond that the oldest entries are merged per bucket.
 

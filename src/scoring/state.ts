@@ -56,6 +56,22 @@ export interface UserState {
   idPos: number;
   /** Contribution candidates in the window, best first (points desc, then newest, then latest arrival). */
   top: StoredContribution[];
+  /**
+   * Counter-measures (src/decisions): enforced decisions made for the user so far (the escalation
+   * step); absent = 0. Set by the scorer's processor, never by `scoreEvent`.
+   */
+  offenses?: number;
+  /** The user's decision record not yet tombstoned (a LIFT included); absent or null = none. */
+  dec?: ActiveDecision | null;
+}
+
+/** A user's decision as the state keeps it (src/decisions/decide.ts): enough to expire, lift and not weaken it. */
+export interface ActiveDecision {
+  id: string;
+  action: 'MONITOR' | 'CHALLENGE' | 'BLOCK' | 'LIFT';
+  source: 'POLICY' | 'MANUAL';
+  /** ms since epoch. */
+  until: number;
 }
 
 /**
@@ -69,7 +85,7 @@ export const MAX_STATE_BYTES = 256 * 1024;
 /**
  * The most bytes the state codec can write for one user under `policy`, for events within the limits
  * of src/identity.ts (the scorer refuses longer event ids and truncates longer attack types before
- * scoring). Each part at its worst: the header and counts (96), window entries (`entryCap` × 26: a
+ * scoring). Each part at its worst: the header and counts (96), decision memory (49), window entries (`entryCap` × 26: a
  * time, a points number, a merged count), remembered ids (`maxRememberedEvents` × 43: a short id is
  * kept as its ≤ 14 UTF-16 units, ≤ 42 bytes of UTF-8, longer ones as 9-byte hashes), contribution
  * candidates (`contributionCap` × 354: a 256-byte event id, a 64-byte attack type, severity, points,
@@ -77,8 +93,11 @@ export const MAX_STATE_BYTES = 256 * 1024;
  */
 export function stateBytesBound(policy: Pick<Policy, 'windowMs' | 'bucketMs' | 'maxContributions' | 'maxRememberedEvents'>): number {
   const contribution = 2 + MAX_EVENT_ID_BYTES + 2 + 2 + MAX_ATTACK_TYPE_BYTES + 1 + 9 + 9 + 8 + 1;
-  return 96 + entryCap(policy) * 26 + policy.maxRememberedEvents * 43 + contributionCap(policy) * contribution;
+  return 96 + DECISION_MEMORY_BYTES + entryCap(policy) * 26 + policy.maxRememberedEvents * 43 + contributionCap(policy) * contribution;
 }
+
+/** Most bytes of a state's decision memory (codec: offenses, action, source, until, a 32-char id). */
+const DECISION_MEMORY_BYTES = 5 + 1 + 1 + 9 + 1 + 32;
 
 /**
  * Approximate V8 heap bytes of a decoded state (objects, arrays, strings), for the scorer's hot-user

@@ -1,5 +1,6 @@
 import { SEVERITIES, type Severity } from '../contracts.ts';
 import type { IdKey, UserState } from '../scoring/index.ts';
+import type { ActiveDecision } from '../scoring/state.ts';
 import { MAX_ATTACK_TYPE_BYTES, MAX_EVENT_ID_BYTES, truncateUtf8 } from '../identity.ts';
 import { activeSince, isUserState, upgradeIdKey } from '../scoring/index.ts';
 
@@ -12,12 +13,16 @@ import { activeSince, isUserState, upgradeIdKey } from '../scoring/index.ts';
 // `num` = uv 2·v for an integer 0 ≤ v < 2^52, else uv 1 then f64 v; `time` = num of the distance back
 // from `last` (entries: from the previous entry) when the state is in delta mode, else f64):
 //   u8 4 | u8 flags (1: has last, 2: delta mode, 4: activeAt as num (activeAt − last) follows, 8:
-//   activeAt as f64 follows) | f64 last | [activeAt] | num score | num sum | uv scored | uv alerted
+//   activeAt as f64 follows, 16: decision memory follows) | f64 last | [activeAt] | [decision memory]
+//   | num score | num sum | uv scored | uv alerted
 //   uv count | uv idPos
 //   uv n | n × (time et, num ep, uv ec)
 //   uv n | n × id
 //   uv n | n × (str event_id, type, severity, num points, time occurred_at, uv seq, uv dom)
-// where `id` (an `eventIdKey`) is uv 0 then the f64 of a numeric key, or uv (byte length + 1) then the
+// where decision memory (src/decisions: only users ever decided on carry it, so every other state
+// is byte-identical to one written before it existed) is uv offenses | u8 action index in
+// DECISION_ACTIONS, 0xff = no decision | [u8 source (0 POLICY, 1 MANUAL) | num until | str id],
+// `id` (an `eventIdKey`) is uv 0 then the f64 of a numeric key, or uv (byte length + 1) then the
 // UTF-8 bytes of a string key; `type` is uv k: 0 = a str follows (the state's next new attack type), k > 0 = the k-th new one,
 // and `severity` is u8 index in SEVERITIES, or 0xff then str. Delta mode: `last` and every time are
 // integers in [0, 2^52], so every distance is exact (event times in ms are ~2^41).
@@ -35,6 +40,9 @@ const HAS_LAST = 1;
 const DELTA = 2;
 const ACTIVE_DELTA = 4;
 const ACTIVE_F64 = 8;
+const HAS_DECISION = 16;
+const NO_DECISION = 0xff;
+const DECISION_ACTIONS = ['MONITOR', 'CHALLENGE', 'BLOCK', 'LIFT'] as const;
 /** Integers below this are written as varints by `num` (2·v stays a safe integer). */
 const NUM_INT_LIMIT = 2 ** 52;
 const SEVERITY_LITERAL = 0xff;
@@ -78,16 +86,28 @@ export function encodeState(s: UserState): Buffer {
   const delta = deltaMode(s);
   const last = s.last ?? 0;
   const w = new Writer();
-  w.ensure(80);
+  w.ensure(100); // the header: 69 bytes, and decision memory without its id (16; the id's `str` makes its own room)
   const active = s.activeAt;
   // In delta mode an integer activeAt after `last` is a small distance forward (a few bytes).
   const activeDelta = active !== null && delta && active > last && active - last < NUM_INT_LIMIT && Math.floor(active) === active;
+  const dec = s.dec ?? null;
+  const hasDecision = dec !== null || (s.offenses ?? 0) > 0;
   w.u8(FORMAT);
-  w.u8((s.last === null ? 0 : HAS_LAST) | (delta ? DELTA : 0) | (active === null ? 0 : activeDelta ? ACTIVE_DELTA : ACTIVE_F64));
+  w.u8((s.last === null ? 0 : HAS_LAST) | (delta ? DELTA : 0) | (active === null ? 0 : activeDelta ? ACTIVE_DELTA : ACTIVE_F64) | (hasDecision ? HAS_DECISION : 0));
   w.f64(last);
   if (active !== null) {
     if (activeDelta) w.num(active - last);
     else w.f64(active);
+  }
+  if (hasDecision) {
+    w.uv(s.offenses ?? 0);
+    if (dec === null) w.u8(NO_DECISION);
+    else {
+      w.u8(DECISION_ACTIONS.indexOf(dec.action));
+      w.u8(dec.source === 'MANUAL' ? 1 : 0);
+      w.num(dec.until);
+      w.str(dec.id);
+    }
   }
   w.num(s.score);
   w.num(s.sum);
@@ -153,19 +173,27 @@ export function encodeState(s: UserState): Buffer {
  * event). Null before any event; undefined when `b` is not a state. The idle-user scan reads this.
  */
 export function peekLast(b: Buffer): number | null | undefined {
+  return peekTimes(b)?.since;
+}
+
+/**
+ * `peekLast`, and when the user's decision record ends (ms; null when there is none to tombstone),
+ * without decoding the rest: the idle-user scan reads both.
+ */
+export function peekTimes(b: Buffer): { since: number | null; decisionUntil: number | null } | undefined {
   // Formats 2, 3 and 4 all start u8 format | u8 (bit 0: has last) | f64 last; format 4 then activeAt.
-  if (b.length >= 10 && (b[0] === FORMAT_3 || b[0] === FORMAT_2)) return b[1]! & HAS_LAST ? b.readDoubleLE(2) : null;
+  if (b.length >= 10 && (b[0] === FORMAT_3 || b[0] === FORMAT_2)) return { since: b[1]! & HAS_LAST ? b.readDoubleLE(2) : null, decisionUntil: null };
   if (b.length >= 10 && b[0] === FORMAT) {
     try {
       const r = new Reader(b);
       const h = readHeader(r);
-      return h === undefined ? undefined : activeSince(h.last, h.activeAt);
+      return h === undefined ? undefined : { since: activeSince(h.last, h.activeAt), decisionUntil: h.dec?.until ?? null };
     } catch {
       return undefined;
     }
   }
   const s = b[0] === JSON_OPEN ? decodeState(b) : undefined;
-  return s === undefined ? undefined : activeSince(s.last, s.activeAt);
+  return s === undefined ? undefined : { since: activeSince(s.last, s.activeAt), decisionUntil: null };
 }
 
 /** The state in a stored value, or undefined when the value is not one (it is then ignored, as before). */
@@ -207,15 +235,38 @@ function clipLegacy(s: UserState): UserState {
 }
 
 /** The header of formats 3 and 4, up to and including activeAt; undefined when its flags are invalid. */
-function readHeader(r: Reader): { delta: boolean; last: number | null; lastRaw: number; activeAt: number | null } | undefined {
+interface Header {
+  delta: boolean;
+  last: number | null;
+  lastRaw: number;
+  activeAt: number | null;
+  /** Present (with offenses ≥ 0) only when the state carries decision memory. */
+  offenses: number | undefined;
+  dec: ActiveDecision | null;
+}
+
+function readHeader(r: Reader): Header | undefined {
   const format = r.u8();
   const flags = r.u8();
-  const allowed = format === FORMAT ? HAS_LAST | DELTA | ACTIVE_DELTA | ACTIVE_F64 : HAS_LAST | DELTA;
+  const allowed = format === FORMAT ? HAS_LAST | DELTA | ACTIVE_DELTA | ACTIVE_F64 | HAS_DECISION : HAS_LAST | DELTA;
   if ((flags & ~allowed) !== 0 || (flags & DELTA && !(flags & HAS_LAST))) return undefined;
   if ((flags & ACTIVE_DELTA && flags & ACTIVE_F64) || (flags & ACTIVE_DELTA && !(flags & DELTA))) return undefined;
   const lastRaw = r.f64();
   const activeAt = flags & ACTIVE_DELTA ? lastRaw + r.num() : flags & ACTIVE_F64 ? r.f64() : null;
-  return { delta: (flags & DELTA) !== 0, last: flags & HAS_LAST ? lastRaw : null, lastRaw, activeAt };
+  let offenses: number | undefined;
+  let dec: ActiveDecision | null = null;
+  if (flags & HAS_DECISION) {
+    offenses = r.uv();
+    const action = r.u8();
+    if (action !== NO_DECISION) {
+      if (action >= DECISION_ACTIONS.length) return undefined;
+      const source = r.u8();
+      if (source > 1) return undefined;
+      dec = { id: '', action: DECISION_ACTIONS[action]!, source: source === 1 ? 'MANUAL' : 'POLICY', until: r.num() };
+      dec.id = r.str();
+    }
+  }
+  return { delta: (flags & DELTA) !== 0, last: flags & HAS_LAST ? lastRaw : null, lastRaw, activeAt, offenses, dec };
 }
 
 function readFormat34(r: Reader): UserState | undefined {
@@ -259,6 +310,10 @@ function readFormat34(r: Reader): UserState | undefined {
     const points = r.num();
     const at = delta ? last - r.num() : r.f64();
     s.top.push([id, type, severity, points, at, r.uv(), r.uv()]);
+  }
+  if (h.offenses !== undefined) {
+    s.offenses = h.offenses;
+    s.dec = h.dec;
   }
   return s;
 }

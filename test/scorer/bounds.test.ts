@@ -90,7 +90,7 @@ describe('bounded input', () => {
   it('keeps a state filled to every cap within stateBytesBound, itself within MAX_STATE_BYTES', () => {
     const policy = resolvePolicy(scoring, 'shop');
     const bound = stateBytesBound(policy);
-    expect(bound).toBe(106_644);
+    expect(bound).toBe(106_693);
     expect(bound).toBeLessThanOrEqual(MAX_STATE_BYTES);
     const states = new Map<string, UserState>();
     const start = T - 23 * 3_600_000;

@@ -105,9 +105,20 @@ export class FakeCodec implements TaskCodec {
     if (this.hugeAlertFor !== undefined && (alert as { user?: { key?: string } }).user?.key === this.hugeAlertFor) return Buffer.alloc(1_100_000, 'x');
     return Buffer.from(JSON.stringify(alert));
   }
+  async encodeDecision(decision: unknown): Promise<Buffer> {
+    return Buffer.from(JSON.stringify(decision));
+  }
 }
 
-export const NAMES = { input: 'attacks', changelog: 'app-user-risk-changelog', alerts: 'risk-alerts', deadLetters: 'attacks.dlq', groupId: 'app-scorer' };
+export const NAMES = {
+  input: 'attacks',
+  changelog: 'app-user-risk-changelog',
+  alerts: 'risk-alerts',
+  deadLetters: 'attacks.dlq',
+  groupId: 'app-scorer',
+  decisions: 'risk-decisions',
+  requests: 'risk-decision-requests',
+};
 
 const dirs: string[] = [];
 export function cleanDirs(): void {
