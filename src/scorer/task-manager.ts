@@ -362,7 +362,7 @@ export class TaskManager {
   // -- timers -----------------------------------------------------------------------------------
 
   start(): void {
-    const { storeFlushIntervalMs, punctuateIntervalMs, idleUserTtlMs } = this.deps.config.scorer;
+    const { storeFlushIntervalMs, punctuateIntervalMs } = this.deps.config.scorer;
     this.every(Math.max(100, storeFlushIntervalMs), () => this.flushDue());
     // Always: besides idle users (when idleUserTtlMs > 0) it tombstones decisions whose time ran out.
     this.every(punctuateIntervalMs, () => this.punctuateAll());
