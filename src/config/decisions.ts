@@ -22,7 +22,8 @@ const duration = z.union([z.string(), z.number().int()]).transform((v, ctx) => {
 export const DecisionRuleSchema = z.strictObject({
   /** The rule applies to alerts of this tier and above (up to the next rule's tier). */
   tier: z.number().int().min(1).max(100),
-  action: z.enum(['monitor', 'challenge', 'block']).transform((a) => a.toUpperCase() as 'MONITOR' | 'CHALLENGE' | 'BLOCK'),
+  // Upper case too, so that the parsed configuration (`config print`) loads again unchanged.
+  action: z.enum(['monitor', 'challenge', 'block', 'MONITOR', 'CHALLENGE', 'BLOCK']).transform((a) => a.toUpperCase() as 'MONITOR' | 'CHALLENGE' | 'BLOCK'),
   /**
    * How long the decision lasts, by offense: the user's first enforced decision takes the first entry,
    * the second the second, and so on; the last entry repeats.

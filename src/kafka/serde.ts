@@ -28,7 +28,7 @@ export function subjectFor(topic: string): string {
  * The Avro type of one of our schemas, to read records with. `skip` names top-level fields to leave
  * out: records written with them still resolve (Avro skips what the reader does not have).
  */
-export function readerType(file: 'attack.avsc' | 'risk-alert.avsc' | 'delivery.avsc', skip: readonly string[] = []): avro.Type {
+export function readerType(file: 'attack.avsc' | 'risk-alert.avsc' | 'delivery.avsc' | 'decision.avsc', skip: readonly string[] = []): avro.Type {
   const schema = JSON.parse(readFileSync(resolveAsset(`schemas/${file}`), 'utf8')) as { fields: Array<{ name: string }> };
   if (skip.length) schema.fields = schema.fields.filter((f) => !skip.includes(f.name));
   return avro.Type.forSchema(schema as unknown as avro.Schema);

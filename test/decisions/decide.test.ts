@@ -193,6 +193,11 @@ describe('parseRequest: bounded and strict', () => {
 });
 
 describe('policy configuration', () => {
+  it('loads its own parsed form again (config print → file → load)', () => {
+    const once = ConfigSchema.parse({ decisions: { rules: [{ tier: 2, action: 'block', durations: ['15m', 3_600_000] }] } });
+    expect(ConfigSchema.parse(JSON.parse(JSON.stringify(once))).decisions).toEqual(once.decisions);
+  });
+
   it('parses durations and refuses bad ones naming the field', () => {
     expect(parseDuration('15m')).toBe(15 * MIN);
     expect(parseDuration('7d')).toBe(7 * 24 * HOUR);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/schema.ts';
+import type { Decision } from '../../src/contracts.ts';
 import { scorerCommittedTotal, scorerLag } from '../../src/kafka/offsets.ts';
 import { resolvePolicy } from '../../src/scoring/index.ts';
 import type { ScorerHandle } from '../../src/scorer/scorer.ts';
@@ -13,9 +14,20 @@ import { AttackProducer, generateStream, startTestScorer, TopicReader, type Risk
 
 const NOW = Date.UTC(2026, 10, 25);
 const SCORING = { maxFutureSkewMs: 365 * 24 * 3_600_000 };
+/** A policy deciding on most alerts, so the kill -9 test checks decisions are published exactly once too. */
+const DECISIONS = {
+  rules: [
+    { tier: 1, action: 'monitor', durations: ['1h'] },
+    { tier: 2, action: 'block', durations: ['15m', '1h', '24h'] },
+  ],
+};
 
 function expected(config: Config, events: ReturnType<typeof generateStream>): RiskAlert[] {
   return sortAlerts(referenceAlerts(events, (app) => resolvePolicy(config.scoring, app), NOW));
+}
+function withoutDecision(a: RiskAlert): RiskAlert {
+  const { decision: _decision, ...rest } = a;
+  return rest;
 }
 function sortAlerts(a: RiskAlert[]): RiskAlert[] {
   return [...a].sort((x, y) => (x.alert_id < y.alert_id ? -1 : x.alert_id > y.alert_id ? 1 : 0));
@@ -40,8 +52,8 @@ afterEach(async () => {
 });
 
 describe('scorer under faults (real broker)', () => {
-  it('kill -9 several times during a 50,000-event stream: committed alerts equal the reference model exactly', async () => {
-    const config = testConfig({ scoring: SCORING, scorer: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 1_000 } });
+  it('kill -9 several times during a 50,000-event stream: committed alerts equal the reference model exactly, each decision published once with its alert', async () => {
+    const config = testConfig({ scoring: SCORING, scorer: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 1_000 }, decisions: DECISIONS });
     await prepareTopics(config);
     const dir = join('/tmp/risk-hub-test', config.applicationId);
     mkdirSync(dir, { recursive: true });
@@ -96,7 +108,20 @@ describe('scorer under faults (real broker)', () => {
     await alerts.stop();
     const ids = got.map((r) => r.value.alert_id);
     expect(new Set(ids).size).toBe(ids.length); // none duplicated
-    expect(sortAlerts(got.map((r) => r.value))).toEqual(want); // none lost, none different
+    // none lost, none different (the decision an alert carries is checked below)
+    expect(sortAlerts(got.map((r) => withoutDecision(r.value)))).toEqual(want);
+
+    // Decisions: exactly the ones the committed alerts carry, each once, none from an aborted attempt.
+    const carried = got.flatMap((r) => (r.value.decision ? [r.value.decision] : []));
+    expect(carried.length).toBeGreaterThan(100);
+    const decisions = await new TopicReader<Decision | null>(config, config.topics.decisions, 'decision').start();
+    await decisions.waitFor(carried.length, 60_000);
+    const published = (await decisions.settle(2_000)).flatMap((r) => (r.value ? [r.value] : []));
+    await decisions.stop();
+    const publishedIds = published.map((d) => d.decision_id);
+    expect(new Set(publishedIds).size).toBe(publishedIds.length);
+    const byId = (a: Decision, b: Decision) => (a.decision_id < b.decision_id ? -1 : 1);
+    expect([...published].sort(byId)).toEqual([...carried].sort(byId));
   });
 
   it('restores the same scores from the changelog after the state directory is deleted; an intact store reads only the tail', async () => {
@@ -176,6 +201,6 @@ describe('scorer under faults (real broker)', () => {
     await alerts.stop();
     const ids = got.map((x) => x.value.alert_id);
     expect(new Set(ids).size).toBe(ids.length);
-    expect(sortAlerts(got.map((x) => x.value))).toEqual(want);
+    expect(sortAlerts(got.map((x) => withoutDecision(x.value)))).toEqual(want);
   });
 });

@@ -62,19 +62,20 @@ export class TopicReader<T> {
   constructor(
     private config: Config,
     private topic: string,
-    private decode: 'alert' | 'raw' = 'alert',
+    private decode: 'alert' | 'decision' | 'raw' = 'alert',
   ) {
     this.consumer = createKafka(config).consumer({ groupId: `reader-${randomUUID()}`, readUncommitted: false, maxWaitTimeInMs: 100 });
   }
   async start() {
     const serde = new AvroSerde(this.config);
-    const reader = readerType('risk-alert.avsc');
+    const reader = readerType(this.decode === 'decision' ? 'decision.avsc' : 'risk-alert.avsc');
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
     await this.consumer.run({
       eachMessage: async ({ partition, message }) => {
         const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, v?.toString() ?? '']));
-        const value = (this.decode === 'alert' ? (await serde.decode<T>(message.value, reader)).value : message.value) as T;
+        // A tombstone (a decision that ended) reads as null.
+        const value = (this.decode === 'raw' || message.value === null ? message.value : (await serde.decode<T>(message.value, reader)).value) as T;
         this.records.push({ key: message.key?.toString() ?? null, partition, offset: message.offset, value, headers });
       },
     });
