@@ -134,6 +134,22 @@ describe("a person's decisions, from the decisions topic", () => {
     expect(JSON.parse(hookFor(d.decision_id)[1]!.body)).toMatchObject({ type: 'risk_decision.made', data: { decision_id: d.decision_id, action: 'CHALLENGE' } });
   });
 
+  it('an undecodable record on the decisions topic is dead-lettered once per channel; the next decision is still notified', async () => {
+    const { createKafka } = await import('../../src/kafka/client.ts');
+    const user = `oscar-${newId().slice(0, 6)}`;
+    const producer = createKafka(config).producer();
+    await producer.connect();
+    await producer.send({ topic: config.topics.decisions, messages: [{ key: userKey('shop', 'production', user), value: Buffer.from('not a decision') }] });
+    await producer.disconnect();
+    const next = manual(user);
+    await produceDecisions(config, [next]);
+    await eventually(() => (hookFor(next.decision_id).length && slackFor(next.decision_id).length ? true : undefined), 20_000, 'the decision after the poison record');
+    for (const c of ['slack', 'webhook'] as const) {
+      const dl = (await readTopic(config, dlqTopic(config, c), 'alert')).filter((r) => r.raw?.toString() === 'not a decision');
+      expect(dl.map((r) => [r.headers['x-risk-hub-error'], r.headers['x-risk-hub-original-topic']])).toEqual([['poison:no-magic-byte', config.topics.decisions]]);
+    }
+  });
+
   it('a restarted notifier does not notify a decision again (committed offsets and the ledger)', async () => {
     const user = `trent-${newId().slice(0, 6)}`;
     const first = manual(user);
