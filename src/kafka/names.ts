@@ -65,6 +65,8 @@ export const DLQ_HEADERS = {
   target: 'x-risk-hub-target',
   attempts: 'x-risk-hub-attempts',
   alertId: 'x-risk-hub-alert-id',
+  /** Notifier DLQs: what the value is, `alert` (risk-alerts) or `decision` (a person's decision, decisions topic); absent = alert. */
+  notification: 'x-risk-hub-notification',
   deadLetteredAt: 'x-risk-hub-dead-lettered-at',
   redeliveries: 'x-risk-hub-redeliveries',
   originalTopic: 'x-risk-hub-original-topic',

@@ -1,11 +1,12 @@
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { Channel } from '../config/notify.ts';
 import type { Config } from '../config/schema.ts';
-import type { RiskAlert } from '../contracts.ts';
+import type { Decision, RiskAlert } from '../contracts.ts';
 import { PoisonRecordError } from '../errors.ts';
 import { retryWhileUnavailable, type AvroSerde } from '../kafka/serde.ts';
 import { notifierGroupId, notifierLaneGroupId } from '../kafka/names.ts';
-import { alertReader } from './readers.ts';
+import { isNotifiedDecision, type Notification } from './notification.ts';
+import { alertReader, decisionReader } from './readers.ts';
 import type { Logger } from '../log.ts';
 import { consumerLag, notificationDeadLettered, notifications } from '../metrics/index.ts';
 import type { KafkaDeadLetters } from './dead-letter.ts';
@@ -22,6 +23,12 @@ import { ShutdownError } from './retry.ts';
 // returned, i.e. after the lane's target was delivered or dead-lettered and the ledger record was
 // acknowledged. A hanging target holds up only its own lane: the channel's other targets, and every
 // other channel, go on at their own pace.
+//
+// The same lane also subscribes to the decisions topic (a second subscription, same group, same ledger
+// gate): a person's decision (source MANUAL: block, challenge, monitor, lift) is handled like an alert —
+// routed, delivered with retries, recorded on the ledger under its decision_id, dead-lettered — in
+// partition order, so one user's manual decisions reach each target in order. Automatic (POLICY)
+// decisions are passed over (their alert carries them) and tombstones too; their offsets are committed.
 
 /** The consumer group of one target's delivery lane. */
 export function laneGroupId(config: Pick<Config, 'applicationId'>, channel: Channel, target: string): string {
@@ -56,6 +63,7 @@ export class ChannelConsumer {
   private readonly abort = new AbortController();
   private ledgerGate: Promise<void> = Promise.resolve();
   private readonly reader = alertReader();
+  private readonly decisions = decisionReader();
   joined = false;
   handled = 0;
 
@@ -82,7 +90,11 @@ export class ChannelConsumer {
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       this.joined = true;
-      log.info({ channel: this.channel, target: this.target, groupId: this.groupId, partitions: e.payload.memberAssignment[config.topics.alerts] ?? [] }, 'notifier partitions assigned');
+      const assigned = e.payload.memberAssignment;
+      log.info(
+        { channel: this.channel, target: this.target, groupId: this.groupId, partitions: assigned[config.topics.alerts] ?? [], decisionPartitions: assigned[config.topics.decisions] ?? [] },
+        'notifier partitions assigned',
+      );
       // New generation: read the ledger up to now before handling anything (rebalance, restart).
       this.ledgerGate = this.d.tail.catchUp();
       this.ledgerGate.catch(() => undefined);
@@ -98,7 +110,7 @@ export class ChannelConsumer {
       else log.error(fields, 'notifier consumer crashed and stopped: restart the notifier');
     });
     await consumer.connect();
-    await consumer.subscribe({ topic: config.topics.alerts, fromBeginning: true });
+    await consumer.subscribe({ topics: [config.topics.alerts, config.topics.decisions], fromBeginning: true });
     await consumer.run({
       autoCommit: true,
       ...(n.consumer.commitIntervalMs > 0 ? { autoCommitInterval: n.consumer.commitIntervalMs } : { autoCommitThreshold: 1 }),
@@ -136,33 +148,45 @@ export class ChannelConsumer {
     }
   }
 
-  /** Returns false when interrupted by shutdown (the alert must not be committed). */
+  /** Returns false when interrupted by shutdown (the record must not be committed). */
   private async handleMessage(topic: string, partition: number, m: KafkaMessage, heartbeat: () => Promise<void>): Promise<boolean> {
     const { log, config } = this.d;
+    const isDecision = topic === config.topics.decisions;
+    // A tombstone on the decisions topic: a decision ended (expired or cleared); nothing to say.
+    if (isDecision && m.value === null) return true;
     const origin: RecordOrigin = { topic, partition, offset: m.offset, timestamp: m.timestamp, key: m.key, value: m.value, headers: stringHeaders(m.headers) };
-    let alert: RiskAlert;
+    let n: Notification;
     try {
       // A registry outage (RegistryUnavailableError after schemaRegistry.timeoutMs) is waited out
       // here, heart-beating: the member stays in its group, keeps its partitions, and resumes with
-      // this very alert when the registry answers (the serde logs the outage once).
+      // this very record when the registry answers (the serde logs the outage once).
       const signal = this.abort.signal;
-      alert = (await retryWhileUnavailable(() => this.d.serde.decode<RiskAlert>(m.value, this.reader), { signal, heartbeat })).value;
+      if (isDecision) {
+        const decision = (await retryWhileUnavailable(() => this.d.serde.decode<Decision>(m.value, this.decisions), { signal, heartbeat })).value;
+        // An automatic decision was notified with its alert.
+        if (!isNotifiedDecision(decision)) return true;
+        n = { kind: 'decision', decision };
+      } else {
+        n = { kind: 'alert', alert: (await retryWhileUnavailable(() => this.d.serde.decode<RiskAlert>(m.value, this.reader), { signal, heartbeat })).value };
+      }
     } catch (err) {
       if (this.abort.signal.aborted) return false; // shutdown while waiting: leave the offset uncommitted
       if (!(err instanceof PoisonRecordError)) throw err;
       // Every lane of the channel sees the record; the primary lane dead-letters it, once.
       if (!this.d.lane.primary) return true;
-      log.error({ channel: this.channel, partition, offset: m.offset, reason: err.reason, err: err.message }, 'undecodable alert dead-lettered');
+      log.error({ channel: this.channel, topic, partition, offset: m.offset, reason: err.reason, err: err.message }, `undecodable ${isDecision ? 'decision' : 'alert'} dead-lettered`);
       await this.d.deadLetters.writePoison(this.channel, origin, err.reason, err.message);
       notifications.labels(this.channel, 'dead_lettered').inc();
       notificationDeadLettered.labels(this.channel, 'poison').inc();
       return true;
     }
+    const logId = n.kind === 'alert' ? { alertId: n.alert.alert_id } : { decisionId: n.decision.decision_id };
+    // The same bound for both kinds: within the ledger's look-back, so nothing old is sent twice.
     const age = Date.now() - Number(m.timestamp);
     if (age > config.notify.consumer.maxAlertAgeMs) {
       if (this.d.lane.primary) {
         notifications.labels(this.channel, 'expired').inc();
-        log.warn({ channel: this.channel, alertId: alert.alert_id, ageMs: age }, 'alert older than notify.consumer.maxAlertAgeMs: skipped');
+        log.warn({ channel: this.channel, ...logId, ageMs: age }, `${n.kind} older than notify.consumer.maxAlertAgeMs: skipped`);
       }
       return true;
     }
@@ -171,11 +195,11 @@ export class ChannelConsumer {
       heartbeat().catch((err: unknown) => log.debug({ channel: this.channel, err: (err as Error).message }, 'heartbeat during delivery failed'));
     }, 2000);
     try {
-      await this.d.processor.handle(alert, { signal: this.abort.signal, origin, lane: this.d.lane });
+      await this.d.processor.handleNotification(n, { signal: this.abort.signal, origin, lane: this.d.lane });
       return true;
     } catch (err) {
       if (err instanceof ShutdownError) {
-        log.info({ channel: this.channel, target: this.target, alertId: alert.alert_id }, 'delivery interrupted by shutdown; the alert will be handled again');
+        log.info({ channel: this.channel, target: this.target, ...logId }, `delivery interrupted by shutdown; the ${n.kind} will be handled again`);
         return false;
       }
       throw err;

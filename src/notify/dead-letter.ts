@@ -4,12 +4,14 @@ import type { Config } from '../config/schema.ts';
 import type { AvroSerde } from '../kafka/serde.ts';
 import { alertsDlqTopic, DLQ_HEADERS } from '../kafka/names.ts';
 import { subjectFor } from '../kafka/serde.ts';
+import { notificationFacts, notificationId } from './notification.ts';
 import type { DeadLetter, DeadLetterWriter, RecordOrigin } from './processor.ts';
 
 // Per-channel dead-letter topics (`<topics.alerts>.dlq.<channel>`, declared in topology/topics.yaml).
-// The value is the alert exactly as it was on risk-alerts (Confluent wire format); headers say which
-// target failed, why, after how many attempts, and where the alert came from. Header names follow the
-// scorer's attacks DLQ (x-risk-hub-*).
+// The value is the alert exactly as it was on risk-alerts (Confluent wire format) — or, for a person's
+// decision, the Decision record as it was on the decisions topic (header x-risk-hub-notification:
+// decision); headers say which target failed, why, after how many attempts, and where the record came
+// from. Header names follow the scorer's attacks DLQ (x-risk-hub-*).
 
 export { DLQ_HEADERS };
 
@@ -43,8 +45,11 @@ export class KafkaDeadLetters implements DeadLetterWriter {
   async write(d: DeadLetter): Promise<void> {
     const origin: RecordOrigin | undefined = d.origin;
     const fromDlq = origin?.headers?.[DLQ_HEADERS.channel] !== undefined;
-    const value = origin?.value ?? (await this.serde.encode(subjectFor(this.config.topics.alerts), d.alert));
-    const key = origin?.key ?? `${d.alert.application_id}/${d.alert.environment}/${d.alert.user.key}`;
+    const n = d.notification;
+    const value =
+      origin?.value ?? (await this.serde.encode(subjectFor(n.kind === 'alert' ? this.config.topics.alerts : this.config.topics.decisions), n.kind === 'alert' ? n.alert : n.decision));
+    const f = notificationFacts(n);
+    const key = origin?.key ?? `${f.application_id}/${f.environment}/${f.user}`;
     const previous = Number(origin?.headers?.[DLQ_HEADERS.redeliveries] ?? '0');
     const headers: Record<string, string> = {
       ...(fromDlq ? (origin?.headers ?? {}) : {}),
@@ -54,7 +59,8 @@ export class KafkaDeadLetters implements DeadLetterWriter {
       [DLQ_HEADERS.channel]: d.channel,
       [DLQ_HEADERS.target]: d.targetId,
       [DLQ_HEADERS.attempts]: String(d.attempts),
-      [DLQ_HEADERS.alertId]: d.alert.alert_id,
+      [DLQ_HEADERS.alertId]: notificationId(n),
+      [DLQ_HEADERS.notification]: n.kind,
       [DLQ_HEADERS.deadLetteredAt]: new Date().toISOString(),
       [DLQ_HEADERS.redeliveries]: String(fromDlq ? previous + 1 : 0),
     };

@@ -3,21 +3,24 @@ import type { RiskAlert } from '../contracts.ts';
 import type { Logger } from '../log.ts';
 import { notificationAttemptDuration, notificationDeadLettered, notificationRetries, notifications } from '../metrics/index.ts';
 import { deliverWithRetry, type AttemptInfo, type RetryOptions } from './retry.ts';
-import { routeAlert } from './route.ts';
+import { notificationFacts, notificationId, type Notification } from './notification.ts';
+import { routeAlert, routeDecision } from './route.ts';
 import type { Scrubber } from './secrets.ts';
 import type { ChannelSender, ResolvedTargets, Target } from './types.ts';
 
-// One channel's handling of one alert, free of Kafka: route → skip what the ledger says is done →
-// deliver each target with budgeted retries → record every attempt → dead-letter what failed. The
+// One channel's handling of one notification, free of Kafka: route → skip what the ledger says is done
+// → deliver each target with budgeted retries → record every attempt → dead-letter what failed. The
 // Kafka consumer of one target's lane (src/notify/consumer.ts) calls it in partition order with that
 // lane, and commits the input offset only after it returned, i.e. after the target was delivered or
-// dead-lettered AND recorded.
+// dead-lettered AND recorded. A notification is an alert or a person's decision (src/notify/notification.ts):
+// the same guarantees, the idempotency key being the alert id or the decision id.
 
 export type DeliveryStatus = 'delivered' | 'retrying' | 'dead_lettered';
 export type DeliverySource = 'live' | 'redeliver';
 
 /** One attempt on the ledger topic (schemas/delivery.avsc). */
 export interface DeliveryRecord {
+  /** The notification's idempotency key: the alert id, or the decision id of a person's decision. */
   alert_id: string;
   channel: Channel;
   target_id: string;
@@ -32,6 +35,7 @@ export interface DeliveryRecord {
   next_delay_ms: number | null;
   application_id: string;
   environment: string;
+  /** The alert's tier; a person's decision has none (0). */
   tier: number;
   attempted_at: number;
   source: DeliverySource;
@@ -58,7 +62,7 @@ export interface DeadLetter {
   origin?: RecordOrigin | undefined;
   channel: Channel;
   targetId: string;
-  alert: RiskAlert;
+  notification: Notification;
   reason: 'permanent' | 'exhausted';
   status: string;
   error: string;
@@ -107,6 +111,15 @@ export interface ProcessorDeps {
   retryOverrides?: Pick<RetryOptions, 'now' | 'sleep' | 'random'>;
 }
 
+export interface HandleOptions {
+  signal?: AbortSignal;
+  source?: DeliverySource;
+  /** Redelivery: this target only, no routing. */
+  onlyTarget?: string;
+  origin?: RecordOrigin;
+  lane?: Lane;
+}
+
 export class ChannelProcessor {
   constructor(private readonly d: ProcessorDeps) {}
 
@@ -119,10 +132,12 @@ export class ChannelProcessor {
    * redelivery from the dead-letter topic). Throws ShutdownError if `signal` aborts mid-way: the
    * caller must then NOT commit the input offset.
    */
-  async handle(
-    alert: RiskAlert,
-    opts: { signal?: AbortSignal; source?: DeliverySource; onlyTarget?: string; origin?: RecordOrigin; lane?: Lane } = {},
-  ): Promise<AlertOutcome> {
+  async handle(alert: RiskAlert, opts: HandleOptions = {}): Promise<AlertOutcome> {
+    return this.handleNotification({ kind: 'alert', alert }, opts);
+  }
+
+  /** The same for any notification: an alert, or a person's decision (routed by routeDecision). */
+  async handleNotification(n: Notification, opts: HandleOptions = {}): Promise<AlertOutcome> {
     const { channel, log } = this.d;
     const source = opts.source ?? 'live';
     let targets: Target[];
@@ -130,7 +145,7 @@ export class ChannelProcessor {
       const t = this.d.targets[channel].find((x) => x.id === opts.onlyTarget);
       targets = t ? [t] : [];
     } else {
-      const decision = routeAlert(alert, channel, this.d.notify, this.d.targets);
+      const decision = n.kind === 'alert' ? routeAlert(n.alert, channel, this.d.notify, this.d.targets) : routeDecision(n.decision, channel, this.d.notify, this.d.targets);
       targets = decision.routed.map((r) => r.target);
       if (opts.lane) {
         const routedAnywhere = targets.length > 0;
@@ -141,31 +156,36 @@ export class ChannelProcessor {
     }
     if (targets.length === 0) {
       notifications.labels(channel, 'not_routed').inc();
-      log.debug({ alertId: alert.alert_id, channel }, 'alert not routed on this channel');
+      log.debug({ [n.kind === 'alert' ? 'alertId' : 'decisionId']: notificationId(n), channel }, `${n.kind} not routed on this channel`);
       return { routed: 0, targets: [] };
     }
-    const results = await Promise.all(targets.map((t) => this.deliverOne(alert, t, source, opts.signal, opts.origin)));
+    const results = await Promise.all(targets.map((t) => this.deliverOne(n, t, source, opts.signal, opts.origin)));
     return { routed: targets.length, targets: results };
   }
 
   private async deliverOne(
-    alert: RiskAlert,
+    n: Notification,
     target: Target,
     source: DeliverySource,
     signal: AbortSignal | undefined,
     origin: RecordOrigin | undefined,
   ): Promise<AlertOutcome['targets'][number]> {
     const { channel, index, ledger, log, scrubber } = this.d;
-    const known = index.get(channel, target.id, alert.alert_id);
+    const id = notificationId(n);
+    const facts = notificationFacts(n);
+    const what = n.kind; // "alert" or "decision", in log messages
+    // Log fields as before decisions existed (alertId), decisionId for a person's decision.
+    const logId = n.kind === 'alert' ? { alertId: id } : { decisionId: id };
+    const known = index.get(channel, target.id, id);
     // Live: delivered or dead-lettered before (restart, rebalance) → done. Redelivery: only delivered.
     if (known === 'delivered' || (known === 'dead_lettered' && source === 'live')) {
       notifications.labels(channel, 'duplicate').inc();
-      log.info({ alertId: alert.alert_id, channel, target: target.id, known }, 'alert already handled on this target: skipped');
+      log.info({ ...logId, channel, target: target.id, known }, `${what} already handled on this target: skipped`);
       return { targetId: target.id, outcome: 'duplicate', attempts: 0 };
     }
 
     const record = (info: AttemptInfo, status: DeliveryStatus): DeliveryRecord => ({
-      alert_id: alert.alert_id,
+      alert_id: id,
       channel,
       target_id: target.id,
       attempt: info.attempt,
@@ -174,9 +194,9 @@ export class ChannelProcessor {
       latency_ms: Math.round(info.latencyMs),
       error: info.error ? scrubber.scrub(info.error).slice(0, 1000) : null,
       next_delay_ms: info.nextDelayMs ?? null,
-      application_id: alert.application_id,
-      environment: alert.environment,
-      tier: alert.tier,
+      application_id: facts.application_id,
+      environment: facts.environment,
+      tier: facts.tier,
       attempted_at: Date.now(),
       source,
       notifier: this.d.notifierId,
@@ -192,16 +212,16 @@ export class ChannelProcessor {
       if (info.final) {
         // Dead letter first, ledger second: a crash in between re-sends to the DLQ (harmless) rather
         // than leaving a ledger entry that says "dead-lettered" for an alert missing from the DLQ.
-        await this.d.deadLetters.write({ origin, channel, targetId: target.id, alert, reason: info.final, status: info.status, error, attempts: info.attempt });
+        await this.d.deadLetters.write({ origin, channel, targetId: target.id, notification: n, reason: info.final, status: info.status, error, attempts: info.attempt });
         await ledger.write(record(info, 'dead_lettered'));
         return;
       }
       notificationRetries.labels(channel).inc();
-      log.warn({ alertId: alert.alert_id, channel, target: target.id, attempt: info.attempt, status: info.status, error, retryInMs: info.nextDelayMs }, 'delivery attempt failed, will retry');
+      log.warn({ ...logId, channel, target: target.id, attempt: info.attempt, status: info.status, error, retryInMs: info.nextDelayMs }, 'delivery attempt failed, will retry');
       await ledger.write(record(info, 'retrying'));
     };
 
-    const outcome = await deliverWithRetry((_attempt, timeoutMs, attemptSignal) => this.d.sender.send(target, { alert, attempt: _attempt, timeoutMs, signal: attemptSignal }), {
+    const outcome = await deliverWithRetry((_attempt, timeoutMs, attemptSignal) => this.d.sender.send(target, { notification: n, attempt: _attempt, timeoutMs, signal: attemptSignal }), {
       policy: this.d.retry,
       timeoutMs: this.d.notify[channel].timeoutMs,
       onAttempt,
@@ -210,17 +230,17 @@ export class ChannelProcessor {
     });
 
     if (outcome.delivered) {
-      index.set(channel, target.id, alert.alert_id, 'delivered');
+      index.set(channel, target.id, id, 'delivered');
       notifications.labels(channel, 'delivered').inc();
-      log.info({ alertId: alert.alert_id, channel, target: target.id, attempts: outcome.attempts, status: outcome.result?.status, detail: outcome.result?.detail, source }, 'alert delivered');
+      log.info({ ...logId, channel, target: target.id, attempts: outcome.attempts, status: outcome.result?.status, detail: outcome.result?.detail, source }, `${what} delivered`);
       return { targetId: target.id, outcome: 'delivered', attempts: outcome.attempts, status: outcome.result?.status ?? 'ok' };
     }
-    index.set(channel, target.id, alert.alert_id, 'dead_lettered');
+    index.set(channel, target.id, id, 'dead_lettered');
     notifications.labels(channel, 'dead_lettered').inc();
     notificationDeadLettered.labels(channel, outcome.reason ?? 'exhausted').inc();
     log.error(
-      { alertId: alert.alert_id, channel, target: target.id, attempts: outcome.attempts, reason: outcome.reason, status: outcome.error?.status, error: scrubber.scrub(outcome.error?.message ?? ''), source },
-      'alert dead-lettered',
+      { ...logId, channel, target: target.id, attempts: outcome.attempts, reason: outcome.reason, status: outcome.error?.status, error: scrubber.scrub(outcome.error?.message ?? ''), source },
+      `${what} dead-lettered`,
     );
     return { targetId: target.id, outcome: 'dead_lettered', attempts: outcome.attempts, status: outcome.error?.status ?? 'error' };
   }

@@ -1,10 +1,11 @@
 import { hostname } from 'node:os';
 import type { Config } from '../config/schema.ts';
 import { retryPolicy, type Channel } from '../config/notify.ts';
-import type { RiskAlert } from '../contracts.ts';
+import type { Decision, RiskAlert } from '../contracts.ts';
 import { ConnectionError, PoisonRecordError } from '../errors.ts';
 import { redeliverGroupId as groupOfRedelivery } from '../kafka/names.ts';
-import { alertReader } from './readers.ts';
+import type { Notification } from './notification.ts';
+import { alertReader, decisionReader } from './readers.ts';
 import type { Logger } from '../log.ts';
 import { DLQ_HEADERS, dlqTopic, KafkaDeadLetters, stringHeaders } from './dead-letter.ts';
 import { DeliveryCache } from './delivery-cache.ts';
@@ -19,7 +20,9 @@ import { connectNotifyKafka, createSender } from './service.ts';
 // start, and delivers each entry again to the target named in its headers, with the usual retries,
 // every attempt on the ledger (source "redeliver"). An entry that fails again goes back to the same
 // dead-letter topic (x-risk-hub-redeliveries + 1, after the end offsets: not retried in this run).
-// An alert the ledger knows as delivered is skipped. Offsets are committed entry by entry.
+// An alert the ledger knows as delivered is skipped. Offsets are committed entry by entry. An entry
+// whose x-risk-hub-notification header says `decision` holds a person's decision (decisions topic
+// value) and is delivered again as such.
 
 export interface RedeliverOptions {
   channel: Channel;
@@ -34,6 +37,7 @@ export interface RedeliverOptions {
 export interface RedeliverEntry {
   offset: string;
   partition: number;
+  /** The alert id, or the decision id of a person's decision. */
   alertId?: string;
   target?: string;
   outcome: 'delivered' | 'dead_lettered' | 'duplicate' | 'skipped';
@@ -100,6 +104,7 @@ export async function redeliver(config: Config, opts: RedeliverOptions): Promise
       notifierId: `${hostname()}/${process.pid}/redeliver`,
     });
     const reader = alertReader();
+    const decisions = decisionReader();
     const abort = new AbortController();
     opts.signal?.addEventListener('abort', () => abort.abort(), { once: true });
     const reachedEnd = new Set<number>([...end].filter(([p, high]) => (committedOf(p) >= 0n ? committedOf(p) : BigInt(ends.find((e) => e.partition === p)!.low)) >= high).map(([p]) => p));
@@ -137,22 +142,30 @@ export async function redeliver(config: Config, opts: RedeliverOptions): Promise
           const entry: RedeliverEntry = { offset: m.offset, partition: p, outcome: 'skipped' };
           const target = headers[DLQ_HEADERS.target];
           if (target !== undefined) entry.target = target;
-          let alert: RiskAlert | undefined;
+          let notification: Notification | undefined;
+          const kind = headers[DLQ_HEADERS.notification] === 'decision' ? 'decision' : 'alert';
           try {
-            alert = (await k.serde.decode<RiskAlert>(m.value, reader)).value;
-            entry.alertId = alert.alert_id;
+            if (kind === 'decision') {
+              const decision = (await k.serde.decode<Decision>(m.value, decisions)).value;
+              notification = { kind, decision };
+              entry.alertId = decision.decision_id;
+            } else {
+              const a = (await k.serde.decode<RiskAlert>(m.value, reader)).value;
+              notification = { kind, alert: a };
+              entry.alertId = a.alert_id;
+            }
           } catch (err) {
             if (!(err instanceof PoisonRecordError)) throw err;
-            entry.note = `not a decodable alert (${err.reason}): left behind`;
+            entry.note = `not a decodable ${kind} (${err.reason}): left behind`;
           }
-          if (alert && target === undefined) entry.note = 'no target header: left behind';
-          if (alert && target !== undefined) {
+          if (notification && target === undefined) entry.note = 'no target header: left behind';
+          if (notification && target !== undefined) {
             if (!targets[channel].some((t) => t.id === target)) entry.note = `target ${target} is no longer configured: left behind`;
             else {
               const origin: RecordOrigin = { topic, partition: p, offset: m.offset, timestamp: m.timestamp, key: m.key, value: m.value, headers };
               const beat = setInterval(() => void heartbeat().catch(() => undefined), 2000);
               try {
-                const out = await processor.handle(alert, { source: 'redeliver', onlyTarget: target, origin, signal: abort.signal });
+                const out = await processor.handleNotification(notification, { source: 'redeliver', onlyTarget: target, origin, signal: abort.signal });
                 entry.outcome = out.targets[0]?.outcome ?? 'skipped';
               } catch (err) {
                 if (err instanceof ShutdownError) return;

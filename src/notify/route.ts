@@ -1,5 +1,5 @@
 import type { Channel, NotifyConfig, RouteConfig } from '../config/notify.ts';
-import type { RiskAlert } from '../contracts.ts';
+import type { Decision, RiskAlert } from '../contracts.ts';
 import type { ResolvedTargets, TargetOf } from './types.ts';
 
 // Routing: which targets of a channel receive an alert. Pure; used by the notifier and by
@@ -8,6 +8,12 @@ import type { ResolvedTargets, TargetOf } from './types.ts';
 //  1. A per-application override (notify.applications[<application_id>]) may drop the alert (minTier,
 //     environments), name extra targets, or be `exclusive` (only its targets).
 //  2. Otherwise every target whose route matches (applications, environments, minTier) receives it.
+//
+// A person's decision (a manual block, challenge, monitor or lift) is routed as if it were an alert of
+// the highest tier: to every target whose applications and environments match, whatever its minTier,
+// and through the application's override (its environments, named targets and `exclusive` apply; its
+// minTier does not). minTier filters alert noise by score; a person's action is rare and deliberate, and
+// the people who heard of a user's block at any tier must hear of its lift.
 
 export interface Routed<C extends Channel = Channel> {
   target: TargetOf<C>;
@@ -68,4 +74,17 @@ export function routeAlert<C extends Channel>(
     }
   }
   return { routed: [...out.values()].sort((a, b) => a.target.id.localeCompare(b.target.id)) };
+}
+
+/** Above every tier: minTier never holds a person's decision back. */
+export const MANUAL_DECISION_TIER = Number.MAX_SAFE_INTEGER;
+
+/** Where a person's decision goes on `channel` (see the rule at the top of this file). */
+export function routeDecision<C extends Channel>(
+  decision: Pick<Decision, 'application_id' | 'environment'>,
+  channel: C,
+  notify: Pick<NotifyConfig, 'applications'>,
+  targets: Pick<ResolvedTargets, C>,
+): RouteDecision<C> {
+  return routeAlert({ application_id: decision.application_id, environment: decision.environment, tier: MANUAL_DECISION_TIER }, channel, notify, targets);
 }

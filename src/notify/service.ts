@@ -22,8 +22,9 @@ import { renderers } from './render/index.ts';
 import { resolveTargets, Scrubber } from './secrets.ts';
 import type { ChannelSender, ResolvedTargets } from './types.ts';
 
-// Composition of a notifier process: one consumer group per requested channel (all in one process
-// with --channel all, still separate groups), one ledger tail and one producer shared by them.
+// Composition of a notifier process: one consumer group per target of each requested channel (its
+// delivery lane, reading risk-alerts and the decisions topic; all in one process with --channel all,
+// still separate groups), one ledger tail and one producer shared by them.
 
 export interface NotifierOptions {
   /** Channels to run; 'all' = every enabled channel. */
@@ -125,7 +126,8 @@ async function connectOnce(config: Config, log: Logger, role: string, channels: 
   const serde = new AvroSerde(config, { log: log.child({ component: 'schema-registry' }) });
   try {
     // Fail fast, with the fix, when the topology or the schemas are missing.
-    const needed = [config.topics.alerts, config.topics.deliveries, ...channels.map((c) => dlqTopic(config, c))];
+    // The decisions topic: a person's decisions are notified too (src/notify/consumer.ts).
+    const needed = [config.topics.alerts, config.topics.decisions, config.topics.deliveries, ...channels.map((c) => dlqTopic(config, c))];
     const existing = new Set(await admin.listTopics());
     const missing = needed.filter((t) => !existing.has(t));
     if (missing.length) throw new ConfigError(`missing topics ${missing.join(', ')}: run risk-hub topics apply`);
@@ -238,14 +240,16 @@ export async function startNotifier(config: Config, opts: NotifierOptions): Prom
     // Lag from the broker's view (end offset − committed offset), also while a channel is stuck
     // retrying and handles nothing: the figure an alert on "notifier falling behind" needs.
     const pollLag = async () => {
-      const ends = await k.admin.fetchTopicOffsets(config.topics.alerts);
-      for (const c of consumers) {
-        const committed = await k.admin.fetchOffsets({ groupId: c.groupId, topics: [config.topics.alerts] });
-        for (const e of ends) {
-          const off = BigInt(committed[0]?.partitions.find((x) => x.partition === e.partition)?.offset ?? '-1');
-          const from = off >= 0n ? off : BigInt(e.low);
-          const lag = BigInt(e.high) - from;
-          consumerLag.labels(c.groupId, config.topics.alerts, String(e.partition)).set(Number(lag > 0n ? lag : 0n));
+      for (const topic of [config.topics.alerts, config.topics.decisions]) {
+        const ends = await k.admin.fetchTopicOffsets(topic);
+        for (const c of consumers) {
+          const committed = await k.admin.fetchOffsets({ groupId: c.groupId, topics: [topic] });
+          for (const e of ends) {
+            const off = BigInt(committed[0]?.partitions.find((x) => x.partition === e.partition)?.offset ?? '-1');
+            const from = off >= 0n ? off : BigInt(e.low);
+            const lag = BigInt(e.high) - from;
+            consumerLag.labels(c.groupId, topic, String(e.partition)).set(Number(lag > 0n ? lag : 0n));
+          }
         }
       }
     };

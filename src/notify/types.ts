@@ -1,5 +1,5 @@
 import type { Channel, RouteConfig } from '../config/notify.ts';
-import type { RiskAlert } from '../contracts.ts';
+import type { Notification } from './notification.ts';
 
 export type { Channel };
 
@@ -49,7 +49,8 @@ export interface SendResult {
 }
 
 export interface SendContext {
-  alert: RiskAlert;
+  /** An alert, or a person's decision from the decisions topic. */
+  notification: Notification;
   attempt: number;
   /** Upper bound of this attempt (ms), already capped by the remaining retry budget. */
   timeoutMs: number;

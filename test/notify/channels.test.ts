@@ -16,7 +16,7 @@ const render = renderers(notify);
 const alert = sampleAlert();
 const route = { applications: ['*'], environments: ['*'], minTier: 1 };
 const agent = () => createSafeAgent({ allow: ['127.0.0.1'], headersTimeoutMs: 5000, bodyTimeoutMs: 5000 });
-const ctx = (timeoutMs = 2000): SendContext => ({ alert, attempt: 1, timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
+const ctx = (timeoutMs = 2000): SendContext => ({ notification: { kind: 'alert', alert }, attempt: 1, timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
 const fail = (p: Promise<unknown>) => p.then(() => { throw new Error('expected a failure'); }, (e: unknown) => e as DeliveryError);
 
 let rx: HttpReceiver;

@@ -4,7 +4,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createWriteStream, mkdirSync, readdirSync, readFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../src/config/schema.ts';
-import type { RiskAlert } from '../../src/contracts.ts';
+import type { Decision, RiskAlert } from '../../src/contracts.ts';
 import { userKey } from '../../src/contracts.ts';
 import { createKafka } from '../../src/kafka/client.ts';
 import { AvroSerde, readerType, subjectFor } from '../../src/kafka/serde.ts';
@@ -25,6 +25,27 @@ export async function produceAlerts(config: Config, alerts: RiskAlert[]): Promis
   try {
     const messages = await Promise.all(alerts.map(async (a) => ({ key: userKey(a.application_id, a.environment, a.user.key), value: await serde.encode(subjectFor(config.topics.alerts), a) })));
     return (await producer.send({ topic: config.topics.alerts, acks: -1, messages })).map((m) => ({ partition: m.partition, ...(m.baseOffset !== undefined ? { baseOffset: m.baseOffset } : {}) }));
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/**
+ * Writes records to the decisions topic the way the scorer does (Avro Decision, Confluent wire format,
+ * keyed by user), in this order; `null` is a tombstone for `key`.
+ */
+export async function produceDecisions(config: Config, records: Array<Decision | { key: string; value: null }>): Promise<void> {
+  const kafka = createKafka(config, { clientId: 'test-decision-producer' });
+  const producer = kafka.producer({ idempotent: true });
+  const serde = new AvroSerde(config);
+  await producer.connect();
+  try {
+    const messages = [];
+    for (const r of records) {
+      if ('decision_id' in r) messages.push({ key: userKey(r.application_id, r.environment, r.user.key), value: await serde.encode(subjectFor(config.topics.decisions), r) });
+      else messages.push({ key: r.key, value: null });
+    }
+    await producer.send({ topic: config.topics.decisions, acks: -1, messages });
   } finally {
     await producer.disconnect();
   }

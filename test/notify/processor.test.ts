@@ -9,7 +9,7 @@ import { DeliveryCache } from '../../src/notify/delivery-cache.ts';
 import { createSafeAgent } from '../../src/notify/egress.ts';
 import { ChannelProcessor, type DeadLetter, type DeliveryRecord } from '../../src/notify/processor.ts';
 import { resolveTargets, Scrubber } from '../../src/notify/secrets.ts';
-import { sampleAlert, startHttpReceiver, type HttpReceiver } from './receivers.ts';
+import { sampleAlert, sampleDecision, startHttpReceiver, type HttpReceiver } from './receivers.ts';
 
 const secret = 'whsec_' + randomBytes(32).toString('base64');
 let rx: HttpReceiver;
@@ -147,5 +147,52 @@ describe('ChannelProcessor delivery lanes (one per target, issue 13 item 9)', ()
     expect(await notRouted()).toBe(before);
     await p2.handle(nowhere, { lane: { target: 'siem', primary: true } });
     expect(await notRouted()).toBe(before + 1);
+  });
+});
+
+describe("ChannelProcessor: a person's decision (issue 15 item 5)", () => {
+  const decision = () => sampleDecision();
+
+  it('is routed to every target whatever its minTier, delivered signed with webhook-id = decision_id, recorded under the decision id', async () => {
+    const out = await processor().handleNotification({ kind: 'decision', decision: decision() });
+    // "other" needs tier 5 for alerts; a person's decision has no tier and reaches it too.
+    expect(out.targets.map((t) => [t.targetId, t.outcome])).toEqual([
+      ['other', 'delivered'],
+      ['siem', 'delivered'],
+    ]);
+    expect(rx.requests.map((r) => r.headers['webhook-id'])).toEqual([decision().decision_id, decision().decision_id]);
+    expect(new Set(rx.requests.map((r) => r.body)).size).toBe(1);
+    const body = JSON.parse(rx.requests[0]!.body) as { type: string; data: unknown };
+    expect(body).toEqual({ type: 'risk_decision.made', timestamp: new Date(decision().made_at).toISOString(), data: decision() });
+    expect(rx.requests[0]!.headers['webhook-signature']).toMatch(/^v1,/);
+    // Both targets are delivered concurrently: the ledger order between them is not fixed.
+    expect(ledger.map((r) => [r.alert_id, r.target_id, r.status, r.tier, r.application_id]).sort()).toEqual([
+      [decision().decision_id, 'other', 'delivered', 0, 'shop'],
+      [decision().decision_id, 'siem', 'delivered', 0, 'shop'],
+    ]);
+  });
+
+  it('a lift is delivered as risk_decision.lifted; in a lane, to its own target only', async () => {
+    const lift = sampleDecision({ action: 'LIFT', lifts: 'f'.repeat(32), offense: 0, reason: 'false positive', decision_id: 'e'.repeat(32) });
+    const out = await processor().handleNotification({ kind: 'decision', decision: lift }, { lane: { target: 'siem', primary: true } });
+    expect(out.targets).toEqual([{ targetId: 'siem', outcome: 'delivered', attempts: 1, status: 'http_200' }]);
+    expect(rx.requests).toHaveLength(1);
+    expect(JSON.parse(rx.requests[0]!.body)).toMatchObject({ type: 'risk_decision.lifted', data: { action: 'LIFT', made_by: 'bob', reason: 'false positive' } });
+  });
+
+  it('retries, then dead-letters the decision itself (DLQ before ledger); a known decision id is skipped', async () => {
+    rx.script({ status: 503 }, { status: 400 });
+    const p = processor();
+    const out = await p.handleNotification({ kind: 'decision', decision: decision() }, { lane: { target: 'siem', primary: true } });
+    expect(out.targets[0]).toMatchObject({ outcome: 'dead_lettered', attempts: 2 });
+    expect(dlq).toMatchObject([{ targetId: 'siem', reason: 'permanent', status: 'http_400', notification: { kind: 'decision', decision: { decision_id: decision().decision_id } } }]);
+    expect(order).toEqual(['ledger:retrying', 'dlq', 'ledger:dead_lettered']);
+
+    const index = new DeliveryCache();
+    index.set('webhook', 'siem', decision().decision_id, 'delivered');
+    rx.requests.length = 0;
+    const again = await processor({ index }).handleNotification({ kind: 'decision', decision: decision() }, { lane: { target: 'siem', primary: true } });
+    expect(again.targets).toEqual([{ targetId: 'siem', outcome: 'duplicate', attempts: 0 }]);
+    expect(rx.requests).toHaveLength(0);
   });
 });

@@ -4,7 +4,7 @@ import { createServer, type IncomingHttpHeaders, type Server, type ServerRespons
 import type { AddressInfo, Socket } from 'node:net';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import type { RiskAlert } from '../../src/contracts.ts';
+import type { Decision, RiskAlert } from '../../src/contracts.ts';
 
 export type Behavior =
   | { status: number; headers?: Record<string, string>; body?: string; delayMs?: number }
@@ -182,6 +182,29 @@ export async function startSmtpReceiver(opts: { user?: string; password?: string
 }
 
 /** A realistic alert; `over` patches fields. */
+/** A person's decision as the scorer writes it on the decisions topic: alice blocks the sample user for 24 h. */
+export function sampleDecision(over: Partial<Decision> = {}): Decision {
+  const t = Date.UTC(2026, 11, 2, 14, 5, 0);
+  return {
+    decision_id: '0123456789abcdef0123456789abcdef',
+    application_id: 'shop',
+    environment: 'production',
+    user: { key: 'alice@example.com', identifiers: { email: 'alice@example.com' } },
+    action: 'BLOCK',
+    source: 'MANUAL',
+    reason: 'card testing from a known bad ASN',
+    alert_id: null,
+    tier: null,
+    made_by: 'bob',
+    made_at: t,
+    until: t + 24 * 3600_000,
+    offense: 1,
+    simulated: false,
+    lifts: null,
+    ...over,
+  };
+}
+
 export function sampleAlert(over: Partial<RiskAlert> = {}): RiskAlert {
   const t = Date.UTC(2025, 5, 1, 12, 0, 0);
   return {

@@ -114,6 +114,7 @@ describe('webhook JSON', () => {
     const a: RiskAlert = sampleAlert();
     const one = r.webhook(a);
     expect(one.body).toBe(r.webhook(a).body);
-    expect(JSON.parse(one.body)).toEqual({ type: 'risk_alert.triggered', timestamp: '2025-06-01T12:00:00.000Z', data: a });
+    // `decision` was added by issue 15 (backward compatible: an added field, null when none).
+    expect(JSON.parse(one.body)).toEqual({ type: 'risk_alert.triggered', timestamp: '2025-06-01T12:00:00.000Z', data: { ...a, decision: null } });
   });
 });

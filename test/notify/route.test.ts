@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { NotifySchema } from '../../src/config/notify.ts';
-import { matchesPattern, routeAlert } from '../../src/notify/route.ts';
+import { matchesPattern, routeAlert, routeDecision } from '../../src/notify/route.ts';
 import { resolveTargets } from '../../src/notify/secrets.ts';
 
 const SECRET = 'whsec_' + Buffer.alloc(32, 7).toString('base64');
@@ -71,5 +71,25 @@ describe('routing', () => {
         return r.routed.every((x) => tier >= x.target.route.minTier) && new Set(r.routed.map((x) => x.target.id)).size === r.routed.length;
       }),
     );
+  });
+});
+
+describe("routing a person's decision (issue 15 item 5)", () => {
+  const d = (over: Partial<{ application_id: string; environment: string }> = {}) => ({ application_id: 'shop-eu', environment: 'production', ...over });
+  const ids = (r: { routed: Array<{ target: { id: string } }> }) => r.routed.map((x) => x.target.id);
+
+  it('every target whose applications and environments match, whatever its minTier', () => {
+    const { notify, targets } = setup();
+    expect(ids(routeDecision(d(), 'slack', notify, targets))).toEqual(['secops', 'shopOncall']);
+    expect(ids(routeDecision(d(), 'webhook', notify, targets))).toEqual(['siem']); // minTier 3
+    expect(ids(routeDecision(d({ environment: 'staging' }), 'slack', notify, targets))).toEqual(['secops']);
+  });
+
+  it("an application override: its minTier does not hold it back; its environments, named targets and exclusive apply", () => {
+    expect(ids(routeDecision(d(), 'slack', setup({ applications: { 'shop-eu': { minTier: 9 } } }).notify, setup().targets))).toEqual(['secops', 'shopOncall']);
+    const envs = setup({ applications: { 'shop-eu': { environments: ['staging'] } } });
+    expect(routeDecision(d(), 'slack', envs.notify, envs.targets)).toMatchObject({ routed: [], dropped: expect.stringContaining('environments') });
+    const excl = setup({ applications: { 'shop-eu': { exclusive: true, slack: ['payments'] } } });
+    expect(ids(routeDecision(d(), 'slack', excl.notify, excl.targets))).toEqual(['payments']);
   });
 });

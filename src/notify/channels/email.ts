@@ -14,10 +14,10 @@ export class EmailSender implements ChannelSender<EmailTarget> {
   readonly channel = 'email' as const;
   private readonly transporter: Transporter<SMTPPool.SentMessageInfo>;
   private readonly cfg: EmailConfig;
-  private readonly render: (alert: SendContext['alert']) => EmailMessage;
+  private readonly render: (notification: SendContext['notification']) => EmailMessage;
   private readonly scrub: (s: string) => string;
 
-  constructor(opts: { config: EmailConfig; password: string | undefined; render: (alert: SendContext['alert']) => EmailMessage; scrub?: (s: string) => string }) {
+  constructor(opts: { config: EmailConfig; password: string | undefined; render: (notification: SendContext['notification']) => EmailMessage; scrub?: (s: string) => string }) {
     this.cfg = opts.config;
     this.render = opts.render;
     this.scrub = opts.scrub ?? ((s) => s);
@@ -58,7 +58,7 @@ export class EmailSender implements ChannelSender<EmailTarget> {
   }
 
   async send(target: EmailTarget, ctx: SendContext): Promise<SendResult> {
-    const m = this.render(ctx.alert);
+    const m = this.render(ctx.notification);
     try {
       const info = await this.transporter.sendMail({
         from: this.cfg.from,

@@ -13,9 +13,9 @@ import type { ChannelSender, SendContext, SendResult, SlackTarget } from '../typ
 export class SlackSender implements ChannelSender<SlackTarget> {
   readonly channel = 'slack' as const;
   private readonly dispatcher: Dispatcher;
-  private readonly render: (alert: SendContext['alert']) => SlackMessage;
+  private readonly render: (notification: SendContext['notification']) => SlackMessage;
 
-  constructor(opts: { dispatcher: Dispatcher; render: (alert: SendContext['alert']) => SlackMessage }) {
+  constructor(opts: { dispatcher: Dispatcher; render: (notification: SendContext['notification']) => SlackMessage }) {
     this.dispatcher = opts.dispatcher;
     this.render = opts.render;
   }
@@ -37,7 +37,7 @@ export class SlackSender implements ChannelSender<SlackTarget> {
     };
     const hook = new IncomingWebhook(target.url, { fetch: fetchFn, timeout: 0, retryConfig: { retries: 0 } });
     try {
-      await hook.send(this.render(ctx.alert) as never);
+      await hook.send(this.render(ctx.notification) as never);
       return { status: `http_${last?.status ?? 200}` };
     } catch (err) {
       if (err instanceof IncomingWebhookHTTPError) {

@@ -1,5 +1,6 @@
 import { request, type Dispatcher } from 'undici';
-import { renderWebhook } from '../render/webhook.ts';
+import { notificationId } from '../notification.ts';
+import { renderNotificationWebhook } from '../render/index.ts';
 import { httpError, toDeliveryError } from '../retry.ts';
 import { signWebhook } from '../signing.ts';
 import type { ChannelSender, SendContext, SendResult, WebhookTarget } from '../types.ts';
@@ -36,13 +37,13 @@ export class WebhookSender implements ChannelSender<WebhookTarget> {
   }
 
   async send(target: WebhookTarget, ctx: SendContext): Promise<SendResult> {
-    const { body } = renderWebhook(ctx.alert);
+    const { body } = renderNotificationWebhook(ctx.notification);
     const headers: Record<string, string> = {
       ...target.headers,
       'content-type': 'application/json',
       'user-agent': USER_AGENT,
-      // Fresh timestamp and signatures on every attempt; the id stays the alert id.
-      ...signWebhook(ctx.alert.alert_id, body, target.secrets, this.clock()),
+      // Fresh timestamp and signatures on every attempt; the id stays the alert (or decision) id.
+      ...signWebhook(notificationId(ctx.notification), body, target.secrets, this.clock()),
     };
     let res: Dispatcher.ResponseData;
     try {

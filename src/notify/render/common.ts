@@ -68,13 +68,19 @@ export function alertFacts(alert: RiskAlert, opts: { includeIdentifiers: boolean
     { label: 'Triggered at', value: iso(alert.triggered_at) },
   ];
   if (opts.includeIdentifiers) {
-    const ids = Object.entries(alert.user.identifiers ?? {})
-      .sort(([a], [b]) => a.localeCompare(b))
-      .slice(0, 10)
-      .map(([k, v]) => `${clip(k, 40)}: ${clip(v, 120)}`);
-    if (ids.length) facts.splice(1, 0, { label: 'Identifiers', value: ids.join(', ') });
+    const ids = identifierList(alert.user.identifiers);
+    if (ids) facts.splice(1, 0, { label: 'Identifiers', value: ids });
   }
   return facts;
+}
+
+/** At most 10 identifiers, sorted, clipped: "email: a@b.c, login: a"; empty when there are none. */
+export function identifierList(identifiers: Record<string, string> | undefined): string {
+  return Object.entries(identifiers ?? {})
+    .sort(([a], [b]) => a.localeCompare(b))
+    .slice(0, 10)
+    .map(([k, v]) => `${clip(k, 40)}: ${clip(v, 120)}`)
+    .join(', ');
 }
 
 export function contributionLine(c: Contribution): string {
