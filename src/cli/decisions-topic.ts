@@ -6,7 +6,7 @@ import type { Config } from '../config/schema.ts';
 import type { Decision, DecisionRequest } from '../contracts.ts';
 import { holds } from '../decisions/index.ts';
 import { requestRecord } from '../decisions/request.ts';
-import { ConnectionError, PoisonRecordError } from '../errors.ts';
+import { ConnectionError, PoisonRecordError, RiskHubError } from '../errors.ts';
 import { createKafka } from '../kafka/client.ts';
 import { partitionFor } from '../kafka/partitioner.ts';
 import { AvroSerde } from '../kafka/serde.ts';
@@ -44,7 +44,9 @@ export interface DecisionsClient {
 
 /** A Kafka client, admin and registry client for one command; `close` ends them. */
 export async function connectDecisions(config: Config): Promise<DecisionsClient> {
-  const log = createLogger({ name: 'risk-hub-decisions', level: config.log.level === 'info' ? 'warn' : config.log.level, redactUsers: config.log.redactUsers });
+  // A command's output is its lines: the client's retried errors stay quiet unless debugging (the command's own error names the problem).
+  const level = config.log.level === 'debug' || config.log.level === 'trace' ? config.log.level : 'error';
+  const log = createLogger({ name: 'risk-hub-decisions', level, redactUsers: config.log.redactUsers });
   const kafka = createKafka(config, { clientId: `${config.kafka.clientId}-cli`, logger: log.child({ component: 'kafkajs' }), retries: 2 });
   const admin = kafka.admin();
   try {
@@ -65,6 +67,17 @@ export interface ReadOptions {
   timeoutMs?: number;
 }
 
+/** The end offsets of `topic`; a missing topic is named with the fix. */
+async function offsetsOf(c: DecisionsClient, topic: string): Promise<Array<{ partition: number; low: string; high: string }>> {
+  try {
+    return await c.admin.fetchTopicOffsets(topic);
+  } catch (err) {
+    const m = (err as Error).message;
+    if (/does not host this topic|unknown topic/i.test(m)) throw new RiskHubError('RH_TOPIC_MISSING', `topic ${topic} does not exist: run risk-hub topics apply (and risk-hub schemas register)`, { cause: err });
+    throw new ConnectionError(`cannot read the offsets of ${topic}: ${m}`, { cause: err });
+  }
+}
+
 /** A throwaway group id: never committed, deleted after use. */
 function throwawayGroup(config: Config, what: string): string {
   return `${config.applicationId}-cli-${what}-${randomUUID()}`;
@@ -76,7 +89,7 @@ function throwawayGroup(config: Config, what: string): string {
  */
 export async function readDecisions(c: DecisionsClient, config: Config, opts: ReadOptions = {}): Promise<{ latest: LatestDecisions; undecodable: number }> {
   const topic = config.topics.decisions;
-  const ends = await c.admin.fetchTopicOffsets(topic);
+  const ends = await offsetsOf(c, topic);
   const only = opts.key === undefined ? undefined : partitionFor(opts.key, ends.length);
   /** Next offset to read and end (exclusive) of each partition still to read. */
   const pending = new Map<number, { next: bigint; end: bigint }>();
@@ -91,7 +104,7 @@ export async function readDecisions(c: DecisionsClient, config: Config, opts: Re
   const dec = decisionReader();
 
   const groupId = throwawayGroup(config, 'decisions-read');
-  const consumer = c.kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 100, sessionTimeout: 30_000, retry: { retries: 2 } });
+  const consumer = c.kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false, maxWaitTimeInMs: 100, sessionTimeout: 30_000, retry: { retries: 2 } });
   let finish!: () => void;
   let fail!: (err: unknown) => void;
   const done = new Promise<void>((resolve, reject) => {
@@ -171,9 +184,9 @@ async function stopConsumer(c: DecisionsClient, consumer: Consumer, groupId: str
 export async function sendRequest(c: DecisionsClient, config: Config, req: DecisionRequest): Promise<number> {
   const topic = config.topics.decisionRequests;
   const { key, value } = requestRecord(req);
-  const ends = await c.admin.fetchTopicOffsets(topic);
+  const ends = await offsetsOf(c, topic);
   const partition = partitionFor(key, ends.length);
-  const producer = c.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const producer = c.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   await producer.connect();
   try {
     await producer.send({ topic, acks: -1, messages: [{ key, value, partition, timestamp: String(req.requested_at) }] });
@@ -185,7 +198,7 @@ export async function sendRequest(c: DecisionsClient, config: Config, req: Decis
 
 /** Where a wait for the scorer's answer starts: the decisions topic's end offsets before the request is sent. */
 export async function decisionsEnd(c: DecisionsClient, config: Config): Promise<Map<number, string>> {
-  return new Map((await c.admin.fetchTopicOffsets(config.topics.decisions)).map((e) => [e.partition, e.high]));
+  return new Map((await offsetsOf(c, config.topics.decisions)).map((e) => [e.partition, e.high]));
 }
 
 /**
@@ -197,7 +210,7 @@ export async function waitForDecision(c: DecisionsClient, config: Config, key: s
   const partition = partitionFor(key, from.size);
   const dec = decisionReader();
   const groupId = throwawayGroup(config, 'decisions-wait');
-  const consumer = c.kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 100, sessionTimeout: 30_000, retry: { retries: 2 } });
+  const consumer = c.kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false, maxWaitTimeInMs: 100, sessionTimeout: 30_000, retry: { retries: 2 } });
   let found!: (d: Decision | undefined) => void;
   let fail!: (err: unknown) => void;
   const result = new Promise<Decision | undefined>((resolve, reject) => {

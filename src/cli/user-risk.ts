@@ -82,7 +82,20 @@ function points(n: number): string {
 export type DecisionLookup = { decision: Decision | null } | { error: string };
 
 /** The latest record of the user's key on the decisions topic, if it is active at `nowMs`; never throws. */
-export async function lookupDecision(config: Config, app: string, env: string, user: string, nowMs = Date.now()): Promise<DecisionLookup> {
+export async function lookupDecision(config: Config, app: string, env: string, user: string, nowMs = Date.now(), timeoutMs = 15_000): Promise<DecisionLookup> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<DecisionLookup>((resolve) => {
+    timer = setTimeout(() => resolve({ error: `the decisions topic ${config.topics.decisions} could not be read within ${timeoutMs / 1000} s` }), timeoutMs);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([readUserDecision(config, app, env, user, nowMs), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function readUserDecision(config: Config, app: string, env: string, user: string, nowMs: number): Promise<DecisionLookup> {
   const key = userKeyOf(app, env, user);
   try {
     const c = await connectDecisions(config);
