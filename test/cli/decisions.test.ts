@@ -9,7 +9,7 @@ import type { Decision, RiskAlert } from '../../src/contracts.ts';
 import { parseRequest, requestRecord } from '../../src/decisions/index.ts';
 import { buildAddRequest, buildRemoveRequest, checkNotExempt, configuredApplication, formatApplied, formatList, formatQueued, listed, osUserName, parseWait } from '../../src/cli/decisions.ts';
 import { formatDecisionPreview, previewDecision } from '../../src/cli/config-test.ts';
-import { formatDecisionLine } from '../../src/cli/user-risk.ts';
+import { formatDecisionLine, formatUserRisk, type QueryResult } from '../../src/cli/user-risk.ts';
 import { ConfigError } from '../../src/errors.ts';
 
 // `risk-hub decisions`, `config test` and `user-risk`: argument validation and output, no broker.
@@ -156,6 +156,9 @@ describe('decisions: output', () => {
     const d = decision({ user: 'alice', source: 'POLICY', tier: 2, made_by: 'policy', reason: 'tier 2: +30 points', decision_id: 'abc' });
     expect(formatDecisionLine({ decision: d }, NOW + 30 * 60_000)).toBe('decision         BLOCK until 2026-01-15 13:00Z (30m left; policy, tier 2: tier 2: +30 points) abc');
     expect(formatDecisionLine({ decision: { ...d, source: 'MANUAL', made_by: 'bob', simulated: true } }, NOW)).toMatch(/^decision {9}BLOCK \(simulated, not enforced\) until .*manual, by bob/);
+    const r = { url: 'http://s', redirected: false, answer: { application_id: 'shop', environment: 'production', user: 'alice', partition: 1, known: false } } as unknown as QueryResult;
+    expect(formatUserRisk(r, 10, { decision: null }).split('\n')).toEqual(['shop/production/alice  (partition 1, answered by http://s)', 'no events scored for this user: increase 0, tier 0', 'decision         none', '']);
+    expect(formatUserRisk(r, 10)).not.toContain('decision');
   });
 });
 
