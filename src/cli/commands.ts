@@ -10,6 +10,7 @@ import { register as demo } from './demo.ts';
 import { register as notifier } from './notifier.ts';
 import { register as dlq } from './dlq.ts';
 import { register as configTest } from './config-test.ts';
+import { register as decisions } from './decisions.ts';
 
 // One line per command file; each file exports `register(program)`.
-export const COMMANDS: Array<(program: Command) => void> = [local, topics, schemas, config, scorer, simulate, userRisk, demo, notifier, dlq, configTest];
+export const COMMANDS: Array<(program: Command) => void> = [local, topics, schemas, config, scorer, simulate, userRisk, demo, notifier, dlq, configTest, decisions];
