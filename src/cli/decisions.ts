@@ -170,8 +170,8 @@ function clip(s: string, n: number): string {
 
 /** The table of `decisions list`. */
 export function formatList(app: string, ds: Decision[], nowMs: number, all = false): string {
-  const what = all ? 'latest decision records' : 'active decisions';
-  if (!ds.length) return `${app}: no ${what}\n`;
+  const what = all ? 'latest decision record' : 'active decision';
+  if (!ds.length) return `${app}: no ${what}s\n`;
   const rows = ds.map((d) => {
     const state = stateOf(d, nowMs);
     return [
@@ -187,7 +187,7 @@ export function formatList(app: string, ds: Decision[], nowMs: number, all = fal
   const head = ['ACTION', 'USER', 'UNTIL', 'REMAINING', 'SOURCE', 'MADE BY', 'REASON'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
-  return [`${app}: ${ds.length} ${what}`, line(head), ...rows.map(line)].join('\n') + '\n';
+  return [`${app}: ${ds.length} ${what}${ds.length === 1 ? '' : 's'}`, line(head), ...rows.map(line)].join('\n') + '\n';
 }
 
 /** The user's latest decision record, for `user-risk` and `remove`. */

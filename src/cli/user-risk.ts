@@ -133,7 +133,8 @@ export function formatUserRisk(r: QueryResult, threshold?: number, decision?: De
   const tier = a.tier > 0 ? `tier ${a.tier}` : `below the threshold${threshold !== undefined ? ` (${threshold})` : ''}`;
   lines.push(`increase (24 h)  ${points(a.increase_24h)}, ${tier}`);
   lines.push(`risk score       ${points(a.risk_score)} (lifetime)`);
-  lines.push(`window           ${formatTime(a.window_start)} → ${formatTime(a.window_end)} (event time)`);
+  // A user known only through a decision (a person acted before any attack) has no window yet.
+  lines.push(a.last_event_at === null ? 'window           none yet (no event scored)' : `window           ${formatTime(a.window_start)} → ${formatTime(a.window_end)} (event time)`);
   lines.push(`alerted tier     ${a.alerted_tier > 0 ? `${a.alerted_tier} (a new alert needs a higher tier, or a fall back under the threshold first)` : '0 (armed: the next crossing alerts)'}`);
   if (dline) lines.push(dline);
   if (a.contributions.length) {
