@@ -138,7 +138,9 @@ export class DecisionStore {
       this.delete(user);
       return true;
     }
-    if (!this.entries.has(user) && this.entries.size >= this.opts.maxDecisions && !this.makeRoom(entry)) {
+    const isNew = !this.entries.has(user);
+    if (isNew && this.entries.size < this.opts.maxDecisions) this.atBound = false; // had room: warn again next time it is full
+    else if (isNew && !this.makeRoom(entry)) {
       this.counts.droppedAtBound++;
       if (!this.atBound) {
         this.atBound = true;
@@ -160,7 +162,6 @@ export class DecisionStore {
         n++;
       }
     }
-    if (n > 0) this.atBound = false;
     return n;
   }
 
@@ -198,7 +199,6 @@ export class DecisionStore {
     if (!this.entries.delete(user)) return;
     this.unenforced.delete(user);
     if (user.startsWith('anon:')) this.anonymous--;
-    if (this.entries.size < this.opts.maxDecisions) this.atBound = false;
   }
 }
 
