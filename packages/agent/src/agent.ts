@@ -26,7 +26,7 @@ import { boundIdentifiers, MAX_ATTACK_TYPE_BYTES, truncateUtf8 } from './identit
 import { kafkaTransportOptions, resolveOptions, type AgentOptions, type ResolvedOptions } from './options.ts';
 import { PerUserRateLimiter } from './rate-limit.ts';
 import { boundRequest, clientIp, readRequest, requestInfo, toRaw, type Extras, type RequestLike } from './request.ts';
-import { describeError, newCounters, Sender, type CloseResult, type Counters } from './sender.ts';
+import { describeError, newCounters, sleep, Sender, type CloseResult, type Counters } from './sender.ts';
 import { KafkaTransport } from './transport.ts';
 import { TurnBatcher } from './turn.ts';
 import { anonymousUser, hashedUserKey, normalizeUser, type UserInput } from './user.ts';
@@ -428,7 +428,8 @@ export class Agent {
     this.batcher.drainNow(); // responses completed in this very turn: their events are queued before closing
     const feedClosed = this.decisionFeed?.close();
     const result = await this.sender.close(timeoutMs, started);
-    await feedClosed;
+    // the decisions reader disconnects within what is left of the bound (kafkajs may wait on a broker that is gone)
+    if (feedClosed) await Promise.race([feedClosed, sleep(Math.max(0, timeoutMs - (Date.now() - started)))]);
     this.detector?.close();
     if (result.dropped > 0) this.options.logger?.warn({ dropped: result.dropped }, 'closed before every event was sent');
     return result;
