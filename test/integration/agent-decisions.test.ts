@@ -85,10 +85,12 @@ async function status(a: ExampleApp, who: keyof typeof USERS | null): Promise<nu
   return (await fetch(`${a.url}/search?q=socks`, { headers })).status;
 }
 
-/** Waits until the agent has applied `n` more records of this application. */
-function applied(a: Agent, n: number): Promise<number> {
-  const target = (a.stats().decisions?.applied ?? 0) + n;
-  return eventually(() => ((a.stats().decisions?.applied ?? 0) >= target ? target : undefined), 60_000, `${n} decision records applied`);
+/** Records of this application the agent has applied so far. */
+const appliedSoFar = (a: Agent): number => a.stats().decisions?.applied ?? 0;
+
+/** Waits until the agent has applied `target` records of this application (read the count BEFORE producing). */
+function applied(a: Agent, target: number): Promise<number> {
+  return eventually(() => (appliedSoFar(a) >= target ? target : undefined), 60_000, `${target} decision records applied`);
 }
 
 beforeAll(async () => {
@@ -128,8 +130,9 @@ describe('the agent enforces decisions from the real decisions topic', () => {
   });
 
   it('an expired decision stops being enforced; a simulated one never refuses; a tombstone removes a block', async () => {
+    const base = appliedSoFar(agent);
     await produce({ user: USERS.bob, value: decision(USERS.bob, { until: Date.now() + 4000 }) }, { user: USERS.carol, value: decision(USERS.carol, { simulated: true }) });
-    await applied(agent, 2);
+    await applied(agent, base + 2);
     expect(agent.decisionFor(USERS.carol)).toMatchObject({ action: 'MONITOR', simulated: true, simulatedAction: 'BLOCK' });
     expect(await status(app, 'carol')).toBe(200);
     // bob: refused while it holds, served once `until` has passed (the loop is bounded by eventually)

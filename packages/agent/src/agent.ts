@@ -247,20 +247,25 @@ export class Agent {
    * Call it where the user is known (after identify). Every enforcement is reported as an event.
    */
   enforce(req: RequestLike, res: ServerResponse, done: (handled: boolean) => void): void {
-    this.enforceWith(req, req, res, nodeAnswer(res), done);
+    const decision = this.decisionFor(req);
+    if (decision === null) done(false); // every request without a decision: one lookup, nothing allocated
+    else this.applyDecision(decision, req, req, res, () => nodeAnswer(res), done);
   }
 
-  /** enforce() for any framework: `answer` sends its response, `hookReq`/`hookRes` are what the app's hooks receive. */
-  enforceWith(req: RequestLike, hookReq: unknown, hookRes: unknown, answer: Answer, done: (handled: boolean) => void): void {
-    let decision: ActiveDecision | null = null;
+  /** enforce() for any framework: `answer()` gives how it responds, `hookReq`/`hookRes` are what the app's hooks receive. */
+  enforceWith(req: RequestLike, hookReq: unknown, hookRes: unknown, answer: () => Answer, done: (handled: boolean) => void): void {
+    const decision = this.decisionFor(req);
+    if (decision === null) done(false);
+    else this.applyDecision(decision, req, hookReq, hookRes, answer, done);
+  }
+
+  private applyDecision(decision: ActiveDecision, req: RequestLike, hookReq: unknown, hookRes: unknown, answer: () => Answer, done: (handled: boolean) => void): void {
     try {
-      decision = this.decisionFor(req);
-      if (decision !== null) this.reportEnforcement(req, decision);
+      this.reportEnforcement(req, decision);
     } catch (err) {
       this.caught(err);
-      decision = null;
     }
-    if (decision === null || decision.simulated || decision.action === 'MONITOR') {
+    if (decision.simulated || decision.action === 'MONITOR') {
       done(false);
       return;
     }
@@ -271,7 +276,7 @@ export class Agent {
       done(handled);
     };
     try {
-      enforceDecision(this.enforceContext, decision, hookReq, hookRes, answer, once);
+      enforceDecision(this.enforceContext, decision, hookReq, hookRes, answer(), once);
     } catch (err) {
       this.caught(err);
       once(false);

@@ -96,6 +96,8 @@ export class DecisionStore {
   /** When makeRoom last swept (ms): at the bound a sweep is O(entries), so at most one per second. */
   private lastBoundSweep = -Infinity;
   readonly counts = { applied: 0, droppedAtBound: 0, evictedAtBound: 0, ignored: 0 };
+  /** Reasons seen, shared by the entries that give the same one (policy reasons repeat: `tier 2: +47 points…`). */
+  private readonly reasons = new Interner(MAX_INTERNED_REASONS);
 
   constructor(private readonly opts: DecisionStoreOptions) {
     this.prefix = `${opts.application}/${opts.environment}/`;
@@ -133,7 +135,7 @@ export class DecisionStore {
       return false;
     }
     this.counts.applied++;
-    const entry = value === null ? null : toEntry(value);
+    const entry = value === null ? null : toEntry(value, this.reasons);
     if (entry === null || entry.until <= this.opts.now()) {
       this.delete(user);
       return true;
@@ -148,7 +150,8 @@ export class DecisionStore {
       }
       return true;
     }
-    this.set(user, entry);
+    // the value's own key string: `user` is a slice that would keep the whole record key alive
+    this.set(value!.user.key, entry);
     return true;
   }
 
@@ -202,8 +205,23 @@ export class DecisionStore {
   }
 }
 
+/** Distinct reasons shared at most (beyond, each entry keeps its own copy). */
+const MAX_INTERNED_REASONS = 10_000;
+
+/** One copy of each string among the first `max` distinct ones (memory: 1,000,000 decisions often share a few hundred reasons). */
+class Interner {
+  private readonly seen = new Map<string, string>();
+  constructor(private readonly max: number) {}
+  get(s: string): string {
+    const known = this.seen.get(s);
+    if (known !== undefined) return known;
+    if (this.seen.size < this.max) this.seen.set(s, s);
+    return s;
+  }
+}
+
 /** The entry of a decoded record; null for a LIFT, an unknown action, or a value that breaks the schema's shape. */
-function toEntry(v: DecisionRecord): ActiveDecision | null {
+function toEntry(v: DecisionRecord, reasons: Interner): ActiveDecision | null {
   const action = v.action;
   if (action !== 'BLOCK' && action !== 'CHALLENGE' && action !== 'MONITOR') return null; // LIFT or unknown: none
   if (typeof v.until !== 'number' || !Number.isFinite(v.until) || typeof v.decision_id !== 'string') return null;
@@ -211,7 +229,7 @@ function toEntry(v: DecisionRecord): ActiveDecision | null {
   return Object.freeze({
     action: simulated ? 'MONITOR' : action,
     until: v.until,
-    reason: truncateUtf8(typeof v.reason === 'string' ? v.reason : '', MAX_KEPT_REASON),
+    reason: reasons.get(truncateUtf8(typeof v.reason === 'string' ? v.reason : '', MAX_KEPT_REASON)),
     decision_id: truncateUtf8(v.decision_id, MAX_KEPT_DECISION_ID),
     simulated,
     simulatedAction: simulated ? action : null,

@@ -60,7 +60,7 @@ export function riskHubFastify(agent: Agent): RiskHubFastifyPlugin {
     });
     fastify.addHook('preHandler', (request, reply, next) => {
       // handled: the reply was sent (Fastify wants no next() then)
-      agent.enforceWith(request, request, reply, fastifyAnswer(reply), (handled) => {
+      agent.enforceWith(request, request, reply, () => fastifyAnswer(reply), (handled) => {
         if (!handled) next();
       });
     });
