@@ -100,6 +100,8 @@ export interface DecisionsStats extends DecisionStoreStats, DecisionFeedStats {
 export const ENFORCEMENT_EVENT_PREFIX = 'risk-hub.decision.';
 /** Enforcement events per user key per minute at most (on their own budget, apart from attacks). */
 const ENFORCEMENT_EVENTS_PER_USER_PER_MINUTE = 60;
+/** How often (ms) the clock decision lookups compare `until` with is refreshed: a decision holds at most this long past its `until`. */
+export const DECISION_CLOCK_TICK_MS = 100;
 
 export class Agent {
   readonly application: string;
@@ -121,6 +123,7 @@ export class Agent {
   private readonly enforced = { block: 0, challenge: 0, monitor: 0, simulated: 0 };
   private readonly enforceContext: EnforceContext;
   private challengeWarned = false;
+  private clockTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: AgentOptions) {
     const o = resolveOptions(opts);
@@ -155,6 +158,13 @@ export class Agent {
             'decisions store full (decisions.maxDecisions): new decisions are refused (MONITOR and simulated first, then BLOCK and CHALLENGE once no unenforced one is left to evict); raise maxDecisions',
           ),
       });
+      if (o.now === Date.now) {
+        // the real clock: lookups compare with a ticked copy of it (no allocation per request, see decisions.ts)
+        const store = this.decisionStore;
+        store.tick(Date.now());
+        this.clockTimer = setInterval(() => store.tick(Date.now()), DECISION_CLOCK_TICK_MS);
+        this.clockTimer.unref();
+      }
       if (kafkaOptions) {
         this.decisionFeed = new DecisionFeed(
           {
@@ -431,6 +441,7 @@ export class Agent {
   private async doClose(timeoutMs: number): Promise<CloseResult> {
     const started = Date.now();
     this.batcher.drainNow(); // responses completed in this very turn: their events are queued before closing
+    if (this.clockTimer) clearInterval(this.clockTimer);
     const feedClosed = this.decisionFeed?.close();
     const result = await this.sender.close(timeoutMs, started);
     // the decisions reader disconnects within what is left of the bound (kafkajs may wait on a broker that is gone)
