@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
+import Fastify from 'fastify';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { ConfigError, createAgent, riskHubEnforce, riskHubExpress, type Agent, type AgentOptions, type Attack } from '@risk-hub/agent';
+import { ConfigError, createAgent, riskHubEnforce, riskHubExpress, riskHubFastify, type Agent, type AgentOptions, type Attack } from '@risk-hub/agent';
 import { DECISION_SCHEMA } from '../../packages/agent/src/decision-schema.ts';
 import { DecisionDecoder, DecisionFeed } from '../../packages/agent/src/decision-feed.ts';
 import { DecisionStore, type DecisionRecord } from '../../packages/agent/src/decisions.ts';
@@ -332,6 +333,38 @@ describe('enforcement through Express (no Kafka)', () => {
     expect(agent.identify(req2, long)?.action).toBe('BLOCK');
     expect(agent.decisionFor(req2)?.action).toBe('BLOCK');
     void agent.close();
+  });
+});
+
+describe('enforcement through Fastify (no Kafka)', () => {
+  it('the plugin enforces in preHandler on the user identified in an onRequest hook: 403, a challenge hook with the reply, others served', async () => {
+    const { agent, store } = agentWith({
+      onChallenge: (_request, reply: { redirect(url: string): void }) => {
+        reply.redirect('/mfa');
+      },
+    });
+    const now = Date.now();
+    store.apply(key('m'), decision('m', { until: now + 60_000 }));
+    store.apply(key('c'), decision('c', { action: 'CHALLENGE', until: now + 60_000 }));
+    const app = Fastify();
+    await app.register(riskHubFastify(agent));
+    app.addHook('onRequest', async (request) => {
+      const user = request.headers['x-user'];
+      if (typeof user === 'string') agent.identify(request, user);
+    });
+    app.get('/', async () => ({ ok: true }));
+    try {
+      const blocked = await app.inject({ url: '/', headers: { 'x-user': 'm' } });
+      expect([blocked.statusCode, blocked.json()]).toEqual([403, { error: 'forbidden', message: 'Access denied.' }]);
+      const challenged = await app.inject({ url: '/', headers: { 'x-user': 'c' } });
+      expect([challenged.statusCode, challenged.headers.location]).toEqual([302, '/mfa']);
+      expect((await app.inject({ url: '/', headers: { 'x-user': 'alice' } })).statusCode).toBe(200);
+      expect((await app.inject({ url: '/' })).statusCode).toBe(200);
+    } finally {
+      await app.close();
+      await agent.close();
+    }
+    expect(agent.stats().enforced).toMatchObject({ block: 1, challenge: 1 });
   });
 });
 
