@@ -1,6 +1,6 @@
 // Agent overhead: requests/s of the example app without and with the Risk Hub agent, in the same run.
 //
-//   node --import tsx bench/agent.ts [--seconds 4] [--rounds 8] [--warmup 8] [--connections 32] [--attack-ratio 0.02] [--variety high|typical]
+//   node --import tsx bench/agent.ts [--seconds 4] [--rounds 8] [--warmup 8] [--connections 32] [--attack-ratio 0.02] [--variety high|typical] [--decisions 0]
 //
 // The app runs in a child process (one per variant, started once) and the load generator (undici Pool,
 // keep-alive, fixed concurrency) in this process, so on a 2-core machine each gets about a core. Rounds
@@ -68,6 +68,10 @@ async function serve(withAgent: boolean): Promise<void> {
         ? createAgent({ application: 'bench', brokers: process.env.KAFKA_BROKERS ?? '', schemaRegistry: process.env.SCHEMA_REGISTRY_URL ?? '', topic: process.env.BENCH_TOPIC ?? 'attacks', logger: null })
         : createAgent({ application: 'bench', transport: discard, logger: null, maxEventsPerUserPerMinute: 1_000_000 });
   }
+  // --decisions N: the agent holds N decisions (none about the benchmark's clients; 5% about anonymous
+  // users, so every anonymous request also looks up its `anon:<ip>` key): what enforcement costs at scale
+  const decisions = Number(process.env.BENCH_DECISIONS ?? 0);
+  if (agent && decisions > 0) (await import('./decisions-fill.ts')).fillDecisions(agent, decisions);
   const app = await startExampleApp({ agent, port: 0 });
   let served = 0;
   app.server.on('request', () => {
@@ -96,6 +100,7 @@ async function serve(withAgent: boolean): Promise<void> {
 function startChild(withAgent: boolean): Promise<{ child: ChildProcess; url: string }> {
   const child = fork(fileURLToPath(import.meta.url), ['--serve', withAgent ? 'with' : 'without'], {
     // BENCH_CPU_PROF=<dir>: both app children write a V8 CPU profile there when they stop (node --cpu-prof)
+    env: { ...process.env, BENCH_DECISIONS: String(arg('decisions', 0)) },
     execArgv: ['--import', 'tsx', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}/${withAgent ? 'with' : 'without'}`] : [])],
     stdio: 'inherit',
   });
@@ -222,6 +227,7 @@ async function main(): Promise<void> {
         connections,
         attackRatio,
         variety: VARIETY,
+        decisions: arg('decisions', 0),
         withoutRps: Math.round(w),
         withRps: Math.round(a),
         ratioOfMedians: Number((a / w).toFixed(3)),

@@ -17,6 +17,9 @@ const BENCHES: Record<string, () => Promise<void>> = {
   async agent() {
     script('bench/agent.ts');
   },
+  async 'agent-decisions'() {
+    script('bench/agent-decisions.ts');
+  },
 };
 
 function script(path: string): void {

@@ -12,7 +12,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { createAgent, riskHubExpress, type Agent } from '@risk-hub/agent';
+import { createAgent, riskHubEnforce, riskHubExpress, type Agent } from '@risk-hub/agent';
 
 /** Demo accounts (password hashes are SHA-256 for the sake of a small example; use a KDF in real life). */
 const DEMO_USERS: Record<string, { id: string; email: string; name: string; passwordSha256: Buffer }> = {
@@ -84,6 +84,8 @@ export function createExampleApp(agent: Agent | null = null): express.Express {
     }
     next();
   });
+  // Counter-measures: right after the user is known, a blocked user gets a 403 (the agent's decisions).
+  if (agent) app.use(riskHubEnforce(agent));
 
   app.get('/', (_req, res) => {
     const who = res.locals.user as string | undefined;
@@ -192,6 +194,7 @@ async function main(): Promise<void> {
     brokers,
     schemaRegistry: registry,
     topic: process.env.RISK_HUB_ATTACKS_TOPIC ?? 'attacks',
+    decisions: { topic: process.env.RISK_HUB_DECISIONS_TOPIC ?? 'risk-decisions' },
   });
   const app = await startExampleApp({ port: Number(process.env.PORT ?? 3000), host: process.env.HOST ?? '127.0.0.1', agent });
   console.log(`demo shop on ${app.url} (agent → ${brokers}, registry ${registry})`);

@@ -18,18 +18,23 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AuthFailureTracker } from './auth.ts';
+import { DecisionFeed, type DecisionFeedStats } from './decision-feed.ts';
+import { DecisionStore, type ActiveDecision, type DecisionStoreStats } from './decisions.ts';
+import { enforceDecision, nodeAnswer, type Answer, type EnforceContext } from './enforce.ts';
 import { ConfigError, SEVERITIES, type Attack, type RequestInfo, type Severity, type UserRef } from './contracts.ts';
 import { boundIdentifiers, MAX_ATTACK_TYPE_BYTES, truncateUtf8 } from './identity.ts';
 import { kafkaTransportOptions, resolveOptions, type AgentOptions, type ResolvedOptions } from './options.ts';
 import { PerUserRateLimiter } from './rate-limit.ts';
 import { boundRequest, clientIp, readRequest, requestInfo, toRaw, type Extras, type RequestLike } from './request.ts';
-import { describeError, newCounters, Sender, type CloseResult, type Counters } from './sender.ts';
+import { describeError, newCounters, sleep, Sender, type CloseResult, type Counters } from './sender.ts';
 import { KafkaTransport } from './transport.ts';
 import { TurnBatcher } from './turn.ts';
-import { anonymousUser, normalizeUser, type UserInput } from './user.ts';
+import { anonymousUser, hashedUserKey, normalizeUser, type UserInput } from './user.ts';
 import { Detector, WafUnavailableError, type Detection, type DetectionResult } from './waf.ts';
 
-export type { AgentOptions, Logger } from './options.ts';
+export type { AgentOptions, Logger, DecisionsOptions, DecisionHook, BlockResponse } from './options.ts';
+export type { ActiveDecision } from './decisions.ts';
+export type { Answer } from './enforce.ts';
 export type { RequestLike, Extras } from './request.ts';
 export { parseQuery } from './request.ts';
 export type { CloseResult } from './sender.ts';
@@ -80,7 +85,23 @@ export interface AgentStats {
   /** Whether the last send attempt succeeded (null before the first). */
   kafkaReachable: boolean | null;
   lastError: string | null;
+  /** The decisions store (null when decisions are disabled). */
+  decisions: DecisionsStats | null;
+  /** Requests a decision applied to, by what was done (simulated: a simulated decision, never enforced). */
+  enforced: { block: number; challenge: number; monitor: number; simulated: number };
 }
+
+export interface DecisionsStats extends DecisionStoreStats, DecisionFeedStats {
+  /** The decisions topic read (null without brokers: nothing is read). */
+  topic: string | null;
+}
+
+/** attack_type of the event reporting an enforcement; INFO severity and 0 points: it never raises a score. */
+export const ENFORCEMENT_EVENT_PREFIX = 'risk-hub.decision.';
+/** Enforcement events per user key per minute at most (on their own budget, apart from attacks). */
+const ENFORCEMENT_EVENTS_PER_USER_PER_MINUTE = 60;
+/** How often (ms) the clock decision lookups compare `until` with is refreshed: a decision holds at most this long past its `until`. */
+export const DECISION_CLOCK_TICK_MS = 100;
 
 export class Agent {
   readonly application: string;
@@ -95,6 +116,14 @@ export class Agent {
   /** The user each request was tied to (identify, trackAuth). */
   private readonly users = new WeakMap<IncomingMessage, UserRef>();
   private closePromise: Promise<CloseResult> | undefined;
+  /** Counter-measures: the store (undefined when disabled) and the Kafka reader feeding it (undefined without brokers). */
+  private readonly decisionStore: DecisionStore | undefined;
+  private readonly decisionFeed: DecisionFeed | undefined;
+  private readonly enforcementLimiter = new PerUserRateLimiter(ENFORCEMENT_EVENTS_PER_USER_PER_MINUTE);
+  private readonly enforced = { block: 0, challenge: 0, monitor: 0, simulated: 0 };
+  private readonly enforceContext: EnforceContext;
+  private challengeWarned = false;
+  private clockTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: AgentOptions) {
     const o = resolveOptions(opts);
@@ -104,8 +133,57 @@ export class Agent {
     this.limiter = new PerUserRateLimiter(o.perUserLimit);
     this.authTracker = new AuthFailureTracker(o.auth);
     this.detector = o.detect ? this.createDetector(o) : undefined;
-    const transport = opts.transport ?? new KafkaTransport(kafkaTransportOptions(opts, o.application));
+    const kafkaOptions = opts.transport === undefined || opts.brokers !== undefined ? kafkaTransportOptions(opts, o.application) : undefined;
+    const transport = opts.transport ?? new KafkaTransport(kafkaOptions!);
     this.sender = new Sender(transport, o, this.counters);
+    this.enforceContext = {
+      options: o.decisions,
+      caught: (err) => this.caught(err),
+      noChallengeHook: () => {
+        if (this.challengeWarned) return;
+        this.challengeWarned = true;
+        o.logger?.warn({}, 'a CHALLENGE decision was not enforced: no decisions.onChallenge hook is configured (fail open)');
+      },
+    };
+    if (o.decisions.enabled) {
+      const d = o.decisions;
+      this.decisionStore = new DecisionStore({
+        application: o.application,
+        environment: o.environment,
+        maxDecisions: d.maxDecisions,
+        now: o.now,
+        onBound: (info) =>
+          o.logger?.warn(
+            { ...info, topic: d.topic },
+            'decisions store full (decisions.maxDecisions): new decisions are refused (MONITOR and simulated first, then BLOCK and CHALLENGE once no unenforced one is left to evict); raise maxDecisions',
+          ),
+      });
+      if (o.now === Date.now) {
+        // the real clock: lookups compare with a ticked copy of it (no allocation per request, see decisions.ts)
+        const store = this.decisionStore;
+        store.tick(Date.now());
+        this.clockTimer = setInterval(() => store.tick(Date.now()), DECISION_CLOCK_TICK_MS);
+        this.clockTimer.unref();
+      }
+      if (kafkaOptions) {
+        this.decisionFeed = new DecisionFeed(
+          {
+            brokers: kafkaOptions.brokers,
+            topic: d.topic,
+            registry: kafkaOptions.registry,
+            clientId: kafkaOptions.clientId ?? `risk-hub-agent-${o.application}`,
+            ssl: kafkaOptions.ssl,
+            sasl: kafkaOptions.sasl,
+            connectionTimeoutMs: kafkaOptions.connectionTimeoutMs,
+            requestTimeoutMs: kafkaOptions.requestTimeoutMs,
+            socketFactory: kafkaOptions.socketFactory,
+            logger: o.logger,
+          },
+          this.decisionStore,
+        );
+        this.decisionFeed.start();
+      }
+    }
     this.batcher = new TurnBatcher({
       inspecting: () => this.detector !== undefined && !this.sender.closed,
       closing: () => this.sender.closing,
@@ -135,15 +213,93 @@ export class Agent {
 
   // -- public API: none of these throw ------------------------------------------------------------
 
-  /** Ties the request to an application user; attacks found in it are reported for that user. */
-  identify(req: RequestLike, user: UserInput): void {
+  /**
+   * Ties the request to an application user; attacks found in it are reported for that user. Returns
+   * the user's decision in force (see decisionFor), or null: enforcing it is left to the integration
+   * (riskHubEnforce, the Fastify plugin, agent.enforce) or to the caller.
+   */
+  identify(req: RequestLike, user: UserInput): ActiveDecision | null {
     try {
       const ref = this.user(user);
-      if (!ref || !req) return;
+      if (!ref || !req) return null;
       this.users.set(toRaw(req), ref);
+      return this.decisionStore?.get(ref.key) ?? null;
+    } catch (err) {
+      this.caught(err);
+      return null;
+    }
+  }
+
+  /**
+   * The decision in force for a request's user (the identified user, else its anonymous `anon:<ip>`
+   * user) or for a user key (user.key as given to identify): BLOCK, CHALLENGE or MONITOR, with its
+   * `until` (epoch ms), reason and decision_id; a simulated decision reads as MONITOR. Null when there
+   * is none, when it expired, or on any error (fail open). A Map lookup: no allocation for users
+   * without a decision. Nothing is reported: enforce() reports what it does.
+   */
+  decisionFor(subject: RequestLike | string): ActiveDecision | null {
+    try {
+      const store = this.decisionStore;
+      if (store === undefined || store.size === 0) return null;
+      if (typeof subject === 'string') return store.get(hashedUserKey(subject));
+      const key = this.decisionKeyOf(subject);
+      return key === null ? null : store.get(key);
+    } catch (err) {
+      this.caught(err);
+      return null;
+    }
+  }
+
+  /**
+   * Enforces the decision of the request's user on a node:http (or Express) response: BLOCK answers
+   * 403 (or decisions.onBlock does), CHALLENGE calls decisions.onChallenge, MONITOR and simulated
+   * decisions only report. `done(handled)`: handled = a response was sent, stop there; else go on.
+   * Call it where the user is known (after identify). Every enforcement is reported as an event.
+   */
+  enforce(req: RequestLike, res: ServerResponse, done: (handled: boolean) => void): void {
+    const decision = this.decisionFor(req);
+    if (decision === null) done(false); // every request without a decision: one lookup, nothing allocated
+    else this.applyDecision(decision, req, req, res, () => nodeAnswer(res), done);
+  }
+
+  /** enforce() for any framework: `answer()` gives how it responds, `hookReq`/`hookRes` are what the app's hooks receive. */
+  enforceWith(req: RequestLike, hookReq: unknown, hookRes: unknown, answer: () => Answer, done: (handled: boolean) => void): void {
+    const decision = this.decisionFor(req);
+    if (decision === null) done(false);
+    else this.applyDecision(decision, req, hookReq, hookRes, answer, done);
+  }
+
+  private applyDecision(decision: ActiveDecision, req: RequestLike, hookReq: unknown, hookRes: unknown, answer: () => Answer, done: (handled: boolean) => void): void {
+    try {
+      this.reportEnforcement(req, decision);
     } catch (err) {
       this.caught(err);
     }
+    if (decision.simulated || decision.action === 'MONITOR') {
+      done(false);
+      return;
+    }
+    let finished = false;
+    const once = (handled: boolean): void => {
+      if (finished) return;
+      finished = true;
+      done(handled);
+    };
+    try {
+      enforceDecision(this.enforceContext, decision, hookReq, hookRes, answer(), once);
+    } catch (err) {
+      this.caught(err);
+      once(false);
+    }
+  }
+
+  /** Express middleware that enforces decisions: register it right after the middleware that identifies users. */
+  expressEnforcer(): (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void {
+    return (req, res, next) => {
+      this.enforce(req, res, (handled) => {
+        if (!handled) next();
+      });
+    };
   }
 
   /** Reports a login attempt. Failures are auth_failure (LOW); repeated failures for one user within a minute add credential_stuffing (MEDIUM, then HIGH). A success identifies the request. */
@@ -255,7 +411,16 @@ export class Agent {
       detecting: this.detector !== undefined,
       kafkaReachable: s.kafkaReachable,
       lastError: c.lastError,
+      decisions: this.decisionsStats(),
+      enforced: { ...this.enforced },
     };
+  }
+
+  private decisionsStats(): DecisionsStats | null {
+    const store = this.decisionStore;
+    if (store === undefined) return null;
+    const feed = this.decisionFeed?.counts ?? { records: 0, undecodable: 0, consuming: false, lastRecordAt: null };
+    return { ...store.stats(), ...feed, topic: this.decisionFeed ? this.options.decisions.topic : null };
   }
 
   /** Resolves once everything queued so far is sent, or after timeoutMs (false). */
@@ -276,7 +441,11 @@ export class Agent {
   private async doClose(timeoutMs: number): Promise<CloseResult> {
     const started = Date.now();
     this.batcher.drainNow(); // responses completed in this very turn: their events are queued before closing
+    if (this.clockTimer) clearInterval(this.clockTimer);
+    const feedClosed = this.decisionFeed?.close();
     const result = await this.sender.close(timeoutMs, started);
+    // the decisions reader disconnects within what is left of the bound (kafkajs may wait on a broker that is gone)
+    if (feedClosed) await Promise.race([feedClosed, sleep(Math.max(0, timeoutMs - (Date.now() - started)))]);
     this.detector?.close();
     if (result.dropped > 0) this.options.logger?.warn({ dropped: result.dropped }, 'closed before every event was sent');
     return result;
@@ -293,6 +462,31 @@ export class Agent {
       this.enqueue(this.event(user, d.attackType, d.severity, request, at));
     }
     return result.detections;
+  }
+
+  /** The user key a request's decision is kept under: the identified user's, else `anon:<ip>` when the store holds anonymous decisions. */
+  private decisionKeyOf(req: RequestLike): string | null {
+    const ref = this.users.get(toRaw(req));
+    if (ref !== undefined) return ref.key;
+    return this.decisionStore?.hasAnonymous ? this.anonymous(clientIp(req)).key : null;
+  }
+
+  /** One event per enforcement (INFO, 0 points), on a per-user budget of its own; stats count every one. */
+  private reportEnforcement(req: RequestLike, d: ActiveDecision): void {
+    const what = d.simulated ? 'simulated' : d.action === 'BLOCK' ? 'block' : d.action === 'CHALLENGE' ? 'challenge' : 'monitor';
+    this.enforced[what]++;
+    if (this.sender.closing) return;
+    const user = this.userOf(req);
+    const at = this.options.now();
+    if (!this.enforcementLimiter.allow(user.key, at)) {
+      this.counters.suppressed++;
+      return;
+    }
+    const type = d.simulated ? `${ENFORCEMENT_EVENT_PREFIX}simulated-${d.simulatedAction!.toLowerCase()}` : `${ENFORCEMENT_EVENT_PREFIX}${what}`;
+    const event = this.event(user, type, 'INFO', requestInfo(req, this.options.scrub), at);
+    event.points = 0;
+    event.blocked = what === 'block';
+    this.sender.push(event);
   }
 
   /** The identified user of a request, else its pseudonymous `anon:<ip>` user. */

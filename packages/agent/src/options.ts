@@ -5,6 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { AuthTrackerOptions } from './auth.ts';
 import { ConfigError, type UserRef } from './contracts.ts';
+import type { ActiveDecision } from './decisions.ts';
 import { IDENTIFIER_PATTERN } from './identity.ts';
 import type { ScrubOptions } from './scrub.ts';
 import type { KafkaTransportOptions, RegistryOptions, Transport } from './transport.ts';
@@ -13,6 +14,31 @@ import { anonymousUser } from './user.ts';
 export interface Logger {
   warn(obj: object, msg: string): void;
   info?(obj: object, msg: string): void;
+}
+
+/** What answers a blocked request (default: JSON). */
+export type BlockResponse = { json: unknown } | { html: string };
+
+/**
+ * An application's handler for an enforced decision: Express `(req, res, decision)`, Fastify
+ * `(request, reply, decision)`, agent.enforce's caller `(req, res, decision)`. May be async.
+ */
+export type DecisionHook = (req: any, res: any, decision: ActiveDecision) => void | Promise<void>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** Counter-measures (issue 15): the decisions the agent enforces, read from the compacted decisions topic. */
+export interface DecisionsOptions {
+  /** Read and enforce decisions (default true; without brokers there is nothing to read). */
+  enabled?: boolean;
+  /** The compacted decisions topic (default "risk-decisions"). */
+  topic?: string;
+  /** Most decisions held in memory (default 1,000,000; ~200 bytes each). Beyond, see decisions.ts. */
+  maxDecisions?: number;
+  /** The 403 body of a blocked request: `{ json: value }` (default `{"error":"forbidden","message":"Access denied."}`) or `{ html: "<!doctype html>…" }`. */
+  blockResponse?: BlockResponse;
+  /** Answers a blocked request instead (it must send a response; if it does not, or throws, the default 403 is sent). */
+  onBlock?: DecisionHook;
+  /** Asks a challenged user to prove themselves (re-authenticate, MFA). If it does not answer, the request goes on. Without it, CHALLENGE is not enforced (fail open, logged once). */
+  onChallenge?: DecisionHook;
 }
 
 export interface AgentOptions {
@@ -65,8 +91,21 @@ export interface AgentOptions {
   scrub?: ScrubOptions;
   /** Where the agent reports its own state changes (Kafka unreachable / back). Default: console.warn; null: silent. */
   logger?: Logger | null;
+  /** Counter-measures: which decisions are read and how they are enforced (see DecisionsOptions). */
+  decisions?: DecisionsOptions;
   /** Clock (tests). */
   now?: () => number;
+}
+
+export interface ResolvedDecisions {
+  enabled: boolean;
+  topic: string;
+  maxDecisions: number;
+  /** The 403 answer, built once. */
+  blockBody: string;
+  blockContentType: string;
+  onBlock: DecisionHook | undefined;
+  onChallenge: DecisionHook | undefined;
 }
 
 /** The options with their defaults, validated. */
@@ -88,6 +127,7 @@ export interface ResolvedOptions {
   rules: object | undefined;
   /** µs */
   wafBudgetMicros: number;
+  decisions: ResolvedDecisions;
 }
 
 const consoleLogger: Logger = {
@@ -144,6 +184,48 @@ export function resolveOptions(opts: AgentOptions): ResolvedOptions {
     detect: opts.detect !== false,
     rules: opts.rules,
     wafBudgetMicros: opts.wafBudgetMicros ?? 5000,
+    decisions: resolveDecisions(opts.decisions),
+  };
+}
+
+const DEFAULT_BLOCK_JSON = { error: 'forbidden', message: 'Access denied.' };
+
+function resolveDecisions(d: DecisionsOptions | undefined): ResolvedDecisions {
+  if (d !== undefined && (d === null || typeof d !== 'object')) throw new ConfigError(`risk-hub agent: option decisions must be an object, got ${String(d)}`);
+  const o = d ?? {};
+  if (o.enabled !== undefined && typeof o.enabled !== 'boolean') throw new ConfigError(`risk-hub agent: option decisions.enabled must be a boolean, got ${String(o.enabled)}`);
+  if (o.topic !== undefined && (typeof o.topic !== 'string' || o.topic.trim() === '')) {
+    throw new ConfigError(`risk-hub agent: option decisions.topic must be a non-empty string, got ${String(o.topic)}`);
+  }
+  for (const hook of ['onBlock', 'onChallenge'] as const) {
+    if (o[hook] !== undefined && typeof o[hook] !== 'function') throw new ConfigError(`risk-hub agent: option decisions.${hook} must be a function`);
+  }
+  let blockBody = JSON.stringify(DEFAULT_BLOCK_JSON);
+  let blockContentType = 'application/json; charset=utf-8';
+  const r = o.blockResponse as Record<string, unknown> | undefined;
+  if (r !== undefined) {
+    const keys = r && typeof r === 'object' ? Object.keys(r) : [];
+    if (keys.length !== 1 || (keys[0] !== 'json' && keys[0] !== 'html')) {
+      throw new ConfigError('risk-hub agent: option decisions.blockResponse must be { json: value } or { html: string }');
+    }
+    if (keys[0] === 'html') {
+      if (typeof r.html !== 'string') throw new ConfigError('risk-hub agent: option decisions.blockResponse.html must be a string');
+      blockBody = r.html;
+      blockContentType = 'text/html; charset=utf-8';
+    } else {
+      const json = JSON.stringify(r.json);
+      if (json === undefined) throw new ConfigError('risk-hub agent: option decisions.blockResponse.json must be a JSON value');
+      blockBody = json;
+    }
+  }
+  return {
+    enabled: o.enabled !== false,
+    topic: o.topic?.trim() ?? 'risk-decisions',
+    maxDecisions: positiveInt('decisions.maxDecisions', o.maxDecisions, 1_000_000),
+    blockBody,
+    blockContentType,
+    onBlock: o.onBlock,
+    onChallenge: o.onChallenge,
   };
 }
 
