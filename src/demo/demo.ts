@@ -493,6 +493,7 @@ async function startExampleApp(cfg: Config, log: Logger, cleanup: Array<[string,
     brokers: [...cfg.kafka.brokers],
     schemaRegistry: cfg.schemaRegistry.url,
     topic: cfg.topics.attacks,
+    decisions: { topic: cfg.topics.decisions }, // this run's decisions: the example app enforces them
     logger: { warn: (obj, msg) => agentLog.warn(obj, msg), info: (obj, msg) => agentLog.info(obj, msg) },
   });
   let closed = false;
