@@ -104,6 +104,8 @@ export interface Decision {
   offense: number;
   simulated: boolean;
   lifts: string | null;
+  /** LIFT only: the action of the decision lifted. */
+  lifted_action?: DecisionAction | null;
 }
 
 /**

@@ -91,6 +91,7 @@ export function decideForAlert(alert: RiskAlert, mem: DecisionMemory, policy: De
       offense: enforced ? step : 0,
       simulated: policy.simulate,
       lifts: null,
+      lifted_action: null,
     },
   };
 }
@@ -117,10 +118,10 @@ export function decideForRequest(req: DecisionRequest, identifiers: Record<strin
   if (req.op === 'remove') {
     const cur = mem.dec;
     if (!holds(cur, nowMs)) return null;
-    return { ...base, action: 'LIFT', until: cur.until, offense: 0, lifts: cur.id };
+    return { ...base, action: 'LIFT', until: cur.until, offense: 0, lifts: cur.id, lifted_action: cur.action };
   }
   const action = req.action!;
-  return { ...base, action, until: req.requested_at + req.duration_ms!, offense: isEnforced(action) ? (mem.offenses ?? 0) + 1 : 0, lifts: null };
+  return { ...base, action, until: req.requested_at + req.duration_ms!, offense: isEnforced(action) ? (mem.offenses ?? 0) + 1 : 0, lifts: null, lifted_action: null };
 }
 
 /**

@@ -141,7 +141,7 @@ describe('decideForRequest', () => {
     const mem: DecisionMemory = {};
     remember(mem, decide(alert(3)).decision!);
     const lift = decideForRequest(req({ op: 'remove', action: undefined, duration_ms: undefined, request_id: 'aaaaaaaa-bbbb' }), {}, mem, NOW + MIN)!;
-    expect(lift).toMatchObject({ action: 'LIFT', lifts: mem.dec!.id, until: mem.dec!.until, source: 'MANUAL' });
+    expect(lift).toMatchObject({ action: 'LIFT', lifts: mem.dec!.id, lifted_action: 'BLOCK', until: mem.dec!.until, source: 'MANUAL' });
     remember(mem, lift);
     expect(decideForRequest(req({ op: 'remove', action: undefined, duration_ms: undefined }), {}, mem, NOW + 2 * MIN)).toBeNull();
     // the user crossing a tier again acts again: a lift does not stop the policy

@@ -31,6 +31,8 @@ describe('what was done, in words', () => {
     expect(decisionAction(policyDecision({ simulated: true }))).toBe('Blocked for 1h, until 2026-12-03 14:05 UTC (2nd offense) (simulation: not enforced)');
     expect(manualDecisionLine(sampleDecision())).toBe('Blocked by bob for 1d, until 2026-12-03 14:05 UTC (1st offense): card testing from a known bad ASN');
     expect(manualDecisionLine(sampleDecision({ action: 'LIFT', lifts: 'f'.repeat(32), offense: 0, reason: 'false positive' }))).toBe('Block lifted by bob: false positive');
+    // the lifted action, when the record says it (written since lifted_action exists)
+    expect(manualDecisionLine(sampleDecision({ action: 'LIFT', lifts: 'f'.repeat(32), lifted_action: 'CHALLENGE', offense: 0, reason: 'ok' }))).toBe('Challenge lifted by bob: ok');
     expect(manualDecisionLine(sampleDecision({ action: 'MONITOR', offense: 0, until: sampleDecision().made_at + 90 * 60_000 }))).toMatch(/^Monitored by bob for 1h 30m, until /);
   });
 

@@ -134,6 +134,15 @@ export const DECISION_SCHEMA = {
       ],
       "default": null,
       "doc": "LIFT only: the decision_id lifted."
+    },
+    {
+      "name": "lifted_action",
+      "type": [
+        "null",
+        "DecisionAction"
+      ],
+      "default": null,
+      "doc": "LIFT only: the action of the decision lifted (so a message can say 'Block lifted' or 'Challenge lifted')."
     }
   ]
 } as const;

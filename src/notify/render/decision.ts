@@ -26,15 +26,17 @@ export function ordinal(n: number): string {
 const VERB_ALONE: Record<Decision['action'], string> = { BLOCK: 'Blocked', CHALLENGE: 'Challenge required', MONITOR: 'Monitoring', LIFT: 'Block lifted' };
 const VERB_BY: Record<Decision['action'], string> = { BLOCK: 'Blocked', CHALLENGE: 'Challenge required', MONITOR: 'Monitored', LIFT: 'Block lifted' };
 
+const LIFTED: Record<Decision['action'], string> = { BLOCK: 'Block lifted', CHALLENGE: 'Challenge lifted', MONITOR: 'Monitoring lifted', LIFT: 'Block lifted' };
+
 /**
  * The action in one sentence, without the reason: "Blocked for 1h, until … (2nd offense)", or with
- * `by` "Blocked by alice for 24h, until …". A LIFT record does not say what it lifted; `risk-hub
- * decisions remove` lifts a block early, hence "Block lifted".
+ * `by` "Blocked by alice for 24h, until …". A LIFT says what it lifted (`lifted_action`; records
+ * written before that field read "Block lifted": `decisions remove` lifts blocks most of the time).
  */
 export function decisionAction(d: Decision, opts: { by?: boolean } = {}): string {
   const who = opts.by ? ` by ${clip(d.made_by, 100)}` : '';
   const sim = d.simulated ? ' (simulation: not enforced)' : '';
-  if (d.action === 'LIFT') return `${VERB_BY.LIFT}${who}${sim}`;
+  if (d.action === 'LIFT') return `${LIFTED[d.lifted_action ?? 'BLOCK']}${who}${sim}`;
   const verb = (opts.by ? VERB_BY : VERB_ALONE)[d.action];
   const offense = d.action !== 'MONITOR' && d.offense > 0 ? ` (${ordinal(d.offense)} offense)` : '';
   return `${verb}${who} for ${formatDuration(d.until - d.made_at)}, until ${utcMinute(d.until)}${offense}${sim}`;
