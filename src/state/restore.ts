@@ -27,6 +27,7 @@ export interface RestoreOptions {
   groupPrefix: string;
   targets: Map<number, RestoreTarget>;
   log: Logger;
+  /** After each batch applied and once when a partition is done: the records left, and the records just applied. */
   onProgress?: (partition: number, remaining: bigint, records: number) => void;
   /** Consecutive empty fetches (each up to fetchWaitMs) that mean "only markers are left". */
   idleFetches?: number;
@@ -96,7 +97,9 @@ export async function restore(opts: RestoreOptions): Promise<Map<number, number>
     if (!entry) return;
     pending.delete(p);
     if (checkpoint > entry.next || entry.buffered.size) await flush(entry, checkpoint > entry.next ? checkpoint : entry.next);
-    opts.onProgress?.(p, 0n, applied.get(p) ?? 0);
+    // Done: nothing left, no new records (each batch reported its own; reporting the partition's total
+    // here counted every record twice in risk_hub_scorer_restore_records_total).
+    opts.onProgress?.(p, 0n, 0);
     if (pending.size === 0) finish();
   };
 

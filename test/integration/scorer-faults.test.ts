@@ -5,6 +5,7 @@ import { stringify } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/schema.ts';
 import type { Decision } from '../../src/contracts.ts';
+import { createKafka } from '../../src/kafka/client.ts';
 import { scorerCommittedTotal, scorerLag } from '../../src/kafka/offsets.ts';
 import { resolvePolicy } from '../../src/scoring/index.ts';
 import type { ScorerHandle } from '../../src/scorer/scorer.ts';
@@ -161,6 +162,12 @@ describe('scorer under faults (real broker)', () => {
     expect(await query(s)).toEqual(before);
     const rebuilt = (await restored(s)) - restoredBase;
     expect(rebuilt).toBeGreaterThan(0);
+    // Each changelog record counted once: never more than the changelog's offsets (records + markers).
+    const admin = createKafka(config).admin();
+    await admin.connect();
+    const offsets = await admin.fetchTopicOffsets(`${config.applicationId}-user-risk-changelog`);
+    await admin.disconnect();
+    expect(rebuilt).toBeLessThanOrEqual(offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0));
     await s.stop();
 
     s = await startTestScorer(config);
