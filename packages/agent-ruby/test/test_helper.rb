@@ -35,6 +35,11 @@ module TestSupport
     File.expand_path('../../..', __dir__)
   end
 
+  # The shared conformance vectors (RISK_HUB_VECTORS_DIR overrides, to try the loaders).
+  def vectors_dir
+    ENV['RISK_HUB_VECTORS_DIR'] || File.join(repo_root, 'test/vectors')
+  end
+
   def new_agent(relay, **opts)
     RiskHub::Agent.new(application: 'shop', environment: 'test', token: 'secret-token', relay_url: relay.url,
                        logger: nil, at_exit: false, linger: 0.01, poll_interval: 0.05, **opts)
@@ -59,6 +64,8 @@ class FakeRelay
                                       AccessLog: [])
     @server.mount_proc('/v1/events') { |req, res| handle_events(req, res) }
     @server.mount_proc('/v1/decisions') { |req, res| serve_decisions(req, res) }
+    @server.mount_proc('/v1/inspect') { |_req, res| json(res, 'detections' => []) }
+    @server.mount_proc('/healthz') { |_req, res| json(res, 'status' => 'ok') }
     @thread = Thread.new { @server.start }
   end
 
@@ -88,6 +95,11 @@ class FakeRelay
     res.body = JSON.generate('accepted' => n, 'rejected' => 0, 'detections' => 0)
   end
 
+  def json(res, value)
+    res['content-type'] = 'application/json'
+    res.body = JSON.generate(value)
+  end
+
   def serve_decisions(req, res)
     @mutex.synchronize { @decision_requests << { query: req.query_string, if_none_match: req['if-none-match'] } }
     if req['if-none-match'] == %("#{@version}")
@@ -97,5 +109,27 @@ class FakeRelay
     res['content-type'] = 'application/json'
     res['etag'] = %("#{@version}")
     res.body = JSON.generate('version' => @version, 'decisions' => @decisions)
+  end
+end
+
+# A real HTTP server (Puma, as in production) running a Rack app on a free loopback port.
+class RealServer
+  attr_reader :port
+
+  def initialize(app)
+    require 'puma'
+    require 'puma/server'
+    @server = Puma::Server.new(app)
+    @server.add_tcp_listener('127.0.0.1', 0)
+    @port = @server.connected_ports.first
+    @server.run
+  end
+
+  def url
+    "http://127.0.0.1:#{@port}"
+  end
+
+  def stop
+    @server.stop(true)
   end
 end

@@ -44,7 +44,7 @@ class IdentityTest < Minitest::Test
 
   # The shared vectors (test/vectors/identity.json, written with the relay): every agent agrees.
   def test_shared_identity_vectors
-    path = File.join(repo_root, 'test/vectors/identity.json')
+    path = File.join(vectors_dir, 'identity.json')
     skip 'test/vectors/identity.json is not in this checkout yet' unless File.exist?(path)
 
     vectors = JSON.parse(File.read(path))

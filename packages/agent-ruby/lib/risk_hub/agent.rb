@@ -45,7 +45,7 @@ module RiskHub
     def initialize(**opts)
       @options = Options.new(opts)
       @stats = Stats.new
-      @queue = BoundedQueue.new(@options.max_queue)
+      @queue = BoundedQueue.new(@options.max_queue, @options.batch_size)
       @decisions = DecisionStore.new
       @closed = false
       @challenge_logged = false
@@ -130,7 +130,7 @@ module RiskHub
     def record_request(env, snapshot)
       return if @options.skip&.call(env)
 
-      snapshot[:path_params] = RequestFacts.path_params(env)
+      snapshot[:path_params] = RequestFacts.path_params_source(env)
       event = base_event('request', env[ENV_USER])
       event[:snapshot] = snapshot # turned into the relay's request object on the sender's thread
       enqueue(event)
@@ -165,7 +165,11 @@ module RiskHub
       @sender_stop = true
       @queue.wake
       @sender&.join([deadline - monotonic, 0.01].max)
-      @sender&.kill if @sender&.alive?
+      if @sender&.alive?
+        @sender.kill
+        @sender.join(0.1)
+        @stats.bump(:dropped_shutdown, @pending) if @pending.to_i.positive?
+      end
       left = @queue.clear
       @stats.bump(:dropped_shutdown, left) if left.positive?
       stats
@@ -202,7 +206,7 @@ module RiskHub
     # For tests and the e2e conformance check: the relay `request` object this agent builds for env.
     def relay_request(env)
       snap = RequestFacts.snapshot(env)
-      snap[:path_params] = RequestFacts.path_params(env)
+      snap[:path_params] = RequestFacts.path_params_source(env)
       RequestFacts.to_relay(snap).first
     end
 
@@ -308,6 +312,7 @@ module RiskHub
       @pid = Process.pid
       @sender_stop = false
       @in_flight = false
+      @pending = 0
       @sender = Thread.new { send_loop }
       @sender.name = 'risk-hub-sender' if @sender.respond_to?(:name=)
       @sender.report_on_exception = false
@@ -323,11 +328,14 @@ module RiskHub
         next if batch.empty?
 
         @in_flight = true
+        @pending = batch.size # counted as dropped_shutdown if close() has to kill this send
         begin
           send_batch(client, batch)
+          @pending = 0
         rescue StandardError => e
           @stats.error("sender: #{e.class}: #{e.message}")
           @stats.bump(:dropped_send, batch.size)
+          @pending = 0
         ensure
           @in_flight = false
         end

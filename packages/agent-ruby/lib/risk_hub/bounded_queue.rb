@@ -5,8 +5,10 @@ module RiskHub
   class BoundedQueue
     attr_reader :dropped
 
-    def initialize(capacity)
+    # full_batch: the size at which a lingering taker is woken early.
+    def initialize(capacity, full_batch = 500)
       @capacity = capacity
+      @full_batch = full_batch
       @items = []
       @dropped = 0
       @mutex = Mutex.new
@@ -20,7 +22,9 @@ module RiskHub
           @dropped += 1
         end
         @items << item
-        @ready.signal
+        # Wake the sender only when it has something new to do (first item, or a full batch): a signal
+        # per event would cost a thread switch per request.
+        @ready.signal if @items.size == 1 || @items.size == @full_batch
       end
     end
 

@@ -13,58 +13,58 @@ module RiskHub
     MAX_PARSE_NESTING = 64          # JSON deeper than this is refused by the parser (hostile bodies)
     MAX_ENTRIES = 256               # query names, cookies, headers, path params kept at most
     DROPPED_HEADERS = %w[cookie authorization proxy-authorization].freeze
-    FORM_TYPES = %w[application/x-www-form-urlencoded multipart/form-data].freeze
+    # What Rack::Request#ip reads besides the HTTP_* headers, and the two bare content headers.
+    IP_KEYS = %w[REMOTE_ADDR CONTENT_TYPE CONTENT_LENGTH].freeze
+    HEADER_NAMES = {} # HTTP_USER_AGENT → user-agent, memoised for the first 512 names seen
 
     module_function
 
     # The snapshot of a Rack env (request thread). Reads the body only when it is JSON or a form and
     # at most MAX_BODY_BYTES, then rewinds it so that the application reads it whole.
     def snapshot(env, read_body: true)
-      headers = {}
-      env.each do |k, v|
-        next unless k.start_with?('HTTP_') && v.is_a?(String)
-
-        headers[k[5..].downcase.tr('_', '-')] = v
-      end
-      headers['content-type'] = env['CONTENT_TYPE'] if env['CONTENT_TYPE'] && !env['CONTENT_TYPE'].empty?
-      headers['content-length'] = env['CONTENT_LENGTH'] if env['CONTENT_LENGTH'] && !env['CONTENT_LENGTH'].empty?
+      # The Rack env's own names (HTTP_USER_AGENT…): renamed, and the client IP worked out, on the sender.
+      cgi = env.select { |k, v| v.is_a?(String) && (k.start_with?('HTTP_') || IP_KEYS.include?(k)) }
       {
         method: env['REQUEST_METHOD'].to_s,
         uri: request_uri(env),
-        ip: client_ip(env),
-        headers: headers,
+        cgi: cgi,
         query_string: env['QUERY_STRING'].to_s,
         raw_body: read_body ? read_body(env) : nil,
         path_params: nil
       }
     end
 
-    # Route parameters, once the app has routed (Rails, Sinatra, Hanami, or set by the application in
-    # env['risk_hub.path_params']).
+    # Where the route parameters are, once the app has routed (request thread: references only; the
+    # sender resolves them with path_params_from).
+    def path_params_source(env)
+      env['risk_hub.path_params'] || env['action_dispatch.request.path_parameters'] || env['router.params'] ||
+        env['rack.routing_args'] || (env['sinatra.route'] && [env['sinatra.route'], env['PATH_INFO']])
+    end
+
+    RAILS_ROUTING_KEYS = %w[controller action format].freeze
+
+    # Route parameters (Rails, Sinatra, Hanami, or env['risk_hub.path_params'] set by the application).
+    def path_params_from(source)
+      case source
+      when Hash then source.reject { |k, _| RAILS_ROUTING_KEYS.include?(k.to_s) }
+      when Array then sinatra_params(*source)
+      end
+    end
+
     def path_params(env)
-      explicit = env['risk_hub.path_params']
-      return explicit if explicit.is_a?(Hash)
-
-      rails = env['action_dispatch.request.path_parameters']
-      return rails.reject { |k, _| %w[controller action format].include?(k.to_s) } if rails.is_a?(Hash)
-
-      routed = env['router.params'] || env['rack.routing_args']
-      return routed if routed.is_a?(Hash)
-
-      sinatra_params(env)
+      path_params_from(path_params_source(env))
     end
 
     # Sinatra records the matched route as "VERB pattern" in env['sinatra.route']; the same Mustermann
     # pattern gives its parameters back.
-    def sinatra_params(env)
-      route = env['sinatra.route']
+    def sinatra_params(route, path_info)
       return nil unless route.is_a?(String) && defined?(::Mustermann)
 
       pattern = route.split(' ', 2)[1]
-      return nil if pattern.nil?
+      return nil if pattern.nil? || !pattern.match?(/[:*{]/)
 
-      params = ::Mustermann.new(pattern).params(env['PATH_INFO'].to_s)
-      params&.reject { |k, v| v.nil? || k == 'splat' && v.empty? }
+      params = ::Mustermann.new(pattern).params(path_info.to_s)
+      params&.reject { |k, v| v.nil? || (k == 'splat' && v.empty?) }
     rescue StandardError
       nil
     end
@@ -108,8 +108,25 @@ module RiskHub
       type.start_with?('application/json') || type.match?(%r{\Aapplication/[^;]*\+json})
     end
 
+    def header_name(cgi_name)
+      HEADER_NAMES[cgi_name] || begin
+        name = cgi_name[5..].downcase.tr('_', '-').freeze
+        HEADER_NAMES[cgi_name] = name if HEADER_NAMES.size < 512
+        name
+      end
+    end
+
     # The relay's `request` object (sender thread). Second value: whether something was cut.
     def to_relay(snap)
+      unless snap[:headers]
+        cgi = snap[:cgi]
+        headers = {}
+        cgi.each { |k, v| headers[header_name(k)] = v if k.start_with?('HTTP_') }
+        headers['content-type'] = cgi['CONTENT_TYPE'] if cgi['CONTENT_TYPE'] && !cgi['CONTENT_TYPE'].empty?
+        headers['content-length'] = cgi['CONTENT_LENGTH'] if cgi['CONTENT_LENGTH'] && !cgi['CONTENT_LENGTH'].empty?
+        snap[:headers] = headers
+        snap[:ip] = client_ip(cgi)
+      end
       truncated = false
       body = nil
       raw = snap[:raw_body]
@@ -133,7 +150,7 @@ module RiskHub
         'headers' => headers,
         'query' => parse_query(snap[:query_string]),
         'body' => body,
-        'path_params' => bound(snap[:path_params] || {}, 0),
+        'path_params' => bound(path_params_from(snap[:path_params]) || {}, 0),
         'cookies' => parse_cookies(snap[:headers]['cookie'])
       }
       [req, truncated]
