@@ -372,7 +372,16 @@ final class Agent
         } catch (\Throwable $e) {
             $this->stats->error('skip: ' . $e->getMessage());
         }
-        $event = ['kind' => 'request', 'id' => Identity::eventId(), 'at' => $current['at'], 'user' => $this->user, 'request' => $this->buildRequest($current)];
+        try {
+            $request = $this->buildRequest($current);
+        } catch (\Throwable $e) {
+            // Whatever went wrong reading this request, it is still reported, with what is sure.
+            $this->stats->error('request event: ' . $e->getMessage());
+            $this->current = $current;
+            $request = $this->shortRequest();
+            $this->current = null;
+        }
+        $event = ['kind' => 'request', 'id' => Identity::eventId(), 'at' => $current['at'], 'user' => $this->user, 'request' => $request];
         $this->enqueue($event);
     }
 

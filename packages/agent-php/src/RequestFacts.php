@@ -26,7 +26,7 @@ final class RequestFacts
      * @param array<string,mixed> $server $_SERVER
      * @param array<string,mixed>|null $pathParams
      */
-    public function fromGlobals(array $server, ?string $rawBody, ?array $pathParams = null): array
+    public function fromGlobals(array $server, string|false|null $rawBody, ?array $pathParams = null): array
     {
         $headers = [];
         foreach ($server as $k => $v) {
