@@ -171,3 +171,9 @@ function block(string $user, string $action = 'BLOCK', array $extra = []): array
     return $extra + ['user_key' => $user, 'action' => $action, 'until' => (int) ((microtime(true) + 3600) * 1000),
         'reason' => 'tier 3: +53 points in 24 h (above 50)', 'decision_id' => "d-$user", 'simulated' => false];
 }
+
+/** The shared conformance vectors (RISK_HUB_VECTORS_DIR overrides, to try the loaders). */
+function vectorsDir(): string
+{
+    return getenv('RISK_HUB_VECTORS_DIR') ?: dirname(__DIR__, 3) . '/test/vectors';
+}

@@ -155,8 +155,3 @@ final class UnitTest extends TestCase
         self::assertNotFalse(json_encode($r, JSON_INVALID_UTF8_SUBSTITUTE));
     }
 }
-
-function vectorsDir(): string
-{
-    return getenv('RISK_HUB_VECTORS_DIR') ?: dirname(__DIR__, 3) . '/test/vectors';
-}
