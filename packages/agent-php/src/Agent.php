@@ -176,9 +176,10 @@ final class Agent
     /**
      * Sends what is queued (and what the spool holds) and refreshes the decisions when due. Called by
      * the shutdown function; long-running servers (RoadRunner, Swoole, ReactPHP) call it after each
-     * response. Never throws. Returns the number of events sent.
+     * response. Never throws. Returns the number of events sent. $force: send the spool now whatever
+     * linger_ms says (the shutdown function passes false).
      */
-    public function flush(?int $timeoutMs = null): int
+    public function flush(?int $timeoutMs = null, bool $force = true): int
     {
         $sent = 0;
         try {
@@ -194,7 +195,7 @@ final class Agent
                 $lines[] = $json;
             }
             $this->queue = [];
-            $sent = $this->send($lines, $timeoutMs);
+            $sent = $this->send($lines, $timeoutMs, $force);
             if ($this->options->decisions && $this->decisions->due() && !$this->inBackoff()) {
                 $r = $this->decisions->refresh($this->client, $timeoutMs, $this->stats);
                 if ($r === 'error') {
@@ -216,7 +217,7 @@ final class Agent
                 fastcgi_finish_request();
                 $timeout = $this->options->httpTimeoutMs;
             }
-            $this->flush($timeout);
+            $this->flush($timeout, false);
         } catch (\Throwable $e) {
             $this->stats->error('shutdown: ' . $e->getMessage());
         }
@@ -235,6 +236,7 @@ final class Agent
             'queued' => count($this->queue),
             'sent' => $this->stats->get('sent'),
             'spooled' => $this->stats->get('spooled'),
+            'spool_bytes' => $this->spool->size(),
             'dropped_queue_full' => $this->stats->get('dropped_queue_full'),
             'dropped_invalid' => $this->stats->get('dropped_invalid'),
             'dropped_send' => $this->stats->get('dropped_send'),
@@ -462,8 +464,11 @@ final class Agent
     }
 
     /** @param list<string> $lines */
-    private function send(array $lines, int $timeoutMs): int
+    private function send(array $lines, int $timeoutMs, bool $force): int
     {
+        if ($this->options->sendMode === 'spool') {
+            return $this->sendThroughSpool($lines, $timeoutMs, $force);
+        }
         if ($this->inBackoff()) {
             $this->spool->append($lines);
             $this->stats->bump('spooled', count($lines));
@@ -472,24 +477,21 @@ final class Agent
         $lines = array_merge($this->spool->take(max(0, 5 * $this->options->batchSize - count($lines))), $lines);
         $sent = 0;
         $deadline = microtime(true) + $timeoutMs / 1000;
-        foreach (array_chunk($lines, $this->options->batchSize) as $i => $chunk) {
+        $chunks = array_chunk($lines, $this->options->batchSize);
+        foreach ($chunks as $i => $chunk) {
             $left = (int) (($deadline - microtime(true)) * 1000);
-            if ($left < 50) {
-                $rest = array_merge(...array_slice(array_chunk($lines, $this->options->batchSize), $i));
-                $this->spool->append($rest);
-                $this->stats->bump('spooled', count($rest));
-                break;
-            }
-            $status = $this->post($chunk, $left);
+            $status = $left < 50 ? -1 : $this->post($chunk, $left);
             if ($status === 202) {
                 $sent += count($chunk);
                 continue;
             }
-            if ($status === 0 || $status >= 500) {
-                // Network error or 503 (the relay's queue is full): spool what is left and back off;
-                // a later request retries it once the backoff is over.
-                $this->startBackoff();
-                $rest = array_merge(...array_slice(array_chunk($lines, $this->options->batchSize), $i));
+            if ($status <= 0 || $status >= 500) {
+                // Out of time, network error or 503 (the relay's queue is full): spool what is left;
+                // a later request sends it (after the backoff when the relay failed).
+                if ($status !== -1) {
+                    $this->startBackoff();
+                }
+                $rest = array_merge(...array_slice($chunks, $i));
                 $this->spool->append($rest);
                 $this->stats->bump('spooled', count($rest));
                 break;
@@ -497,6 +499,64 @@ final class Agent
             $this->stats->bump('dropped_send', count($chunk)); // 4xx: not retried
         }
         return $sent;
+    }
+
+    /**
+     * Spool mode: this request's events join the spool; if the spool was last sent linger_ms ago or
+     * more (or holds a lot), this request sends it, holding a non-blocking lock so that one worker at
+     * a time does. Events leave the spool only once the relay took them, in order.
+     */
+    private function sendThroughSpool(array $lines, int $timeoutMs, bool $force): int
+    {
+        $this->spool->append($lines);
+        if ($this->inBackoff() || (!$force && !$this->drainDue())) {
+            return 0;
+        }
+        $lock = @fopen($this->options->stateDir . '/drain.lock', 'c+');
+        if ($lock === false || !flock($lock, LOCK_EX | LOCK_NB)) {
+            return 0;
+        }
+        $sent = 0;
+        try {
+            ftruncate($lock, 0);
+            fwrite($lock, sprintf('%.3f', microtime(true)));
+            $deadline = microtime(true) + $timeoutMs / 1000;
+            for ($round = 0; $round < 5; $round++) {
+                $batch = $this->spool->peek($this->options->batchSize);
+                if ($batch === []) {
+                    break;
+                }
+                $left = (int) (($deadline - microtime(true)) * 1000);
+                if ($left < 50) {
+                    break;
+                }
+                $status = $this->post($batch, $left);
+                if ($status === 202) {
+                    $this->spool->drop(count($batch));
+                    $sent += count($batch);
+                    continue;
+                }
+                if ($status === 0 || $status >= 500) {
+                    $this->startBackoff();
+                    break;
+                }
+                $this->spool->drop(count($batch)); // 4xx: not retried
+                $this->stats->bump('dropped_send', count($batch));
+            }
+        } finally {
+            flock($lock, LOCK_UN);
+            fclose($lock);
+        }
+        return $sent;
+    }
+
+    private function drainDue(): bool
+    {
+        if ($this->spool->size() >= 262144) {
+            return true;
+        }
+        $last = @file_get_contents($this->options->stateDir . '/drain.lock');
+        return !is_string($last) || $last === '' || (microtime(true) - (float) $last) * 1000 >= $this->options->lingerMs;
     }
 
     /** @param list<string> $chunk */

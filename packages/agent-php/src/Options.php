@@ -18,7 +18,9 @@ final class Options
         'poll_interval_ms' => 1000,    // how old the shared decisions cache may get before a request refreshes it
         'state_dir' => null,           // where the decisions cache and the spool live (default: sys_get_temp_dir()/risk-hub-<app>-<env>)
         'spool_max_bytes' => 4194304,  // events that could not be sent wait in a spool file of at most this size
-        'backoff_ms' => 2000,          // after a failed call, relay calls are skipped (events spooled) for this long
+        'backoff_ms' => 2000,
+        'send_mode' => 'spool',        // 'spool': every request appends to the spool, one request per linger_ms sends it; 'direct': each request sends its own
+        'linger_ms' => 100,            // spool mode: how long events may wait in the spool for a batch          // after a failed call, relay calls are skipped (events spooled) for this long
         'block_status' => 403,
         'block_body' => null,          // null: {"error":"blocked","reason":<the decision's reason>}
         'on_block' => null,            // callable(Decision, ?object $request): ?response — PSR-15: a ResponseInterface; plain PHP: anything, then exit
@@ -43,6 +45,8 @@ final class Options
     public readonly string $stateDir;
     public readonly int $spoolMaxBytes;
     public readonly int $backoffMs;
+    public readonly string $sendMode;
+    public readonly int $lingerMs;
     public readonly int $blockStatus;
     public readonly ?string $blockBody;
     /** @var callable|null */
@@ -95,6 +99,11 @@ final class Options
         $this->pollIntervalMs = self::positiveInt($o, 'poll_interval_ms');
         $this->spoolMaxBytes = self::positiveInt($o, 'spool_max_bytes');
         $this->backoffMs = self::positiveInt($o, 'backoff_ms');
+        $this->lingerMs = self::positiveInt($o, 'linger_ms');
+        if (!in_array($o['send_mode'], ['spool', 'direct'], true)) {
+            self::fail("option send_mode must be 'spool' or 'direct', got " . (is_string($o['send_mode']) ? json_encode($o['send_mode']) : get_debug_type($o['send_mode'])));
+        }
+        $this->sendMode = $o['send_mode'];
         $this->blockStatus = self::positiveInt($o, 'block_status');
         foreach (['decisions', 'exit_on_block'] as $k) {
             if (!is_bool($o[$k])) {

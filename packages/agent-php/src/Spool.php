@@ -58,6 +58,59 @@ final class Spool
         }
     }
 
+    /** The oldest $max events, left in place (drop() removes them once sent). @return list<string> */
+    public function peek(int $max): array
+    {
+        clearstatcache(true, $this->file);
+        if (!is_file($this->file) || filesize($this->file) === 0) {
+            return [];
+        }
+        $fh = @fopen($this->file, 'r');
+        if ($fh === false || !flock($fh, LOCK_SH)) {
+            return [];
+        }
+        $out = [];
+        try {
+            while (count($out) < $max && ($line = fgets($fh)) !== false) {
+                $line = rtrim($line, "\n");
+                if ($line !== '') {
+                    $out[] = $line;
+                }
+            }
+        } finally {
+            flock($fh, LOCK_UN);
+            fclose($fh);
+        }
+        return $out;
+    }
+
+    /** Removes the $n oldest events (the ones peek() gave and that are now sent). */
+    public function drop(int $n): void
+    {
+        if ($n <= 0) {
+            return;
+        }
+        $fh = $this->open();
+        if ($fh === null) {
+            return;
+        }
+        try {
+            $skipped = 0;
+            while ($skipped < $n && ($line = fgets($fh)) !== false) {
+                if (rtrim($line, "\n") !== '') {
+                    $skipped++;
+                }
+            }
+            $rest = (string) stream_get_contents($fh);
+            ftruncate($fh, 0);
+            rewind($fh);
+            fwrite($fh, $rest);
+        } finally {
+            flock($fh, LOCK_UN);
+            fclose($fh);
+        }
+    }
+
     /** Takes (removes) up to $max events; the rest stay. @return list<string> */
     public function take(int $max): array
     {

@@ -28,7 +28,7 @@ final class PlainAppTest extends TestCase
     private function app(array $opts = [], ?string $relayUrl = null): Server
     {
         return $this->app = new Server(__DIR__ . '/fixtures/plain_app.php', [
-            'RELAY_URL' => $relayUrl ?? $this->relay->url(), 'STATE_DIR' => $this->state, 'AGENT_OPTS' => json_encode($opts),
+            'RELAY_URL' => $relayUrl ?? $this->relay->url(), 'STATE_DIR' => $this->state, 'AGENT_OPTS' => json_encode($opts + ['send_mode' => 'direct']),
         ]);
     }
 
@@ -193,6 +193,25 @@ final class PlainAppTest extends TestCase
         $this->get('/search?q=back');
         $uris = eventually(fn () => count($this->requestEvents()) === 6 ? array_map(static fn ($e) => $e['request']['uri'], $this->requestEvents()) : null);
         self::assertSame(['/search?q=0', '/search?q=1', '/search?q=2', '/search?q=3', '/search?q=4', '/search?q=back'], $uris);
+        self::assertSame(0, filesize("{$this->state}/spool.jsonl"));
+    }
+
+    /** Spool mode (the default): requests append; one request per linger_ms sends the batch, in order. */
+    public function testSpoolModeBatchesAcrossRequests(): void
+    {
+        $this->app(['send_mode' => 'spool', 'linger_ms' => 60000]);
+        $this->get('/search?q=first'); // no drain yet: sends at once
+        for ($i = 0; $i < 10; $i++) {
+            $this->get("/search?q=$i");
+        }
+        self::assertNotNull(eventually(fn () => count($this->requestEvents()) === 1 ?: null));
+        self::assertGreaterThan(0, filesize("{$this->state}/spool.jsonl"), 'the other ten wait for linger_ms');
+        // linger_ms has passed (the drain stamp is moved back): the next request sends all eleven in one POST.
+        file_put_contents("{$this->state}/drain.lock", sprintf('%.3f', microtime(true) - 120));
+        $this->get('/search?q=last');
+        $uris = eventually(fn () => count($this->requestEvents()) === 12 ? array_map(static fn ($e) => $e['request']['uri'], $this->requestEvents()) : null);
+        self::assertSame(array_merge(['/search?q=first'], array_map(static fn ($i) => "/search?q=$i", range(0, 9)), ['/search?q=last']), $uris);
+        self::assertCount(2, $this->relay->posts());
         self::assertSame(0, filesize("{$this->state}/spool.jsonl"));
     }
 

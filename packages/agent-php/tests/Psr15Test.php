@@ -200,7 +200,7 @@ final class Psr15Test extends TestCase
         $t = microtime(true);
         self::assertSame(0, $agent->flush(300));
         $elapsed = microtime(true) - $t;
-        self::assertSame(1, $agent->stats()['spooled']);
+        self::assertGreaterThan(0, $agent->stats()['spool_bytes'], 'the event waits in the spool');
         self::assertStringContainsString('timed out', (string) $agent->stats()['last_error']);
         fclose($silent);
         // (no timed assertion: the bound is the curl timeout; printed for the record)
