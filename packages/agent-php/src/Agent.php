@@ -26,6 +26,7 @@ final class Agent
     private DecisionCache $decisions;
     private Spool $spool;
     private RelayClient $client;
+    private Timers $timers;
     private bool $shutdownRegistered = false;
     private bool $challengeLogged = false;
 
@@ -42,6 +43,7 @@ final class Agent
         $this->decisions = new DecisionCache($this->options);
         $this->spool = new Spool($this->options, $this->stats);
         $this->client = new RelayClient($this->options);
+        $this->timers = new Timers($this->options);
     }
 
     /** An agent that reports nothing by itself (PSR-15, long-running servers, CLI jobs). */
@@ -184,6 +186,7 @@ final class Agent
         $sent = 0;
         try {
             $this->finishRequest();
+            $this->timers->reset();
             $timeoutMs ??= $this->options->httpTimeoutMs;
             $lines = [];
             foreach ($this->queue as $event) {
@@ -196,7 +199,9 @@ final class Agent
             }
             $this->queue = [];
             $sent = $this->send($lines, $timeoutMs, $force);
-            if ($this->options->decisions && $this->decisions->due() && !$this->inBackoff()) {
+            if ($this->options->decisions && !$this->inBackoff()
+                && microtime(true) - $this->timers->get('checked_at') >= $this->options->pollIntervalMs / 1000) {
+                $this->timers->set('checked_at', microtime(true));
                 $r = $this->decisions->refresh($this->client, $timeoutMs, $this->stats);
                 if ($r === 'error') {
                     $this->startBackoff();
@@ -226,6 +231,7 @@ final class Agent
     /** Refreshes the decisions now (tests, CLI jobs, warm-up). */
     public function refreshDecisions(): string
     {
+        $this->timers->set('checked_at', microtime(true));
         return $this->decisions->refresh($this->client, $this->options->httpTimeoutMs, $this->stats);
     }
 
@@ -508,8 +514,8 @@ final class Agent
      */
     private function sendThroughSpool(array $lines, int $timeoutMs, bool $force): int
     {
-        $this->spool->append($lines);
-        if ($this->inBackoff() || (!$force && !$this->drainDue())) {
+        $spoolBytes = $this->spool->append($lines);
+        if ($this->inBackoff() || (!$force && !$this->drainDue($spoolBytes))) {
             return 0;
         }
         $lock = @fopen($this->options->stateDir . '/drain.lock', 'c+');
@@ -518,8 +524,7 @@ final class Agent
         }
         $sent = 0;
         try {
-            ftruncate($lock, 0);
-            fwrite($lock, sprintf('%.3f', microtime(true)));
+            $this->timers->set('drain_at', microtime(true));
             $deadline = microtime(true) + $timeoutMs / 1000;
             for ($round = 0; $round < 5; $round++) {
                 $batch = $this->spool->peek($this->options->batchSize);
@@ -550,13 +555,19 @@ final class Agent
         return $sent;
     }
 
-    private function drainDue(): bool
+    private function drainDue(int $spoolBytes): bool
     {
-        if ($this->spool->size() >= 262144) {
-            return true;
-        }
-        $last = @file_get_contents($this->options->stateDir . '/drain.lock');
-        return !is_string($last) || $last === '' || (microtime(true) - (float) $last) * 1000 >= $this->options->lingerMs;
+        return $spoolBytes >= 262144 || (microtime(true) - $this->timers->get('drain_at')) * 1000 >= $this->options->lingerMs;
+    }
+
+    private function inBackoff(): bool
+    {
+        return $this->timers->get('backoff_until') > microtime(true);
+    }
+
+    private function startBackoff(): void
+    {
+        $this->timers->set('backoff_until', microtime(true) + $this->options->backoffMs / 1000);
     }
 
     /** @param list<string> $chunk */
@@ -581,22 +592,6 @@ final class Agent
             $this->stats->error("POST /v1/events answered $status");
         }
         return $status;
-    }
-
-    private function inBackoff(): bool
-    {
-        $f = $this->options->stateDir . '/relay.backoff';
-        clearstatcache(true, $f);
-        $until = @filemtime($f);
-        return $until !== false && $until > time();
-    }
-
-    private function startBackoff(): void
-    {
-        $dir = $this->options->stateDir;
-        if (is_dir($dir) || @mkdir($dir, 0700, true)) {
-            @touch($dir . '/relay.backoff', time() + (int) ceil($this->options->backoffMs / 1000));
-        }
     }
 
     private function log(string $message): void

@@ -7,8 +7,8 @@ namespace RiskHub;
 /**
  * The application's decisions, shared by every PHP worker of the host through one JSON file in
  * state_dir (PHP has no background thread to poll with). A request reads the file (cached per process
- * by its modification time); after the response, a request that finds the file older than
- * poll_interval_ms refreshes it with GET /v1/decisions (If-None-Match; 304: only touched), under a
+ * by its modification time); after the response, a request that finds the last refresh (Timers
+ * checked_at) older than poll_interval_ms refreshes it with GET /v1/decisions (If-None-Match; 304: only touched), under a
  * non-blocking lock so that one worker at a time does it. The relay unreachable: the file stays as it
  * is (decisions end at their `until` all the same) and the next try waits backoff_ms.
  */
@@ -71,14 +71,6 @@ final class DecisionCache
         return $out;
     }
 
-    /** Whether the last refresh (by any worker) is older than poll_interval_ms (file times: whole seconds). */
-    public function due(): bool
-    {
-        clearstatcache(true, $this->file . '.checked');
-        $checked = @filemtime($this->file . '.checked');
-        return $checked === false || time() - $checked >= (int) ceil($this->options->pollIntervalMs / 1000);
-    }
-
     /** One refresh: returns 'replaced', 'unchanged', 'busy' (another worker is at it) or 'error'. */
     public function refresh(RelayClient $client, int $timeoutMs, Stats $stats): string
     {
@@ -91,7 +83,6 @@ final class DecisionCache
             return 'busy';
         }
         try {
-            @touch($this->file . '.checked');
             $version = null;
             $raw = @file_get_contents($this->file);
             if (is_string($raw)) {

@@ -18,40 +18,63 @@ final class Spool
         $this->file = $options->stateDir . '/spool.jsonl';
     }
 
-    /** @param list<string> $lines JSON events */
-    public function append(array $lines): void
+    /**
+     * Appends events; returns the spool's size in bytes afterwards.
+     * @param list<string> $lines JSON events
+     */
+    public function append(array $lines): int
     {
         if ($lines === []) {
-            return;
+            return 0;
         }
+        // 'a': every write goes to the end; the lock keeps drop()'s rewrite from losing appends.
+        $fh = @fopen($this->file, 'a');
+        if ($fh === false) {
+            $dir = $this->options->stateDir;
+            if ((!@mkdir($dir, 0700, true) && !is_dir($dir)) || ($fh = @fopen($this->file, 'a')) === false) {
+                $this->stats->error("cannot open {$this->file}");
+                $this->stats->bump('dropped_send', count($lines));
+                return 0;
+            }
+        }
+        $size = 0;
+        try {
+            flock($fh, LOCK_EX);
+            fwrite($fh, implode("\n", $lines) . "\n");
+            $size = (int) (fstat($fh)['size'] ?? 0);
+        } finally {
+            flock($fh, LOCK_UN);
+            fclose($fh);
+        }
+        if ($size > $this->options->spoolMaxBytes) {
+            $this->shrink();
+            $size = $this->size();
+        }
+        return $size;
+    }
+
+    /** Keeps the newest lines that fit in half of spool_max_bytes (so that this does not happen every time). */
+    private function shrink(): void
+    {
         $fh = $this->open();
         if ($fh === null) {
-            $this->stats->bump('dropped_send', count($lines));
             return;
         }
         try {
-            fseek($fh, 0, SEEK_END);
-            fwrite($fh, implode("\n", $lines) . "\n");
-            fflush($fh);
-            $size = ftell($fh);
-            if ($size > $this->options->spoolMaxBytes) {
-                // Keep the newest lines that fit in half the bound (so that this does not happen every time).
-                rewind($fh);
-                $all = explode("\n", rtrim((string) stream_get_contents($fh), "\n"));
-                $kept = [];
-                $bytes = 0;
-                for ($i = count($all) - 1; $i >= 0; $i--) {
-                    $bytes += strlen($all[$i]) + 1;
-                    if ($bytes > intdiv($this->options->spoolMaxBytes, 2)) {
-                        break;
-                    }
-                    array_unshift($kept, $all[$i]);
+            $all = explode("\n", rtrim((string) stream_get_contents($fh), "\n"));
+            $kept = [];
+            $bytes = 0;
+            for ($i = count($all) - 1; $i >= 0; $i--) {
+                $bytes += strlen($all[$i]) + 1;
+                if ($bytes > intdiv($this->options->spoolMaxBytes, 2)) {
+                    break;
                 }
-                $this->stats->bump('dropped_spool_full', count($all) - count($kept));
-                ftruncate($fh, 0);
-                rewind($fh);
-                fwrite($fh, $kept === [] ? '' : implode("\n", $kept) . "\n");
+                array_unshift($kept, $all[$i]);
             }
+            $this->stats->bump('dropped_spool_full', count($all) - count($kept));
+            ftruncate($fh, 0);
+            rewind($fh);
+            fwrite($fh, $kept === [] ? '' : implode("\n", $kept) . "\n");
         } finally {
             flock($fh, LOCK_UN);
             fclose($fh);

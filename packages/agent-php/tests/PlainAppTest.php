@@ -32,6 +32,15 @@ final class PlainAppTest extends TestCase
         ]);
     }
 
+    /** Moves one of the agent's shared timers (state_dir/timers.json), as time passing would. */
+    private function setTimer(string $name, float $value): void
+    {
+        $f = "{$this->state}/timers.json";
+        $t = is_file($f) ? (array) json_decode((string) file_get_contents($f), true) : [];
+        $t[$name] = $value;
+        file_put_contents($f, json_encode($t));
+    }
+
     private function get(string $path, array $headers = []): array
     {
         return Server::http('GET', $this->app->url() . $path, $headers);
@@ -149,11 +158,11 @@ final class PlainAppTest extends TestCase
         $this->get('/search');
         eventually(fn () => is_file("{$this->state}/decisions.json") ?: null);
         // Make the cache due again (file times are whole seconds): the next poll carries the version.
-        touch("{$this->state}/decisions.json.checked", time() - 5);
+        $this->setTimer('checked_at', microtime(true) - 5);
         $this->get('/search');
         self::assertNotNull(eventually(fn () => array_filter($this->relay->polls(), static fn ($p) => $p['if_none_match'] === '"7"') ?: null));
         $this->relay->stop();
-        touch("{$this->state}/decisions.json.checked", time() - 5);
+        $this->setTimer('checked_at', microtime(true) - 5);
         $this->get('/search');
         self::assertSame(403, $this->get('/search', ['x-user' => 'mallory'])['status']);
         $this->relay = new FakeRelay(); // tearDown stops it
@@ -189,7 +198,7 @@ final class PlainAppTest extends TestCase
         // The relay is back (same state dir): once the backoff is over, the next request sends the spool too.
         $this->app->stop();
         $this->app();
-        @unlink("{$this->state}/relay.backoff");
+        $this->setTimer('backoff_until', 0);
         $this->get('/search?q=back');
         $uris = eventually(fn () => count($this->requestEvents()) === 6 ? array_map(static fn ($e) => $e['request']['uri'], $this->requestEvents()) : null);
         self::assertSame(['/search?q=0', '/search?q=1', '/search?q=2', '/search?q=3', '/search?q=4', '/search?q=back'], $uris);
@@ -207,7 +216,7 @@ final class PlainAppTest extends TestCase
         self::assertNotNull(eventually(fn () => count($this->requestEvents()) === 1 ?: null));
         self::assertGreaterThan(0, filesize("{$this->state}/spool.jsonl"), 'the other ten wait for linger_ms');
         // linger_ms has passed (the drain stamp is moved back): the next request sends all eleven in one POST.
-        file_put_contents("{$this->state}/drain.lock", sprintf('%.3f', microtime(true) - 120));
+        $this->setTimer('drain_at', microtime(true) - 120);
         $this->get('/search?q=last');
         $uris = eventually(fn () => count($this->requestEvents()) === 12 ? array_map(static fn ($e) => $e['request']['uri'], $this->requestEvents()) : null);
         self::assertSame(array_merge(['/search?q=first'], array_map(static fn ($i) => "/search?q=$i", range(0, 9)), ['/search?q=last']), $uris);
