@@ -198,8 +198,12 @@ final class Agent
                 $lines[] = $json;
             }
             $this->queue = [];
-            $sent = $this->send($lines, $timeoutMs, $force);
-            if ($this->options->decisions && !$this->inBackoff()
+            $attempted = false;
+            $sent = $this->send($lines, $timeoutMs, $force, $attempted);
+            // The decisions are looked after when the relay is called anyway (spool mode: one request
+            // per linger_ms), or when there was nothing to send: no file is read on other requests.
+            $look = $attempted || $lines === [] || $this->options->sendMode === 'direct';
+            if ($look && $this->options->decisions && !$this->inBackoff()
                 && microtime(true) - $this->timers->get('checked_at') >= $this->options->pollIntervalMs / 1000) {
                 $this->timers->set('checked_at', microtime(true));
                 $r = $this->decisions->refresh($this->client, $timeoutMs, $this->stats);
@@ -470,10 +474,10 @@ final class Agent
     }
 
     /** @param list<string> $lines */
-    private function send(array $lines, int $timeoutMs, bool $force): int
+    private function send(array $lines, int $timeoutMs, bool $force, bool &$attempted): int
     {
         if ($this->options->sendMode === 'spool') {
-            return $this->sendThroughSpool($lines, $timeoutMs, $force);
+            return $this->sendThroughSpool($lines, $timeoutMs, $force, $attempted);
         }
         if ($this->inBackoff()) {
             $this->spool->append($lines);
@@ -508,23 +512,24 @@ final class Agent
     }
 
     /**
-     * Spool mode: this request's events join the spool; if the spool was last sent linger_ms ago or
-     * more (or holds a lot), this request sends it, holding a non-blocking lock so that one worker at
+     * Spool mode: this request's events join the spool; if its oldest event waited linger_ms or more
+     * (or it holds 256 KiB), this request sends it, holding a non-blocking lock so that one worker at
      * a time does. Events leave the spool only once the relay took them, in order.
      */
-    private function sendThroughSpool(array $lines, int $timeoutMs, bool $force): int
+    private function sendThroughSpool(array $lines, int $timeoutMs, bool $force, bool &$attempted): int
     {
-        $spoolBytes = $this->spool->append($lines);
-        if ($this->inBackoff() || (!$force && !$this->drainDue($spoolBytes))) {
+        [$spoolBytes, $oldestAt] = $this->spool->append($lines);
+        $due = $force || $spoolBytes >= 262144 || $oldestAt === 0 || self::nowMs() - $oldestAt >= $this->options->lingerMs;
+        if (!$due || $this->inBackoff()) {
             return 0;
         }
+        $attempted = true;
         $lock = @fopen($this->options->stateDir . '/drain.lock', 'c+');
         if ($lock === false || !flock($lock, LOCK_EX | LOCK_NB)) {
             return 0;
         }
         $sent = 0;
         try {
-            $this->timers->set('drain_at', microtime(true));
             $deadline = microtime(true) + $timeoutMs / 1000;
             for ($round = 0; $round < 5; $round++) {
                 $batch = $this->spool->peek($this->options->batchSize);
@@ -553,11 +558,6 @@ final class Agent
             fclose($lock);
         }
         return $sent;
-    }
-
-    private function drainDue(int $spoolBytes): bool
-    {
-        return $spoolBytes >= 262144 || (microtime(true) - $this->timers->get('drain_at')) * 1000 >= $this->options->lingerMs;
     }
 
     private function inBackoff(): bool

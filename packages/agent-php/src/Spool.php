@@ -19,29 +19,36 @@ final class Spool
     }
 
     /**
-     * Appends events; returns the spool's size in bytes afterwards.
+     * Appends events. Returns [the spool's size in bytes afterwards, the "at" (epoch ms) of its oldest
+     * event], read on the same open file (no other system call than the write's own few).
      * @param list<string> $lines JSON events
+     * @return array{0:int,1:int}
      */
-    public function append(array $lines): int
+    public function append(array $lines): array
     {
         if ($lines === []) {
-            return 0;
+            return [0, 0];
         }
-        // 'a': every write goes to the end; the lock keeps drop()'s rewrite from losing appends.
-        $fh = @fopen($this->file, 'a');
+        $fh = @fopen($this->file, 'c+');
         if ($fh === false) {
             $dir = $this->options->stateDir;
-            if ((!@mkdir($dir, 0700, true) && !is_dir($dir)) || ($fh = @fopen($this->file, 'a')) === false) {
+            if ((!@mkdir($dir, 0700, true) && !is_dir($dir)) || ($fh = @fopen($this->file, 'c+')) === false) {
                 $this->stats->error("cannot open {$this->file}");
                 $this->stats->bump('dropped_send', count($lines));
-                return 0;
+                return [0, 0];
             }
         }
         $size = 0;
+        $oldest = 0;
         try {
+            // The lock keeps drop()'s rewrite from losing appends.
             flock($fh, LOCK_EX);
+            fseek($fh, 0, SEEK_END);
             fwrite($fh, implode("\n", $lines) . "\n");
-            $size = (int) (fstat($fh)['size'] ?? 0);
+            $size = ftell($fh);
+            rewind($fh);
+            $head = (string) fread($fh, 160);
+            $oldest = preg_match('/"at":(\d+)/', $head, $m) === 1 ? (int) $m[1] : 0;
         } finally {
             flock($fh, LOCK_UN);
             fclose($fh);
@@ -50,7 +57,7 @@ final class Spool
             $this->shrink();
             $size = $this->size();
         }
-        return $size;
+        return [$size, $oldest];
     }
 
     /** Keeps the newest lines that fit in half of spool_max_bytes (so that this does not happen every time). */
