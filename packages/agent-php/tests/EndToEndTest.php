@@ -42,7 +42,11 @@ final class EndToEndTest extends TestCase
         $body = (string) ($v['body'] ?? '');
         $lines = ["{$v['method']} {$v['uri']} HTTP/1.1", "host: 127.0.0.1:$port", 'connection: close'];
         foreach ($v['headers'] ?? [] as $k => $val) {
-            if (!in_array(strtolower($k), ['host', 'connection', 'content-length'], true)) {
+            $skip = ['host', 'connection', 'content-length'];
+            if (($v['content_type'] ?? null) !== null) {
+                $skip[] = 'content-type'; // sent once, below
+            }
+            if (!in_array(strtolower($k), $skip, true)) {
                 $lines[] = "$k: $val";
             }
         }
