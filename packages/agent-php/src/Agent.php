@@ -578,7 +578,7 @@ final class Agent
         try {
             [$status, $body] = $this->client->call('POST', '/v1/events', $payload, $timeoutMs);
         } catch (\Throwable $e) {
-            $this->stats->error('POST /v1/events: ' . $e->getMessage());
+            $this->stats->error($e->getMessage());
             return 0;
         }
         if ($status === 202) {
