@@ -94,11 +94,12 @@ module RiskHub
       u = normalize_user(user)
       return false if u.nil?
 
-      identify(env, u) if success && env
       event = base_event('login', u)
       event['success'] = success ? true : false
       event['request'] = short_request(env) if env
-      enqueue(event)
+      queued = enqueue(event)
+      identify(env, u) if success && env # after the event is queued: a BLOCKed user's identify throws
+      queued
     rescue UncaughtThrowError
       raise
     rescue StandardError => e
