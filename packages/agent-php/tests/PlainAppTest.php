@@ -1,0 +1,237 @@
+<?php
+
+declare(strict_types=1);
+
+namespace RiskHub\Tests;
+
+use PHPUnit\Framework\TestCase;
+
+/** A plain PHP app served by `php -S`, the agent started in it, a fake relay in another `php -S`. */
+final class PlainAppTest extends TestCase
+{
+    private FakeRelay $relay;
+    private ?Server $app = null;
+    private string $state;
+
+    protected function setUp(): void
+    {
+        $this->relay = new FakeRelay();
+        $this->state = Temp::dir('state');
+    }
+
+    protected function tearDown(): void
+    {
+        $this->app?->stop();
+        $this->relay->stop();
+    }
+
+    private function app(array $opts = [], ?string $relayUrl = null): Server
+    {
+        return $this->app = new Server(__DIR__ . '/fixtures/plain_app.php', [
+            'RELAY_URL' => $relayUrl ?? $this->relay->url(), 'STATE_DIR' => $this->state, 'AGENT_OPTS' => json_encode($opts + ['send_mode' => 'direct']),
+        ]);
+    }
+
+    /** Moves one of the agent's shared timers (state_dir/timers.json), as time passing would. */
+    private function setTimer(string $name, float $value): void
+    {
+        $f = "{$this->state}/timers.json";
+        $t = is_file($f) ? (array) json_decode((string) file_get_contents($f), true) : [];
+        $t[$name] = $value;
+        file_put_contents($f, json_encode($t));
+    }
+
+    private function get(string $path, array $headers = []): array
+    {
+        return Server::http('GET', $this->app->url() . $path, $headers);
+    }
+
+    private function requestEvents(): array
+    {
+        return array_values(array_filter($this->relay->events(), static fn ($e) => $e['kind'] === 'request'));
+    }
+
+    public function testRequestEventCarriesWhatTheRelayInspects(): void
+    {
+        $this->app();
+        $body = json_encode(['comment' => '<script>alert(1)</script>', 'n' => [1, ['x' => true]], 'm' => (object) []]);
+        $res = Server::http('POST', $this->app->url() . '/comments?q=%27%20OR%201%3D1--&q=two&tag=a', [
+            'content-type' => 'application/json', 'user-agent' => 'curl/8.5', 'cookie' => 'sid=abc; theme=dark', 'authorization' => 'Bearer secret',
+        ], $body);
+        self::assertSame(200, $res['status']);
+        self::assertSame(['received' => strlen($body)], json_decode($res['body'], true), 'the app still reads the whole body');
+        $ev = eventually(fn () => $this->requestEvents()[0] ?? null);
+        self::assertNotNull($ev);
+        self::assertMatchesRegularExpression('/^[0-9a-f]{8}-[0-9a-f]{4}-4/', $ev['id']);
+        self::assertIsInt($ev['at']);
+        self::assertNull($ev['user']);
+        $r = $ev['request'];
+        self::assertSame('POST', $r['method']);
+        self::assertSame('/comments?q=%27%20OR%201%3D1--&q=two&tag=a', $r['uri']);
+        self::assertSame('127.0.0.1', $r['ip']);
+        self::assertSame('curl/8.5', $r['headers']['user-agent']);
+        self::assertSame('application/json', $r['headers']['content-type']);
+        self::assertArrayNotHasKey('cookie', $r['headers']);
+        self::assertArrayNotHasKey('authorization', $r['headers']);
+        self::assertSame(['q' => ["' OR 1=1--", 'two'], 'tag' => ['a']], $r['query']);
+        self::assertSame(['comment' => '<script>alert(1)</script>', 'n' => [1, ['x' => true]], 'm' => []], $r['body']);
+        self::assertSame(['sid' => 'abc', 'theme' => 'dark'], $r['cookies']);
+        $post = $this->relay->posts()[0];
+        self::assertSame('Bearer secret-token', $post['auth']);
+        self::assertSame('shop', $post['body']['application_id']);
+        self::assertSame('test', $post['body']['environment']);
+        self::assertSame('risk-hub-php', $post['body']['agent']['name']);
+    }
+
+    public function testFormBodyPathParamsIdentifyLoginsCustom(): void
+    {
+        $this->app();
+        $this->get('/orders/42%20OR%201=1', ['x-user' => 'u-1001']);
+        self::assertSame(401, Server::http('POST', $this->app->url() . '/login', ['content-type' => 'application/x-www-form-urlencoded'], 'username=carol&password=x')['status']);
+        self::assertSame(200, Server::http('POST', $this->app->url() . '/login', ['content-type' => 'application/x-www-form-urlencoded'], 'username=alice&password=wonderland')['status']);
+        Server::http('POST', $this->app->url() . '/pay', ['x-user' => 'bob']);
+        $events = eventually(fn () => count($this->relay->events()) >= 7 ? $this->relay->events() : null);
+        self::assertNotNull($events);
+        $order = array_values(array_filter($events, static fn ($e) => $e['kind'] === 'request' && str_starts_with($e['request']['uri'], '/orders')))[0];
+        self::assertSame(['id' => '42 OR 1=1'], $order['request']['path_params']);
+        self::assertSame(['key' => 'u-1001', 'identifiers' => ['login' => 'u-1001']], $order['user']);
+        $logins = array_values(array_filter($events, static fn ($e) => $e['kind'] === 'login'));
+        self::assertCount(2, $logins);
+        self::assertFalse($logins[0]['success']);
+        self::assertSame('carol', $logins[0]['user']['key']);
+        self::assertSame(['method' => 'POST', 'uri' => '/login', 'ip' => '127.0.0.1'], $logins[0]['request']);
+        self::assertTrue($logins[1]['success']);
+        $loginReqs = array_values(array_filter($events, static fn ($e) => $e['kind'] === 'request' && $e['request']['uri'] === '/login'));
+        self::assertSame(['username' => 'carol', 'password' => 'x'], $loginReqs[0]['request']['body']);
+        self::assertNull($loginReqs[0]['user']);
+        self::assertSame('alice', $loginReqs[1]['user']['key'], 'a successful login identifies the request');
+        $custom = array_values(array_filter($events, static fn ($e) => $e['kind'] === 'custom'))[0];
+        self::assertSame(['payment_fraud', 'HIGH', null, 'bob'], [$custom['type'], $custom['severity'], $custom['points'], $custom['user']['key']]);
+    }
+
+    public function testBlockDecisionAnswers403AndReportsTheEnforcement(): void
+    {
+        $this->relay->setDecisions([block('mallory')]);
+        $this->app();
+        // The first request finds no cache and refreshes it after its response; later ones enforce.
+        $this->get('/search?q=1');
+        self::assertNotNull(eventually(fn () => is_file("{$this->state}/decisions.json") ?: null));
+        $res = $this->get('/search?q=1', ['x-user' => 'mallory']);
+        self::assertSame(403, $res['status']);
+        self::assertSame(['error' => 'blocked', 'reason' => 'tier 3: +53 points in 24 h (above 50)'], json_decode($res['body'], true));
+        self::assertSame('no-store', $res['headers']['cache-control']);
+        self::assertSame(200, $this->get('/search?q=1', ['x-user' => 'alice'])['status']);
+        $enf = eventually(fn () => array_values(array_filter($this->relay->events(), static fn ($e) => $e['kind'] === 'enforcement'))[0] ?? null);
+        self::assertSame(['BLOCK', 'd-mallory', 'mallory', '/search?q=1'], [$enf['action'], $enf['decision_id'], $enf['user']['key'], $enf['request']['uri']]);
+        self::assertNotNull(eventually(fn () => array_filter($this->requestEvents(), static fn ($e) => ($e['user']['key'] ?? null) === 'mallory') ?: null), 'the blocked request is still reported');
+        self::assertSame('environment=test', $this->relay->polls()[0]['query']);
+    }
+
+    public function testChallengeMonitorSimulatedExpired(): void
+    {
+        $this->relay->setDecisions([block('c', 'CHALLENGE'), block('m', 'MONITOR'), block('s', 'BLOCK', ['simulated' => true]), block('e', 'BLOCK', ['until' => 1000])]);
+        $this->app();
+        $this->get('/search');
+        eventually(fn () => is_file("{$this->state}/decisions.json") ?: null);
+        foreach (['c', 'm', 's', 'e'] as $u) {
+            self::assertSame(200, $this->get('/search', ['x-user' => $u])['status'], $u);
+        }
+        $this->get('/search');
+        self::assertSame([], array_values(array_filter($this->relay->events(), static fn ($e) => $e['kind'] === 'enforcement')));
+    }
+
+    public function testChallengeHook(): void
+    {
+        $this->relay->setDecisions([block('c', 'CHALLENGE')]);
+        $this->app(['on_challenge' => 'redirect']);
+        $this->get('/search');
+        eventually(fn () => is_file("{$this->state}/decisions.json") ?: null);
+        $res = $this->get('/search', ['x-user' => 'c']);
+        self::assertSame(302, $res['status']);
+        self::assertSame('/mfa', $res['headers']['location']);
+    }
+
+    public function testDecisionsPolledWithIfNoneMatchAndKeptWhenTheRelayGoesAway(): void
+    {
+        $this->relay->setDecisions([block('mallory')], '7');
+        $this->app(['poll_interval_ms' => 1000]);
+        $this->get('/search');
+        eventually(fn () => is_file("{$this->state}/decisions.json") ?: null);
+        // Make the cache due again (file times are whole seconds): the next poll carries the version.
+        $this->setTimer('checked_at', microtime(true) - 5);
+        $this->get('/search');
+        self::assertNotNull(eventually(fn () => array_filter($this->relay->polls(), static fn ($p) => $p['if_none_match'] === '"7"') ?: null));
+        $this->relay->stop();
+        $this->setTimer('checked_at', microtime(true) - 5);
+        $this->get('/search');
+        self::assertSame(403, $this->get('/search', ['x-user' => 'mallory'])['status']);
+        $this->relay = new FakeRelay(); // tearDown stops it
+    }
+
+    public function testHostileRequestsNeverCrashTheApp(): void
+    {
+        $this->app();
+        $post = fn (string $type, string $body) => Server::http('POST', $this->app->url() . '/comments', ['content-type' => $type], $body)['status'];
+        self::assertSame(200, $post('application/json', str_repeat('[', 5000) . str_repeat(']', 5000)));
+        self::assertSame(200, $post('application/json', "{\"a\":\"\xff\xfe\"}"));
+        self::assertSame(200, $post('application/json', '{"__proto__":{"x":1},"constructor":1}'));
+        self::assertSame(200, $post('application/json', json_encode(['a' => str_repeat('x', 70000)])));
+        self::assertSame(200, $this->get('/search?q=%E0%A4%A&%ff=%ff')['status']);
+        self::assertSame(200, $post('application/x-www-form-urlencoded', str_repeat('a[', 500) . ']=1'));
+        $evs = eventually(fn () => count($this->requestEvents()) >= 6 ? $this->requestEvents() : null);
+        self::assertNotNull($evs, 'every hostile request reported');
+        self::assertNull($evs[0]['request']['body']);
+        self::assertSame(['a' => "\u{FFFD}\u{FFFD}"], $evs[1]['request']['body']);
+        self::assertSame(['__proto__' => ['x' => 1], 'constructor' => 1], $evs[2]['request']['body']);
+        self::assertNull($evs[3]['request']['body'], 'over 64 KiB: no body');
+        self::assertArrayHasKey('q', $evs[4]['request']['query']);
+    }
+
+    public function testRelayDownRequestsAnsweredEventsSpooledThenSent(): void
+    {
+        $down = 'http://127.0.0.1:' . Server::freePort();
+        $this->app(['backoff_ms' => 1000], $down);
+        for ($i = 0; $i < 5; $i++) {
+            self::assertSame(200, $this->get("/search?q=$i")['status']);
+        }
+        self::assertNotNull(eventually(fn () => is_file("{$this->state}/spool.jsonl") && count(file("{$this->state}/spool.jsonl")) === 5 ?: null));
+        // The relay is back (same state dir): once the backoff is over, the next request sends the spool too.
+        $this->app->stop();
+        $this->app();
+        $this->setTimer('backoff_until', 0);
+        $this->get('/search?q=back');
+        $uris = eventually(fn () => count($this->requestEvents()) === 6 ? array_map(static fn ($e) => $e['request']['uri'], $this->requestEvents()) : null);
+        self::assertSame(['/search?q=0', '/search?q=1', '/search?q=2', '/search?q=3', '/search?q=4', '/search?q=back'], $uris);
+        self::assertSame(0, filesize("{$this->state}/spool.jsonl"));
+    }
+
+    /** Spool mode (the default): requests append; one request per linger_ms sends the batch, in order. */
+    public function testSpoolModeBatchesAcrossRequests(): void
+    {
+        $this->app(['send_mode' => 'spool', 'linger_ms' => 60000]);
+        $this->get('/search?q=first');
+        for ($i = 0; $i < 10; $i++) {
+            $this->get("/search?q=$i");
+        }
+        self::assertNotNull(eventually(fn () => count(file("{$this->state}/spool.jsonl")) === 11 ?: null), 'they wait for linger_ms');
+        self::assertSame([], $this->relay->posts());
+        // linger_ms has passed for the oldest (its "at" is moved back): the next request sends all twelve in one POST.
+        $spool = (string) file_get_contents("{$this->state}/spool.jsonl");
+        file_put_contents("{$this->state}/spool.jsonl", preg_replace('/"at":\d+/', '"at":1000', $spool, 1));
+        $this->get('/search?q=last');
+        $uris = eventually(fn () => count($this->requestEvents()) === 12 ? array_map(static fn ($e) => $e['request']['uri'], $this->requestEvents()) : null);
+        self::assertSame(array_merge(['/search?q=first'], array_map(static fn ($i) => "/search?q=$i", range(0, 9)), ['/search?q=last']), $uris);
+        self::assertCount(1, $this->relay->posts(), 'one POST for the twelve');
+        self::assertSame(0, filesize("{$this->state}/spool.jsonl"));
+    }
+
+    public function test400IsNotRetried(): void
+    {
+        $this->relay->setStatus(400);
+        $this->app();
+        $this->get('/search');
+        $this->get('/search');
+        self::assertNotNull(eventually(fn () => count($this->relay->posts()) >= 2 ?: null));
+        self::assertFalse(is_file("{$this->state}/spool.jsonl") && filesize("{$this->state}/spool.jsonl") > 0);
+    }
+}
