@@ -77,6 +77,7 @@ class DecisionPoller:
         self._thread: Optional[threading.Thread] = None
         self._path = "/v1/decisions?environment=" + quote(opts.environment, safe="")
         self._failing = False
+        self._poll_lock = threading.Lock()  # poll_once() from the app and the poller share one connection
 
     def get(self, user_key: str) -> Optional[Decision]:
         d = self.decisions.get(user_key)
@@ -99,6 +100,10 @@ class DecisionPoller:
 
     def poll_once(self) -> bool:
         """One GET; True when the relay answered (200 or 304)."""
+        with self._poll_lock:
+            return self._poll()
+
+    def _poll(self) -> bool:
         headers = {"If-None-Match": f'"{self._version}"'} if self._version is not None else None
         try:
             if self._conn is None:

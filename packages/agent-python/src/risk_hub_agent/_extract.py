@@ -106,26 +106,26 @@ def parse_body(content_type: str, body: bytes) -> Any:
     return None
 
 
-def bound(value: Any, depth: int = 0) -> Any:
-    """A JSON value cut to MAX_DEPTH levels, MAX_FIELDS entries per container and MAX_STRING_BYTES strings."""
+def bound(value: Any, depth: int = 1) -> Any:
+    """A JSON value cut to MAX_DEPTH nested containers (deeper ones left out), MAX_FIELDS entries per
+    container and MAX_STRING_BYTES strings. ``depth`` is the nesting level ``value`` sits at."""
     if isinstance(value, str):
         return truncate_utf8(value, MAX_STRING_BYTES)
     if isinstance(value, dict):
-        if depth >= MAX_DEPTH:
-            return {}
         out = {}
         for i, (k, v) in enumerate(value.items()):
             if i >= MAX_FIELDS:
                 break
+            if depth >= MAX_DEPTH and isinstance(v, (dict, list, tuple)):
+                continue
             out[truncate_utf8(str(k), MAX_STRING_BYTES)] = bound(v, depth + 1)
         return out
     if isinstance(value, (list, tuple)):
-        if depth >= MAX_DEPTH:
-            return []
-        return [bound(v, depth + 1) for v in value[:MAX_FIELDS]]
+        return [bound(v, depth + 1) for v in value[:MAX_FIELDS]
+                if not (depth >= MAX_DEPTH and isinstance(v, (dict, list, tuple)))]
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None  # NaN and Infinity are not JSON
     if value is None or isinstance(value, (bool, int, float)):
-        if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
-            return None  # NaN / Infinity are not JSON
         return value
     return truncate_utf8(str(value), MAX_STRING_BYTES)
 

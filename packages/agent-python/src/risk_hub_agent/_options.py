@@ -115,7 +115,7 @@ def resolve(
     _number("linger", linger, 0, 10, False)
     _number("timeout", timeout, 0.05, 60, False)
     _number("shutdown_timeout", shutdown_timeout, 0, 60, False)
-    _number("poll_interval", poll_interval, 0.05, 3600, False)
+    _number("poll_interval", poll_interval, 0.01, 3600, False)
     _number("max_decisions", max_decisions, 1, 10_000_000, True)
     _number("block_status", block_status, 200, 599, True)
     for name, hook in (("on_block", on_block), ("on_challenge", on_challenge), ("skip", skip)):
