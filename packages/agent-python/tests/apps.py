@@ -1,6 +1,5 @@
 """The small Flask and FastAPI apps the tests (and the benchmark) run with the agent."""
 
-from __future__ import annotations
 
 from typing import Any, Optional
 
