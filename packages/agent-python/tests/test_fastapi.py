@@ -9,8 +9,9 @@ from conftest import block
 def test_requests_path_params_bodies_and_users(relay, make_agent):
     agent = make_agent()
     client = TestClient(fastapi_app(agent))
+    client.cookies.set("sid", "s1")
     r = client.post("/items/7?q=1&q=%3Cscript%3E", json={"comment": "' OR 1=1--"},
-                    headers={"X-User": "alice", "Authorization": "Bearer s", "User-Agent": "ua"}, cookies={"sid": "s1"})
+                    headers={"X-User": "alice", "Authorization": "Bearer s", "User-Agent": "ua"})
     assert r.status_code == 200 and r.json() == {"id": "7", "len": len(b'{"comment":"\' OR 1=1--"}')}
     (e,) = relay.wait_events(1, "request")
     req = e["request"]
