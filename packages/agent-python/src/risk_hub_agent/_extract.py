@@ -56,6 +56,15 @@ def request_json(raw: RawRequest) -> Dict[str, Any]:
     headers: Dict[str, str] = {}
     cookie_header = ""
     for name, value in raw.headers[:MAX_FIELDS]:
+        if not isinstance(value, str):
+            continue
+        if name[:5] == "HTTP_":  # a WSGI environ key, as the WSGI middleware captured it
+            name = name[5:].lower().replace("_", "-")
+            if not value.isascii():  # WSGI strings are bytes as latin-1: back to the client's UTF-8
+                try:
+                    value = value.encode("latin-1").decode("utf-8", "replace")
+                except UnicodeEncodeError:
+                    pass
         if name == "cookie":
             cookie_header = value if not cookie_header else cookie_header + "; " + value
             continue

@@ -10,13 +10,17 @@ never reaches it).
 from __future__ import annotations
 
 import io
+import re
 from typing import Any, Callable, Iterable, List, Optional, Tuple
+from urllib.parse import quote
 
 from ._extract import MAX_BODY_BYTES, RawRequest, client_ip, wants_body
 from .agent import Agent, Blocked
 
 ENVIRON_CONTEXT = "risk_hub.context"
 ENVIRON_PATH_PARAMS = "risk_hub.path_params"
+#: a path made only of these needs no quoting (the common case: skip urllib's quote)
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/._~!$&'()*+,;=:@%-]*")
 
 
 def raw_request(environ: dict, trust_forwarded: bool) -> RawRequest:
@@ -24,16 +28,13 @@ def raw_request(environ: dict, trust_forwarded: bool) -> RawRequest:
     qs = environ.get("QUERY_STRING", "")
     uri = environ.get("REQUEST_URI") or environ.get("RAW_URI")
     if not uri:
-        from urllib.parse import quote
-
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        uri = quote(path.encode("latin-1", "replace"), safe="/;:@&=+$,!~*'()%") + ("?" + qs if qs else "")
+        if _PLAIN_PATH.fullmatch(path) is None:
+            path = quote(path.encode("latin-1", "replace"), safe="/;:@&=+$,!~*'()%")
+        uri = path + ("?" + qs if qs else "")
     else:
         uri = _text(uri)
-    headers: List[Tuple[str, str]] = []
-    for k, v in environ.items():
-        if k[:5] == "HTTP_" and isinstance(v, str):
-            headers.append((k[5:].lower().replace("_", "-"), _text(v)))
+    headers: List[Tuple[str, str]] = [(k, v) for k, v in environ.items() if k[:5] == "HTTP_"]  # named in the sender
     ct = environ.get("CONTENT_TYPE") or ""
     if ct:
         headers.append(("content-type", ct))
