@@ -81,7 +81,9 @@ def normalize_user(value: Any) -> Tuple[Optional[Dict[str, Any]], bool]:
     The second value says whether the key was over 256 bytes and replaced by its hashed form.
     """
     identifiers: Any = None
-    if isinstance(value, Mapping):
+    if type(value) is str:  # the common cases first: ABC checks cost microseconds per request
+        key = value
+    elif type(value) is dict or isinstance(value, Mapping):
         key = value.get("key")
         identifiers = value.get("identifiers")
     elif isinstance(value, (str, int)) and not isinstance(value, bool):
@@ -97,7 +99,7 @@ def normalize_user(value: Any) -> Tuple[Optional[Dict[str, Any]], bool]:
     if key == "":
         return None, False
     ids: Dict[str, str] = {}
-    if isinstance(identifiers, Mapping):
+    if identifiers and isinstance(identifiers, Mapping):
         for name, v in identifiers.items():
             if len(ids) >= MAX_IDENTIFIERS:
                 break

@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
@@ -164,6 +165,8 @@ class Sender:
     def _encode(self, item: Queued) -> Optional[bytes]:
         event, raw = item
         try:
+            if "id" not in event:
+                event["id"] = str(uuid.uuid4())  # kept in the queued dict: a re-send reuses it
             if raw is not None:
                 event = dict(event)
                 event["request"] = request_json(raw)

@@ -139,7 +139,8 @@ class Agent:
             if skip is not None and skip(ctx.raw.uri):
                 return
             self._c["requests"] += 1
-            self._sender.put({"kind": "request", "id": str(uuid.uuid4()), "at": int(time.time() * 1000), "user": ctx.user}, ctx.raw)
+            # the event id (a UUID v4) is drawn in the sender thread, once: a re-send keeps it
+            self._sender.put({"kind": "request", "at": int(time.time() * 1000), "user": ctx.user}, ctx.raw)
         except Exception:  # noqa: BLE001
             self._c["errors"] += 1
 
