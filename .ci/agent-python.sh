@@ -17,7 +17,7 @@ rm -rf "$venv"
 python3 -m venv "$venv"
 py="$venv/bin/python"
 "$py" -m pip install --quiet --disable-pip-version-check --upgrade pip
-"$py" -m pip install --quiet --disable-pip-version-check build pytest flask fastapi httpx uvicorn
+"$py" -m pip install --quiet --disable-pip-version-check build pytest flask fastapi httpx uvicorn django
 
 echo "== build the wheel"
 rm -rf packages/agent-python/dist packages/agent-python/build
