@@ -79,8 +79,9 @@ def test_block_decision_refuses_the_user_and_reports_it(relay, make_agent):
     assert r.headers["Cache-Control"] == "no-store"
     for user in ("eve", "sim", "watch", "alice"):  # expired, simulated, monitor, none: let through
         assert client.get("/", headers={"X-User": user}).status_code == 200
-    enforcement = relay.wait_events(2, "enforcement")
-    assert [(e["user"]["key"], e["action"]) for e in enforcement] == [("mallory", "BLOCK"), ("watch", "MONITOR")]
+    enforcement = relay.wait_events(3, "enforcement")
+    assert [(e["user"]["key"], e["action"], e["simulated"]) for e in enforcement] == \
+        [("mallory", "BLOCK", False), ("sim", "BLOCK", True), ("watch", "MONITOR", False)]
     assert enforcement[0]["decision_id"] == "d-mallory-BLOCK"
     assert enforcement[0]["request"]["uri"] == "/"
     s = agent.stats()

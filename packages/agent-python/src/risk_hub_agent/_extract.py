@@ -42,7 +42,7 @@ class RawRequest:
 
     def summary(self) -> Dict[str, Any]:
         """method, uri and ip: what login and enforcement events carry."""
-        return {"method": self.method, "uri": truncate_utf8(self.uri, MAX_URI_BYTES), "ip": self.ip}
+        return {"method": self.method[:16], "uri": truncate_utf8(self.uri, MAX_URI_BYTES), "ip": self.ip}
 
 
 def wants_body(content_type: str) -> bool:

@@ -182,7 +182,8 @@ class Agent:
         ctx.enforced = True
         try:
             if decision.simulated:
-                self._c["simulated"] += 1  # recorded by the relay's scorer already; never enforced
+                self._c["simulated"] += 1  # never enforced; reported (simulated: true) as the Node agent does
+                self._report_enforcement(ctx, decision)
                 return
             self._report_enforcement(ctx, decision)
             if decision.action == "MONITOR":
@@ -278,7 +279,8 @@ class Agent:
         times.append(now)
         self._c["enforcement_events"] += 1
         self._sender.put({"kind": "enforcement", "id": str(uuid.uuid4()), "at": int(now * 1000), "user": ctx.user,
-                          "action": decision.action, "decision_id": decision.decision_id, "request": ctx.raw.summary()})
+                          "action": decision.action, "decision_id": decision.decision_id, "simulated": decision.simulated,
+                          "request": ctx.raw.summary()})
 
     # --- operations ---------------------------------------------------------------------------
     def poll_decisions(self) -> bool:
