@@ -53,6 +53,8 @@ def test_hostile_input_never_raises():
         {"__proto__": {"admin": True}, "constructor": 1}
     assert parse_body("application/json", b"NaN") is None or True
     assert bound(float("nan")) is None
+    assert parse_body("application/json", b'{"a": NaN, "b": [Infinity, -Infinity]}') == {"a": None, "b": [None, None]}
+    assert parse_body("application/json", b'{"a": "NaN"}') == {"a": "NaN"}
     assert parse_body("application/x-www-form-urlencoded", b"a=1&a=2&b=%ZZ&c=%C3%28") == {"a": ["1", "2"], "b": "%ZZ", "c": "\ufffd("}
     assert parse_body("multipart/form-data", b"--x") is None
     assert parse_cookies('a=1; =x; b; c="q%20v"; a=2; d=%E0') == {"a": "1", "c": "q v", "d": "\ufffd"}

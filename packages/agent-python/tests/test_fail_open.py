@@ -109,3 +109,22 @@ def test_threads_share_one_agent(relay, make_agent):
     for e in events:
         per_user[e["user"]["key"]] = per_user.get(e["user"]["key"], 0) + 1
     assert per_user == {f"user-{n}": 25 for n in range(8)}  # each request kept its own user (context variables)
+
+
+def test_a_forked_child_sends_with_its_own_thread(relay, make_agent):
+    import os
+
+    agent = make_agent(decisions=False)
+    agent.report("parent", "LOW", user="p")
+    assert agent.flush(5)
+    pid = os.fork()
+    if pid == 0:  # gunicorn --preload: the agent was made before the fork; its threads are not in the child
+        code = 1
+        try:
+            agent.report("child", "LOW", user="c")
+            code = 0 if agent.flush(5) else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert sorted(e["type"] for e in relay.wait_events(2, "custom")) == ["child", "parent"]

@@ -108,7 +108,13 @@ def parse_body(content_type: str, body: bytes) -> Any:
         return {k: v[0] if len(v) == 1 else v for k, v in form.items()}
     if ct == "application/json" or ct.endswith("+json"):
         try:
-            return bound(json.loads(text))
+            parsed = json.loads(text)
+            if len(body) <= MAX_STRING_BYTES and body.count(b"{") + body.count(b"[") <= MAX_DEPTH and body.count(b",") < MAX_FIELDS:
+                # too small for any bound to apply (no string over 16 KiB, no 21 levels, no 1,000
+                # entries): only NaN / Infinity, which JSON has not, need replacing
+                if "NaN" not in text and "Infinity" not in text:
+                    return parsed
+            return bound(parsed)
         except (ValueError, RecursionError):
             # not JSON, or nested deeper than the interpreter recurses: the WAF gets the text itself
             return truncate_utf8(text, MAX_STRING_BYTES)

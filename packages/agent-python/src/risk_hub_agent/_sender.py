@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
-import uuid
 from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
@@ -27,6 +27,19 @@ log = logging.getLogger("risk_hub_agent")
 #: Most bytes of one POST body (the relay's limit is 1 MiB; the envelope's own bytes are kept aside).
 MAX_POST_BYTES = 1_000_000
 MAX_BACKOFF = 5.0
+
+#: one encoder for every event (json.dumps with options builds a new encoder per call)
+_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+def new_event_id() -> str:
+    """A random UUID v4 (what uuid.uuid4() gives, without building a UUID object: ~3x faster)."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40  # version 4
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
 
 # An event in the queue: its JSON fields (without "request" for request events) and the raw request.
 Queued = Tuple[Dict[str, Any], Optional[RawRequest]]
@@ -166,11 +179,11 @@ class Sender:
         event, raw = item
         try:
             if "id" not in event:
-                event["id"] = str(uuid.uuid4())  # kept in the queued dict: a re-send reuses it
+                event["id"] = new_event_id()  # kept in the queued dict: a re-send reuses it
             if raw is not None:
                 event = dict(event)
                 event["request"] = request_json(raw)
-            return json.dumps(event, separators=(",", ":"), allow_nan=False).encode("utf-8")
+            return _ENCODE(event).encode("utf-8")
         except Exception as err:  # noqa: BLE001 - an event that cannot be encoded is dropped, counted
             self._c["dropped_invalid"] += 1
             log.debug("risk-hub agent: event not encodable: %r", err)

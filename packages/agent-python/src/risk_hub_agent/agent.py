@@ -9,7 +9,6 @@ import logging
 import os
 import threading
 import time
-import uuid
 import weakref
 from typing import Any, Dict, Optional
 
@@ -17,7 +16,7 @@ from ._decisions import Decision, DecisionPoller
 from ._extract import RawRequest
 from ._identity import MAX_ATTACK_TYPE_BYTES, normalize_user, utf8_length
 from ._options import ConfigError, Options, resolve
-from ._sender import Sender
+from ._sender import Sender, new_event_id
 from ._transport import RelayConnection
 
 __version__ = "0.1.0"
@@ -227,7 +226,7 @@ class Agent:
                 self._c["user_keys_hashed"] += 1
             ctx = request or _current.get()
             self._c["logins"] += 1
-            event = {"kind": "login", "id": str(uuid.uuid4()), "at": int(time.time() * 1000), "success": bool(success),
+            event = {"kind": "login", "id": new_event_id(), "at": int(time.time() * 1000), "success": bool(success),
                      "user": normalized}
             if ctx is not None:
                 event["request"] = ctx.raw.summary()
@@ -254,7 +253,7 @@ class Agent:
                     or (points is not None and (not isinstance(points, int) or isinstance(points, bool)))):
                 self._c["dropped_invalid"] += 1
                 return None
-            event_id = str(uuid.uuid4())
+            event_id = new_event_id()
             event: Dict[str, Any] = {"kind": "custom", "id": event_id, "at": int(time.time() * 1000), "user": normalized,
                                      "type": type, "severity": severity, "points": points}
             self._c["custom"] += 1
@@ -278,7 +277,7 @@ class Agent:
             return
         times.append(now)
         self._c["enforcement_events"] += 1
-        self._sender.put({"kind": "enforcement", "id": str(uuid.uuid4()), "at": int(now * 1000), "user": ctx.user,
+        self._sender.put({"kind": "enforcement", "id": new_event_id(), "at": int(now * 1000), "user": ctx.user,
                           "action": decision.action, "decision_id": decision.decision_id, "simulated": decision.simulated,
                           "request": ctx.raw.summary()})
 
