@@ -25,10 +25,10 @@ def test_relay_down_changes_nothing_for_the_app_and_close_is_bounded():
         assert client.get(f"/search?q={i}", headers={"X-User": "alice"}).status_code == 200
     assert agent.decision_for("alice") is None
     s = agent.stats()
-    assert s["requests"] == 120 and s["queued"] <= 50 and s["dropped_queue_full"] >= 70
-    assert s["errors"] == 0
+    assert s["requests"] == 120 and s["queued"] <= 50 and s["dropped_queue_full"] >= 20  # (≤ 50 may be in flight)
+    assert s["errors"] == 0 and s["relay_reachable"] == 0
     result = agent.close(timeout=0.3)
-    assert result["dropped"] >= 70
+    assert result == {"sent": 0, "dropped": 120}  # every event accounted for
     assert agent.stats()["queued"] == 0
 
 

@@ -36,7 +36,7 @@ def test_request_events_carry_what_the_relay_needs(relay, make_agent):
     post = relay.posts[0]
     assert post["agent"] == {"name": "risk-hub-python", "version": "0.1.0", "language": "python"}
     assert (post["application_id"], post["environment"]) == ("shop", "test")
-    assert agent.stats()["accepted"] >= 1
+    assert agent.flush(5) and agent.stats()["accepted"] >= 2  # the 202 answers counted
 
 
 def test_form_bodies_and_logins(relay, make_agent):
