@@ -91,14 +91,12 @@ export async function startAppTraffic(baseUrl: string, opts: { log: Logger; atta
     const { login, user } = PERSISTENT_ATTACKER;
     const auth = await signIn(login, DEMO_PASSWORDS[login] ?? '');
     if (!auth) return;
-    let sinceRefused = -1; // requests since the first 403; -1: not refused yet
+    let sinceRefused = -1; // requests after the first 403; -1: not refused yet
     for (let i = 0; i < MAX_PERSISTENT_ATTACKS && sinceRefused < ATTACKS_AFTER_REFUSAL && !signal.aborted; i++) {
       const status = await get(ATTACKS[i % ATTACKS.length]!.path, auth);
-      if (status === 403) {
-        refused[user] = (refused[user] ?? 0) + 1;
-        if (sinceRefused < 0) sinceRefused = 0;
-      }
+      if (status === 403) refused[user] = (refused[user] ?? 0) + 1;
       if (sinceRefused >= 0) sinceRefused++;
+      else if (status === 403) sinceRefused = 0;
       await pause(pace);
     }
   }

@@ -33,7 +33,7 @@ import { startScorer, type ScorerHandle } from '../scorer/scorer.ts';
 import { defaultStart } from '../simulate/clock.ts';
 import { attackersUntil, type AttackerIdentity } from '../simulate/generator.ts';
 import { startSimulation, type SimulationHandle } from '../simulate/runner.ts';
-import { APP_APPLICATION, APP_ENVIRONMENT, APP_ROLES, startAppTraffic, type AppTraffic } from './app-traffic.ts';
+import { APP_APPLICATION, APP_ENVIRONMENT, APP_ROLES, PERSISTENT_ATTACKER, startAppTraffic, type AppTraffic } from './app-traffic.ts';
 import { demoNames, demoOverrides } from './config.ts';
 import { startMailReceiver, startSlackReceiver, startWebhookReceiver, type Receiver } from './receivers.ts';
 import { clock, COLOR, decisionCounts, fit, PLAIN, renderDashboard, renderLine, type Snapshot } from './view.ts';
@@ -363,6 +363,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     if (!o.tty) {
       write(`ready in ${(startupMs / 1000).toFixed(1)} s: scorer ${sc.url} · seed ${o.seed} · event time from ${new Date(start).toISOString()} at ×${o.speed}\n`);
       write(`receivers: slack ${slack.url} · webhook ${webhook.url} · mail ${mail.url} · output ${shownDir}\n`);
+      if (appHandle) {
+        const cli = `risk-hub -c ${join(shownDir, CLI_CONFIG_FILE)} decisions`;
+        write(`decisions: ${cli} list --app ${APP_APPLICATION} · lift: ${cli} remove --app ${APP_APPLICATION} --user ${PERSISTENT_ATTACKER.user} --reason "demo: lifted by hand"\n`);
+      }
     }
 
     // -- 6. the live view --------------------------------------------------------------------------------
