@@ -716,13 +716,20 @@ function formatDecisions(s: DemoSummary, st: typeof COLOR): string[] {
     const prev = byUser.get(d.user);
     if (!prev || (rank[d.action] ?? 0) >= (rank[prev.action] ?? 0)) byUser.set(d.user, d);
   }
+  // The user's latest record is a LIFT: a person lifted the decision (`risk-hub decisions remove`).
+  const lifted = new Set<string>();
+  for (const d of s.decisions) {
+    if (d.action === 'LIFT') lifted.add(d.user);
+    else lifted.delete(d.user);
+  }
   const shown = [...byUser.values()].slice(0, 10);
   for (const d of shown) {
     const what = `${d.action.toLowerCase()} ${formatDuration(d.durationMs)}`;
     const refused = s.app?.refused[d.user];
     out.push(
       `                ${d.user}: ${d.action === 'BLOCK' ? st.red(what) : what} (${d.source === 'POLICY' ? `tier ${d.tier ?? '?'}` : 'by hand'}${d.offense ? `, offense ${d.offense}` : ''})` +
-        `${d.simulated ? ' (simulated: not enforced)' : ''}${refused ? `, then ${st.red(`refused ${refused} request${refused === 1 ? '' : 's'} (403)`)} by the app` : ''}`,
+        `${d.simulated ? ' (simulated: not enforced)' : ''}${refused ? `, then ${st.red(`refused ${refused} request${refused === 1 ? '' : 's'} (403)`)} by the app` : ''}` +
+        `${lifted.has(d.user) ? ', lifted by hand' : ''}`,
     );
   }
   if (byUser.size > shown.length) out.push(st.dim(`                … and ${byUser.size - shown.length} more users (decisions.jsonl)`));

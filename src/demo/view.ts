@@ -160,7 +160,9 @@ export function renderDashboard(s: Snapshot, st: Style = PLAIN, width = 100): st
   }
   lines.push('');
   const sample = s.top.find((u) => u.tier > 0) ?? s.top[0];
-  if (sample) lines.push(st.dim(`query a user:  risk-hub user-risk ${sample.application} ${sample.environment} ${sample.user} --url ${s.scorerUrl}`));
+  // With the run's CLI configuration, user-risk also finds the user's decision on the run's topic.
+  const cfg = s.cliConfig ? `-c ${s.cliConfig} ` : '';
+  if (sample) lines.push(st.dim(`query a user:  risk-hub ${cfg}user-risk ${sample.application} ${sample.environment} ${sample.user} --url ${s.scorerUrl}`));
   if (s.cliConfig) {
     const blocked = s.top.find((u) => u.decision?.action === 'BLOCK' && u.decision.application_id === 'demo-shop') ?? s.top.find((u) => u.decision);
     const who = blocked ? { app: blocked.application, env: blocked.environment, user: blocked.user } : { app: 'demo-shop', env: 'production', user: 'u-1001' };

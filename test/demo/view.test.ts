@@ -100,6 +100,7 @@ describe('demo view', () => {
     expect(text).toContain('risk-hub -c .risk-hub/demo/cli.yaml decisions list --app demo-shop');
     expect(text).toContain('risk-hub -c .risk-hub/demo/cli.yaml decisions remove --app demo-shop --env production --user u-1001 --reason');
     expect(text).toContain('.risk-hub/demo/decisions.jsonl');
+    expect(text).toContain('query a user:  risk-hub -c .risk-hub/demo/cli.yaml user-risk demo-shop production u-1001 --url http://127.0.0.1:9464');
     expect(renderLine(withDecisions)).toContain('webhook 1 · decisions 3 made (block 1, challenge 1, monitor 1) · app refused 7 (403) · top: demo-shop/production/u-1001 54 (tier 3, BLOCKED 1h)');
     // Before any decision: a zero, and no refusals.
     expect(renderDashboard(snap).join('\n')).toMatch(/^decisions {3}0 made$/m);
