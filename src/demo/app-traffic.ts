@@ -86,7 +86,7 @@ export async function startAppTraffic(baseUrl: string, opts: { log: Logger; atta
     ]);
   }
 
-  /** alice's account attacks on, until refused ATTACKS_AFTER_REFUSAL times after the first 403 (bounded). */
+  /** alice's account attacks on until it has sent ATTACKS_AFTER_REFUSAL requests after its first 403, at most MAX_PERSISTENT_ATTACKS. */
   async function persistentAttacker(pace: number): Promise<void> {
     const { login, user } = PERSISTENT_ATTACKER;
     const auth = await signIn(login, DEMO_PASSWORDS[login] ?? '');
