@@ -2,6 +2,13 @@
 // names for this run (application id, topics, state directory) and notification targets pointing at
 // the loopback receivers. Every run gets its own topics and consumer groups, so a rerun never replays
 // an earlier run's attacks or re-delivers its alerts, whether the broker was restarted or not.
+//
+// The decisions policy (docs/decisions.md) closes the loop in the demo: the example app's injection
+// attacker (alice's account, u-1001) is detected HIGH, 6 points per request (threshold 10, tiers 25,
+// 50): her 2nd detection (12 points) makes a tier-1 monitor, her 5th (30) a tier-2 challenge, her 9th
+// (54) a tier-3 block, which the app's agent enforces. The traffic driver (app-traffic.ts) has her
+// keep attacking past that, so her next requests are answered 403. The challenge is the first
+// enforced decision (offense 1, 15m), the block the second (offense 2, 1h): escalation, visible.
 
 export interface DemoEndpoints {
   slackUrl: string;
@@ -32,6 +39,15 @@ export function demoNames(runId: string): DemoNames {
   };
 }
 
+/** The demo's counter-measures policy (config `decisions`), in the configuration's own words. */
+export const DEMO_DECISIONS = {
+  rules: [
+    { tier: 1, action: 'monitor', durations: ['1h'] },
+    { tier: 2, action: 'challenge', durations: ['15m'] },
+    { tier: 3, action: 'block', durations: ['15m', '1h', '24h'] },
+  ],
+};
+
 export function demoOverrides(
   names: DemoNames,
   endpoints: DemoEndpoints,
@@ -43,6 +59,7 @@ export function demoOverrides(
     topics: names.topics,
     scorer: { stateDir: opts.stateDir, advertisedUrl: `http://127.0.0.1:${opts.httpPort}` },
     http: { host: '127.0.0.1', port: opts.httpPort },
+    decisions: DEMO_DECISIONS,
     notify: {
       // The receivers listen on loopback, which the SSRF guard refuses unless allowed explicitly.
       egress: { allow: ['127.0.0.1'] },

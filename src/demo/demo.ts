@@ -5,7 +5,8 @@
 //   → loopback receivers: Slack stand-in, Standard Webhooks receiver, SMTP mailbox
 //   → scorer (its own consumer group, exactly-once) and the three notifiers (one group per channel)
 //   → traffic: the simulator (and, with --with-app, real HTTP attacks on the example Express app)
-//   → live view from the changelog, risk-alerts and the delivery ledger
+//   → live view from the changelog, risk-alerts, the delivery ledger and risk-decisions (the demo's
+//     policy blocks the example app's attacker, whose next requests the app refuses with 403)
 //   → on Ctrl-C or --duration: stop the traffic, let the last alerts be delivered (bounded), stop
 //     everything, delete the run's topics, print a summary and where the messages are.
 
@@ -13,9 +14,11 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
+import { stringify as toYaml } from 'yaml';
 import type { Config } from '../config/schema.ts';
 import { changelogTopic } from '../config/schema.ts';
-import { userKey } from '../contracts.ts';
+import { userKey, type DecisionAction } from '../contracts.ts';
+import { formatDuration } from '../decisions/index.ts';
 import { ConfigError, RiskHubError } from '../errors.ts';
 import { createKafka } from '../kafka/client.ts';
 import { registerSchemas } from '../kafka/schemas.ts';
@@ -30,10 +33,10 @@ import { startScorer, type ScorerHandle } from '../scorer/scorer.ts';
 import { defaultStart } from '../simulate/clock.ts';
 import { attackersUntil, type AttackerIdentity } from '../simulate/generator.ts';
 import { startSimulation, type SimulationHandle } from '../simulate/runner.ts';
-import { APP_APPLICATION, APP_ENVIRONMENT, APP_ROLES, startAppTraffic, type AppTraffic } from './app-traffic.ts';
+import { APP_APPLICATION, APP_ENVIRONMENT, APP_ROLES, PERSISTENT_ATTACKER, startAppTraffic, type AppTraffic } from './app-traffic.ts';
 import { demoNames, demoOverrides } from './config.ts';
 import { startMailReceiver, startSlackReceiver, startWebhookReceiver, type Receiver } from './receivers.ts';
-import { clock, COLOR, fit, PLAIN, renderDashboard, renderLine, type Snapshot } from './view.ts';
+import { clock, COLOR, decisionCounts, fit, PLAIN, renderDashboard, renderLine, type Snapshot } from './view.ts';
 import { CHANNELS, DemoWatcher } from './watch.ts';
 
 export interface DemoOptions {
@@ -77,12 +80,31 @@ export interface DemoSummary {
   attackers: Array<{ user: string; role: string; alerted: boolean }>;
   benignAlerted: string[];
   deliveries: Record<string, { delivered: number; retrying: number; dead_lettered: number; received: number }>;
+  /** Every decision record the scorer published in this run, in order (LIFTs included). */
+  decisions: Array<{
+    user: string;
+    action: DecisionAction;
+    source: string;
+    tier: number | null;
+    offense: number;
+    /** Its length (ms): until − made_at. */
+    durationMs: number;
+    madeAt: number;
+    until: number;
+    simulated: boolean;
+    decisionId: string;
+    alertId: string | null;
+  }>;
+  /** The example app's traffic: requests sent and the app's 403 answers by user key. */
+  app?: { requests: number; refused: Record<string, number> } | undefined;
   outDir: string;
   stack: 'started' | 'reused' | 'external';
   stackStopped: boolean;
 }
 
 const STATE_FILE = 'run.json';
+/** The run's CLI configuration (broker, registry, topics, scorer), for `risk-hub -c <file> decisions …`. */
+const CLI_CONFIG_FILE = 'cli.yaml';
 const READY_TIMEOUT_MS = 120_000;
 
 /** A free TCP port on 127.0.0.1, preferring `preferred`. */
@@ -185,7 +207,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   // Fresh output for this run (only the demo's own entries are removed).
   mkdirSync(outDir, { recursive: true });
   const previous = readPrevious(outDir);
-  for (const entry of ['slack', 'mail', 'webhook', 'state', 'alerts.jsonl', 'summary.json', 'demo.log']) rmSync(join(outDir, entry), { recursive: true, force: true });
+  for (const entry of ['slack', 'mail', 'webhook', 'state', 'alerts.jsonl', 'decisions.jsonl', CLI_CONFIG_FILE, 'summary.json', 'demo.log']) rmSync(join(outDir, entry), { recursive: true, force: true });
   const logStream = createWriteStream(join(outDir, 'demo.log'));
   const log: Logger = createLogger({ level: env.LOG_LEVEL ?? 'info', name: 'demo', destination: logStream });
   cleanup.push(['log', () => new Promise<void>((r) => logStream.end(r))]);
@@ -280,6 +302,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       ]);
     }
     await registerSchemas(cfg);
+    writeCliConfig(join(outDir, CLI_CONFIG_FILE), cfg, runId);
     if (o.stop.aborted) throw new DemoInterrupted();
 
     // -- 4. scorer and notifiers ------------------------------------------------------------------------
@@ -297,7 +320,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     cleanup.push(['notifiers', () => nt.stop()]);
     await waitUntil('the notifiers joining their groups', () => nt.isReady(), READY_TIMEOUT_MS, o.stop);
 
-    watcher = new DemoWatcher(cfg, log.child({ role: 'view' }), join(outDir, 'alerts.jsonl'));
+    watcher = new DemoWatcher(cfg, log.child({ role: 'view' }), join(outDir, 'alerts.jsonl'), join(outDir, 'decisions.jsonl'));
     const w = watcher;
     cleanup.push(['view', () => w.stop()]);
     await w.start();
@@ -340,6 +363,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     if (!o.tty) {
       write(`ready in ${(startupMs / 1000).toFixed(1)} s: scorer ${sc.url} · seed ${o.seed} · event time from ${new Date(start).toISOString()} at ×${o.speed}\n`);
       write(`receivers: slack ${slack.url} · webhook ${webhook.url} · mail ${mail.url} · output ${shownDir}\n`);
+      if (appHandle) {
+        const cli = `risk-hub -c ${join(shownDir, CLI_CONFIG_FILE)} decisions`;
+        write(`decisions: ${cli} list --app ${APP_APPLICATION} · lift: ${cli} remove --app ${APP_APPLICATION} --user ${PERSISTENT_ATTACKER.user} --reason "demo: lifted by hand"\n`);
+      }
     }
 
     // -- 6. the live view --------------------------------------------------------------------------------
@@ -369,7 +396,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
         speed: o.speed,
         caughtUp: ss.caughtUp,
         usersTracked: w.users.size,
-        top: w.top(8).map((u) => ({ ...u, role: roles.get(u.key) ?? (u.application === APP_APPLICATION ? (APP_ROLES[u.user] ?? 'app') : 'benign') })),
+        top: w.top(8).map((u) => ({
+          ...u,
+          role: roles.get(u.key) ?? (u.application === APP_APPLICATION ? (APP_ROLES[u.user] ?? 'app') : 'benign'),
+          decision: w.decisionFor(u.key, now),
+        })),
         threshold: cfg.scoring.threshold,
         tierBounds: [...cfg.scoring.tiers],
         alerts: w.alerts,
@@ -380,7 +411,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
         },
         scorerUrl: sc.url,
         outDir: shownDir,
-        app: appHandle ? { url: appHandle.url, requests: appTraffic?.requests ?? 0, detections: appHandle.agent.stats().detections } : undefined,
+        app: appHandle
+          ? { url: appHandle.url, requests: appTraffic?.requests ?? 0, detections: appHandle.agent.stats().detections, refused: refusedTotal(appTraffic) }
+          : undefined,
+        decisions: w.decisions,
+        cliConfig: join(shownDir, CLI_CONFIG_FILE),
       };
     };
 
@@ -458,6 +493,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       roles,
       expected,
       receivers: { slack, mail, webhook },
+      app: appTraffic ? { requests: appTraffic.requests, refused: refusedByKey(appTraffic) } : undefined,
       outDir: shownDir,
       stack: stackInfo,
     });
@@ -535,6 +571,32 @@ function readPrevious(dir: string): RunState | undefined {
   }
 }
 
+/** The example app's 403 answers in all. */
+function refusedTotal(t: AppTraffic | undefined): number {
+  return t ? Object.values(t.refused).reduce((a, b) => a + b, 0) : 0;
+}
+
+/** The example app's 403 answers by full user key (application/environment/user). */
+function refusedByKey(t: AppTraffic): Record<string, number> {
+  return Object.fromEntries(Object.entries(t.refused).map(([user, n]) => [userKey(APP_APPLICATION, APP_ENVIRONMENT, user), n]));
+}
+
+/**
+ * What the CLI needs to reach this run (broker, registry, topics, scorer), so that the printed hints
+ * (`risk-hub -c .risk-hub/demo/cli.yaml decisions list --app demo-shop`) work while the demo runs. No
+ * secrets: only names and addresses. A --config given to the demo (TLS, SASL) is not carried over.
+ */
+function writeCliConfig(file: string, cfg: Config, runId: string): void {
+  const cli = {
+    applicationId: cfg.applicationId,
+    kafka: { brokers: [...cfg.kafka.brokers] },
+    schemaRegistry: { url: cfg.schemaRegistry.url },
+    topics: { ...cfg.topics },
+    scorer: { advertisedUrl: cfg.scorer.advertisedUrl },
+  };
+  writeFileSync(file, `# risk-hub demo run ${runId}: valid while it runs (its topics are deleted at the end unless --keep-topics)\n${toYaml(cli)}`);
+}
+
 function writeRunState(dir: string, s: RunState): void {
   writeFileSync(join(dir, STATE_FILE), JSON.stringify(s, null, 2) + '\n');
 }
@@ -549,6 +611,7 @@ function buildSummary(p: {
   roles: Map<string, string>;
   expected: AttackerIdentity[];
   receivers: { slack: Receiver; mail: Receiver; webhook: Receiver };
+  app: DemoSummary['app'];
   outDir: string;
   stack: DemoSummary['stack'];
 }): DemoSummary {
@@ -579,6 +642,20 @@ function buildSummary(p: {
     deliveries: Object.fromEntries(
       CHANNELS.map((c) => [c, { ...w.deliveries[c], received: (c === 'email' ? p.receivers.mail : p.receivers[c]).stats.received }]),
     ) as DemoSummary['deliveries'],
+    decisions: w.decisions.map((d) => ({
+      user: userKey(d.application_id, d.environment, d.user.key),
+      action: d.action,
+      source: d.source,
+      tier: d.tier,
+      offense: d.offense,
+      durationMs: d.until - d.made_at,
+      madeAt: d.made_at,
+      until: d.until,
+      simulated: d.simulated,
+      decisionId: d.decision_id,
+      alertId: d.alert_id,
+    })),
+    ...(p.app ? { app: p.app } : {}),
     outDir: p.outDir,
     stack: p.stack,
     stackStopped: false,
@@ -609,16 +686,56 @@ export function formatSummary(s: DemoSummary, st: typeof COLOR, o: { scorerUrl: 
     return `${c} ${x.delivered} delivered${x.dead_lettered ? st.red(`, ${x.dead_lettered} dead-lettered`) : ''}${x.retrying ? st.yellow(`, ${x.retrying} still retrying`) : ''}`;
   };
   out.push(`  deliveries  ${['slack', 'email', 'webhook'].map(chan).join(' · ')}`);
+  out.push(...formatDecisions(s, st));
   out.push('');
   out.push(st.bold('Delivered messages'));
   out.push(`  Slack payloads  ${s.outDir}/slack/*.json     (${d.slack!.received})`);
   out.push(`  e-mails         ${s.outDir}/mail/*.eml       (${d.email!.received}, open them with any mail client)`);
   out.push(`  webhook bodies  ${s.outDir}/webhook/*.json   (${d.webhook!.received}, Standard Webhooks signatures verified on receipt)`);
   out.push(`  alerts          ${s.outDir}/alerts.jsonl    log ${s.outDir}/demo.log    summary ${s.outDir}/summary.json`);
+  out.push(`  decisions       ${s.outDir}/decisions.jsonl (${s.decisions.length}, every record the scorer published on the decisions topic)`);
   out.push('');
-  if (o.keepTopics) out.push(`Topics kept: ${o.topicsPrefix}-* (state in ${s.outDir}/state).`);
+  if (o.keepTopics) {
+    out.push(`Topics kept: ${o.topicsPrefix}-* (state in ${s.outDir}/state).`);
+    out.push(`  risk-hub -c ${s.outDir}/${CLI_CONFIG_FILE} decisions list --app ${APP_APPLICATION} --all   (the run's decisions, from its topic)`);
+  }
   if (s.stack === 'started') out.push(s.stackStopped ? 'The local stack this demo started was stopped (the next run starts it again from the cache).' : 'The local stack was left running: `risk-hub local down` stops it.');
   else if (s.stack === 'reused') out.push('The local stack was already running and was left running (`risk-hub local down` stops it).');
   out.push('');
   return out.join('\n');
+}
+
+/** Summary lines: the decisions made (each user's strongest, bounded) and the example app's 403 answers. */
+function formatDecisions(s: DemoSummary, st: typeof COLOR): string[] {
+  const out: string[] = [];
+  const made = s.decisions.filter((d) => d.action !== 'LIFT');
+  out.push(`  decisions   ${decisionCounts(s.decisions)}${made.length ? ':' : ''}`);
+  const rank: Record<string, number> = { MONITOR: 1, CHALLENGE: 2, BLOCK: 3 };
+  const byUser = new Map<string, DemoSummary['decisions'][number]>();
+  for (const d of made) {
+    const prev = byUser.get(d.user);
+    if (!prev || (rank[d.action] ?? 0) >= (rank[prev.action] ?? 0)) byUser.set(d.user, d);
+  }
+  // The user's latest record is a LIFT: a person lifted the decision (`risk-hub decisions remove`).
+  const lifted = new Set<string>();
+  for (const d of s.decisions) {
+    if (d.action === 'LIFT') lifted.add(d.user);
+    else lifted.delete(d.user);
+  }
+  const shown = [...byUser.values()].slice(0, 10);
+  for (const d of shown) {
+    const what = `${d.action.toLowerCase()} ${formatDuration(d.durationMs)}`;
+    const refused = s.app?.refused[d.user];
+    out.push(
+      `                ${d.user}: ${d.action === 'BLOCK' ? st.red(what) : what} (${d.source === 'POLICY' ? `tier ${d.tier ?? '?'}` : 'by hand'}${d.offense ? `, offense ${d.offense}` : ''})` +
+        `${d.simulated ? ' (simulated: not enforced)' : ''}${refused ? `, then ${st.red(`refused ${refused} request${refused === 1 ? '' : 's'} (403)`)} by the app` : ''}` +
+        `${lifted.has(d.user) ? ', lifted by hand' : ''}`,
+    );
+  }
+  if (byUser.size > shown.length) out.push(st.dim(`                … and ${byUser.size - shown.length} more users (decisions.jsonl)`));
+  if (s.app) {
+    const total = Object.values(s.app.refused).reduce((a, b) => a + b, 0);
+    out.push(`  demo app    ${s.app.requests.toLocaleString('en-US')} requests, ${total ? st.red(`${total} refused (403) by its agent's decisions`) : 'none refused (403)'}`);
+  }
+  return out;
 }

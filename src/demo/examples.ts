@@ -10,10 +10,12 @@ import { PACKAGE_ROOT } from '../paths.ts';
 // The shapes below are the part of its API the demo uses.
 
 export interface ExampleServerModule {
+  DEMO_PASSWORDS: Record<string, string>;
   startExampleApp(opts: { port?: number; host?: string; agent?: Agent | null }): Promise<{ url: string; port: number; close(): Promise<void> }>;
 }
 
 export interface ExampleTrafficModule {
+  ATTACKS: Array<{ path: string; type: string }>;
   driveTraffic(opts: { url: string; rounds?: number; delayMs?: number; timeoutMs?: number; benign?: boolean; attacks?: boolean; signal?: AbortSignal }): Promise<{
     requests: number;
     errors: number;

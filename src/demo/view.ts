@@ -1,7 +1,8 @@
 // The demo's terminal view: a dashboard redrawn in place on a terminal, or one plain line every few
 // seconds otherwise (--no-tty, CI, pipes). Pure rendering: a snapshot in, lines out.
 
-import type { RiskAlert } from '../contracts.ts';
+import type { Decision, RiskAlert } from '../contracts.ts';
+import { formatDuration } from '../decisions/index.ts';
 import type { AlertRow, DeliveryCounts, DemoChannel, UserRow } from './watch.ts';
 
 export interface Snapshot {
@@ -16,14 +17,19 @@ export interface Snapshot {
   speed: number;
   caughtUp: boolean;
   usersTracked: number;
-  top: Array<UserRow & { role: string }>;
+  /** The riskiest users, each with the decision holding them now (if any). */
+  top: Array<UserRow & { role: string; decision?: Decision | undefined }>;
   threshold: number;
   tierBounds: number[];
   alerts: AlertRow[];
   deliveries: Record<DemoChannel, DeliveryCounts & { received: number }>;
   scorerUrl: string;
   outDir: string;
-  app?: { url: string; requests: number; detections: number } | undefined;
+  app?: { url: string; requests: number; detections: number; refused: number } | undefined;
+  /** Decision records published in this run (LIFTs included). */
+  decisions: Decision[];
+  /** The run's CLI configuration (topics, broker, registry), for the `risk-hub decisions` hints. */
+  cliConfig?: string | undefined;
 }
 
 export interface Style {
@@ -65,6 +71,26 @@ function tierCounts(alerts: readonly AlertRow[]): string {
     .join(', ');
 }
 
+/** "3 made (block 1, challenge 1, monitor 1)", plus lifts; simulated ones are counted too. */
+export function decisionCounts(decisions: ReadonlyArray<Pick<Decision, 'action'>>): string {
+  const by = new Map<string, number>();
+  let lifted = 0;
+  for (const d of decisions) {
+    if (d.action === 'LIFT') lifted++;
+    else by.set(d.action.toLowerCase(), (by.get(d.action.toLowerCase()) ?? 0) + 1);
+  }
+  const made = decisions.length - lifted;
+  const parts = [...by.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([a, c]) => `${a} ${c}`);
+  return `${made} made${parts.length ? ` (${parts.join(', ')})` : ''}${lifted ? ` · ${lifted} lifted` : ''}`;
+}
+
+const LABEL: Record<string, string> = { BLOCK: 'BLOCKED', CHALLENGE: 'CHALLENGED', MONITOR: 'MONITORED' };
+
+/** "BLOCKED 1h" (the decision's length), "(simulated)" when agents do not enforce it. */
+export function decisionLabel(d: Decision): string {
+  return `${LABEL[d.action] ?? d.action} ${formatDuration(d.until - d.made_at)}${d.simulated ? ' (simulated)' : ''}`;
+}
+
 function deliveryMark(s: AlertRow['deliveries'][DemoChannel], st: Style): string {
   if (s === 'delivered') return st.green('✓');
   if (s === 'dead_lettered') return st.red('✗');
@@ -102,6 +128,8 @@ export function renderDashboard(s: Snapshot, st: Style = PLAIN, width = 100): st
     .join(st.dim(' · '));
   lines.push(`${st.bold('delivered ')}  ${dl}`);
   if (s.app) lines.push(`${st.bold('demo app  ')}  ${s.app.url} · ${n(s.app.requests)} requests · ${n(s.app.detections)} attacks detected by the agent`);
+  const refused = s.app?.refused ? ` · app refused ${st.red(`${n(s.app.refused)} request${s.app.refused === 1 ? '' : 's'} (403)`)}` : '';
+  lines.push(`${st.bold('decisions ')}  ${s.decisions.length ? decisionCounts(s.decisions) : '0 made'}${refused}`);
   lines.push('');
   const bounds = [s.threshold, ...s.tierBounds];
   lines.push(st.bold(`top risky users`) + st.dim(`  (24-hour increase in points; alerts above ${bounds.join(', ')})`));
@@ -109,14 +137,18 @@ export function renderDashboard(s: Snapshot, st: Style = PLAIN, width = 100): st
   const keyW = Math.min(34, Math.max(12, ...s.top.map((u) => u.key.length)));
   const roleW = Math.min(24, Math.max(8, ...s.top.map((u) => u.role.length)));
   const scale = Math.max(bounds[bounds.length - 1] ?? 10, ...s.top.map((u) => u.increase));
-  // The bar takes what the terminal leaves: key, role, number and "below threshold" come first.
-  const barW = Math.max(6, Math.min(24, width - (2 + keyW + 2 + roleW + 2 + 4 + 2 + 1 + 15) - 1));
-  for (const u of s.top) {
+  const labels = s.top.map((u) => (u.decision ? decisionLabel(u.decision) : ''));
+  const decW = Math.max(0, ...labels.map((l) => l.length));
+  // The bar takes what the terminal leaves: key, role, number, "below threshold" and decisions come first.
+  // A decision follows its user's tier ("tier 3 · BLOCKED 1h"): rows with one are above the threshold.
+  const barW = Math.max(6, Math.min(24, width - (2 + keyW + 2 + roleW + 2 + 4 + 2 + 1 + Math.max(15, decW ? 'tier 9 · '.length + decW : 0)) - 1));
+  s.top.forEach((u, i) => {
     const tier = u.tier > 0 ? st.red(`tier ${u.tier}`) : st.dim('below threshold');
     const b = bar(u.increase, scale, barW);
     const coloured = u.tier > 0 ? st.red(b) : u.increase > s.threshold * 0.5 ? st.yellow(b) : st.green(b);
-    lines.push(`  ${u.key.padEnd(keyW).slice(0, keyW)}  ${u.role.padEnd(roleW).slice(0, roleW)}  ${String(u.increase).padStart(4)}  ${coloured}${' '.repeat(barW + 1 - b.length)}${tier}`);
-  }
+    const label = labels[i] ? ` · ${u.decision?.action === 'BLOCK' ? st.red(st.bold(labels[i])) : st.yellow(labels[i]!)}` : '';
+    lines.push(`  ${u.key.padEnd(keyW).slice(0, keyW)}  ${u.role.padEnd(roleW).slice(0, roleW)}  ${String(u.increase).padStart(4)}  ${coloured}${' '.repeat(barW + 1 - b.length)}${tier}${label}`);
+  });
   lines.push('');
   lines.push(st.bold('latest alerts') + st.dim('  (slack email webhook: ✓ delivered, ↻ retrying, ✗ dead-lettered, … pending)'));
   if (s.alerts.length === 0) lines.push(st.dim('  (none yet: the attackers start a few simulated hours into each day)'));
@@ -128,8 +160,16 @@ export function renderDashboard(s: Snapshot, st: Style = PLAIN, width = 100): st
   }
   lines.push('');
   const sample = s.top.find((u) => u.tier > 0) ?? s.top[0];
-  if (sample) lines.push(st.dim(`query a user:  risk-hub user-risk ${sample.application} ${sample.environment} ${sample.user} --url ${s.scorerUrl}`));
-  lines.push(st.dim(`messages: ${s.outDir}/{slack,mail,webhook}/ · logs: ${s.outDir}/demo.log · Ctrl-C stops`));
+  // With the run's CLI configuration, user-risk also finds the user's decision on the run's topic.
+  const cfg = s.cliConfig ? `-c ${s.cliConfig} ` : '';
+  if (sample) lines.push(st.dim(`query a user:  risk-hub ${cfg}user-risk ${sample.application} ${sample.environment} ${sample.user} --url ${s.scorerUrl}`));
+  if (s.cliConfig) {
+    const blocked = s.top.find((u) => u.decision?.action === 'BLOCK' && u.decision.application_id === 'demo-shop') ?? s.top.find((u) => u.decision);
+    const who = blocked ? { app: blocked.application, env: blocked.environment, user: blocked.user } : { app: 'demo-shop', env: 'production', user: 'u-1001' };
+    lines.push(st.dim(`decisions:     risk-hub -c ${s.cliConfig} decisions list --app ${who.app}`));
+    lines.push(st.dim(`lift a block:  risk-hub -c ${s.cliConfig} decisions remove --app ${who.app} --env ${who.env} --user ${who.user} --reason "demo: lifted by hand"`));
+  }
+  lines.push(st.dim(`messages: ${s.outDir}/{slack,mail,webhook}/ · decisions: ${s.outDir}/decisions.jsonl · logs: ${s.outDir}/demo.log · Ctrl-C stops`));
   return lines;
 }
 
@@ -160,12 +200,14 @@ export function renderLine(s: Snapshot): string {
   const top = s.top
     .filter((u) => u.increase > 0)
     .slice(0, 3)
-    .map((u) => `${u.key} ${u.increase}${u.tier ? ` (tier ${u.tier})` : ''}`)
+    .map((u) => `${u.key} ${u.increase}${u.tier ? ` (tier ${u.tier}${u.decision ? `, ${decisionLabel(u.decision)}` : ''})` : ''}`)
     .join(', ');
   return (
     `[${clock(s.elapsedMs)}] events ${s.produced} (${Math.round(s.producedPerSec)}/s, scored ${Math.round(s.scoredPerSec)}/s) · users ${s.usersTracked} · alerts ${s.alerts.length}` +
     ` · delivered slack ${d.slack.delivered} email ${d.email.delivered} webhook ${d.webhook.delivered}` +
     (d.slack.dead_lettered + d.email.dead_lettered + d.webhook.dead_lettered ? ` (dead-lettered ${d.slack.dead_lettered + d.email.dead_lettered + d.webhook.dead_lettered})` : '') +
+    (s.decisions.length ? ` · decisions ${decisionCounts(s.decisions)}` : '') +
+    (s.app?.refused ? ` · app refused ${s.app.refused} (403)` : '') +
     (top ? ` · top: ${top}` : '') +
     (s.phase !== 'running' ? ` · ${s.phase}` : '')
   );

@@ -3,11 +3,14 @@
 //   - <applicationId>-user-risk-changelog: each user's committed state → users tracked, top risky
 //     users with their 24-hour increase (the scorer's own riskView over the stored state);
 //   - risk-alerts: the alerts fired;
-//   - risk-alert-deliveries: every delivery attempt per channel and its status.
+//   - risk-alert-deliveries: every delivery attempt per channel and its status;
+//   - risk-decisions: every decision record the scorer published (by policy with an alert, or by hand
+//     through `risk-hub decisions add|remove`), and each user's latest one (tombstone: none).
 
 import { appendFileSync } from 'node:fs';
 import { changelogTopic, type Config } from '../config/schema.ts';
-import type { RiskAlert } from '../contracts.ts';
+import { userKey, type Decision, type RiskAlert } from '../contracts.ts';
+import { holds } from '../decisions/index.ts';
 import { createKafka } from '../kafka/client.ts';
 import { AvroSerde, readerType, retryWhileUnavailable } from '../kafka/serde.ts';
 import type { Logger } from '../log.ts';
@@ -53,10 +56,22 @@ interface DeliveryRecord {
 }
 
 const MAX_ALERTS = 10_000;
+/** Decision records kept for the view and the summary (each user's latest is kept whatever the count). */
+const MAX_DECISIONS = 10_000;
+
+/** A user's decision if it holds at `nowMs` (not lifted, not expired), else undefined. */
+export function activeDecision(d: Decision | null | undefined, nowMs: number): Decision | undefined {
+  return d && holds({ id: d.decision_id, action: d.action, source: d.source, until: d.until }, nowMs) ? d : undefined;
+}
 
 export class DemoWatcher {
   readonly users = new Map<string, UserRow>();
   readonly alerts: AlertRow[] = [];
+  /** Every decision record read, in order (LIFTs included), at most MAX_DECISIONS. */
+  readonly decisions: Decision[] = [];
+  /** Each user key's latest decision record (null: a tombstone, the decision ended). */
+  readonly latestDecision = new Map<string, Decision | null>();
+  private readonly decisionIds = new Set<string>();
   private readonly byId = new Map<string, AlertRow>();
   /** Deliveries recorded before their alert was read (topics are read concurrently). */
   private readonly early = new Map<string, Partial<Record<DemoChannel, DeliveryState>>>();
@@ -74,6 +89,8 @@ export class DemoWatcher {
     private readonly log: Logger,
     /** Each alert is appended here as one JSON line. */
     private readonly alertsFile?: string,
+    /** Each decision record is appended here as one JSON line. */
+    private readonly decisionsFile?: string,
   ) {
     this.changelog = changelogTopic(config);
   }
@@ -85,8 +102,10 @@ export class DemoWatcher {
     const serde = new AvroSerde(this.config, { log: this.log.child({ component: 'schema-registry' }) });
     const alertReader = readerType('risk-alert.avsc');
     const deliveryReader = readerType('delivery.avsc');
+    const decisionReader = readerType('decision.avsc');
     await consumer.connect();
-    await consumer.subscribe({ topics: [this.changelog, this.config.topics.alerts, this.config.topics.deliveries], fromBeginning: true });
+    const topics = [this.changelog, this.config.topics.alerts, this.config.topics.deliveries, this.config.topics.decisions];
+    await consumer.subscribe({ topics, fromBeginning: true });
     await consumer.run({
       autoCommit: true,
       eachMessage: async ({ topic, message, heartbeat }) => {
@@ -95,6 +114,7 @@ export class DemoWatcher {
           const decode = <T>(reader: typeof alertReader) => retryWhileUnavailable(() => serde.decode<T>(message.value, reader), { heartbeat, signal: this.abort.signal });
           if (topic === this.changelog) this.onState(message.key?.toString() ?? '', message.value);
           else if (topic === this.config.topics.alerts) this.onAlert((await decode<RiskAlert>(alertReader)).value);
+          else if (topic === this.config.topics.decisions) this.onDecision(message.key?.toString() ?? '', message.value ? (await decode<Decision>(decisionReader)).value : null);
           else this.onDelivery((await decode<DeliveryRecord>(deliveryReader)).value);
         } catch (err) {
           this.log.warn({ err, topic }, 'demo view could not read a record');
@@ -128,6 +148,24 @@ export class DemoWatcher {
     this.alerts.push(row);
     this.byId.set(alert.alert_id, row);
     if (this.alertsFile) appendFileSync(this.alertsFile, JSON.stringify(alert) + '\n');
+  }
+
+  onDecision(key: string, d: Decision | null): void {
+    if (!d) {
+      if (this.latestDecision.has(key)) this.latestDecision.set(key, null);
+      return;
+    }
+    this.latestDecision.set(userKey(d.application_id, d.environment, d.user.key), d);
+    // The topic is compacted and read from the start: a record is counted once, by its id.
+    if (this.decisionIds.has(d.decision_id) || this.decisions.length >= MAX_DECISIONS) return;
+    this.decisionIds.add(d.decision_id);
+    this.decisions.push(d);
+    if (this.decisionsFile) appendFileSync(this.decisionsFile, JSON.stringify(d) + '\n');
+  }
+
+  /** The decision holding `key` (application/environment/user) at `nowMs`, if any. */
+  decisionFor(key: string, nowMs: number): Decision | undefined {
+    return activeDecision(this.latestDecision.get(key), nowMs);
   }
 
   private onDelivery(r: DeliveryRecord): void {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { RiskAlert } from '../../src/contracts.ts';
-import { clock, COLOR, renderDashboard, renderLine, type Snapshot } from '../../src/demo/view.ts';
+import type { Decision, RiskAlert } from '../../src/contracts.ts';
+import { clock, COLOR, decisionCounts, decisionLabel, renderDashboard, renderLine, type Snapshot } from '../../src/demo/view.ts';
 
 const T = Date.UTC(2026, 10, 25, 9, 34);
 const alert = (user: string, tier: number, increase: number): RiskAlert => ({
@@ -46,6 +46,34 @@ const snap: Snapshot = {
   deliveries: { slack: counts(2), email: { ...counts(1), retrying: 1 }, webhook: counts(1) },
   scorerUrl: 'http://127.0.0.1:9464',
   outDir: '.risk-hub/demo',
+  decisions: [],
+};
+
+const decision = (user: string, action: Decision['action'], minutes: number, over: Partial<Decision> = {}): Decision => ({
+  decision_id: `d-${user}-${action}`,
+  application_id: 'demo-shop',
+  environment: 'production',
+  user: { key: user, identifiers: {} },
+  action,
+  source: 'POLICY',
+  reason: 'tier',
+  alert_id: 'a',
+  tier: 3,
+  made_by: 'policy',
+  made_at: T,
+  until: T + minutes * 60_000,
+  offense: 1,
+  simulated: false,
+  lifts: null,
+  ...over,
+});
+const alice = { key: 'demo-shop/production/u-1001', application: 'demo-shop', environment: 'production', user: 'u-1001', increase: 54, tier: 3, score: 54, lastEventAt: T, role: 'app: hijacked' };
+const withDecisions: Snapshot = {
+  ...snap,
+  top: [{ ...alice, decision: decision('u-1001', 'BLOCK', 60, { offense: 2 }) }, ...snap.top],
+  decisions: [decision('u-1001', 'MONITOR', 60), decision('u-1001', 'CHALLENGE', 15), decision('u-1001', 'BLOCK', 60, { offense: 2 })],
+  app: { url: 'http://127.0.0.1:41234', requests: 321, detections: 12, refused: 7 },
+  cliConfig: '.risk-hub/demo/cli.yaml',
 };
 
 describe('demo view', () => {
@@ -62,6 +90,32 @@ describe('demo view', () => {
     expect(text).toMatch(/✓ ↻ … {2}tier 3 {2}\+53 +shop\/production\/mallory[\s\S]*✓ ✓ ✓ {2}tier 1 {2}\+11/);
     expect(text).toContain('risk-hub user-risk shop production mallory --url http://127.0.0.1:9464');
     expect(text).not.toContain('\x1b[');
+  });
+
+  it('shows the decisions made, the app’s 403 answers, each top user’s active decision and the decisions hints', () => {
+    const text = renderDashboard(withDecisions).join('\n');
+    expect(text).toContain('decisions   3 made (block 1, challenge 1, monitor 1) · app refused 7 requests (403)');
+    expect(text).toMatch(/demo-shop\/production\/u-1001\s+app: hijacked\s+54\s+█+\s+tier 3 · BLOCKED 1h$/m);
+    expect(text).toMatch(/shop\/production\/mallory\s+injection\s+53\s+█+\s+tier 3$/m);
+    expect(text).toContain('risk-hub -c .risk-hub/demo/cli.yaml decisions list --app demo-shop');
+    expect(text).toContain('risk-hub -c .risk-hub/demo/cli.yaml decisions remove --app demo-shop --env production --user u-1001 --reason');
+    expect(text).toContain('.risk-hub/demo/decisions.jsonl');
+    expect(text).toContain('query a user:  risk-hub -c .risk-hub/demo/cli.yaml user-risk demo-shop production u-1001 --url http://127.0.0.1:9464');
+    expect(renderLine(withDecisions)).toContain('webhook 1 · decisions 3 made (block 1, challenge 1, monitor 1) · app refused 7 (403) · top: demo-shop/production/u-1001 54 (tier 3, BLOCKED 1h)');
+    // Before any decision: a zero, and no refusals.
+    expect(renderDashboard(snap).join('\n')).toMatch(/^decisions {3}0 made$/m);
+  });
+
+  it('labels decisions by action and length, and counts lifts apart', () => {
+    expect(decisionLabel(decision('x', 'CHALLENGE', 15))).toBe('CHALLENGED 15m');
+    expect(decisionLabel(decision('x', 'BLOCK', 24 * 60, { simulated: true }))).toBe('BLOCKED 1d (simulated)');
+    expect(decisionCounts([decision('x', 'BLOCK', 15), decision('x', 'LIFT', 15)])).toBe('1 made (block 1) · 1 lifted');
+  });
+
+  it('keeps the decision column visible at 80 columns', () => {
+    const row = renderDashboard(withDecisions, undefined, 80).find((l) => l.includes('u-1001') && l.includes('hijacked'))!;
+    expect(row.length).toBeLessThanOrEqual(80);
+    expect(row).toMatch(/BLOCKED 1h$/);
   });
 
   it('colours only when asked', () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import type { RiskAlert } from '../../src/contracts.ts';
+import type { Decision, RiskAlert } from '../../src/contracts.ts';
 import { createKafka } from '../../src/kafka/client.ts';
 import { ATTACKER_ROLES, attackerKey, ROSTER } from '../../src/simulate/generator.ts';
 import { eventually } from './helpers.ts';
@@ -14,7 +14,9 @@ import { eventually } from './helpers.ts';
 // Drives `risk-hub demo` as a newcomer would (the CLI, no terminal) against the test cluster, then
 // checks what arrived at the receivers from the files the demo left: every simulated attacker (and the
 // example app's hijacked account, attacked with real HTTP requests) alerted on Slack, e-mail and the
-// webhook (signature verified again here), no benign user alerted anywhere, the run's topics gone.
+// webhook (signature verified again here), no benign user alerted anywhere, the run's topics gone;
+// and the counter-measures: the demo's policy blocks the hijacked account, the example app refuses its
+// next requests (403), the summary says so, and the printed `decisions list` hint lists the block.
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
@@ -73,7 +75,7 @@ describe('risk-hub demo', () => {
   it(
     'alerts every simulated attacker and the hijacked app account on Slack, e-mail and webhook, and no benign user',
     async () => {
-      const run = startDemo(['--duration', '40', '--seed', 'demo-test'], 240_000);
+      const run = startDemo(['--duration', '50', '--seed', 'demo-test'], 240_000);
       // While it runs: the README's query command answers from the demo's scorer.
       const ready = await waitForOutput(run, /ready in [\d.]+ s: scorer (http:\/\/\S+)/, 180_000, 'the demo to be ready');
       const url = ready[1]!;
@@ -87,10 +89,27 @@ describe('risk-hub demo', () => {
       expect(q.text).toMatch(/increase \(24 h\)\s+\d+ points, tier 1/);
       expect(q.text).toMatch(/contributing attacks/);
 
+      // The hijacked account crosses tier 3: the scorer publishes a block, and the demo's hint lists it.
+      const blocked = (): Decision | undefined =>
+        existsSync(join(run.out, 'decisions.jsonl'))
+          ? readFileSync(join(run.out, 'decisions.jsonl'), 'utf8')
+              .trim()
+              .split('\n')
+              .map((l) => JSON.parse(l) as Decision)
+              .find((d) => d.application_id === 'demo-shop' && d.user.key === 'u-1001' && d.action === 'BLOCK')
+          : undefined;
+      const block = await eventually(blocked, 60_000, 'the block of demo-shop/production/u-1001');
+      expect(block).toMatchObject({ source: 'POLICY', tier: 3, simulated: false });
+      const list = await runCli(['-c', join(run.out, 'cli.yaml'), 'decisions', 'list', '--app', 'demo-shop', '--json']);
+      expect(list.code, list.text).toBe(0);
+      expect(list.text).toContain(`"decision_id": "${block.decision_id}"`);
+
       const code = await run.exited;
       const stdout = run.stdout();
       expect(code, stdout).toBe(0);
       expect(stdout).toMatch(/no benign user was alerted/);
+      expect(stdout).toMatch(/decisions\s+\d+ made \(block \d+/);
+      expect(stdout).toMatch(/demo-shop\/production\/u-1001: block \S+ \(tier 3, offense \d+\), then refused \d+ requests? \(403\) by the app/);
       expect(stdout).not.toMatch(/\n\s+at .*\(.*\.ts:\d+/); // no stack trace
 
       // The alerts the scorer published (the demo's view of risk-alerts).
@@ -133,9 +152,21 @@ describe('risk-hub demo', () => {
       for (const k of [...SIMULATED_ATTACKERS, 'demo-shop/production/u-1001']) expect(hookUsers).toContain(k);
       expect([...hookUsers].filter((k) => BENIGN.test(k))).toEqual([]);
 
-      const summary = JSON.parse(readFileSync(join(run.out, 'summary.json'), 'utf8')) as { runId: string; benignAlerted: string[]; produced: number; scored: number };
+      const summary = JSON.parse(readFileSync(join(run.out, 'summary.json'), 'utf8')) as {
+        runId: string;
+        benignAlerted: string[];
+        produced: number;
+        scored: number;
+        decisions: Array<{ user: string; action: string; source: string; tier: number | null }>;
+        app?: { requests: number; refused: Record<string, number> };
+      };
       expect(summary.benignAlerted).toEqual([]);
       expect(summary.scored).toBe(summary.produced);
+      // Counter-measures: a policy block for the hijacked account, and the app refused it at least once.
+      expect(summary.decisions).toContainEqual(expect.objectContaining({ user: 'demo-shop/production/u-1001', action: 'BLOCK', source: 'POLICY', tier: 3 }));
+      expect(summary.app?.refused['demo-shop/production/u-1001']).toBeGreaterThanOrEqual(1);
+      // No benign user is ever acted on (the simulated attackers may be: their decisions are recorded).
+      expect(summary.decisions.filter((d) => BENIGN.test(d.user))).toEqual([]);
 
       // The run's topics were deleted.
       await expectTopicsGone(summary.runId);
