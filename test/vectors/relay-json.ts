@@ -16,8 +16,10 @@ export interface RelayRequestJson {
 }
 
 export function toRelayJson(r: CorpusRequest, ip = '203.0.113.9'): RelayRequestJson {
-  const headers: Record<string, string> = {};
-  const cookies: Record<string, string> = {};
+  // no prototypes: a name such as __proto__ is an entry like any other (the corpus has one)
+  const bag = <T>(): Record<string, T> => Object.create(null) as Record<string, T>;
+  const headers = bag<string>();
+  const cookies = bag<string>();
   for (const [name, value] of Object.entries(r.headers)) {
     const lower = name.toLowerCase();
     if (lower === 'cookie') {
@@ -29,19 +31,19 @@ export function toRelayJson(r: CorpusRequest, ip = '203.0.113.9'): RelayRequestJ
   }
   const at = r.uri.indexOf('?');
   const path = at < 0 ? r.uri : r.uri.slice(0, at);
-  const query: Record<string, string[]> = {};
+  const query = bag<string[]>();
   if (at >= 0) for (const [k, v] of new URLSearchParams(r.uri.slice(at + 1))) (query[k] ??= []).push(v);
   let body: unknown = null;
   if (r.body && r.content_type === 'application/json') body = JSON.parse(r.body);
   else if (r.body && r.content_type === 'application/x-www-form-urlencoded') {
-    const form: Record<string, string | string[]> = {};
+    const form = bag<string | string[]>();
     for (const [k, v] of new URLSearchParams(r.body)) {
       const prev = form[k];
       form[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
     }
     body = form;
   } else if (r.body) body = r.body;
-  const pathParams: Record<string, string> = {};
+  const pathParams = bag<string>();
   if (r.route) {
     const names = r.route.split('/');
     const values = path.split('/');
