@@ -20,6 +20,9 @@ const BENCHES: Record<string, () => Promise<void>> = {
   async 'agent-decisions'() {
     script('bench/agent-decisions.ts');
   },
+  async relay() {
+    script('bench/relay.ts');
+  },
 };
 
 function script(path: string): void {
