@@ -36,9 +36,9 @@ afterEach(async () => {
   agents = [];
 });
 
-async function start(maxEvents = 50_000): Promise<string> {
+async function start(maxEvents = 50_000, maxRequests = 64): Promise<string> {
   const config = ConfigSchema.parse({
-    relay: { port: 0, applications: { shop: { tokenEnv: 'T_SHOP', environments: ['production', 'staging'] }, blog: { tokenEnv: 'T_BLOG' } }, queue: { maxEvents } },
+    relay: { port: 0, applications: { shop: { tokenEnv: 'T_SHOP', environments: ['production', 'staging'] }, blog: { tokenEnv: 'T_BLOG' } }, queue: { maxEvents, maxRequests } },
     log: { level: 'silent' },
   });
   keep = new Keep();
@@ -177,6 +177,29 @@ describe('relay over HTTP (fake transport)', { timeout: 60_000 }, () => {
     const full = await post(base, '/v1/events', batch(3));
     expect(full.status).toBe(503);
     expect(agents[0]!.stats().droppedQueueFull).toBe(0);
+  });
+
+  it('answers 503 beyond relay.queue.maxRequests requests at once (a slow upload holds its slot)', async () => {
+    const base = await start(50_000, 1);
+    const slow = httpRequest(`${base}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${TOKENS.T_SHOP}`, 'content-type': 'application/json', 'transfer-encoding': 'chunked' } });
+    const answered = new Promise<number>((resolve, reject) => {
+      slow.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      slow.on('error', reject);
+    });
+    slow.write('{"application_id":"shop",');
+    // bounded wait until the relay holds the slow request
+    let busy = 0;
+    for (let i = 0; i < 200 && busy !== 503; i++) {
+      busy = (await post(base, '/v1/events', envelope([]))).status;
+      if (busy !== 503) await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(busy).toBe(503);
+    slow.end('"environment":"production","events":[]}');
+    expect(await answered).toBe(202);
+    expect((await post(base, '/v1/events', envelope([]))).status).toBe(202);
   });
 
   it('GET /v1/decisions: the empty list with a version, 304 for the same version', async () => {
