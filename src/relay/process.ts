@@ -6,6 +6,25 @@ import type { Agent, UserInput } from '@risk-hub/agent';
 import { relayDetections } from '../metrics/index.ts';
 import { toRequestLike, type RelayEvent } from './mapping.ts';
 
+/**
+ * Inspects consecutive request events together (Agent.inspectMany: one engine run over many requests
+ * where it can, as the Node agent batches the requests of one turn); returns the attacks found.
+ */
+export function processRequests(agent: Agent, events: ReadonlyArray<Extract<RelayEvent, { kind: 'request' }>>): number {
+  const items = events.map((ev) => {
+    const { req, extras } = toRequestLike(ev.request);
+    // a watched request of an identified user is reported for that user, else for anon:<ip>
+    if (ev.user !== null) agent.identify(req, ev.user as UserInput);
+    return { req, extras, meta: { eventId: ev.id, at: ev.at } };
+  });
+  let n = 0;
+  for (const found of agent.inspectMany(items)) {
+    for (const d of found) relayDetections.labels(d.attackType).inc();
+    n += found.length;
+  }
+  return n;
+}
+
 /** Processes one event; returns the attacks found in it (request events). */
 export function processEvent(agent: Agent, ev: RelayEvent): number {
   const meta = { eventId: ev.id, at: ev.at };

@@ -13,8 +13,8 @@ import type { Logger } from '../log.ts';
 import { registry, relayEvents, relayHandleDuration, relayQueued, relayRejections, relayRequests } from '../metrics/index.ts';
 import { AgentPool } from './agents.ts';
 import { BodyError, parseJsonBody, readBody } from './body.ts';
-import { EventRejected, readEnvelope, readEvent, readRequestJson, ShapeError, toRequestLike } from './mapping.ts';
-import { processEvent } from './process.ts';
+import { EventRejected, readEnvelope, readEvent, readRequestJson, ShapeError, toRequestLike, type RelayEvent } from './mapping.ts';
+import { processEvent, processRequests } from './process.ts';
 import { TokenTable, type RelayApplication } from './tokens.ts';
 
 export interface RelayOptions {
@@ -35,6 +35,9 @@ export interface RelayHandle {
 }
 
 type Answer = { status: number; body?: unknown; headers?: Record<string, string> };
+
+/** Event kinds of the protocol (a metric label: anything else is `unknown`). */
+const KINDS = new Set(['request', 'login', 'custom', 'enforcement']);
 
 /** Least WAF budget (µs) of POST /v1/inspect. */
 const INSPECT_BUDGET_MICROS = 50_000;
@@ -157,21 +160,35 @@ export class Relay {
     let accepted = 0;
     let rejected = 0;
     let detections = 0;
+    // request events in a row are inspected together (one engine run where it can); any other event
+    // first sends the requests before it, so the order of the records follows the events'
+    let requests: Array<Extract<RelayEvent, { kind: 'request' }>> = [];
+    const inspectPending = (): void => {
+      if (requests.length === 0) return;
+      detections += processRequests(agent, requests);
+      requests = [];
+    };
     for (const raw of envelope.events) {
-      let kind = 'unknown';
+      let ev: RelayEvent;
       try {
-        const ev = readEvent(raw);
-        kind = ev.kind;
-        detections += processEvent(agent, ev);
-        accepted++;
-        relayEvents.labels(kind, 'accepted').inc();
+        ev = readEvent(raw);
       } catch (err) {
         if (!(err instanceof EventRejected)) throw err;
         rejected++;
+        const kind = raw !== null && typeof raw === 'object' && typeof (raw as { kind?: unknown }).kind === 'string' && KINDS.has((raw as { kind: string }).kind) ? (raw as { kind: string }).kind : 'unknown';
         relayEvents.labels(kind, 'rejected').inc();
         relayRejections.labels(err.reason).inc();
+        continue;
+      }
+      accepted++;
+      relayEvents.labels(ev.kind, 'accepted').inc();
+      if (ev.kind === 'request') requests.push(ev);
+      else {
+        inspectPending();
+        processEvent(agent, ev);
       }
     }
+    inspectPending();
     return { status: 202, body: { accepted, rejected, detections } };
   }
 

@@ -51,6 +51,24 @@ describe('agent EventMeta', () => {
     expect(keep.sent.find((e) => e.event_id === 'enf')).toMatchObject({ attack_type: 'risk-hub.decision.challenge', severity: 'INFO', points: 0, blocked: false, occurred_at: 7, user: { key: 'anon:203.0.113.2' } });
   });
 
+  it('inspectMany: each request\'s detections in order, reported with its id, as inspect() reports them', async () => {
+    const keep = new Keep();
+    const agent = createAgent({ application: 'shop', transport: keep, lingerMs: 1, logger: null, wafBudgetMicros: 1_000_000 });
+    const req = (q: string) => ({ req: { raw: { headers: { 'user-agent': 'ua' }, method: 'GET', url: '/s', socket: {} }, ip: '203.0.113.5' } as never, extras: { query: { q } } });
+    const found = agent.inspectMany([
+      { ...req("1' OR '1'='1"), meta: { eventId: 'm-0', at: 10 } },
+      { ...req('socks'), meta: { eventId: 'm-1', at: 11 } },
+      { ...req('<script>alert(1)</script>'), meta: { eventId: 'm-2', at: 12 } },
+    ]);
+    expect(found.map((d) => d.map((x) => x.attackType))).toEqual([['sql_injection'], [], ['xss']]);
+    await agent.flush(2000);
+    await agent.close({ timeoutMs: 500 });
+    expect(keep.sent.map((e) => [e.event_id, e.occurred_at, e.attack_type, e.user.key]).sort()).toEqual([
+      ['m-0', 10, 'sql_injection', 'anon:203.0.113.5'],
+      ['m-2', 12, 'xss', 'anon:203.0.113.5'],
+    ]);
+  });
+
   it('DecisionStore: version changes with every change; list() gives the entries in force', () => {
     let now = 1000;
     const store = new DecisionStore({ application: 'shop', environment: 'production', maxDecisions: 10, now: () => now });

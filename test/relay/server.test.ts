@@ -125,6 +125,21 @@ describe('relay over HTTP (fake transport)', { timeout: 60_000 }, () => {
     expect(keep.sent).toEqual([]); // inspect reports nothing
   });
 
+  it('the whole corpus as request events of one POST (inspected together) gives each request the Node agent\'s verdict', async () => {
+    const base = await start();
+    const corpus = JSON.parse(readFileSync(new URL('../vectors/requests.json', import.meta.url), 'utf8')) as Array<CorpusRequest & { expect: string[] }>;
+    const at = Date.now();
+    const events = corpus.map((r, i) => ({ kind: 'request', id: `v-${i}`, at, user: { key: r.name }, request: toRelayJson(r) }));
+    const res = await post(base, '/v1/events', envelope(events));
+    expect(res.status).toBe(202);
+    expect(res.body.detections).toBe(corpus.reduce((n, r) => n + r.expect.length, 0));
+    await flushed();
+    for (const r of corpus) {
+      const found = [...new Set(keep.sent.filter((e) => e.user.key === r.name).map((e) => e.attack_type))].sort();
+      expect({ name: r.name, found }).toEqual({ name: r.name, found: r.expect });
+    }
+  });
+
   it('reports request, login, custom and enforcement events as the Node agent does, with the events\' ids and times', async () => {
     const base = await start();
     const at = Date.now() - 1000;

@@ -418,6 +418,26 @@ export class Agent {
     }
   }
 
+  /**
+   * inspect() for several requests at once (the relay's batches): the engine judges them in as few runs
+   * as it can (one run over many requests, as for the watched requests of one turn: batch.ts), then
+   * each request's attacks are reported as inspect() reports them. Returns each request's detections,
+   * in order (empty on error or timeout).
+   */
+  inspectMany(items: ReadonlyArray<{ req: RequestLike; extras?: Extras; meta?: EventMeta }>): Detection[][] {
+    try {
+      const detector = this.detector;
+      if (!detector || this.sender.closed) return items.map(() => []);
+      const facts = items.map((i) => readRequest(i.req, i.extras, detector));
+      this.counters.inspected += items.length;
+      const results = detector.detectMany(facts);
+      return results.map((r, k) => this.record(items[k]!.req, r, items[k]!.meta));
+    } catch (err) {
+      this.caught(err);
+      return items.map(() => []);
+    }
+  }
+
   /** Express middleware (register it before your routes, after body parsers if you want bodies inspected). */
   expressMiddleware(): (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void {
     return (req, res, next) => {
