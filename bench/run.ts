@@ -23,6 +23,9 @@ const BENCHES: Record<string, () => Promise<void>> = {
   async decisions() {
     script('bench/decisions.ts');
   },
+  async relay() {
+    script('bench/relay.ts');
+  },
 };
 
 function script(path: string): void {

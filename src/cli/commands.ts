@@ -11,6 +11,7 @@ import { register as notifier } from './notifier.ts';
 import { register as dlq } from './dlq.ts';
 import { register as configTest } from './config-test.ts';
 import { register as decisions } from './decisions.ts';
+import { register as relay } from './relay.ts';
 
 // One line per command file; each file exports `register(program)`.
-export const COMMANDS: Array<(program: Command) => void> = [local, topics, schemas, config, scorer, simulate, userRisk, demo, notifier, dlq, configTest, decisions];
+export const COMMANDS: Array<(program: Command) => void> = [local, topics, schemas, config, scorer, simulate, userRisk, demo, notifier, dlq, configTest, decisions, relay];

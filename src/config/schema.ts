@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ScoringSchema } from './scoring.ts';
 import { NotifySchema } from './notify.ts';
 import { DecisionsSchema } from './decisions.ts';
+import { RelaySchema } from './relay.ts';
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port');
 
@@ -160,6 +161,8 @@ export const ConfigSchema = z.strictObject({
   scorer: ScorerSchema.default(ScorerSchema.parse({})),
   notify: NotifySchema.prefault({}),
   http: HttpSchema.default(HttpSchema.parse({})),
+  /** `risk-hub relay`: the HTTP relay of the Python, Java, Ruby and PHP agents (src/config/relay.ts, docs/relay-protocol.md). */
+  relay: RelaySchema.default(RelaySchema.parse({})),
   log: LogSchema.default(LogSchema.parse({})),
 }).superRefine((c, ctx) => {
   const keep = c.scoring.windowMs + c.scoring.lateGraceMs;

@@ -160,3 +160,46 @@ export const kafkaRetriedErrors = new Counter({
   labelNames: ['client', 'error'],
   registers: [registry],
 });
+
+// -- relay (src/relay) ---------------------------------------------------------------------------
+export const relayRequests = new Counter({
+  name: 'risk_hub_relay_requests_total',
+  help: 'HTTP requests answered by the relay, by route and status',
+  labelNames: ['route', 'status'],
+  registers: [registry],
+});
+export const relayEvents = new Counter({
+  name: 'risk_hub_relay_events_total',
+  help: 'Events received by the relay, by kind and outcome (accepted, rejected)',
+  labelNames: ['kind', 'outcome'],
+  registers: [registry],
+});
+export const relayRejections = new Counter({
+  name: 'risk_hub_relay_rejected_events_total',
+  help: 'Events the relay refused, by the rule they broke',
+  labelNames: ['reason'],
+  registers: [registry],
+});
+export const relayDetections = new Counter({
+  name: 'risk_hub_relay_detections_total',
+  help: 'Attacks the relay found in request events, by attack type',
+  labelNames: ['attack_type'],
+  registers: [registry],
+});
+export const relayQueued = new Gauge({
+  name: 'risk_hub_relay_queued_events',
+  help: 'Events waiting for Kafka in the relay, all applications',
+  registers: [registry],
+});
+export const relayAgents = new Gauge({
+  name: 'risk_hub_relay_agents',
+  help: 'Node agents the relay runs (one per application and environment that sent something)',
+  registers: [registry],
+});
+export const relayHandleDuration = new Histogram({
+  name: 'risk_hub_relay_request_duration_seconds',
+  help: 'Time to read, check and process one relay request (without the Kafka send, which is in the background)',
+  labelNames: ['route'],
+  buckets: seconds,
+  registers: [registry],
+});

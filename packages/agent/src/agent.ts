@@ -15,14 +15,14 @@
 // appsec: options.ts (validated options), request.ts (reading a request), turn.ts (end-of-turn
 // batching), waf.ts (the detector), rate-limit.ts (per-user limit), sender.ts (queue and sender).
 
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AuthFailureTracker } from './auth.ts';
 import { DecisionFeed, type DecisionFeedStats } from './decision-feed.ts';
 import { DecisionStore, type ActiveDecision, type DecisionStoreStats } from './decisions.ts';
 import { enforceDecision, nodeAnswer, type Answer, type EnforceContext } from './enforce.ts';
 import { ConfigError, SEVERITIES, type Attack, type RequestInfo, type Severity, type UserRef } from './contracts.ts';
-import { boundIdentifiers, MAX_ATTACK_TYPE_BYTES, truncateUtf8 } from './identity.ts';
+import { boundIdentifiers, eventIdProblem, MAX_ATTACK_TYPE_BYTES, truncateUtf8 } from './identity.ts';
 import { kafkaTransportOptions, resolveOptions, type AgentOptions, type ResolvedOptions } from './options.ts';
 import { PerUserRateLimiter } from './rate-limit.ts';
 import { boundRequest, clientIp, readRequest, requestInfo, toRaw, type Extras, type RequestLike } from './request.ts';
@@ -55,6 +55,42 @@ export interface CustomEvent {
   blocked?: boolean;
   /** Event time (default now). */
   occurredAt?: number | Date;
+  /** Event id (default a new UUID): 1-256 bytes of UTF-8 (the relay passes on the id a thin agent gave). */
+  eventId?: string;
+}
+
+/**
+ * What a caller that forwards events seen elsewhere (the relay: docs/relay-protocol.md) gives about
+ * them: the event's own id and time instead of a new UUID and now. An id that gives several records
+ * (a request with two attacks, a failed login that also starts a burst) keeps it for the first and
+ * derives one for each next record (eventIdFor), the same on every retry, so the scorer counts each once.
+ */
+export interface EventMeta {
+  /** 1-256 bytes of UTF-8 (invalid: a new UUID is used, as without it). */
+  eventId?: string;
+  /** Epoch ms (not finite: now). */
+  at?: number;
+}
+
+/**
+ * The id of the n-th record (0-based) an event gives: the event's id for the first, then a UUID-shaped
+ * digest of (id, n): deterministic (a retried POST gives the same ids) and within MAX_EVENT_ID_BYTES.
+ */
+export function eventIdFor(id: string, n: number): string {
+  if (n === 0) return id;
+  const h = createHash('sha256').update(id).update('\u0000').update(String(n)).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h.slice(16, 17), 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** The id of the n-th record of an event (meta's id when valid, else new UUIDs). */
+function idOf(meta: EventMeta | undefined, n: number): string {
+  const id = meta?.eventId;
+  return id !== undefined && eventIdProblem(id) === undefined ? eventIdFor(id, n) : randomUUID();
+}
+
+function timeOf(meta: EventMeta | undefined, now: () => number): number {
+  const at = meta?.at;
+  return typeof at === 'number' && Number.isFinite(at) ? at : now();
 }
 
 export interface AgentStats {
@@ -303,7 +339,7 @@ export class Agent {
   }
 
   /** Reports a login attempt. Failures are auth_failure (LOW); repeated failures for one user within a minute add credential_stuffing (MEDIUM, then HIGH). A success identifies the request. */
-  trackAuth(success: boolean, user: UserInput, req?: RequestLike): void {
+  trackAuth(success: boolean, user: UserInput, req?: RequestLike, meta?: EventMeta): void {
     try {
       const ref = this.user(user) ?? (req ? this.anonymous(clientIp(req)) : null);
       if (!ref) return;
@@ -312,10 +348,10 @@ export class Agent {
         return;
       }
       const request = req ? requestInfo(req, this.options.scrub) : null;
-      const at = this.options.now();
-      this.enqueue(this.event(ref, 'auth_failure', 'LOW', request, at));
+      const at = timeOf(meta, this.options.now);
+      this.enqueue(this.event(ref, 'auth_failure', 'LOW', request, at, idOf(meta, 0)));
       const { stuffing } = this.authTracker.failure(ref.key, at);
-      if (stuffing) this.enqueue(this.event(ref, 'credential_stuffing', stuffing, request, at));
+      if (stuffing) this.enqueue(this.event(ref, 'credential_stuffing', stuffing, request, at, idOf(meta, 1)));
     } catch (err) {
       this.caught(err);
     }
@@ -341,7 +377,7 @@ export class Agent {
         this.counters.droppedInvalid++;
         return null;
       }
-      const attack = this.event(user, event.type.trim(), event.severity, req ? requestInfo(req, this.options.scrub) : null, at);
+      const attack = this.event(user, event.type.trim(), event.severity, req ? requestInfo(req, this.options.scrub) : null, at, idOf(event.eventId === undefined ? undefined : { eventId: event.eventId }, 0));
       attack.points = points;
       attack.blocked = event.blocked === true;
       return this.enqueue(attack) ? attack.event_id : null;
@@ -369,16 +405,36 @@ export class Agent {
   }
 
   /** Inspects a request now (for frameworks without an adapter). Returns the detections (empty on error or timeout). */
-  inspect(req: RequestLike, extras?: Extras): Detection[] {
+  inspect(req: RequestLike, extras?: Extras, meta?: EventMeta): Detection[] {
     try {
       const detector = this.detector;
       if (!detector || this.sender.closed) return [];
       if (this.batcher.claim(toRaw(req))) return [];
       this.counters.inspected++;
-      return this.record(req, detector.detect(readRequest(req, extras, detector)));
+      return this.record(req, detector.detect(readRequest(req, extras, detector)), meta);
     } catch (err) {
       this.caught(err);
       return [];
+    }
+  }
+
+  /**
+   * inspect() for several requests at once (the relay's batches): the engine judges them in as few runs
+   * as it can (one run over many requests, as for the watched requests of one turn: batch.ts), then
+   * each request's attacks are reported as inspect() reports them. Returns each request's detections,
+   * in order (empty on error or timeout).
+   */
+  inspectMany(items: ReadonlyArray<{ req: RequestLike; extras?: Extras; meta?: EventMeta }>): Detection[][] {
+    try {
+      const detector = this.detector;
+      if (!detector || this.sender.closed) return items.map(() => []);
+      const facts = items.map((i) => readRequest(i.req, i.extras, detector));
+      this.counters.inspected += items.length;
+      const results = detector.detectMany(facts);
+      return results.map((r, k) => this.record(items[k]!.req, r, items[k]!.meta));
+    } catch (err) {
+      this.caught(err);
+      return items.map(() => []);
     }
   }
 
@@ -451,15 +507,16 @@ export class Agent {
     return result;
   }
 
-  private record(req: RequestLike, result: DetectionResult): Detection[] {
+  private record(req: RequestLike, result: DetectionResult, meta?: EventMeta): Detection[] {
     if (result.timeout) this.counters.wafTimeouts++;
     if (result.detections.length === 0) return [];
     const user = this.userOf(req);
     const request = requestInfo(req, this.options.scrub);
-    const at = this.options.now();
+    const at = timeOf(meta, this.options.now);
+    let n = 0;
     for (const d of result.detections) {
       this.counters.detections++;
-      this.enqueue(this.event(user, d.attackType, d.severity, request, at));
+      this.enqueue(this.event(user, d.attackType, d.severity, request, at, idOf(meta, n++)));
     }
     return result.detections;
   }
@@ -472,21 +529,57 @@ export class Agent {
   }
 
   /** One event per enforcement (INFO, 0 points), on a per-user budget of its own; stats count every one. */
-  private reportEnforcement(req: RequestLike, d: ActiveDecision): void {
+  private reportEnforcement(req: RequestLike, d: ActiveDecision, meta?: EventMeta): boolean {
     const what = d.simulated ? 'simulated' : d.action === 'BLOCK' ? 'block' : d.action === 'CHALLENGE' ? 'challenge' : 'monitor';
     this.enforced[what]++;
-    if (this.sender.closing) return;
+    if (this.sender.closing) return false;
     const user = this.userOf(req);
-    const at = this.options.now();
+    const at = timeOf(meta, this.options.now);
     if (!this.enforcementLimiter.allow(user.key, at)) {
       this.counters.suppressed++;
-      return;
+      return false;
     }
     const type = d.simulated ? `${ENFORCEMENT_EVENT_PREFIX}simulated-${d.simulatedAction!.toLowerCase()}` : `${ENFORCEMENT_EVENT_PREFIX}${what}`;
-    const event = this.event(user, type, 'INFO', requestInfo(req, this.options.scrub), at);
+    const event = this.event(user, type, 'INFO', requestInfo(req, this.options.scrub), at, idOf(meta, 0));
     event.points = 0;
     event.blocked = what === 'block';
-    this.sender.push(event);
+    return this.sender.push(event);
+  }
+
+  /**
+   * Reports an enforcement done elsewhere (a thin agent behind the relay enforced a decision it
+   * polled): the same event enforce() reports (`risk-hub.decision.<action>` or
+   * `risk-hub.decision.simulated-<action>`, INFO, 0 points, blocked for a BLOCK), on the same per-user
+   * budget, for the identified user of `req` (identify first) or its `anon:<ip>` user. Returns whether
+   * it was queued. Never throws.
+   */
+  reportEnforced(req: RequestLike, enforced: { action: 'BLOCK' | 'CHALLENGE' | 'MONITOR'; simulated?: boolean; decision_id?: string }, meta?: EventMeta): boolean {
+    try {
+      const simulated = enforced.simulated === true;
+      const d: ActiveDecision = {
+        action: simulated ? 'MONITOR' : enforced.action,
+        until: Infinity,
+        reason: '',
+        decision_id: enforced.decision_id ?? '',
+        simulated,
+        simulatedAction: simulated ? enforced.action : null,
+      };
+      return this.reportEnforcement(req, d, meta);
+    } catch (err) {
+      this.caught(err);
+      return false;
+    }
+  }
+
+  /**
+   * The decisions in force for this application and environment, with the store's version (it
+   * changes whenever a record changes the store): what the relay serves to thin agents
+   * (GET /v1/decisions). Decisions past their `until` are left out. Empty without a store.
+   */
+  activeDecisions(): { version: number; decisions: Array<{ userKey: string; decision: ActiveDecision }> } {
+    const store = this.decisionStore;
+    if (store === undefined) return { version: 0, decisions: [] };
+    return { version: store.version, decisions: store.list() };
   }
 
   /** The identified user of a request, else its pseudonymous `anon:<ip>` user. */
@@ -511,15 +604,15 @@ export class Agent {
    * The record of one event, inside the bounds of identity.ts whatever the detection rules, the
    * application or the request gave: the user is bounded already (user()); the attack type, the
    * identifiers and the request fields are cut here at a character boundary (counted). The event id is
-   * a UUID: 36 bytes, within MAX_EVENT_ID_BYTES.
+   * a UUID (36 bytes) or one given through EventMeta, checked against MAX_EVENT_ID_BYTES by idOf().
    */
-  private event(user: UserRef, type: string, severity: Severity, request: RequestInfo | null, at: number): Attack {
+  private event(user: UserRef, type: string, severity: Severity, request: RequestInfo | null, at: number, eventId: string = randomUUID()): Attack {
     const attackType = truncateUtf8(type, MAX_ATTACK_TYPE_BYTES);
     const identifiers = boundIdentifiers(user.identifiers);
     const bounded = boundRequest(request);
     if (attackType !== type || identifiers !== user.identifiers || bounded !== request) this.counters.truncated++;
     return {
-      event_id: randomUUID(),
+      event_id: eventId,
       occurred_at: Math.trunc(at),
       application_id: this.application,
       environment: this.environment,

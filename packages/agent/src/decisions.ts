@@ -100,6 +100,8 @@ export class DecisionStore {
   private tickedNow = 0;
   /** When makeRoom last swept (ms): at the bound a sweep is O(entries), so at most one per second. */
   private lastBoundSweep = -Infinity;
+  /** Bumped by every change of the entries (a set, a delete): the relay's ETag of GET /v1/decisions. */
+  private changes = 0;
   readonly counts = { applied: 0, droppedAtBound: 0, evictedAtBound: 0, ignored: 0 };
   /** Reasons seen, shared by the entries that give the same one (policy reasons repeat: `tier 2: +47 points…`). */
   private readonly reasons = new Interner(MAX_INTERNED_REASONS);
@@ -184,6 +186,19 @@ export class DecisionStore {
     return n;
   }
 
+  /** Changes to the entries so far (each set or delete): equal versions, equal entries. */
+  get version(): number {
+    return this.changes;
+  }
+
+  /** The entries in force now (until > now), in insertion order. A copy: O(entries). */
+  list(): Array<{ userKey: string; decision: ActiveDecision }> {
+    const now = this.opts.now();
+    const out: Array<{ userKey: string; decision: ActiveDecision }> = [];
+    for (const [userKey, decision] of this.entries) if (decision.until > now) out.push({ userKey, decision });
+    return out;
+  }
+
   stats(): DecisionStoreStats {
     return { active: this.entries.size, maxDecisions: this.opts.maxDecisions, ...this.counts };
   }
@@ -206,6 +221,7 @@ export class DecisionStore {
   private set(user: string, entry: ActiveDecision): void {
     const had = this.entries.has(user);
     this.entries.set(user, entry);
+    this.changes++;
     if (!had && user.startsWith('anon:')) this.anonymous++;
     if (isEnforced(entry)) this.unenforced.delete(user);
     else {
@@ -216,6 +232,7 @@ export class DecisionStore {
 
   private delete(user: string): void {
     if (!this.entries.delete(user)) return;
+    this.changes++;
     this.unenforced.delete(user);
     if (user.startsWith('anon:')) this.anonymous--;
   }

@@ -1,6 +1,6 @@
 // Public entry of the Node.js agent, the package `@risk-hub/agent`. See docs/agents.md.
-export { Agent, createAgent, AGENT_NAME, AGENT_VERSION, AGENT_LANGUAGE } from './agent.ts';
-export type { AgentOptions, AgentStats, CloseResult, CustomEvent, Logger, RequestLike, DecisionsOptions, DecisionsStats, DecisionHook, BlockResponse, ActiveDecision, Answer } from './agent.ts';
+export { Agent, createAgent, eventIdFor, AGENT_NAME, AGENT_VERSION, AGENT_LANGUAGE } from './agent.ts';
+export type { AgentOptions, AgentStats, CloseResult, CustomEvent, EventMeta, Extras, Logger, RequestLike, DecisionsOptions, DecisionsStats, DecisionHook, BlockResponse, ActiveDecision, Answer } from './agent.ts';
 export { ENFORCEMENT_EVENT_PREFIX } from './agent.ts';
 export type { FastifyInstanceLike, FastifyReplyLike, FastifyRequestLike, RiskHubFastifyPlugin } from './fastify.ts';
 export { riskHubExpress, riskHubEnforce } from './express.ts';

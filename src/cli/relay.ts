@@ -1,0 +1,31 @@
+import type { Command } from 'commander';
+import { ConfigError } from '../errors.ts';
+import { createLogger } from '../log.ts';
+import { startRelay } from '../relay/server.ts';
+import { configFrom } from './context.ts';
+import { untilSignal } from './scorer.ts';
+
+/** Flushing the agents' queued events to Kafka on SIGTERM takes at most this long (ms). */
+const RELAY_SHUTDOWN_MS = 5000;
+
+export function register(program: Command): void {
+  program
+    .command('relay')
+    .description('run the HTTP relay of the Python, Java, Ruby and PHP agents (docs/relay-protocol.md): the Node agent\'s engine, login tracker and producer for them')
+    .option('--host <host>', 'listen address (default relay.host, 127.0.0.1)')
+    .option('--port <port>', 'listen port (default relay.port, 8787)')
+    .action(async (opts: { host?: string; port?: string }, cmd: Command) => {
+      const relay: Record<string, unknown> = {};
+      if (opts.host !== undefined) relay.host = opts.host;
+      if (opts.port !== undefined) {
+        const port = Number(opts.port);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port: expected 0-65535, got "${opts.port}"`);
+        relay.port = port;
+      }
+      const config = configFrom(cmd, Object.keys(relay).length ? { relay } : undefined);
+      const log = createLogger({ level: config.log.level, redactUsers: config.log.redactUsers, name: 'relay' });
+      if (Object.keys(config.relay.applications).length === 0) log.warn({}, 'relay.applications is empty: every request will be refused (401)');
+      const handle = await startRelay({ config, log });
+      await untilSignal(log, RELAY_SHUTDOWN_MS + 2000, () => handle.close(RELAY_SHUTDOWN_MS));
+    });
+}
