@@ -230,9 +230,17 @@ public final class RiskHubAgent implements AutoCloseable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
-    if (sender.isAlive()) sender.interrupt();
+    if (sender.isAlive()) {
+      sender.interrupt(); // its request in flight is abandoned and counted as dropped at shutdown
+      try {
+        sender.join(250);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
     int left = queue.drainAll().size();
     droppedShutdown.addAndGet(left);
+    notifySent();
   }
 
   // ------------------------------------------------------------------ used by the filter
