@@ -390,7 +390,7 @@ public final class RiskHubAgent implements AutoCloseable {
   }
 
   /** One GET /v1/decisions; keeps what it has on any failure. */
-  void pollOnce() {
+  synchronized void pollOnce() {
     try {
       RelayClient.Answer a = relay.getDecisions(options.environment, decisionsEtag);
       decisionPolls.incrementAndGet();
