@@ -20,7 +20,7 @@ import java.util.logging.Logger;
  *
  * <pre>
  * RiskHubAgent agent = RiskHubAgent.start(RiskHubOptions.builder()
- *     .applicationId("shop").environment("production").token(System.getenv("RISK_HUB_TOKEN")));
+ *     .applicationId("shop").environment("production").token(System.getenv("RISK_HUB_RELAY_TOKEN")));
  * </pre>
  */
 public final class RiskHubAgent implements AutoCloseable {
@@ -304,14 +304,14 @@ public final class RiskHubAgent implements AutoCloseable {
         continue;
       }
       inFlight.set(batch.size());
-      Outcome o = send(batch);
+      List<Map<String, Object>> unsent = send(batch);
       inFlight.set(0);
-      if (o == Outcome.RETRY) {
+      if (!unsent.isEmpty()) {
         if (!running) {
-          droppedShutdown.addAndGet(batch.size());
+          droppedShutdown.addAndGet(unsent.size());
           continue;
         }
-        queue.requeue(batch);
+        queue.requeue(unsent);
         backoffMs = Math.min(5000, backoffMs == 0 ? 250 : backoffMs * 2);
         notifySent();
         if (!sleep(backoffMs)) break;
@@ -323,47 +323,87 @@ public final class RiskHubAgent implements AutoCloseable {
     notifySent();
   }
 
-  private enum Outcome { DONE, RETRY }
+  /** The relay refuses bodies over 1 MiB (413): a POST stays below this many bytes. */
+  static final int MAX_POST_BYTES = 1_000_000;
 
-  private Outcome send(List<Map<String, Object>> batch) {
-    Map<String, Object> body = new LinkedHashMap<>();
-    body.put("agent", agentInfo);
-    body.put("application_id", options.applicationId);
-    body.put("environment", options.environment);
-    body.put("events", batch);
-    String json;
-    try {
-      json = Json.write(body);
-    } catch (RuntimeException e) {
-      error(e);
-      droppedInvalid.addAndGet(batch.size());
-      return Outcome.DONE;
+  /**
+   * Sends a batch, in POSTs below MAX_POST_BYTES. Returns the events to try again (the relay could not
+   * be reached), empty when every event was sent or dropped.
+   */
+  private List<Map<String, Object>> send(List<Map<String, Object>> batch) {
+    StringBuilder head = new StringBuilder("{\"agent\":");
+    Json.write(head, agentInfo);
+    head.append(",\"application_id\":");
+    Json.write(head, options.applicationId);
+    head.append(",\"environment\":");
+    Json.write(head, options.environment);
+    head.append(",\"events\":[");
+    int headBytes = head.length() + 2;
+    StringBuilder body = new StringBuilder(head);
+    int bytes = headBytes;
+    int first = 0; // index in batch of the first event in body
+    int count = 0;
+    for (int i = 0; i <= batch.size(); i++) {
+      String json = null;
+      int n = 0;
+      if (i < batch.size()) {
+        try {
+          json = Json.write(batch.get(i));
+        } catch (RuntimeException e) {
+          error(e);
+        }
+        n = json == null ? 0 : Identity.utf8Length(json) + 1;
+        if (json == null || headBytes + n > MAX_POST_BYTES) { // cannot be sent at all
+          droppedInvalid.incrementAndGet();
+          json = null;
+        }
+      }
+      if (count > 0 && (i == batch.size() || bytes + n > MAX_POST_BYTES)) {
+        body.append("]}");
+        if (!post(body.toString(), count)) return batch.subList(first, batch.size());
+        body.setLength(0);
+        body.append(head);
+        bytes = headBytes;
+        count = 0;
+      }
+      if (json != null) {
+        if (count == 0) first = i;
+        if (count > 0) body.append(',');
+        body.append(json);
+        bytes += n;
+        count++;
+      }
     }
+    return List.of();
+  }
+
+  /** One POST /v1/events; false when the relay could not be reached (the events are to be kept). */
+  private boolean post(String json, int events) {
     for (int attempt = 0; attempt < 2; attempt++) {
       Duration within = running ? options.httpTimeout : Duration.ofNanos(Math.max(1_000_000, shutdownDeadline - System.nanoTime()));
       try {
         RelayClient.Answer a = relay.postEvents(json, within);
         relayReachable = true;
         if (a.status() == 202 || a.status() == 200) {
-          sent.addAndGet(batch.size());
+          sent.addAndGet(events);
           rejected.addAndGet(rejectedOf(a.body()));
-          return Outcome.DONE;
+          return true;
         }
         if (a.status() == 503 && attempt == 0) continue; // the relay's queue is full: once more, then drop
-        droppedRelay.addAndGet(batch.size());
-        if (a.status() != 503) LOG.warning("risk-hub agent: the relay answered " + a.status() + " to " + batch.size() + " events (dropped): " + truncate(a.body()));
-        return Outcome.DONE;
+        droppedRelay.addAndGet(events);
+        if (a.status() != 503) LOG.warning("risk-hub agent: the relay answered " + a.status() + " to " + events + " events (dropped): " + truncate(a.body()));
+        return true;
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
-        return Outcome.RETRY;
+        return false;
       } catch (Exception e) {
         if (relayReachable) LOG.warning("risk-hub agent: relay unreachable (" + e + "); events wait in the queue");
         relayReachable = false;
-        return Outcome.RETRY;
+        return false;
       }
     }
-    droppedRelay.addAndGet(batch.size());
-    return Outcome.DONE;
+    droppedRelay.addAndGet(events);
+    return true;
   }
 
   private static long rejectedOf(String body) {

@@ -54,14 +54,14 @@ public final class RiskHubOptions {
 
   /**
    * Options from the environment: RISK_HUB_APPLICATION, RISK_HUB_ENVIRONMENT (default production),
-   * RISK_HUB_RELAY_URL (default http://127.0.0.1:8787), RISK_HUB_TOKEN.
+   * RISK_HUB_RELAY_URL (default http://127.0.0.1:8787), RISK_HUB_RELAY_TOKEN.
    */
   public static RiskHubOptions fromEnvironment() {
     return fromMap(System.getenv());
   }
 
   static RiskHubOptions fromMap(Map<String, String> env) {
-    RiskHubOptions o = new RiskHubOptions().applicationId(env.get("RISK_HUB_APPLICATION")).token(env.get("RISK_HUB_TOKEN"));
+    RiskHubOptions o = new RiskHubOptions().applicationId(env.get("RISK_HUB_APPLICATION")).token(env.get("RISK_HUB_RELAY_TOKEN"));
     if (env.get("RISK_HUB_ENVIRONMENT") != null) o.environment(env.get("RISK_HUB_ENVIRONMENT"));
     if (env.get("RISK_HUB_RELAY_URL") != null) o.relayUrl(env.get("RISK_HUB_RELAY_URL"));
     return o;
@@ -114,7 +114,7 @@ public final class RiskHubOptions {
       throw new RiskHubConfigException("option relayUrl " + quote(relayUrl) + " must be an http:// or https:// URL, e.g. " + DEFAULT_RELAY_URL);
     }
     if (token == null || token.isBlank() || token.chars().anyMatch(c -> c <= 0x20 || c >= 0x7f)) {
-      throw new RiskHubConfigException("option token must be the application's relay token (printable ASCII, no spaces; e.g. from RISK_HUB_TOKEN), got " + (token == null ? "none" : "an invalid one"));
+      throw new RiskHubConfigException("option token must be the application's relay token (printable ASCII, no spaces; e.g. from RISK_HUB_RELAY_TOKEN), got " + (token == null ? "none" : "an invalid one"));
     }
     positive("maxQueue", maxQueue);
     if (batchSize < 1 || batchSize > 500) throw new RiskHubConfigException("option batchSize must be 1 to 500 (the relay's limit per request), got " + batchSize);

@@ -54,6 +54,25 @@ class AgentTest {
   }
 
   @Test
+  void postsStayUnderTheRelays1MiBLimit() throws Exception {
+    relay = new FakeRelay();
+    agent = RiskHubAgent.start(options(relay.url()).lingerTime(Duration.ofMillis(500)));
+    Map<String, Object> huge = agent.event("request", null);
+    huge.put("request", Map.of("uri", "x".repeat(1_100_000)));
+    agent.enqueue(huge);
+    for (int i = 0; i < 500; i++) {
+      Map<String, Object> e = agent.event("request", RiskHubUser.of("u"));
+      e.put("request", Map.of("method", "POST", "uri", "/c", "body", Map.of("text", "é".repeat(2500))));
+      agent.enqueue(e);
+    }
+    assertTrue(agent.flush(Duration.ofSeconds(10)));
+    assertEquals(500, relay.events().size());
+    assertTrue(relay.posts.size() >= 3, "split: " + relay.posts.size());
+    for (Map<String, Object> post : relay.posts) assertTrue(Json.write(post).getBytes(java.nio.charset.StandardCharsets.UTF_8).length < 1_000_000);
+    assertEquals(1L, agent.stats().get("droppedInvalid"), "an event over the limit on its own is dropped and counted");
+  }
+
+  @Test
   @SuppressWarnings("unchecked")
   void loginAndCustomEventsHaveTheProtocolsShape() throws Exception {
     relay = new FakeRelay();

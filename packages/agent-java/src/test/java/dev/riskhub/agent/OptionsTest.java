@@ -48,7 +48,7 @@ class OptionsTest {
 
   @Test
   void fromTheEnvironment() {
-    RiskHubOptions o = RiskHubOptions.fromMap(Map.of("RISK_HUB_APPLICATION", "shop", "RISK_HUB_TOKEN", "t", "RISK_HUB_ENVIRONMENT", "qa", "RISK_HUB_RELAY_URL", "http://127.0.0.1:9"));
+    RiskHubOptions o = RiskHubOptions.fromMap(Map.of("RISK_HUB_APPLICATION", "shop", "RISK_HUB_RELAY_TOKEN", "t", "RISK_HUB_ENVIRONMENT", "qa", "RISK_HUB_RELAY_URL", "http://127.0.0.1:9"));
     o.validate();
     assertEquals("qa", o.environment());
     assertEquals("http://127.0.0.1:9", o.relayUrl());
