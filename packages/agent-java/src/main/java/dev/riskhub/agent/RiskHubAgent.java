@@ -47,6 +47,7 @@ public final class RiskHubAgent implements AutoCloseable {
 
   final AtomicLong sent = new AtomicLong();
   final AtomicLong rejected = new AtomicLong();
+  final AtomicLong detections = new AtomicLong();
   final AtomicLong droppedInvalid = new AtomicLong();
   final AtomicLong droppedRelay = new AtomicLong();
   final AtomicLong droppedShutdown = new AtomicLong();
@@ -177,6 +178,7 @@ public final class RiskHubAgent implements AutoCloseable {
     m.put("inFlight", inFlight.get());
     m.put("sent", sent.get());
     m.put("rejected", rejected.get());
+    m.put("detections", detections.get());
     long dropped = queue.droppedQueueFull.get() + droppedInvalid.get() + droppedRelay.get() + droppedShutdown.get();
     m.put("dropped", dropped);
     m.put("droppedQueueFull", queue.droppedQueueFull.get());
@@ -386,7 +388,7 @@ public final class RiskHubAgent implements AutoCloseable {
         relayReachable = true;
         if (a.status() == 202 || a.status() == 200) {
           sent.addAndGet(events);
-          rejected.addAndGet(rejectedOf(a.body()));
+          countAnswer(a.body());
           return true;
         }
         if (a.status() == 503 && attempt == 0) continue; // the relay's queue is full: once more, then drop
@@ -406,14 +408,17 @@ public final class RiskHubAgent implements AutoCloseable {
     return true;
   }
 
-  private static long rejectedOf(String body) {
+  /** The relay's 202 {"accepted", "rejected", "detections"}: counted in stats(). */
+  private void countAnswer(String body) {
     try {
       Object v = Json.parse(body);
-      if (v instanceof Map<?, ?> m && m.get("rejected") instanceof Number n) return n.longValue();
+      if (v instanceof Map<?, ?> m) {
+        if (m.get("rejected") instanceof Number n) rejected.addAndGet(n.longValue());
+        if (m.get("detections") instanceof Number n) detections.addAndGet(n.longValue());
+      }
     } catch (RuntimeException ignored) {
       // an answer we do not understand changes nothing
     }
-    return 0;
   }
 
   private void notifySent() {

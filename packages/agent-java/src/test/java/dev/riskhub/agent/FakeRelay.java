@@ -26,9 +26,25 @@ public final class FakeRelay implements AutoCloseable {
   public volatile int eventsStatusTimes = Integer.MAX_VALUE;
   public volatile String decisionsJson = "{\"version\":\"1\",\"decisions\":[]}";
   public volatile String decisionsVersion = "1";
+  public final java.util.concurrent.atomic.AtomicLong received = new java.util.concurrent.atomic.AtomicLong();
+  private final boolean keep;
+
+  /** java -cp … dev.riskhub.agent.FakeRelay PORT: a relay that accepts and counts (benchmarks). */
+  public static void main(String[] args) throws Exception {
+    FakeRelay r = new FakeRelay(Integer.parseInt(args[0]), false);
+    System.out.println("fake relay on " + r.url());
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> System.out.println("fake relay received " + r.received.get() + " events")));
+    Thread.currentThread().join();
+  }
 
   public FakeRelay() throws IOException {
-    server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+    this(0, true);
+  }
+
+  /** {@code keep}: false to count events without keeping them (the benchmark's relay). */
+  public FakeRelay(int port, boolean keep) throws IOException {
+    this.keep = keep;
+    server = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 0);
     server.setExecutor(Executors.newFixedThreadPool(4, r -> {
       Thread t = new Thread(r, "fake-relay");
       t.setDaemon(true);
@@ -52,8 +68,9 @@ public final class FakeRelay implements AutoCloseable {
     if (status != 202 && eventsStatusTimes-- <= 0) status = 202;
     if (status == 202) {
       Map<String, Object> parsed = (Map<String, Object>) Json.parse(body);
-      posts.add(parsed);
+      if (keep) posts.add(parsed);
       int n = ((List<Object>) parsed.get("events")).size();
+      received.addAndGet(n);
       answer(x, 202, "{\"accepted\":" + n + ",\"rejected\":0,\"detections\":0}", null);
     } else {
       answer(x, status, "{\"error\":\"status " + status + "\"}", null);
