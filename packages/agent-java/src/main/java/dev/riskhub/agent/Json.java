@@ -74,32 +74,30 @@ public final class Json {
   /** A JSON string; control characters and lone surrogates escaped (the output stays valid UTF-8). */
   static void string(StringBuilder sb, String s) {
     sb.append('"');
-    for (int i = 0, n = s.length(); i < n; i++) {
+    int n = s.length();
+    int start = 0; // the run of characters that need no escape, appended in one piece
+    for (int i = 0; i < n; i++) {
       char c = s.charAt(i);
+      if (c >= 0x20 && c != '"' && c != '\\' && c < 0xd800) {
+        if (c != 0x2028 && c != 0x2029) continue; // else: escaped (JavaScript line separators)
+      } else if (c > 0xdfff) {
+        continue;
+      } else if (Character.isHighSurrogate(c) && i + 1 < n && Character.isLowSurrogate(s.charAt(i + 1))) {
+        i++;
+        continue;
+      }
+      sb.append(s, start, i);
       switch (c) {
         case '"' -> sb.append("\\\"");
         case '\\' -> sb.append("\\\\");
         case '\n' -> sb.append("\\n");
         case '\r' -> sb.append("\\r");
         case '\t' -> sb.append("\\t");
-        default -> {
-          if (c < 0x20 || c == 0x2028 || c == 0x2029) {
-            unicode(sb, c);
-          } else if (Character.isHighSurrogate(c)) {
-            if (i + 1 < n && Character.isLowSurrogate(s.charAt(i + 1))) {
-              sb.append(c).append(s.charAt(++i));
-            } else {
-              unicode(sb, c);
-            }
-          } else if (Character.isLowSurrogate(c)) {
-            unicode(sb, c);
-          } else {
-            sb.append(c);
-          }
-        }
+        default -> unicode(sb, c);
       }
+      start = i + 1;
     }
-    sb.append('"');
+    sb.append(s, start, n).append('"');
   }
 
   private static void unicode(StringBuilder sb, char c) {

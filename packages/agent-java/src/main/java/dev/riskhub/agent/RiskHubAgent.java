@@ -333,50 +333,76 @@ public final class RiskHubAgent implements AutoCloseable {
    * be reached), empty when every event was sent or dropped.
    */
   private List<Map<String, Object>> send(List<Map<String, Object>> batch) {
-    StringBuilder head = new StringBuilder("{\"agent\":");
-    Json.write(head, agentInfo);
-    head.append(",\"application_id\":");
-    Json.write(head, options.applicationId);
-    head.append(",\"environment\":");
-    Json.write(head, options.environment);
-    head.append(",\"events\":[");
-    int headBytes = head.length() + 2;
-    StringBuilder body = new StringBuilder(head);
+    StringBuilder body = buffer; // the sender thread's own, reused: no growth per batch
+    body.setLength(0);
+    body.append("{\"agent\":");
+    Json.write(body, agentInfo);
+    body.append(",\"application_id\":");
+    Json.write(body, options.applicationId);
+    body.append(",\"environment\":");
+    Json.write(body, options.environment);
+    body.append(",\"events\":[");
+    int headLength = body.length();
+    int headBytes = headLength + 2; // ASCII, plus the closing "]}"
     int bytes = headBytes;
     int first = 0; // index in batch of the first event in body
     int count = 0;
-    for (int i = 0; i <= batch.size(); i++) {
-      String json = null;
-      int n = 0;
-      if (i < batch.size()) {
-        try {
-          json = Json.write(batch.get(i));
-        } catch (RuntimeException e) {
-          error(e);
-        }
-        n = json == null ? 0 : Identity.utf8Length(json) + 1;
-        if (json == null || headBytes + n > MAX_POST_BYTES) { // cannot be sent at all
-          droppedInvalid.incrementAndGet();
-          json = null;
-        }
+    for (int i = 0; i < batch.size(); i++) {
+      int mark = body.length();
+      if (count > 0) body.append(',');
+      try {
+        Json.write(body, batch.get(i));
+      } catch (RuntimeException e) {
+        error(e);
+        body.setLength(mark);
+        droppedInvalid.incrementAndGet();
+        continue;
       }
-      if (count > 0 && (i == batch.size() || bytes + n > MAX_POST_BYTES)) {
+      int n = utf8Length(body, mark);
+      if (headBytes + n > MAX_POST_BYTES) { // cannot be sent at all
+        body.setLength(mark);
+        droppedInvalid.incrementAndGet();
+        continue;
+      }
+      if (bytes + n > MAX_POST_BYTES) { // does not fit: send the ones before it, then start again with it
+        String event = body.substring(mark + 1);
+        body.setLength(mark);
         body.append("]}");
         if (!post(body.toString(), count)) return batch.subList(first, batch.size());
-        body.setLength(0);
-        body.append(head);
-        bytes = headBytes;
-        count = 0;
+        body.setLength(headLength);
+        body.append(event);
+        bytes = headBytes + n - 1;
+        first = i;
+        count = 1;
+        continue;
       }
-      if (json != null) {
-        if (count == 0) first = i;
-        if (count > 0) body.append(',');
-        body.append(json);
-        bytes += n;
-        count++;
-      }
+      if (count == 0) first = i;
+      bytes += n;
+      count++;
     }
+    if (count > 0) {
+      body.append("]}");
+      if (!post(body.toString(), count)) return batch.subList(first, batch.size());
+    }
+    if (body.capacity() > 4 * MAX_POST_BYTES) buffer = new StringBuilder(64 * 1024);
     return List.of();
+  }
+
+  private StringBuilder buffer = new StringBuilder(64 * 1024);
+
+  /** UTF-8 bytes of sb[from..]. */
+  private static int utf8Length(StringBuilder sb, int from) {
+    int n = 0;
+    for (int i = from, end = sb.length(); i < end; i++) {
+      char c = sb.charAt(i);
+      if (c < 0x80) n++;
+      else if (c < 0x800) n += 2;
+      else if (Character.isHighSurrogate(c) && i + 1 < end && Character.isLowSurrogate(sb.charAt(i + 1))) {
+        n += 4;
+        i++;
+      } else n += 3;
+    }
+    return n;
   }
 
   /** One POST /v1/events; false when the relay could not be reached (the events are to be kept). */

@@ -68,14 +68,16 @@ public class RiskHubFilter implements Filter {
       return;
     }
     CapturingRequest wrapped;
+    RiskHubUser resolved;
     try {
       if (a.options.skip.test(http)) {
         chain.doFilter(req, res);
         return;
       }
       wrapped = new CapturingRequest(http, a.options.maxBodyBytes);
-      if (enforce(a, wrapped, response)) {
-        report(a, wrapped, false);
+      resolved = resolve(a, wrapped);
+      if (resolved != null && enforce(a, resolved, wrapped, response)) {
+        report(a, wrapped, resolved, false);
         return;
       }
     } catch (IOException e) {
@@ -91,13 +93,13 @@ public class RiskHubFilter implements Filter {
       try {
         if (wrapped.isAsyncStarted()) {
           wrapped.getAsyncContext().addListener(new AsyncListener() {
-            @Override public void onComplete(AsyncEvent event) { report(a, wrapped, false); }
+            @Override public void onComplete(AsyncEvent event) { report(a, wrapped, resolved, false); }
             @Override public void onTimeout(AsyncEvent event) {}
             @Override public void onError(AsyncEvent event) {}
             @Override public void onStartAsync(AsyncEvent event) {}
           });
         } else {
-          report(a, wrapped, true);
+          report(a, wrapped, resolved, true);
         }
       } catch (RuntimeException e) {
         a.error(e);
@@ -106,15 +108,16 @@ public class RiskHubFilter implements Filter {
   }
 
   /** True when the request was answered here (blocked, or challenged by the application's handler). */
-  private boolean enforce(RiskHubAgent a, CapturingRequest req, HttpServletResponse res) throws IOException {
-    RiskHubUser user = null;
+  private static RiskHubUser resolve(RiskHubAgent a, CapturingRequest req) {
     try {
-      user = a.normalize(a.options.userResolver.apply(req));
+      return a.normalize(a.options.userResolver.apply(req));
     } catch (RuntimeException e) {
       a.error(e); // the application's resolver failed: no user
+      return null;
     }
-    if (user == null) return false;
-    req.setAttribute(RiskHubAgent.USER_ATTRIBUTE, user);
+  }
+
+  private boolean enforce(RiskHubAgent a, RiskHubUser user, CapturingRequest req, HttpServletResponse res) throws IOException {
     if (!a.options.enforce) return false;
     Decision d = a.decisionFor(user.key());
     if (d == null || !d.enforceableAt(System.currentTimeMillis())) return false;
@@ -149,10 +152,11 @@ public class RiskHubFilter implements Filter {
   }
 
   /** Queues the request event; {@code readBody}: complete the body from the stream (synchronous only). */
-  private static void report(RiskHubAgent a, CapturingRequest req, boolean readBody) {
+  private static void report(RiskHubAgent a, CapturingRequest req, RiskHubUser resolved, boolean readBody) {
     try {
       Object body = readBody ? body(a, req) : null;
-      RiskHubUser user = (RiskHubUser) req.getAttribute(RiskHubAgent.USER_ATTRIBUTE);
+      // identify() or a successful trackLogin() in the application wins over the resolver's user
+      RiskHubUser user = req.getAttribute(RiskHubAgent.USER_ATTRIBUTE) instanceof RiskHubUser u ? u : resolved;
       Map<String, Object> e = a.event("request", user);
       e.put("request", RequestReader.full(req, body));
       a.enqueue(e);
