@@ -13,7 +13,7 @@ mvn -B -q package -DskipTests
 mvn -B -q dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile=target/bench-cp.txt >/dev/null
 cp="target/risk-hub-agent-0.1.0.jar:target/test-classes:$(cat target/bench-cp.txt)"
 jvm=(java -Xms256m -Xmx256m -XX:+UseParallelGC -cp "$cp")
-relay_port=18787; app_port=18080
+relay_port=${BENCH_RELAY_PORT:-28787}; app_port=${BENCH_APP_PORT:-28080}
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
@@ -35,7 +35,7 @@ run() { # mode label path [lua]
   local mode=$1 label=$2 path=$3 lua=${4:-}
   local args=(-t1 -c16 -H "X-User: u-1001" -H "User-Agent: bench")
   [ -n "$lua" ] && args+=(-s "$lua")
-  wrk "${args[@]}" -d5s "http://127.0.0.1:$app_port$path" > /dev/null # warm-up (JIT)
+  wrk "${args[@]}" -d20s "http://127.0.0.1:$app_port$path" > /dev/null # warm-up: C2 needs long on 2 cores
   local t0; t0=$(ticks "$app")
   local out; out=$(wrk "${args[@]}" -d"${secs}s" "http://127.0.0.1:$app_port$path")
   local t1; t1=$(ticks "$app")

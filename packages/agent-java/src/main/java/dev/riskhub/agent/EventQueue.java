@@ -15,10 +15,13 @@ import java.util.concurrent.atomic.AtomicLong;
 final class EventQueue {
   private final ArrayDeque<Map<String, Object>> events = new ArrayDeque<>();
   private final int max;
+  private final int batch;
   final AtomicLong droppedQueueFull = new AtomicLong();
 
-  EventQueue(int max) {
+  /** {@code batch}: the sender's batch size; a full batch wakes it before its linger time is over. */
+  EventQueue(int max, int batch) {
     this.max = max;
+    this.batch = batch;
   }
 
   synchronized void offer(Map<String, Object> event) {
@@ -26,9 +29,9 @@ final class EventQueue {
       events.pollFirst();
       droppedQueueFull.incrementAndGet();
     }
-    boolean wasEmpty = events.isEmpty();
     events.addLast(event);
-    if (wasEmpty) notifyAll();
+    int size = events.size();
+    if (size == 1 || size == batch) notifyAll(); // the sender waits for a first event, then for a full batch
   }
 
   /** Puts a batch that could not be sent back in front, in order; the oldest go first if it overflows. */

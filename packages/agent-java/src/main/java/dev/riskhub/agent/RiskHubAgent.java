@@ -63,7 +63,7 @@ public final class RiskHubAgent implements AutoCloseable {
   private RiskHubAgent(RiskHubOptions options) {
     this.options = options;
     this.relay = new RelayClient(options);
-    this.queue = new EventQueue(options.maxQueue);
+    this.queue = new EventQueue(options.maxQueue, options.batchSize);
     Map<String, Object> info = new LinkedHashMap<>();
     info.put("name", NAME);
     info.put("version", VERSION);

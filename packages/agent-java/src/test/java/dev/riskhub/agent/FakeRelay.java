@@ -15,6 +15,11 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /** A stand-in for the relay (docs/relay-protocol.md) on a loopback port: records what agents send. */
 public final class FakeRelay implements AutoCloseable {
+  static {
+    // Like Node's http server (the real relay): no Nagle, or each answer waits for a delayed ACK (~40 ms)
+    System.setProperty("sun.net.httpserver.nodelay", "true");
+  }
+
   public final HttpServer server;
   /** Every POST /v1/events body, parsed. */
   public final List<Map<String, Object>> posts = new CopyOnWriteArrayList<>();
