@@ -10,12 +10,16 @@ import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
+import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import java.util.EnumSet;
 import java.util.Map;
 import org.eclipse.jetty.ee10.servlet.FilterHolder;
 import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
 import org.eclipse.jetty.ee10.servlet.ServletHolder;
+import org.eclipse.jetty.http.UriCompliance;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 
@@ -39,12 +43,17 @@ public final class TestApp implements AutoCloseable {
   /** The app on {@code port} (0: any free one), with the filter when {@code agent} is not null. */
   public static TestApp start(int port, RiskHubAgent agent) throws Exception {
     Server server = new Server();
-    ServerConnector c = new ServerConnector(server);
+    // Like Express (the corpus's reference app): an encoded '/' in a route parameter (/files/..%2Fetc) reaches
+    // the application. Jetty's defaults answer 400 to it before any filter runs.
+    HttpConfiguration http = new HttpConfiguration();
+    http.setUriCompliance(UriCompliance.LEGACY);
+    ServerConnector c = new ServerConnector(server, new HttpConnectionFactory(http));
     c.setHost("127.0.0.1");
     c.setPort(port);
     server.addConnector(c);
     ServletContextHandler ctx = new ServletContextHandler();
     ctx.setContextPath("/");
+    ctx.getServletHandler().setDecodeAmbiguousURIs(true);
     if (agent != null) {
       FilterHolder f = new FilterHolder(new RiskHubFilter(agent));
       f.setAsyncSupported(true);
@@ -117,6 +126,10 @@ public final class TestApp implements AutoCloseable {
       } else if (path.startsWith("/orders/")) {
         if (agent != null) agent.pathParams(req, Map.of("id", path.substring("/orders/".length())));
         text(res, 200, "order");
+      } else if (path.startsWith("/users/") || path.startsWith("/files/")) { // the corpus's routes /users/{id}, /files/{name}
+        String value = URLDecoder.decode(path.substring(7).replace("+", "%2B"), StandardCharsets.UTF_8);
+        if (agent != null) agent.pathParams(req, Map.of(path.startsWith("/users/") ? "id" : "name", value));
+        text(res, 200, "ok");
       } else if (path.equals("/async")) {
         AsyncContext ac = req.startAsync();
         ac.start(() -> {
