@@ -3,7 +3,8 @@
 # missing, then `mvn verify`: compiles, runs the unit tests (surefire, against a fake relay), builds
 # target/risk-hub-agent-<version>.jar, and runs the integration tests FROM THAT JAR (failsafe) in a real
 # Jetty 12 app; the end-to-end tests against the real relay too when RISK_HUB_RELAY_URL (with
-# RISK_HUB_RELAY_TOKEN and RISK_HUB_APPLICATION) names a running one. The first run downloads the
+# RISK_HUB_RELAY_TOKEN and RISK_HUB_APPLICATION; optionally RISK_HUB_SCORER_URL, RISK_HUB_E2E_BLOCKED_USER,
+# RISK_HUB_VECTORS: docs/agents-java.md "Tests") names a running one. The first run downloads the
 # plugins, JUnit and Jetty from Maven Central (the agent itself has no runtime dependency).
 # Usage: .ci/agent-java.sh
 set -euo pipefail

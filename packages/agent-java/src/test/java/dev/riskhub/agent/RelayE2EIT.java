@@ -77,8 +77,60 @@ class RelayE2EIT {
       assertEquals(0L, s.get("rejected"), s.toString());
       assertEquals(0L, s.get("dropped"), s.toString());
       assertTrue((long) s.get("detections") >= 4, "sqli, xss, traversal, command injection (+ auth failures, stuffing): " + s);
+      String scorer = System.getenv("RISK_HUB_SCORER_URL");
+      if (scorer != null) { // the scorer counted this user's attacks (bounded wait: it consumes asynchronously)
+        Map<String, Object> risk = Map.of();
+        String url = scorer.replaceAll("/+$", "") + "/v1/users/" + agent.options().applicationId() + "/" + agent.options().environment() + "/" + user + "/risk";
+        for (int i = 0; i < 120; i++) {
+          HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(url)).build(), HttpResponse.BodyHandlers.ofString());
+          if (r.statusCode() == 200) {
+            risk = (Map<String, Object>) Json.parse(r.body());
+            if (((List<Object>) risk.get("contributions")).size() >= 5) break;
+          }
+          Thread.sleep(500);
+        }
+        System.out.println("scorer: " + Json.write(risk));
+        TreeSet<String> types = new TreeSet<>();
+        for (Object c : (List<Object>) risk.get("contributions")) types.add(String.valueOf(((Map<String, Object>) c).get("attack_type")));
+        assertEquals(new TreeSet<>(List.of("command_injection", "path_traversal", "sql_injection", "xss", "payment_fraud")), types, Json.write(risk));
+        // the Node agent's verdicts at the default points: sqli HIGH 6, xss MEDIUM 3, ../etc/passwd HIGH 6,
+        // "; cat /etc/passwd" command_injection CRITICAL 10 + path_traversal HIGH 6, payment_fraud HIGH 6
+        assertEquals(37L, ((Number) risk.get("increase_24h")).longValue(), Json.write(risk));
+      }
       agent.pollOnce();
       assertTrue((long) agent.stats().get("decisionPolls") >= 1, "GET /v1/decisions answered");
+    } finally {
+      agent.close();
+    }
+  }
+
+  /**
+   * A BLOCK decision made on the real stack (`risk-hub decisions add --action block --user <key>`, the
+   * scorer writes it, the relay follows the decisions topic) refuses that user in the Jetty app with a
+   * 403 and the enforcement is accepted by the relay. Runs when RISK_HUB_E2E_BLOCKED_USER names that user.
+   */
+  @Test
+  @EnabledIfEnvironmentVariable(named = "RISK_HUB_E2E_BLOCKED_USER", matches = ".+")
+  void aBlockDecisionRefusesThatUser() throws Exception {
+    String blocked = System.getenv("RISK_HUB_E2E_BLOCKED_USER");
+    RiskHubAgent agent = RiskHubAgent.start(options(RELAY));
+    try (TestApp app = TestApp.start(0, agent)) {
+      for (int i = 0; i < 100 && agent.decisionFor(blocked) == null; i++) Thread.sleep(100); // polled every second
+      Decision d = agent.decisionFor(blocked);
+      assertNotNull(d, "the relay gives the decision of " + blocked);
+      assertEquals("BLOCK", d.action());
+      HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(app.url() + "/search?q=shoes")).header("X-User", blocked).build(), HttpResponse.BodyHandlers.ofString());
+      assertEquals(403, r.statusCode());
+      assertEquals(Map.of("error", "blocked", "reason", d.reason()), Json.parse(r.body()));
+      assertEquals(200, send(app.url(), "GET", "/search?q=shoes", Map.of("X-User", blocked + "-someone-else"), null));
+      for (int i = 0; i < 200 && (long) agent.stats().get("sent") < 3; i++) {
+        agent.flush(Duration.ofSeconds(1));
+        Thread.sleep(20);
+      }
+      Map<String, Object> s = agent.stats();
+      assertEquals(1L, s.get("enforced"));
+      assertEquals(3L, s.get("sent"), "enforcement + 2 requests: " + s);
+      assertEquals(0L, s.get("rejected"), s.toString());
     } finally {
       agent.close();
     }
