@@ -34,6 +34,6 @@ summary=$(cat target/surefire-reports/TEST-*.xml target/failsafe-reports/TEST-*.
   }
   END { printf "%d passed, %d failed, %d skipped", t - f - e - s, f + e, s }')
 jar=$(ls target/risk-hub-agent-*.jar 2>/dev/null | head -1 || true)
-[ -n "$jar" ] && echo "built $jar ($(unzip -l "$jar" | tail -1 | awk '{print $2}') files)"
+[ -n "$jar" ] && echo "built $jar ($(jar tf "$jar" | wc -l) entries, $(wc -c < "$jar") bytes)"
 echo "agent-java: $summary"
 exit $status

@@ -1,4 +1,3 @@
 wrk.method = "POST"
-wrk.body = '{"comment":"a nice laptop, would buy again","rating":5,"tags":["a","b"]}'
+wrk.body = '{"comment":"a nice laptop, would buy again","rating":5,"tags":["a","b"],"author":{"name":"Alice","id":1001}}'
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-User"] = "u-1001"

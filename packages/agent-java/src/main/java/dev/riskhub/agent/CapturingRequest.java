@@ -17,7 +17,7 @@ import java.nio.charset.StandardCharsets;
  */
 final class CapturingRequest extends HttpServletRequestWrapper {
   private final int limit;
-  private final ByteArrayOutputStream copy = new ByteArrayOutputStream();
+  private final ByteArrayOutputStream copy = new ByteArrayOutputStream(0); // grows only if a body is read
   private TeeStream stream;
   private BufferedReader reader;
   private boolean eof;

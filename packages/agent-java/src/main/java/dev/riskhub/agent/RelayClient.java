@@ -30,16 +30,21 @@ final class RelayClient {
     this.authorization = "Bearer " + o.token;
   }
 
-  Answer postEvents(String json, Duration within) throws IOException, InterruptedException {
-    return post("/v1/events", json, within);
+  /** POST /v1/events of {@code body[0..len)} (UTF-8 JSON; the array is not changed until this returns). */
+  Answer postEvents(byte[] body, int len, Duration within) throws IOException, InterruptedException {
+    return post("/v1/events", HttpRequest.BodyPublishers.ofByteArray(body, 0, len), within);
   }
 
   Answer post(String path, String json, Duration within) throws IOException, InterruptedException {
+    return post(path, HttpRequest.BodyPublishers.ofString(json, StandardCharsets.UTF_8), within);
+  }
+
+  private Answer post(String path, HttpRequest.BodyPublisher body, Duration within) throws IOException, InterruptedException {
     HttpRequest req = HttpRequest.newBuilder(URI.create(base + path))
         .timeout(min(timeout, within))
         .header("Authorization", authorization)
         .header("Content-Type", "application/json")
-        .POST(HttpRequest.BodyPublishers.ofString(json, StandardCharsets.UTF_8))
+        .POST(body)
         .build();
     HttpResponse<String> r = http.send(req, HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
     return new Answer(r.statusCode(), r.body(), r.headers().firstValue("etag"));

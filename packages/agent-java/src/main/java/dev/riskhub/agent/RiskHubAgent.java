@@ -333,84 +333,66 @@ public final class RiskHubAgent implements AutoCloseable {
    * be reached), empty when every event was sent or dropped.
    */
   private List<Map<String, Object>> send(List<Map<String, Object>> batch) {
-    StringBuilder body = buffer; // the sender thread's own, reused: no growth per batch
-    body.setLength(0);
-    body.append("{\"agent\":");
-    Json.write(body, agentInfo);
-    body.append(",\"application_id\":");
-    Json.write(body, options.applicationId);
-    body.append(",\"environment\":");
-    Json.write(body, options.environment);
-    body.append(",\"events\":[");
-    int headLength = body.length();
-    int headBytes = headLength + 2; // ASCII, plus the closing "]}"
-    int bytes = headBytes;
+    Utf8Json body = buffer; // the sender thread's own, reused: no growth per batch
+    body.len = 0;
+    body.raw("{\"agent\":");
+    body.value(agentInfo);
+    body.raw(",\"application_id\":");
+    body.value(options.applicationId);
+    body.raw(",\"environment\":");
+    body.value(options.environment);
+    body.raw(",\"events\":[");
+    int headLength = body.len;
+    int headBytes = headLength + 2; // plus the closing "]}"
     int first = 0; // index in batch of the first event in body
     int count = 0;
     for (int i = 0; i < batch.size(); i++) {
-      int mark = body.length();
-      if (count > 0) body.append(',');
+      int mark = body.len;
+      if (count > 0) body.raw(',');
       try {
-        Json.write(body, batch.get(i));
+        body.value(batch.get(i));
       } catch (RuntimeException e) {
         error(e);
-        body.setLength(mark);
+        body.len = mark;
         droppedInvalid.incrementAndGet();
         continue;
       }
-      int n = utf8Length(body, mark);
+      int n = body.len - mark;
       if (headBytes + n > MAX_POST_BYTES) { // cannot be sent at all
-        body.setLength(mark);
+        body.len = mark;
         droppedInvalid.incrementAndGet();
         continue;
       }
-      if (bytes + n > MAX_POST_BYTES) { // does not fit: send the ones before it, then start again with it
-        String event = body.substring(mark + 1);
-        body.setLength(mark);
-        body.append("]}");
-        if (!post(body.toString(), count)) return batch.subList(first, batch.size());
-        body.setLength(headLength);
-        body.append(event);
-        bytes = headBytes + n - 1;
+      if (body.len + 2 > MAX_POST_BYTES) { // does not fit: send the ones before it, then start again with it
+        byte[] event = java.util.Arrays.copyOfRange(body.buf, mark + 1, body.len);
+        body.len = mark;
+        body.raw("]}");
+        if (!post(body, count)) return batch.subList(first, batch.size());
+        body.len = headLength;
+        body.append(event, 0, event.length);
         first = i;
         count = 1;
         continue;
       }
       if (count == 0) first = i;
-      bytes += n;
       count++;
     }
     if (count > 0) {
-      body.append("]}");
-      if (!post(body.toString(), count)) return batch.subList(first, batch.size());
+      body.raw("]}");
+      if (!post(body, count)) return batch.subList(first, batch.size());
     }
-    if (body.capacity() > 4 * MAX_POST_BYTES) buffer = new StringBuilder(64 * 1024);
+    if (body.buf.length > 4 * MAX_POST_BYTES) buffer = new Utf8Json(64 * 1024);
     return List.of();
   }
 
-  private StringBuilder buffer = new StringBuilder(64 * 1024);
-
-  /** UTF-8 bytes of sb[from..]. */
-  private static int utf8Length(StringBuilder sb, int from) {
-    int n = 0;
-    for (int i = from, end = sb.length(); i < end; i++) {
-      char c = sb.charAt(i);
-      if (c < 0x80) n++;
-      else if (c < 0x800) n += 2;
-      else if (Character.isHighSurrogate(c) && i + 1 < end && Character.isLowSurrogate(sb.charAt(i + 1))) {
-        n += 4;
-        i++;
-      } else n += 3;
-    }
-    return n;
-  }
+  private Utf8Json buffer = new Utf8Json(64 * 1024);
 
   /** One POST /v1/events; false when the relay could not be reached (the events are to be kept). */
-  private boolean post(String json, int events) {
+  private boolean post(Utf8Json json, int events) {
     for (int attempt = 0; attempt < 2; attempt++) {
       Duration within = running ? options.httpTimeout : Duration.ofNanos(Math.max(1_000_000, shutdownDeadline - System.nanoTime()));
       try {
-        RelayClient.Answer a = relay.postEvents(json, within);
+        RelayClient.Answer a = relay.postEvents(json.buf, json.len, within);
         relayReachable = true;
         if (a.status() == 202 || a.status() == 200) {
           sent.addAndGet(events);

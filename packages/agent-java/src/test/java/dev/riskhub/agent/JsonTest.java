@@ -24,6 +24,22 @@ class JsonTest {
   }
 
   @Test
+  void theSendersUtf8WriterWritesTheSameJson() {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("s", "a\"b\\c\n\r\t\u0001\u001fé€😀\u2028\u2029\ud800x\udc00" + "\u0000".repeat(50) + "z".repeat(100));
+    m.put("n", List.of(1L, -2, 1.5, 3.0, true, false));
+    m.put("nested", Map.of("k", List.of(Map.of())));
+    m.put("z", null);
+    for (int cap : new int[] {1, 16, 4096}) { // growth at every point
+      Utf8Json w = new Utf8Json(cap);
+      w.raw("[");
+      w.value(m);
+      w.raw("]");
+      assertEquals("[" + Json.write(m) + "]", new String(w.buf, 0, w.len, java.nio.charset.StandardCharsets.UTF_8));
+    }
+  }
+
+  @Test
   void escapesLoneSurrogatesSoTheOutputIsValidUtf8() {
     assertEquals("\"\\ud800x\\udc00\"", Json.write("\ud800x\udc00"));
   }
