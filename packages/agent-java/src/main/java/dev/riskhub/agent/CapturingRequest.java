@@ -7,8 +7,6 @@ import jakarta.servlet.http.HttpServletRequestWrapper;
 import java.io.BufferedReader;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
 
 /**
@@ -20,6 +18,7 @@ final class CapturingRequest extends HttpServletRequestWrapper {
   private final ByteArrayOutputStream copy = new ByteArrayOutputStream(0); // grows only if a body is read
   private TeeStream stream;
   private BufferedReader reader;
+  private TeeReader teeReader;
   private boolean eof;
 
   CapturingRequest(HttpServletRequest request, int limit) {
@@ -36,38 +35,68 @@ final class CapturingRequest extends HttpServletRequestWrapper {
   @Override
   public BufferedReader getReader() throws IOException {
     if (reader == null) {
-      String enc = getCharacterEncoding();
-      Charset cs;
-      try {
-        cs = enc == null ? StandardCharsets.UTF_8 : Charset.forName(enc);
-      } catch (RuntimeException e) {
-        cs = StandardCharsets.UTF_8;
-      }
-      reader = new BufferedReader(new InputStreamReader(getInputStream(), cs));
+      // the container's own reader (its charset, its decoder), teed by characters; a small buffer, as the
+      // container's reader buffers already
+      teeReader = new TeeReader(super.getReader());
+      reader = new BufferedReader(teeReader, 512);
     }
     return reader;
   }
 
-  /** Whether the application opened the body stream (through this wrapper). */
+  /** Whether the application opened the body (stream or reader, through this wrapper). */
   boolean streamUsed() {
-    return stream != null;
+    return stream != null || teeReader != null;
   }
 
   /**
-   * The body's first {@code limit + 1} bytes: what the application read, completed from the stream once
-   * the application is done (so a handler that ignores the body still has it inspected). Called after
-   * the handler returned; synchronous requests only.
+   * The body's first {@code limit + 1} bytes (characters when the application used the reader), as
+   * text: what the application read, completed from the stream once the application is done (so a
+   * handler that ignores the body still has it inspected). Called after the handler returned;
+   * synchronous requests only. Invalid UTF-8 becomes U+FFFD.
    */
-  byte[] body() throws IOException {
+  String body() throws IOException {
+    if (teeReader != null) return teeReader.rest();
     if (!eof && copy.size() <= limit) {
       ServletInputStream in = getInputStream();
-      byte[] buf = new byte[8192];
+      byte[] buf = new byte[Math.min(8192, limit + 1)];
       while (copy.size() <= limit) {
         int n = in.read(buf, 0, Math.min(buf.length, limit + 1 - copy.size()));
         if (n < 0) break;
       }
     }
-    return copy.toByteArray();
+    return copy.toString(StandardCharsets.UTF_8);
+  }
+
+  private final class TeeReader extends java.io.Reader {
+    private final BufferedReader in;
+    private final StringBuilder chars = new StringBuilder();
+    private boolean end;
+
+    TeeReader(BufferedReader in) {
+      this.in = in;
+    }
+
+    @Override
+    public int read(char[] b, int off, int len) throws IOException {
+      int n = in.read(b, off, len);
+      if (n < 0) end = true;
+      else if (chars.length() <= limit) chars.append(b, off, Math.min(n, limit + 1 - chars.length()));
+      return n;
+    }
+
+    /** What was read, completed up to {@code limit + 1} characters. */
+    String rest() throws IOException {
+      char[] b = new char[512];
+      while (!end && chars.length() <= limit) {
+        if (read(b, 0, Math.min(b.length, limit + 1 - chars.length())) < 0) break;
+      }
+      return chars.toString();
+    }
+
+    @Override
+    public void close() throws IOException {
+      in.close();
+    }
   }
 
   private final class TeeStream extends ServletInputStream {

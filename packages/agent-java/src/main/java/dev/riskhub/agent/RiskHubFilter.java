@@ -174,12 +174,12 @@ public class RiskHubFilter implements Filter {
     try {
       if (type.startsWith("application/x-www-form-urlencoded")) {
         if (!req.streamUsed()) return formFromParameters(req, limit);
-        byte[] bytes = req.body();
-        if (bytes.length > limit) {
+        String text = req.body();
+        if (text.length() > limit) {
           a.bodiesTooLarge.incrementAndGet();
-          bytes = java.util.Arrays.copyOf(bytes, limit);
+          text = text.substring(0, Json.cutAt(text, limit));
         }
-        return RequestReader.formBody(RequestReader.parseQuery(new String(bytes, StandardCharsets.UTF_8)));
+        return RequestReader.formBody(RequestReader.parseQuery(text));
       }
       if (type.startsWith("application/json") || (type.startsWith("application/") && type.contains("+json"))) {
         long declared = req.getContentLengthLong();
@@ -187,13 +187,13 @@ public class RiskHubFilter implements Filter {
           a.bodiesTooLarge.incrementAndGet();
           return null;
         }
-        byte[] bytes = req.body();
-        if (bytes.length == 0) return null;
-        if (bytes.length > limit) {
+        String text = req.body();
+        if (text.isEmpty()) return null;
+        if (text.length() > limit) {
           a.bodiesTooLarge.incrementAndGet();
           return null;
         }
-        return Json.parse(new String(bytes, StandardCharsets.UTF_8), a.options.maxDepth, a.options.maxStringBytes);
+        return Json.parse(text, a.options.maxDepth, a.options.maxStringBytes);
       }
     } catch (Json.ParseException e) {
       return null; // not JSON: nothing to inspect in it
