@@ -69,7 +69,7 @@ final class RequestReader {
     m.put("query", parseQuery(r.getQueryString()));
     m.put("body", body);
     Object pp = r.getAttribute(RiskHubAgent.PATH_PARAMS_ATTRIBUTE);
-    m.put("path_params", pp instanceof Map<?, ?> p ? p : Map.of());
+    m.put("path_params", pp instanceof Map<?, ?> p ? p : new LinkedHashMap<>());
     m.put("cookies", parseCookies(cookieHeader));
     return m;
   }

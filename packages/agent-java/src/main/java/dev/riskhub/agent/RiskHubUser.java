@@ -42,7 +42,7 @@ public record RiskHubUser(String key, Map<String, String> identifiers) {
   Map<String, Object> toJson() {
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("key", key);
-    m.put("identifiers", identifiers);
+    m.put("identifiers", new LinkedHashMap<>(identifiers)); // a plain class: see Utf8Json.value
     return m;
   }
 }

@@ -1,7 +1,10 @@
 package dev.riskhub.agent;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -38,7 +41,57 @@ final class Utf8Json {
     len += n;
   }
 
+  /**
+   * The agent's own events are made of these exact classes: checking them first by class avoids
+   * interface type checks (instanceof Map / Collection), which HotSpot resolves through a per-class
+   * one-entry cache that threads checking other interfaces keep overwriting (JDK-8180450): that cost
+   * more than the rest of the writing in a profile.
+   */
   void value(Object v) {
+    if (v == null) {
+      raw("null");
+      return;
+    }
+    Class<?> type = v.getClass();
+    if (type == String.class) {
+      string((String) v);
+    } else if (type == LinkedHashMap.class) {
+      map((Map<?, ?>) v);
+    } else if (type == ArrayList.class) {
+      list((List<?>) v);
+    } else if (type == Long.class || type == Integer.class) {
+      raw(v.toString());
+    } else if (type == Boolean.class) {
+      raw((Boolean) v ? "true" : "false");
+    } else {
+      any(v);
+    }
+  }
+
+  private void map(Map<?, ?> m) {
+    raw('{');
+    boolean first = true;
+    for (Map.Entry<?, ?> e : m.entrySet()) {
+      if (!first) raw(',');
+      first = false;
+      Object k = e.getKey();
+      string(k instanceof String s ? s : String.valueOf(k));
+      raw(':');
+      value(e.getValue());
+    }
+    raw('}');
+  }
+
+  private void list(List<?> l) {
+    raw('[');
+    for (int i = 0, n = l.size(); i < n; i++) {
+      if (i > 0) raw(',');
+      value(l.get(i));
+    }
+    raw(']');
+  }
+
+  private void any(Object v) {
     if (v == null) {
       raw("null");
     } else if (v instanceof String s) {
@@ -52,16 +105,7 @@ final class Utf8Json {
       Json.write(sb, v);
       raw(sb.toString());
     } else if (v instanceof Map<?, ?> m) {
-      raw('{');
-      boolean first = true;
-      for (Map.Entry<?, ?> e : m.entrySet()) {
-        if (!first) raw(',');
-        first = false;
-        string(String.valueOf(e.getKey()));
-        raw(':');
-        value(e.getValue());
-      }
-      raw('}');
+      map(m);
     } else if (v instanceof Collection<?> c) {
       raw('[');
       boolean first = true;
