@@ -4,7 +4,8 @@
 # in their own JVMs (same flags), the agent sending to a fake relay in a third JVM (the relay's work is
 # not charged to the app); rounds alternate which goes first so that drift on a shared machine hits
 # both. Two kinds of request: a browser-like GET (query, cookie, user agent, signed-in user) and a POST
-# with a JSON body. Load: wrk on loopback, 16 connections, bounded in time. On a 2-core machine the
+# with a JSON body, on handlers that do nearly nothing (the agent's cost shows whole); and a page that
+# renders 200 rows (~0.3 ms of work, closer to a real handler). Load: wrk on loopback, 16 connections, bounded in time. On a 2-core machine the
 # CPU per request is the steadier figure (requests/s also moves with whatever else runs).
 # Usage: packages/agent-java/bench/bench.sh [seconds per run, default 10] [rounds, default 3]
 set -euo pipefail
@@ -58,16 +59,18 @@ one() { # variant pid port kind path lua seconds
 }
 
 echo "warm-up (the JIT compilers need long on 2 shared cores)"
-for kind in GET POST; do
+for kind in GET POST PAGE; do
   path=$get_path; lua=target/bench-empty.lua
   [ "$kind" = POST ] && { path=/api/comments; lua=target/bench-post.lua; }
+  [ "$kind" = PAGE ] && path="/products?q=running+shoes"
   one plain "$plain" "$plain_port" "$kind" "$path" "$lua" 15 > /dev/null
   one agent "$agent" "$agent_port" "$kind" "$path" "$lua" 15 > /dev/null
 done
 for r in $(seq 1 "$rounds"); do
-  for kind in GET POST; do
+  for kind in GET POST PAGE; do
     path=$get_path; lua=target/bench-empty.lua
     [ "$kind" = POST ] && { path=/api/comments; lua=target/bench-post.lua; }
+    [ "$kind" = PAGE ] && path="/products?q=running+shoes"
     if [ $((r % 2)) -eq 1 ]; then order="plain agent"; else order="agent plain"; fi
     for v in $order; do
       if [ "$v" = plain ]; then one plain "$plain" "$plain_port" "$kind" "$path" "$lua" "$secs"; else one agent "$agent" "$agent_port" "$kind" "$path" "$lua" "$secs"; fi
@@ -77,7 +80,7 @@ done
 
 echo
 echo "median of $rounds rounds of ${secs}s:"
-for kind in GET POST; do
+for kind in GET POST PAGE; do
   p_rps=$(awk -v k=$kind '$1=="plain" && $2==k {print $3}' "$results" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
   a_rps=$(awk -v k=$kind '$1=="agent" && $2==k {print $3}' "$results" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
   p_cpu=$(awk -v k=$kind '$1=="plain" && $2==k {print $4}' "$results" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')

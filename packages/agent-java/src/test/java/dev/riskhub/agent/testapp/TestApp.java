@@ -108,6 +108,14 @@ public final class TestApp implements AutoCloseable {
       res.setContentType("text/plain;charset=utf-8");
       if (path.equals("/search")) {
         text(res, 200, "results for " + req.getParameter("q"));
+      } else if (path.equals("/products")) { // a page with some work in it: 200 rows rendered (the benchmark's "page")
+        String q = String.valueOf(req.getParameter("q"));
+        StringBuilder html = new StringBuilder(32 * 1024).append("<html><body><h1>Results for ").append(q.replace("<", "&lt;")).append("</h1><table>");
+        for (int i = 0; i < 200; i++) {
+          html.append(String.format("<tr><td>%s %d</td><td>%.2f EUR</td><td>%s</td></tr>", q.replace("<", "&lt;"), i, 9.99 + i * 1.37, Integer.toHexString((q.hashCode() * 31 + i) * 0x9e3779b9)));
+        }
+        res.setContentType("text/html;charset=utf-8");
+        text(res, 200, html.append("</table></body></html>").toString());
       } else if (path.equals("/login")) {
         String user = req.getParameter("username");
         boolean ok = "secret".equals(req.getParameter("password"));
