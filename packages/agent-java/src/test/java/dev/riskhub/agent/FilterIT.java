@@ -45,7 +45,24 @@ class FilterIT {
   }
 
   private HttpResponse<String> send(HttpRequest.Builder b) throws Exception {
-    return http.send(b.timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+    return send(b, 1);
+  }
+
+  /**
+   * Sends a request and waits (bounded) until its {@code events} arrived at the fake relay, so that the
+   * events of successive requests arrive in order: the client can have its answer before the filter
+   * queued the request's event (Jetty completes a response once its Content-Length is written).
+   */
+  private HttpResponse<String> send(HttpRequest.Builder b, int events) throws Exception {
+    int before = relay == null ? 0 : relay.events().size();
+    HttpResponse<String> r = http.send(b.timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+    if (relay != null) {
+      for (int i = 0; i < 400 && relay.events().size() < before + events; i++) {
+        agent.flush(Duration.ofMillis(50));
+        Thread.sleep(5);
+      }
+    }
+    return r;
   }
 
   private HttpRequest.Builder get(String path) {
@@ -124,7 +141,7 @@ class FilterIT {
   void formsReadThroughGetParameterOrTheStream() throws Exception {
     start();
     byte[] form = "username=carol&password=wrong&next=%2F..%2F..%2Fetc%2Fpasswd".getBytes(StandardCharsets.UTF_8);
-    assertEquals(401, send(post("/login?next=home", "application/x-www-form-urlencoded", form)).statusCode());
+    assertEquals(401, send(post("/login?next=home", "application/x-www-form-urlencoded", form), 2).statusCode());
     assertEquals("read " + form.length, send(post("/raw-form", "application/x-www-form-urlencoded", form)).body());
     List<Map<String, Object>> events = events(3);
     assertEquals(3, events.size(), events.toString());
@@ -178,7 +195,7 @@ class FilterIT {
     send(get("/search?q=x").header("X-User", "u-1001"));
     send(get("/profile?id=u-2002"));
     send(get("/orders/42;cat%20/etc/passwd"));
-    send(get("/health"));
+    send(get("/health"), 0);
     send(get("/async"));
     List<Map<String, Object>> events = events(4);
     assertEquals(4, events.size(), "the skipped health check is not reported");
@@ -203,7 +220,7 @@ class FilterIT {
   void aBlockedUserGets403AndTheEnforcementIsReported() throws Exception {
     start();
     decisions(decision("u-bad", "BLOCK", false) + "," + decision("u-sim", "BLOCK", true) + "," + decision("u-mon", "MONITOR", false) + "," + decision("u-chal", "CHALLENGE", false));
-    HttpResponse<String> blocked = send(get("/search?q=1").header("X-User", "u-bad"));
+    HttpResponse<String> blocked = send(get("/search?q=1").header("X-User", "u-bad"), 2);
     assertEquals(403, blocked.statusCode());
     assertEquals("{\"error\":\"blocked\",\"reason\":\"tier 3: +53 points in 24 h\"}", blocked.body());
     assertTrue(blocked.headers().firstValue("content-type").orElse("").startsWith("application/json"));
@@ -235,10 +252,10 @@ class FilterIT {
           res.getWriter().write("slow down");
         }));
     decisions(decision("u-chal", "CHALLENGE", false) + "," + decision("u-bad", "BLOCK", false));
-    HttpResponse<String> c = send(get("/search?q=1").header("X-User", "u-chal"));
+    HttpResponse<String> c = send(get("/search?q=1").header("X-User", "u-chal"), 2);
     assertEquals(401, c.statusCode());
     assertEquals("prove you are human", c.body());
-    HttpResponse<String> b = send(get("/search?q=1").header("X-User", "u-bad"));
+    HttpResponse<String> b = send(get("/search?q=1").header("X-User", "u-bad"), 2);
     assertEquals(429, b.statusCode());
     events(4);
     assertEquals(List.of("enforcement", "request", "enforcement", "request"), relay.events().stream().map(e -> e.get("kind")).toList());
