@@ -1,0 +1,184 @@
+package dev.riskhub.agent;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * JSON written straight to UTF-8 bytes in one growable buffer: the sender's POST body, with no
+ * String copy, no second pass to count bytes, no encoding step in the HTTP client. Same output as
+ * {@link Json#write} (control characters, U+2028/2029 and lone surrogates escaped).
+ */
+final class Utf8Json {
+  byte[] buf;
+  int len;
+
+  Utf8Json(int capacity) {
+    buf = new byte[capacity];
+  }
+
+  private void room(int n) {
+    if (len + n > buf.length) buf = Arrays.copyOf(buf, Math.max(buf.length * 2, len + n));
+  }
+
+  void raw(String ascii) {
+    int n = ascii.length();
+    room(n);
+    for (int i = 0; i < n; i++) buf[len++] = (byte) ascii.charAt(i);
+  }
+
+  void raw(char c) {
+    room(1);
+    buf[len++] = (byte) c;
+  }
+
+  void append(byte[] b, int off, int n) {
+    room(n);
+    System.arraycopy(b, off, buf, len, n);
+    len += n;
+  }
+
+  /**
+   * The agent's own events are made of these exact classes: checking them first by class avoids
+   * interface type checks (instanceof Map / Collection), which HotSpot resolves through a per-class
+   * one-entry cache that threads checking other interfaces keep overwriting (JDK-8180450): that cost
+   * more than the rest of the writing in a profile.
+   */
+  void value(Object v) {
+    if (v == null) {
+      raw("null");
+      return;
+    }
+    Class<?> type = v.getClass();
+    if (type == String.class) {
+      string((String) v);
+    } else if (type == LinkedHashMap.class) {
+      map((Map<?, ?>) v);
+    } else if (type == ArrayList.class) {
+      list((List<?>) v);
+    } else if (type == Long.class || type == Integer.class) {
+      raw(v.toString());
+    } else if (type == Boolean.class) {
+      raw((Boolean) v ? "true" : "false");
+    } else {
+      any(v);
+    }
+  }
+
+  private void map(Map<?, ?> m) {
+    raw('{');
+    boolean first = true;
+    for (Map.Entry<?, ?> e : m.entrySet()) {
+      if (!first) raw(',');
+      first = false;
+      Object k = e.getKey();
+      string(k instanceof String s ? s : String.valueOf(k));
+      raw(':');
+      value(e.getValue());
+    }
+    raw('}');
+  }
+
+  private void list(List<?> l) {
+    raw('[');
+    for (int i = 0, n = l.size(); i < n; i++) {
+      if (i > 0) raw(',');
+      value(l.get(i));
+    }
+    raw(']');
+  }
+
+  private void any(Object v) {
+    if (v == null) {
+      raw("null");
+    } else if (v instanceof String s) {
+      string(s);
+    } else if (v instanceof Boolean b) {
+      raw(b ? "true" : "false");
+    } else if (v instanceof Long || v instanceof Integer || v instanceof Short || v instanceof Byte) {
+      raw(v.toString());
+    } else if (v instanceof Number) {
+      StringBuilder sb = new StringBuilder();
+      Json.write(sb, v);
+      raw(sb.toString());
+    } else if (v instanceof Map<?, ?> m) {
+      map(m);
+    } else if (v instanceof Collection<?> c) {
+      raw('[');
+      boolean first = true;
+      for (Object o : c) {
+        if (!first) raw(',');
+        first = false;
+        value(o);
+      }
+      raw(']');
+    } else {
+      string(v.toString());
+    }
+  }
+
+  private static final byte[] HEX = "0123456789abcdef".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+
+  void string(String s) {
+    int n = s.length();
+    room(n * 3 + 2); // worst case without escapes; escapes make room themselves
+    buf[len++] = '"';
+    for (int i = 0; i < n; i++) {
+      char c = s.charAt(i);
+      if (c < 0x80) {
+        if (c >= 0x20 && c != '"' && c != '\\') {
+          buf[len++] = (byte) c;
+          continue;
+        }
+        room(6 + 3 * (n - i)); // an escape takes up to 6 bytes: keep the rest's worst case reserved
+        switch (c) {
+          case '"' -> esc('"');
+          case '\\' -> esc('\\');
+          case '\n' -> esc('n');
+          case '\r' -> esc('r');
+          case '\t' -> esc('t');
+          default -> unicode(c);
+        }
+      } else if (c < 0x800) {
+        buf[len++] = (byte) (0xc0 | (c >> 6));
+        buf[len++] = (byte) (0x80 | (c & 0x3f));
+      } else if (Character.isSurrogate(c)) {
+        if (Character.isHighSurrogate(c) && i + 1 < n && Character.isLowSurrogate(s.charAt(i + 1))) {
+          int cp = Character.toCodePoint(c, s.charAt(++i));
+          buf[len++] = (byte) (0xf0 | (cp >> 18));
+          buf[len++] = (byte) (0x80 | ((cp >> 12) & 0x3f));
+          buf[len++] = (byte) (0x80 | ((cp >> 6) & 0x3f));
+          buf[len++] = (byte) (0x80 | (cp & 0x3f));
+        } else {
+          room(6 + 3 * (n - i));
+          unicode(c);
+        }
+      } else if (c == 0x2028 || c == 0x2029) {
+        room(6 + 3 * (n - i));
+        unicode(c);
+      } else {
+        buf[len++] = (byte) (0xe0 | (c >> 12));
+        buf[len++] = (byte) (0x80 | ((c >> 6) & 0x3f));
+        buf[len++] = (byte) (0x80 | (c & 0x3f));
+      }
+    }
+    buf[len++] = '"'; // reserved with the first room() call
+  }
+
+  private void esc(char c) {
+    buf[len++] = '\\';
+    buf[len++] = (byte) c;
+  }
+
+  private void unicode(char c) {
+    buf[len++] = '\\';
+    buf[len++] = 'u';
+    buf[len++] = HEX[(c >> 12) & 15];
+    buf[len++] = HEX[(c >> 8) & 15];
+    buf[len++] = HEX[(c >> 4) & 15];
+    buf[len++] = HEX[c & 15];
+  }
+}
