@@ -14,9 +14,10 @@ export RISK_HUB_RELAY_TOKEN="ci-$RANDOM-$RANDOM-$RANDOM"
 rm -rf .ci/agents-state
 rh topics apply >/dev/null
 rh schemas register >/dev/null
-rh scorer >.ci/agents-scorer.log 2>&1 &
+# Not through rh(): $! must be node's own pid for the trap to stop it.
+node bin/risk-hub.js --config "$cfg" scorer >.ci/agents-scorer.log 2>&1 &
 scorer=$!
-rh relay >.ci/agents-relay.log 2>&1 &
+node bin/risk-hub.js --config "$cfg" relay >.ci/agents-relay.log 2>&1 &
 relay=$!
 trap 'kill $scorer $relay 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 for i in $(seq 1 120); do
@@ -28,10 +29,17 @@ echo "relay and scorer ready"
 
 export RISK_HUB_RELAY_URL=http://127.0.0.1:18787
 export RISK_HUB_RELAY_APPLICATION=agents-e2e RISK_HUB_APPLICATION=agents-e2e
-export RISK_HUB_E2E_BLOCKED_USER=e2e-blocked
+export RISK_HUB_E2E_BLOCKED_USER=e2e-blocked RISK_HUB_SCORER_URL=http://127.0.0.1:19465
 for lang in python java ruby php; do
   [ -f ".ci/agent-$lang.sh" ] || continue
   rh decisions add --app agents-e2e --env "$lang" --user e2e-blocked --action block --for 1h --reason "CI end-to-end" --by ci --force >/dev/null
+  # The relay follows the decisions topic (one Node agent per environment, made on first use): wait,
+  # bounded, until it serves the block, so the suite's check does not race the relay's rebuild.
+  for i in $(seq 1 60); do
+    if curl -fsS -H "Authorization: Bearer $RISK_HUB_RELAY_TOKEN" "$RISK_HUB_RELAY_URL/v1/decisions?environment=$lang" | grep -q '"e2e-blocked"'; then break; fi
+    if [ "$i" = 60 ]; then echo "the relay never served the block of e2e-blocked in $lang"; exit 1; fi
+    sleep 0.5
+  done
   start=$(date +%s)
   echo "== agent-$lang"
   RISK_HUB_RELAY_ENVIRONMENT="$lang" RISK_HUB_ENVIRONMENT="$lang" bash ".ci/agent-$lang.sh"

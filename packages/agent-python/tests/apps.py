@@ -33,6 +33,16 @@ def flask_app(agent: Optional[Any]) -> Any:
     def item(item_id: str) -> Any:
         return jsonify(id=item_id, body=request.get_json(silent=True) or request.form.to_dict())
 
+    # The shared corpus's routes with path parameters (test/vectors/requests.json "route"), so the
+    # route parameters reach the relay as path_params, as Express gives them to the Node agent.
+    @app.get("/users/<user_id>")
+    def user_page(user_id: str) -> Any:
+        return jsonify(id=user_id)
+
+    @app.get("/files/<path:name>")
+    def file_page(name: str) -> Any:
+        return jsonify(name=name)
+
     @app.post("/login")
     def login() -> Any:
         data = request.get_json(silent=True) or request.form
