@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
 import { createLogger } from '../log.ts';
-import { startRelay } from '../relay/server.ts';
 import { configFrom } from './context.ts';
 import { untilSignal } from './scorer.ts';
 
@@ -25,7 +24,26 @@ export function register(program: Command): void {
       const config = configFrom(cmd, Object.keys(relay).length ? { relay } : undefined);
       const log = createLogger({ level: config.log.level, redactUsers: config.log.redactUsers, name: 'relay' });
       if (Object.keys(config.relay.applications).length === 0) log.warn({}, 'relay.applications is empty: every request will be refused (401)');
+      const { startRelay } = await loadRelay();
       const handle = await startRelay({ config, log });
       await untilSignal(log, RELAY_SHUTDOWN_MS + 2000, () => handle.close(RELAY_SHUTDOWN_MS));
     });
 }
+
+/**
+ * The relay runs the Node agent (`@risk-hub/agent`) for the other languages. It is loaded only here, so
+ * that an installed server without the agent package runs every other command; `relay` then says what
+ * to install in one line.
+ */
+async function loadRelay(): Promise<typeof import('../relay/server.ts')> {
+  try {
+    return await import('../relay/server.ts');
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    if (e.code === 'ERR_MODULE_NOT_FOUND' && e.message?.includes('@risk-hub/agent')) {
+      throw new ConfigError('risk-hub relay runs the Node agent for the other languages: install it beside the server (npm install @risk-hub/agent, the same version)');
+    }
+    throw err;
+  }
+}
+

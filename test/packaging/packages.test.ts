@@ -227,6 +227,13 @@ describe('risk-hub (the server) as an operator installs it', () => {
     const printed = await run(NODE, [cli(), 'config', 'print'], projects.server, { KAFKA_BROKERS: 'kafka-1:9092' });
     expect(printed.stdout).toMatch(/^applicationId: risk-hub$/m);
     expect(printed.stdout).toContain('kafka-1:9092');
+    // `relay` runs the Node agent, which the server alone does not install: one line says what to add.
+    const relay = await exec(NODE, [cli(), 'relay', '--port', '0'], { cwd: projects.server }).then(
+      () => undefined,
+      (e: { code?: number; stderr?: string }) => e,
+    );
+    expect(relay?.code).not.toBe(0);
+    expect(relay?.stderr?.trim().split('\n')).toEqual([expect.stringContaining('npm install @risk-hub/agent')]);
     const names = (await installed(projects.server)).names;
     for (const dev of ['tsx', 'esbuild', 'typescript', 'patch-package', 'smtp-server', 'express', 'vitest']) expect(names.has(dev), dev).toBe(false);
     const files = serverTgz.files.map((f) => f.path);
