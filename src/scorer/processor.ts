@@ -2,7 +2,7 @@ import type { Decision, RiskAlert, ScoredAttack } from '../contracts.ts';
 import { userKey } from '../contracts.ts';
 import type { ScoringConfig } from '../config/scoring.ts';
 import type { DecisionsConfig } from '../config/decisions.ts';
-import { decideForAlert, decideForRequest, parseRequest, remember, resolveDecisionPolicy } from '../decisions/index.ts';
+import { decideForAlert, decideForRequest, parseRequest, remember, resolveDecisionPolicy, type ParsedRequest } from '../decisions/index.ts';
 import { partitionFor } from '../kafka/partitioner.ts';
 import { boundIdentifiers, eventIdProblem, identityProblem, INVALID_EVENT_ID, INVALID_IDENTITY, MAX_ATTACK_TYPE_BYTES, truncateUtf8 } from '../identity.ts';
 import { activeSince, emptyUserState, markActive, resolvePolicy, scoreEvent, type UserState } from '../scoring/index.ts';
@@ -201,6 +201,8 @@ export interface RequestRecord {
   offset: string;
   recordKey: string | null;
   value: Buffer | null;
+  /** The parse, set by `requestKeys` (once per record, as `batchKeys` checks attacks once). */
+  parsed?: ParsedRequest;
 }
 
 /**
@@ -211,7 +213,7 @@ export interface RequestRecord {
 export function processRequests(records: RequestRecord[], states: Map<string, UserState>, nowMs: number): BatchResult & { ignored: number } {
   const out = { dirty: new Map(), alerts: [], decisions: [], deadLetters: [], counts: emptyCounts(), streamTime: -Infinity, ignored: 0 } as BatchResult & { ignored: number };
   for (const r of records) {
-    const parsed = parseRequest(r.recordKey, r.value);
+    const parsed = r.parsed ?? parseRequest(r.recordKey, r.value);
     if (!parsed.ok) {
       out.deadLetters.push({ offset: r.offset, reason: parsed.reason, message: parsed.message });
       continue;
@@ -238,11 +240,11 @@ export function processRequests(records: RequestRecord[], states: Map<string, Us
   return out;
 }
 
-/** Keys of the users a request batch names (valid requests only; the rest are dead-lettered). */
+/** Keys of the users a request batch names (valid requests only; the rest are dead-lettered); keeps each parse on its record. */
 export function requestKeys(records: RequestRecord[]): string[] {
   const keys = new Set<string>();
   for (const r of records) {
-    const parsed = parseRequest(r.recordKey, r.value);
+    const parsed = (r.parsed = parseRequest(r.recordKey, r.value));
     if (parsed.ok) keys.add(userKey(parsed.request.application_id, parsed.request.environment, parsed.request.user_key));
   }
   return [...keys];

@@ -115,21 +115,23 @@ describe('decideForAlert', () => {
   });
 });
 
+/** A valid request of alice's blocking shop/prod/mallory for an hour, with `over` applied. */
+const req = (over: Partial<DecisionRequest> = {}): DecisionRequest => ({
+  v: 1,
+  request_id: '0b7a3c1e-1111-4222-8333-444455556666',
+  op: 'add',
+  application_id: 'shop',
+  environment: 'prod',
+  user_key: 'mallory',
+  action: 'BLOCK',
+  duration_ms: HOUR,
+  reason: 'fraud ticket 42',
+  made_by: 'alice',
+  requested_at: NOW,
+  ...over,
+});
+
 describe('decideForRequest', () => {
-  const req = (over: Partial<DecisionRequest>): DecisionRequest => ({
-    v: 1,
-    request_id: '0b7a3c1e-1111-4222-8333-444455556666',
-    op: 'add',
-    application_id: 'shop',
-    environment: 'prod',
-    user_key: 'mallory',
-    action: 'BLOCK',
-    duration_ms: HOUR,
-    reason: 'fraud ticket 42',
-    made_by: 'alice',
-    requested_at: NOW,
-    ...over,
-  });
 
   it('adds a decision lasting from the request time (a retried request gives the same record)', () => {
     const d = decideForRequest(req({}), {}, {}, NOW + 5000)!;
@@ -151,19 +153,7 @@ describe('decideForRequest', () => {
 });
 
 describe('parseRequest: bounded and strict', () => {
-  const good: DecisionRequest = {
-    v: 1,
-    request_id: '0b7a3c1e-1111-4222-8333-444455556666',
-    op: 'add',
-    application_id: 'shop',
-    environment: 'prod',
-    user_key: 'mallory',
-    action: 'BLOCK',
-    duration_ms: HOUR,
-    reason: 'r',
-    made_by: 'alice',
-    requested_at: NOW,
-  };
+  const good = req({ reason: 'r' });
   const parse = (value: unknown, key = 'shop/prod/mallory') => parseRequest(key, Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)));
 
   it('accepts what requestRecord writes', () => {
