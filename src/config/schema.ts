@@ -141,8 +141,12 @@ export const ScorerSchema = z.strictObject({
    * 10 s, far below the producer's transaction timeout (60 s).
    */
   commitIntervalMs: z.number().int().min(0).max(10_000).default(100),
-  /** Input records a partition's open transaction holds at most: it is committed when it reaches this. */
-  commitMaxRecords: z.number().int().min(1).max(1_000_000).default(20_000),
+  /**
+   * Input records a partition's open transaction holds at most: it is committed when it reaches this.
+   * It bounds the decoded states the transaction holds apart (uncommitted, never evicted) and the work
+   * redone after an abort.
+   */
+  commitMaxRecords: z.number().int().min(1).max(1_000_000).default(10_000),
 });
 
 export const HttpSchema = z.strictObject({

@@ -173,10 +173,14 @@ export class BatchLoop {
       const task = await this.deps.manager.taskFor(ctx.partition, ctx.heartbeat, ctx.isRunning);
       if (!task || ctx.isStale()) return false;
       try {
-        await task.exclusive(() => task.deadLetter(input, reason, message, maxBytes));
+        await task.exclusive(() => {
+          if (ctx.isStale()) throw new StaleBatchError(ctx.partition);
+          return task.deadLetter(input, reason, message, maxBytes);
+        });
         ctx.resolveOffset(input.lastOffset);
         return true;
       } catch (dlqErr) {
+        if (dlqErr instanceof StaleBatchError || ctx.isStale()) return false;
         const kind = classifyFailure(dlqErr);
         this.logFailure(ctx.partition, attempt, kind, dlqErr);
         if (kind === 'deterministic') maxBytes = DEAD_LETTER_REFERENCE_BYTES;

@@ -115,7 +115,7 @@ const PENDING_ENTRY_BYTES = 120;
 /** Users read per store per punctuation: a slice, so a large store is walked a little at a time. */
 const IDLE_SCAN_KEYS = 1000;
 /** Input records of an open transaction when scorer.commitMaxRecords is not given. */
-const DEFAULT_COMMIT_MAX_RECORDS = 20_000;
+const DEFAULT_COMMIT_MAX_RECORDS = 10_000;
 
 /** The transaction a task keeps open across batches until it commits it. */
 interface OpenTransaction {
