@@ -15,7 +15,7 @@ import { benchConfig, cpuSeconds, localBrokerPid, machine, removeBenchData, slee
 // Each pattern runs BENCH_TX_SECONDS (20) seconds at 50 and 100 ms; the table gives the broker's and
 // this process's CPU per event and the transactions committed. The broker is shared (other clients' work
 // shows in its CPU): an idle window before each pattern measures that background, and the net column
-// subtracts it. Run: node --import tsx bench/transactions.ts
+// subtracts it. Run: node --import tsx bench/txn-cost.ts
 
 const RATE = Number(process.env.BENCH_TX_RATE ?? 10_000);
 const SECONDS = Number(process.env.BENCH_TX_SECONDS ?? 20);
