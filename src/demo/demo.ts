@@ -4,7 +4,8 @@
 //   → topics applied, schemas registered (fresh names per run)
 //   → loopback receivers: Slack stand-in, Standard Webhooks receiver, SMTP mailbox
 //   → scorer (its own consumer group, exactly-once) and the three notifiers (one group per channel)
-//   → traffic: the simulator (and, with --with-app, real HTTP attacks on the example Express app)
+//   → traffic: the simulator (and, with --with-app, real HTTP attacks on the example Express app and on
+//     its Python twin, examples/python-app, whose agent sends to a relay run in this process)
 //   → live view from the changelog, risk-alerts, the delivery ledger and risk-decisions (the demo's
 //     policy blocks the example app's attacker, whose next requests the app refuses with 403)
 //   → on Ctrl-C or --duration: stop the traffic, let the last alerts be delivered (bounded), stop
@@ -393,7 +394,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     if (!o.tty) {
       write(`ready in ${(startupMs / 1000).toFixed(1)} s: scorer ${sc.url} · seed ${o.seed} · event time from ${new Date(start).toISOString()} at ×${o.speed}\n`);
       write(`receivers: slack ${slack.url} · webhook ${webhook.url} · mail ${mail.url} · output ${shownDir}\n`);
-      if (appHandle || pyApp) write(`apps:${appHandle ? ` express ${appHandle.url} (${APP_APPLICATION})` : ""}${pyApp ? ` · python ${pyApp.url} (${PY_APPLICATION}, relay ${pyApp.relayUrl})` : ''}\n`);
+      if (appHandle || pyApp) write(`apps:${appHandle ? ` express ${appHandle.url} (${APP_APPLICATION})` : ''}${pyApp ? ` · python ${pyApp.url} (${PY_APPLICATION}, relay ${pyApp.relayUrl})` : ''}\n`);
       if (appHandle) {
         const cli = `risk-hub -c ${join(shownDir, CLI_CONFIG_FILE)} decisions`;
         write(`decisions: ${cli} list --app ${APP_APPLICATION} · lift: ${cli} remove --app ${APP_APPLICATION} --user ${PERSISTENT_ATTACKER.user} --reason "demo: lifted by hand"\n`);
