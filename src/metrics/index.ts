@@ -186,6 +186,11 @@ export const relayDetections = new Counter({
   labelNames: ['attack_type'],
   registers: [registry],
 });
+export const relayWafTimeouts = new Counter({
+  name: 'risk_hub_relay_waf_timeouts_total',
+  help: 'Engine runs of the relay that used up relay.wafBudgetMicros and kept what they had found (fail open: a detection may be missed)',
+  registers: [registry],
+});
 export const relayQueued = new Gauge({
   name: 'risk_hub_relay_queued_events',
   help: 'Events waiting for Kafka in the relay, all applications',
