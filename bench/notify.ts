@@ -62,7 +62,7 @@ async function prepare(config: Config): Promise<void> {
   await registerSchemas(config);
 }
 
-async function throughputWith(consumer: Record<string, number>): Promise<{ perSecond: number; startS: number }> {
+export async function throughputWith(consumer: Record<string, number>): Promise<{ perSecond: number; startS: number }> {
   const rx = await startHttpReceiver({ latencyMs: 10 });
   const config = await benchConfig({
     notify: { egress: { allow: ['127.0.0.1'] }, consumer, webhook: { enabled: true, targets: { siem: { url: rx.url, secretsEnv: 'BENCH_WH' } } } },
