@@ -8,7 +8,7 @@ import { notifierGroupId, notifierLaneGroupId } from '../kafka/names.ts';
 import { isNotifiedDecision, type Notification } from './notification.ts';
 import { alertReader, decisionReader } from './readers.ts';
 import type { Logger } from '../log.ts';
-import { consumerLag, notificationDeadLettered, notifications } from '../metrics/index.ts';
+import { consumerLag, notificationDeadLettered, notificationOffsetCommits, notifications } from '../metrics/index.ts';
 import type { KafkaDeadLetters } from './dead-letter.ts';
 import { stringHeaders } from './dead-letter.ts';
 import { faultPoint } from './faults.ts';
@@ -104,6 +104,7 @@ export class ChannelConsumer {
       this.ledgerGate = this.d.tail.catchUp();
       this.ledgerGate.catch(() => undefined);
     });
+    consumer.on(consumer.events.COMMIT_OFFSETS, () => notificationOffsetCommits.labels(this.channel).inc());
     consumer.on(consumer.events.REBALANCING, () => {
       this.joined = false;
     });

@@ -7,6 +7,7 @@ import { retryWhileUnavailable, subjectFor, type AvroSerde } from '../kafka/serd
 import { deliveryReader } from './readers.ts';
 import type { Logger } from '../log.ts';
 import type { DeliveryCache } from './delivery-cache.ts';
+import { notificationLedgerRecords, notificationLedgerWrites } from '../metrics/index.ts';
 import { GroupCommit } from './group-commit.ts';
 import type { DeliveryRecord, LedgerWriter } from './processor.ts';
 
@@ -44,7 +45,11 @@ export class KafkaLedger implements LedgerWriter {
     topic: string,
   ) {
     this.subject = subjectFor(topic);
-    this.group = new GroupCommit((messages) => producer.send({ topic, acks: -1, messages }).then(() => undefined), MAX_RECORDS_PER_WRITE);
+    this.group = new GroupCommit(async (messages) => {
+      notificationLedgerWrites.inc();
+      await producer.send({ topic, acks: -1, messages });
+      notificationLedgerRecords.inc(messages.length);
+    }, MAX_RECORDS_PER_WRITE);
   }
 
   /** Produce requests made so far (each carries one or more records). */
