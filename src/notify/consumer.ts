@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import { maxInFlight, type Channel } from '../config/notify.ts';
 import type { Config } from '../config/schema.ts';
@@ -76,6 +77,8 @@ export class ChannelConsumer {
     this.target = d.lane.target;
     this.groupId = laneGroupId(d.config, this.channel, this.target);
     this.slots = new Slots(maxInFlight(d.config.notify, this.channel));
+    // Every delivery in flight listens to the lane's shutdown signal (its attempt, its backoff sleep, a registry wait).
+    setMaxListeners(10 + 4 * this.slots.max, this.abort.signal);
   }
 
   async start(): Promise<void> {
