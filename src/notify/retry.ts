@@ -125,7 +125,7 @@ export interface RetryOptions {
   policy: RetryConfig;
   /** Per-attempt timeout (ms), capped by the remaining budget. */
   timeoutMs: number;
-  /** Aborts waits and the attempt in flight (shutdown). The loop then throws ShutdownError. */
+  /** Shutdown: interrupts a backoff wait; an attempt in flight finishes (within its timeout) and a success is recorded. Otherwise the loop then throws ShutdownError. */
   signal?: AbortSignal;
   /** Awaited after every attempt (the ledger write). */
   onAttempt?: (info: AttemptInfo) => Promise<void> | void;
@@ -174,15 +174,15 @@ export async function deliverWithRetry(
     if (remaining <= 0) break;
     const timeoutMs = Math.max(1, Math.min(opts.timeoutMs, remaining));
     // One controller and one timer per attempt (AbortSignal.timeout + AbortSignal.any cost several times
-    // more per delivery in Node 20), aborted by the timeout or by the shutdown signal.
+    // more per delivery in Node 20). Shutdown does NOT abort an attempt in flight: the peer may already
+    // have accepted it, and a lane has up to maxInFlight of them — cutting them would send each again
+    // after the restart. It finishes within its timeout and is recorded; only then does the loop stop.
     const attemptCtl = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       attemptCtl.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError'));
     }, timeoutMs);
-    const onShutdown = () => attemptCtl.abort(opts.signal?.reason);
-    opts.signal?.addEventListener('abort', onShutdown, { once: true });
     const t0 = now();
     made = attempt;
     let result: SendResult | undefined;
@@ -194,7 +194,6 @@ export async function deliverWithRetry(
       err = timedOut && !(e instanceof DeliveryError && e.status !== 'timeout') ? new DeliveryError('timeout', `no answer within ${timeoutMs} ms`, { retriable: true, cause: e }) : toDeliveryError(e);
     } finally {
       clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', onShutdown);
     }
     const latencyMs = now() - t0;
     if (result) {
