@@ -24,8 +24,8 @@ import { ShutdownError } from './retry.ts';
 // its partitions) and one user's alerts one after the other, in order (per-user order per target;
 // src/notify/in-order.ts). The offset of an alert is resolved only once it and every alert before it
 // in its partition were delivered or dead-lettered and their ledger records acknowledged; offsets are
-// committed every commitIntervalMs and at the end of each batch. A hanging target holds up only its own lane: the channel's other targets, and every
-// other channel, go on at their own pace.
+// committed every commitIntervalMs and at the end of each batch. A hanging target holds up only its
+// own lane: the channel's other targets, and every other channel, go on at their own pace.
 //
 // The same lane also subscribes to the decisions topic (a second subscription, same group, same ledger
 // gate): a person's decision (source MANUAL: block, challenge, monitor, lift) is handled like an alert —
