@@ -259,9 +259,19 @@ export type SlackConfig = NotifyConfig['slack'];
 export type EmailConfig = NotifyConfig['email'];
 export type WebhookConfig = NotifyConfig['webhook'];
 
-/** Deliveries in flight at once on one lane of `channel`: the channel's override, else notify.consumer.maxInFlight. */
+/**
+ * Ceilings of deliveries in flight where the receiver limits its callers, unless the channel sets its
+ * own: Slack's incoming webhooks take about one message a second per webhook (a burst beyond gets 429
+ * and waits out Retry-After), and SMTP servers commonly refuse more than ~10 sessions per client.
+ */
+const CHANNEL_MAX_IN_FLIGHT: Readonly<Partial<Record<Channel, number>>> = Object.freeze({ slack: 4, email: 8 });
+
+/**
+ * Deliveries in flight at once on one lane of `channel`: the channel's override, else
+ * notify.consumer.maxInFlight within the channel's ceiling (CHANNEL_MAX_IN_FLIGHT).
+ */
 export function maxInFlight(n: NotifyConfig, channel: Channel): number {
-  return n[channel].maxInFlight ?? n.consumer.maxInFlight;
+  return n[channel].maxInFlight ?? Math.min(n.consumer.maxInFlight, CHANNEL_MAX_IN_FLIGHT[channel] ?? Number.MAX_SAFE_INTEGER);
 }
 
 /** The retry policy of a channel: notify.retry with the channel's overrides. */

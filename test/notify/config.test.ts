@@ -18,6 +18,8 @@ describe('notify configuration', () => {
     const n = loadConfig({ env: {} }).notify;
     expect(n.consumer).toMatchObject({ maxInFlight: 64, commitIntervalMs: 1000 });
     expect(maxInFlight(n, 'webhook')).toBe(64);
+    // Slack and SMTP limit their callers: lower ceilings unless the channel sets its own
+    expect([maxInFlight(n, 'slack'), maxInFlight(n, 'email')]).toEqual([4, 8]);
     const c = loadConfig({ env: { RISK_HUB_NOTIFY__SLACK__MAX_IN_FLIGHT: '4', RISK_HUB_NOTIFY__CONSUMER__MAX_IN_FLIGHT: '128' } }).notify;
     expect([maxInFlight(c, 'slack'), maxInFlight(c, 'webhook')]).toEqual([4, 128]);
     const bad = (notify: unknown) => () => loadConfig({ env: {}, overrides: { notify } });
