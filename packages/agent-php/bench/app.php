@@ -5,7 +5,7 @@
 require __DIR__ . '/../tests/autoload.php';
 if (getenv('WITH_AGENT') === '1') {
     $agent = RiskHub\Agent::start(['application' => 'bench', 'token' => 'bench', 'relay_url' => getenv('RELAY_URL'),
-        'state_dir' => getenv('STATE_DIR'), 'logger' => null, 'send_mode' => getenv('SEND_MODE') ?: 'spool']);
+        'state_dir' => getenv('STATE_DIR'), 'logger' => null, 'send_mode' => getenv('SEND_MODE') ?: 'auto']);
     if (isset($_SERVER['HTTP_X_USER'])) {
         $agent->identify($_SERVER['HTTP_X_USER']);
     }

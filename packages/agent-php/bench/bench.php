@@ -4,14 +4,14 @@
 // as in production):
 // requests/s and CPU per request with and without the agent, with wrk (bounded: rounds x runs of
 // --seconds). The relay is a stand-in sink in its own `php -S`.
-//   php bench/bench.php [--seconds=8] [--rounds=2] [--connections=4] [--mode=spool|direct]
+//   php bench/bench.php [--seconds=8] [--rounds=2] [--connections=4] [--mode=auto|apcu|spool|direct]
 declare(strict_types=1);
 
 $o = getopt('', ['seconds::', 'rounds::', 'connections::', 'mode::']);
 $seconds = (int) ($o['seconds'] ?? 8);
 $rounds = (int) ($o['rounds'] ?? 2);
 $conns = (int) ($o['connections'] ?? 4);
-$mode = (string) ($o['mode'] ?? 'spool');
+$mode = (string) ($o['mode'] ?? 'auto');
 if (trim((string) shell_exec('command -v wrk')) === '') {
     fwrite(STDERR, "bench: wrk is needed (apt-get install wrk)\n");
     exit(1);

@@ -25,6 +25,7 @@ final class Agent
     private array $queue = [];
     private DecisionCache $decisions;
     private Spool $spool;
+    private ?ShmQueue $shm = null;
     private RelayClient $client;
     private Timers $timers;
     private bool $shutdownRegistered = false;
@@ -43,7 +44,13 @@ final class Agent
         $this->decisions = new DecisionCache($this->options);
         $this->spool = new Spool($this->options, $this->stats);
         $this->client = new RelayClient($this->options);
-        $this->timers = new Timers($this->options);
+        if ($this->options->sendMode === 'apcu') {
+            // As many slots (one per request) as the spool's bound would hold of ~1 KiB events.
+            $this->shm = new ShmQueue($this->options, $this->stats, max(64, intdiv($this->options->spoolMaxBytes, 1024)), $this->options->batchSize);
+            $this->timers = new Timers($this->options, $this->shm->prefix() . 'timers');
+        } else {
+            $this->timers = new Timers($this->options);
+        }
     }
 
     /** An agent that reports nothing by itself (PSR-15, long-running servers, CLI jobs). */
@@ -243,10 +250,12 @@ final class Agent
     public function stats(): array
     {
         return [
+            'send_mode' => $this->options->sendMode,
             'queued' => count($this->queue),
             'sent' => $this->stats->get('sent'),
             'spooled' => $this->stats->get('spooled'),
             'spool_bytes' => $this->spool->size(),
+            'apcu_slots' => $this->shm?->slots() ?? 0,
             'dropped_queue_full' => $this->stats->get('dropped_queue_full'),
             'dropped_invalid' => $this->stats->get('dropped_invalid'),
             'dropped_send' => $this->stats->get('dropped_send'),
@@ -476,6 +485,9 @@ final class Agent
     /** @param list<string> $lines */
     private function send(array $lines, int $timeoutMs, bool $force, bool &$attempted): int
     {
+        if ($this->options->sendMode === 'apcu') {
+            return $this->sendThroughShm($lines, $timeoutMs, $force, $attempted);
+        }
         if ($this->options->sendMode === 'spool') {
             return $this->sendThroughSpool($lines, $timeoutMs, $force, $attempted);
         }
@@ -560,6 +572,56 @@ final class Agent
         return $sent;
     }
 
+    /**
+     * APCu mode: this request's events join the shared queue; when the last send is linger_ms old or
+     * more, this request sends the queue (oldest first), holding an APCu lock so that one worker at a
+     * time does. Events leave the queue only once the relay took them, in order.
+     */
+    private function sendThroughShm(array $lines, int $timeoutMs, bool $force, bool &$attempted): int
+    {
+        $shm = $this->shm;
+        $shm->append($lines);
+        $due = $force || (microtime(true) - $this->timers->get('drain_at')) * 1000 >= $this->options->lingerMs;
+        if (!$due || $this->inBackoff() || $shm->slots() === 0) {
+            return 0;
+        }
+        $attempted = true;
+        if (!$shm->lock(intdiv($timeoutMs, 1000) + 2)) {
+            return 0;
+        }
+        $sent = 0;
+        try {
+            $this->timers->set('drain_at', microtime(true));
+            $deadline = microtime(true) + $timeoutMs / 1000;
+            for ($round = 0; $round < 5; $round++) {
+                $batch = $shm->peek($this->options->batchSize);
+                if ($batch === null) {
+                    break;
+                }
+                [$first, $slots, $events, $count] = $batch;
+                $left = (int) (($deadline - microtime(true)) * 1000);
+                if ($left < 50) {
+                    break;
+                }
+                $status = $this->postJoined($events, $count, $left);
+                if ($status === 202) {
+                    $shm->drop($first, $slots);
+                    $sent += $count;
+                    continue;
+                }
+                if ($status === 0 || $status >= 500) {
+                    $this->startBackoff();
+                    break;
+                }
+                $shm->drop($first, $slots); // 4xx: not retried
+                $this->stats->bump('dropped_send', $count);
+            }
+        } finally {
+            $shm->unlock();
+        }
+        return $sent;
+    }
+
     private function inBackoff(): bool
     {
         return $this->timers->get('backoff_until') > microtime(true);
@@ -573,8 +635,14 @@ final class Agent
     /** @param list<string> $chunk */
     private function post(array $chunk, int $timeoutMs): int
     {
+        return $this->postJoined(implode(',', $chunk), count($chunk), $timeoutMs);
+    }
+
+    /** $events: JSON events joined by ','; $count of them. */
+    private function postJoined(string $events, int $count, int $timeoutMs): int
+    {
         $head = json_encode(['agent' => self::AGENT_INFO, 'application_id' => $this->options->application, 'environment' => $this->options->environment], self::JSON_FLAGS);
-        $payload = substr((string) $head, 0, -1) . ',"events":[' . implode(',', $chunk) . ']}';
+        $payload = substr((string) $head, 0, -1) . ',"events":[' . $events . ']}';
         try {
             [$status, $body] = $this->client->call('POST', '/v1/events', $payload, $timeoutMs);
         } catch (\Throwable $e) {
@@ -582,7 +650,7 @@ final class Agent
             return 0;
         }
         if ($status === 202) {
-            $this->stats->bump('sent', count($chunk));
+            $this->stats->bump('sent', $count);
             $doc = json_decode($body, true);
             if (is_array($doc)) {
                 $this->stats->bump('rejected', (int) ($doc['rejected'] ?? 0));
