@@ -607,6 +607,9 @@ final class Agent
                 if ($status === 202) {
                     $shm->drop($first, $slots);
                     $sent += $count;
+                    if ($count < $this->options->batchSize) {
+                        break; // what came during the POST waits for the next linger_ms: batches, not a POST per event
+                    }
                     continue;
                 }
                 if ($status === 0 || $status >= 500) {
