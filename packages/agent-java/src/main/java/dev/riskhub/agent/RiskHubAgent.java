@@ -262,13 +262,16 @@ public final class RiskHubAgent implements AutoCloseable {
     return e;
   }
 
-  /** An event whose id the sender thread draws (no SecureRandom on the request thread). */
+  /**
+   * An event whose id the sender thread draws (no SecureRandom on the request thread) and whose user
+   * (immutable) it writes as JSON.
+   */
   Map<String, Object> eventWithoutId(String kind, RiskHubUser user) {
     Map<String, Object> e = new LinkedHashMap<>();
     e.put("kind", kind);
     e.put("id", null);
     e.put("at", System.currentTimeMillis());
-    e.put("user", user == null ? null : user.toJson());
+    e.put("user", user);
     return e;
   }
 
@@ -279,6 +282,7 @@ public final class RiskHubAgent implements AutoCloseable {
    */
   private void finish(Map<String, Object> e) {
     if (e.get("id") == null) e.put("id", UUID.randomUUID().toString());
+    if (e.get("user") instanceof RiskHubUser u) e.put("user", u.toJson());
     if (e.get("request") instanceof RequestReader.Captured c) {
       try {
         e.put("request", c.build());
