@@ -24,9 +24,9 @@ final class Agent
     /** @var list<array<string,mixed>> */
     private array $queue = [];
     private DecisionCache $decisions;
-    private Spool $spool;
+    private ?Spool $spoolObj = null;
     private ?ShmQueue $shm = null;
-    private RelayClient $client;
+    private ?RelayClient $clientObj = null;
     private Timers $timers;
     private bool $shutdownRegistered = false;
     private bool $challengeLogged = false;
@@ -42,8 +42,8 @@ final class Agent
         $this->options = new Options($opts);
         $this->stats = new Stats();
         $this->decisions = new DecisionCache($this->options);
-        $this->spool = new Spool($this->options, $this->stats);
-        $this->client = new RelayClient($this->options);
+        // Spool and RelayClient are made when first needed: a class loaded is a file included per
+        // request (PHP keeps nothing between requests), and most requests need neither.
         if ($this->options->sendMode === 'apcu') {
             // As many slots (one per request) as the spool's bound would hold of ~1 KiB events.
             $this->shm = new ShmQueue($this->options, $this->stats, max(64, intdiv($this->options->spoolMaxBytes, 1024)), $this->options->batchSize);
@@ -213,7 +213,7 @@ final class Agent
             if ($look && $this->options->decisions && !$this->inBackoff()
                 && microtime(true) - $this->timers->get('checked_at') >= $this->options->pollIntervalMs / 1000) {
                 $this->timers->set('checked_at', microtime(true));
-                $r = $this->decisions->refresh($this->client, $timeoutMs, $this->stats);
+                $r = $this->decisions->refresh($this->client(), $timeoutMs, $this->stats);
                 if ($r === 'error') {
                     $this->startBackoff();
                 }
@@ -243,7 +243,7 @@ final class Agent
     public function refreshDecisions(): string
     {
         $this->timers->set('checked_at', microtime(true));
-        return $this->decisions->refresh($this->client, $this->options->httpTimeoutMs, $this->stats);
+        return $this->decisions->refresh($this->client(), $this->options->httpTimeoutMs, $this->stats);
     }
 
     /** @return array<string,int|string|null> */
@@ -254,7 +254,7 @@ final class Agent
             'queued' => count($this->queue),
             'sent' => $this->stats->get('sent'),
             'spooled' => $this->stats->get('spooled'),
-            'spool_bytes' => $this->spool->size(),
+            'spool_bytes' => $this->spool()->size(),
             'apcu_slots' => $this->shm?->slots() ?? 0,
             'dropped_queue_full' => $this->stats->get('dropped_queue_full'),
             'dropped_invalid' => $this->stats->get('dropped_invalid'),
@@ -492,11 +492,11 @@ final class Agent
             return $this->sendThroughSpool($lines, $timeoutMs, $force, $attempted);
         }
         if ($this->inBackoff()) {
-            $this->spool->append($lines);
+            $this->spool()->append($lines);
             $this->stats->bump('spooled', count($lines));
             return 0;
         }
-        $lines = array_merge($this->spool->take(max(0, 5 * $this->options->batchSize - count($lines))), $lines);
+        $lines = array_merge($this->spool()->take(max(0, 5 * $this->options->batchSize - count($lines))), $lines);
         $sent = 0;
         $deadline = microtime(true) + $timeoutMs / 1000;
         $chunks = array_chunk($lines, $this->options->batchSize);
@@ -514,7 +514,7 @@ final class Agent
                     $this->startBackoff();
                 }
                 $rest = array_merge(...array_slice($chunks, $i));
-                $this->spool->append($rest);
+                $this->spool()->append($rest);
                 $this->stats->bump('spooled', count($rest));
                 break;
             }
@@ -530,7 +530,7 @@ final class Agent
      */
     private function sendThroughSpool(array $lines, int $timeoutMs, bool $force, bool &$attempted): int
     {
-        [$spoolBytes, $oldestAt] = $this->spool->append($lines);
+        [$spoolBytes, $oldestAt] = $this->spool()->append($lines);
         $due = $force || $spoolBytes >= 262144 || $oldestAt === 0 || self::nowMs() - $oldestAt >= $this->options->lingerMs;
         if (!$due || $this->inBackoff()) {
             return 0;
@@ -544,7 +544,7 @@ final class Agent
         try {
             $deadline = microtime(true) + $timeoutMs / 1000;
             for ($round = 0; $round < 5; $round++) {
-                $batch = $this->spool->peek($this->options->batchSize);
+                $batch = $this->spool()->peek($this->options->batchSize);
                 if ($batch === []) {
                     break;
                 }
@@ -554,7 +554,7 @@ final class Agent
                 }
                 $status = $this->post($batch, $left);
                 if ($status === 202) {
-                    $this->spool->drop(count($batch));
+                    $this->spool()->drop(count($batch));
                     $sent += count($batch);
                     continue;
                 }
@@ -562,7 +562,7 @@ final class Agent
                     $this->startBackoff();
                     break;
                 }
-                $this->spool->drop(count($batch)); // 4xx: not retried
+                $this->spool()->drop(count($batch)); // 4xx: not retried
                 $this->stats->bump('dropped_send', count($batch));
             }
         } finally {
@@ -625,6 +625,16 @@ final class Agent
         return $sent;
     }
 
+    private function spool(): Spool
+    {
+        return $this->spoolObj ??= new Spool($this->options, $this->stats);
+    }
+
+    private function client(): RelayClient
+    {
+        return $this->clientObj ??= new RelayClient($this->options);
+    }
+
     private function inBackoff(): bool
     {
         return $this->timers->get('backoff_until') > microtime(true);
@@ -647,7 +657,7 @@ final class Agent
         $head = json_encode(['agent' => self::AGENT_INFO, 'application_id' => $this->options->application, 'environment' => $this->options->environment], self::JSON_FLAGS);
         $payload = substr((string) $head, 0, -1) . ',"events":[' . $events . ']}';
         try {
-            [$status, $body] = $this->client->call('POST', '/v1/events', $payload, $timeoutMs);
+            [$status, $body] = $this->client()->call('POST', '/v1/events', $payload, $timeoutMs);
         } catch (\Throwable $e) {
             $this->stats->error($e->getMessage());
             return 0;
