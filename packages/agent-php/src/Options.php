@@ -19,7 +19,7 @@ final class Options
         'state_dir' => null,           // where the decisions cache and the spool live (default: sys_get_temp_dir()/risk-hub-<app>-<env>)
         'spool_max_bytes' => 4194304,  // events that could not be sent wait in a spool file of at most this size
         'backoff_ms' => 2000,
-        'send_mode' => 'auto',         // 'apcu': every request appends to a queue in APCu shared memory, one request per linger_ms sends it; 'spool': the same with a spool file; 'direct': each request sends its own; 'auto': 'apcu' when APCu is enabled, else 'spool'
+        'send_mode' => 'auto',         // 'apcu': every request appends to a queue in APCu shared memory, one request per linger_ms sends it; 'spool': the same with a spool file; 'direct': each request sends its own; 'auto': 'apcu' when APCu is enabled (not under the CLI), else 'spool'
         'linger_ms' => 100,            // apcu and spool modes: how long events may wait for a batch
         'block_status' => 403,
         'block_body' => null,          // null: {"error":"blocked","reason":<the decision's reason>}
@@ -106,8 +106,9 @@ final class Options
         if ($o['send_mode'] === 'apcu' && !ShmQueue::available()) {
             self::fail("option send_mode 'apcu' needs the APCu extension, enabled (apc.enabled=1; apc.enable_cli=1 under the CLI)");
         }
-        // The resolved mode: 'auto' is never stored.
-        $this->sendMode = $o['send_mode'] === 'auto' ? (ShmQueue::available() ? 'apcu' : 'spool') : $o['send_mode'];
+        // The resolved mode: 'auto' is never stored. Not APCu under the CLI: a CLI process's shared memory
+        // dies with it, where the spool file keeps what the relay did not take for the next run.
+        $this->sendMode = $o['send_mode'] === 'auto' ? (PHP_SAPI !== 'cli' && ShmQueue::available() ? 'apcu' : 'spool') : $o['send_mode'];
         $this->blockStatus = self::positiveInt($o, 'block_status');
         foreach (['decisions', 'exit_on_block'] as $k) {
             if (!is_bool($o[$k])) {

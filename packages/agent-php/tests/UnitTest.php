@@ -97,9 +97,10 @@ final class UnitTest extends TestCase
         yield 'send_mode' => [['send_mode' => 'udp'], "option send_mode must be 'auto', 'apcu', 'spool' or 'direct'"];
     }
 
-    /** send_mode 'apcu' without APCu enabled (the CLI's default: apc.enable_cli=0) is refused at start-up; 'auto' falls back. */
+    /** send_mode 'apcu' without APCu enabled (the CLI's default: apc.enable_cli=0) is refused at start-up; 'auto' is the spool under the CLI. */
     public function testApcuModeNeedsApcu(): void
     {
+        self::assertSame('spool', Agent::create(['application' => 'shop', 'token' => 't0k', 'logger' => null])->options->sendMode);
         if (function_exists('apcu_enabled') && apcu_enabled()) {
             self::markTestSkipped('APCu is enabled in this CLI');
         }
