@@ -460,6 +460,7 @@ function printTable(r: { throughput: Record<Side, Throughput[]>; atRate: Record<
     ['  peak RSS (MiB)', (s) => r.atRate[s].map((x) => x.rssMiB), 0],
     ['restore: spawn → ready (s)', (s) => r.restore[s].map((x) => x.seconds), 1],
     ['  changelog offsets', (s) => r.restore[s].map((x) => x.changelogOffsets), 0],
+    ['  changelog offsets per second to ready', (s) => r.restore[s].map((x) => x.changelogOffsets / x.seconds), 0],
     ['  records restored (as the processor counts them)', (s) => r.restore[s].map((x) => x.restored), 0],
     ['  peak RSS (MiB)', (s) => r.restore[s].map((x) => x.rssMiB), 0],
   ];
