@@ -71,6 +71,14 @@ interface Proc {
   /** Transactions the processor says it committed so far (Risk Hub: its commit histogram; Kafka Streams: commit-total). */
   selfCommits(): Promise<number>;
   restored(): Promise<number>;
+  /**
+   * Kafka Streams only: when it read its first record (its clock), and its CPU and the broker's sampled
+   * every 50 ms since spawn. Its offsets are committed once a second in the throughput phase, so the
+   * offsets committed at "RUNNING" miss up to a second of work already done: its window starts at its
+   * first record instead, with the CPU counters interpolated there.
+   */
+  first?(): number | undefined;
+  samples?: { t: number; cpu: number; broker: number }[];
 }
 
 interface Throughput {
@@ -189,11 +197,14 @@ async function measure(base: Config, refDir: string): Promise<void> {
       },
       join(dir, `kstreams-${app.side}${app.round}.log`),
     );
+    const samples: { t: number; cpu: number; broker: number }[] = [];
+    const sampler = setInterval(() => samples.push({ t: Date.now(), cpu: cpuSeconds(ref.child.pid!), broker: broker ? cpuSeconds(broker) : NaN }), 50);
+    ref.child.once('exit', () => clearInterval(sampler));
     const readyMs = await referenceReady(ref, PHASE_TIMEOUT_MS).catch(async (e) => {
       await stop(ref.child);
       throw e;
     });
-    return { child: ref.child, readyMs, selfCommits: async () => ref.commits(), restored: async () => ref.restored() };
+    return { child: ref.child, readyMs, selfCommits: async () => ref.commits(), restored: async () => ref.restored(), first: ref.first, samples };
   };
 
   console.error(`producing ${N} attacks (${PARTITIONS} partitions)…`);
@@ -310,7 +321,13 @@ async function caughtUp(config: Config, group: string): Promise<void> {
 async function overTopic(config: Config, app: App, proc: Proc, broker: number | undefined): Promise<Throughput> {
   const pid = proc.child.pid!;
   const snap = async () => ({ t: Date.now(), n: await committed(config, app.group), cpu: cpuSeconds(pid), broker: broker ? cpuSeconds(broker) : NaN });
-  const s0 = await snap();
+  let s0 = await snap();
+  const first = proc.first?.();
+  if (first !== undefined && proc.samples?.length) {
+    // The last sample at or before the first record (samples are 50 ms apart: ≤ 50 ms of CPU early).
+    const at = proc.samples.filter((x) => x.t <= first).at(-1) ?? proc.samples[0]!;
+    s0 = { t: first, n: 0, cpu: at.cpu, broker: at.broker };
+  }
   let half: typeof s0 | undefined;
   let s = s0;
   const deadline = Date.now() + PHASE_TIMEOUT_MS;

@@ -80,6 +80,8 @@ export interface Reference {
   commits(): number;
   /** Changelog records restored so far (the last "RESTORED" line). */
   restored(): number;
+  /** The process's own timestamp of its first input record ("FIRST"), once it has printed it. */
+  first(): number | undefined;
 }
 
 /**
@@ -103,6 +105,7 @@ export function startReference(dir: string, args: ReferenceArgs, log: string): R
   });
   let commits = NaN;
   let restored = 0;
+  let first: number | undefined;
   let onRunning!: (ms: number) => void;
   let onExit!: (err: Error) => void;
   const running = new Promise<number>((res, rej) => {
@@ -116,9 +119,10 @@ export function startReference(dir: string, args: ReferenceArgs, log: string): R
     if (what === 'STATE' && a === 'RUNNING') onRunning(Number(b));
     else if (what === 'COMMITS') commits = Number(a);
     else if (what === 'RESTORED') restored = Number(b);
+    else if (what === 'FIRST') first = Number(a);
   });
   child.once('exit', (code, signal) => onExit(new Error(`the Kafka Streams reference exited (${signal ?? code}) before it was running; see ${log}`)));
-  return { child, spawnedAt, running, commits: () => commits, restored: () => restored };
+  return { child, spawnedAt, running, commits: () => commits, restored: () => restored, first: () => first };
 }
 
 /** Waits (bounded) for "STATE RUNNING"; returns the milliseconds from spawn to it. */
