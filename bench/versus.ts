@@ -10,7 +10,7 @@ import { registerSchema, registerSchemas, readSchemaFile } from '../src/kafka/sc
 import { AvroSerde, readerType, subjectFor } from '../src/kafka/serde.ts';
 import { applyTopology } from '../src/kafka/topology.ts';
 import { resolveAsset } from '../src/paths.ts';
-import { benchConfig, cpuSeconds, localBrokerPid, machine, median, peakRssMiB, removeBenchData, sleep } from './lib.ts';
+import { benchConfig, cpuSeconds, localBrokerPid, machine, peakRssMiB, removeBenchData, sleep } from './lib.ts';
 import { buildReference, referenceChangelog, referenceReady, startReference, type Reference } from './peers/kstreams.ts';
 import { endOffsetsTotal, latency, metric, produceAll, spawnScorer, stop, waitReady, withScorerBuild } from './scorer.ts';
 import { countCommits, transactionLogEnds } from './transactions.ts';
@@ -449,6 +449,14 @@ async function readAll(config: Config, topic: string): Promise<Buffer[]> {
   } finally {
     await consumer.disconnect();
   }
+}
+
+/** The median, the mean of the middle two for an even count (lib.ts' median is the lower one: with two rounds, the minimum). */
+function median(values: number[]): number {
+  if (!values.length) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function fmt(values: number[], digits: number): string {
