@@ -22,10 +22,10 @@ import { countCommits, transactionLogEnds } from './transactions.ts';
 //   throughput  a fresh application over the N attacks: records/s, CPU µs/event of the process (all
 //               threads, /proc) and of the broker, the same for the second half, peak RSS; then the alert
 //               sets of every run are decoded and compared (they must be identical, or the bench fails)
-//   rate        the last throughput run's application restarted, caught up, then a fixed load
-//               (BENCH_LATENCY_RATE, default 10,000 events/s) with probes: attack → alert p50/p99, CPU
-//               per event of the processor and the broker, transactions committed (counted on the broker)
-//   restore     the same application with its state directory deleted: spawn → ready
+//   restore     the last throughput run's application with its state directory deleted: spawn → ready
+//   rate        the same application restarted, caught up, then a fixed load (BENCH_LATENCY_RATE,
+//               default 10,000 events/s) with probes: attack → alert p50/p99, CPU per event of the
+//               processor and the broker, transactions committed (counted on the broker)
 // Kafka Streams runs with commitMs=1000 for throughput and 100 for the rate phase (the peers README).
 // Environment: BENCH_EVENTS, BENCH_USERS, BENCH_PARTITIONS, BENCH_ROUNDS, BENCH_LATENCY_RATE,
 // BENCH_LATENCY_SECONDS, BENCH_WARMUP_SECONDS, BENCH_KSTREAMS_* (peers/kstreams.ts), BENCH_KEEP.
@@ -231,9 +231,27 @@ async function measure(base: Config, refDir: string): Promise<void> {
   console.error('comparing the alert sets…');
   const alertSets = await compareAlerts(base, [...apps.rh, ...apps.ks]);
 
-  // Fixed rate, then restore, interleaved, on the last round's applications (state large, as the issue measures).
+  // Restore, then the fixed rate, interleaved, on the last round's applications (state large, as the
+  // issue measures). Restore first: every application has then committed exactly the N attacks, so both
+  // changelogs hold the same input (the fixed rate adds to the topic) and a restored process that turns
+  // ready has nothing left to score before it is stopped.
   const atRate: Record<Side, AtRate[]> = { rh: [], ks: [] };
   const restore: Record<Side, Restore[]> = { rh: [], ks: [] };
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const side of ['rh', 'ks'] as const) {
+      const app = apps[side].at(-1)!;
+      console.error(`restore ${r + 1}/${ROUNDS}: ${NAMES[side]}… (load ${readLoad()})`);
+      rmSync(app.stateDir, { recursive: true, force: true });
+      const changelogOffsets = await endOffsetsTotal(base, app.changelog);
+      const proc = await start(app, KS_COMMIT_LATENCY);
+      try {
+        restore[side].push({ seconds: proc.readyMs / 1000, changelogOffsets, restored: await proc.restored(), rssMiB: peakRssMiB(proc.child.pid!) });
+      } finally {
+        await stop(proc.child);
+      }
+      console.error(`  ${JSON.stringify(restore[side].at(-1))}`);
+    }
+  }
   for (let r = 0; r < ROUNDS; r++) {
     for (const side of ['rh', 'ks'] as const) {
       const app = apps[side].at(-1)!;
@@ -246,20 +264,6 @@ async function measure(base: Config, refDir: string): Promise<void> {
         await stop(proc.child);
       }
       console.error(`  ${JSON.stringify(atRate[side].at(-1))}`);
-    }
-    for (const side of ['rh', 'ks'] as const) {
-      const app = apps[side].at(-1)!;
-      console.error(`restore ${r + 1}/${ROUNDS}: ${NAMES[side]}…`);
-      rmSync(app.stateDir, { recursive: true, force: true });
-      const changelogOffsets = await endOffsetsTotal(base, app.changelog);
-      const proc = await start(app, KS_COMMIT_LATENCY);
-      try {
-        restore[side].push({ seconds: proc.readyMs / 1000, changelogOffsets, restored: await proc.restored(), rssMiB: peakRssMiB(proc.child.pid!) });
-        await caughtUp(base, app.group); // leave nothing pending for the next phase's catch-up
-      } finally {
-        await stop(proc.child);
-      }
-      console.error(`  ${JSON.stringify(restore[side].at(-1))}`);
     }
   }
   loads.push(readLoad());
