@@ -409,6 +409,7 @@ async function compareAlerts(config: Config, apps: App[]): Promise<string> {
     sets.push(set);
   }
   const [first, ...others] = sets;
+  if (!first!.size) throw new Error(`${NAMES[apps[0]!.side]} run 1 wrote no alerts on ${apps[0]!.alerts}: nothing to compare`);
   others.forEach((set, i) => {
     const app = apps[i + 1]!;
     const missing = [...first!.keys()].filter((k) => !set.has(k));
