@@ -126,14 +126,8 @@ async function measure(base: Config, refDir: string): Promise<void> {
   const id = base.applicationId.replace(/^bench-/, '');
   const dir = join('/tmp/risk-hub-bench', base.applicationId);
   mkdirSync(dir, { recursive: true });
-  const admin = createKafka(base).admin();
-  await admin.connect();
-  try {
-    // The input with BENCH_PARTITIONS partitions: the topology's co-partitioned topics follow it.
-    await admin.createTopics({ topics: [{ topic: base.topics.attacks, numPartitions: PARTITIONS, replicationFactor: base.topology.replicationFactor }], waitForLeaders: true });
-  } finally {
-    await admin.disconnect();
-  }
+  // The input with BENCH_PARTITIONS partitions: the topology's co-partitioned topics follow it.
+  await createTopic(base, base.topics.attacks);
   await applyTopology(base);
   const schemaIds = new Map((await registerSchemas(base)).map((r) => [r.subject, r.id]));
   const attackSchemaId = schemaIds.get(subjectFor(base.topics.attacks))!;
@@ -154,9 +148,7 @@ async function measure(base: Config, refDir: string): Promise<void> {
         app.configFile = join(dir, `scorer-${side}${r}.yaml`);
         writeFileSync(app.configFile, stringify(JSON.parse(JSON.stringify(config))));
       } else {
-        const a = createKafka(base).admin();
-        await a.connect();
-        await a.createTopics({ topics: [{ topic: app.alerts, numPartitions: PARTITIONS, replicationFactor: base.topology.replicationFactor }], waitForLeaders: true }).finally(() => a.disconnect());
+        await createTopic(base, app.alerts);
         // The project's alert schema, as Risk Hub writes it (with its optional `decision`, always null here).
         schemaIds.set(subjectFor(app.alerts), await registerSchema(base, subjectFor(app.alerts), readSchemaFile(resolveAsset('schemas/risk-alert.avsc'))));
       }
@@ -269,6 +261,31 @@ async function measure(base: Config, refDir: string): Promise<void> {
   loads.push(readLoad());
 
   printTable({ throughput, atRate, restore, alertSets, loads });
+}
+
+/**
+ * Creates a topic of BENCH_PARTITIONS partitions and waits (bounded) until each has a leader. Not
+ * kafkajs' waitForLeaders: a loaded broker answers UNKNOWN_TOPIC_OR_PARTITION for a moment after the
+ * creation, which that wait does not retry.
+ */
+async function createTopic(config: Config, topic: string): Promise<void> {
+  const admin = createKafka(config).admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: config.topology.replicationFactor }], waitForLeaders: false });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const ok = await admin
+        .fetchTopicMetadata({ topics: [topic] })
+        .then((m) => m.topics[0]?.partitions.length === PARTITIONS && m.topics[0].partitions.every((p) => p.leader >= 0))
+        .catch(() => false);
+      if (ok) return;
+      if (Date.now() > deadline) throw new Error(`${topic}: no leader for every partition within 60 s`);
+      await sleep(200);
+    }
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 function dirnameOf(config: Config): string {
