@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The PHP agent (packages/agent-php) on a clean Debian machine: installs PHP 8.2 (cli, curl, zip),
-# Composer, PHPUnit and nyholm/psr7 (with the PSR-7/17 interfaces) from Debian, builds the Composer
+# APCu (the default send_mode where it is enabled), Composer, PHPUnit and nyholm/psr7 (with the PSR-7/17 interfaces) from Debian, builds the Composer
 # package (composer archive), installs it from the built file into a throwaway project (an "artifact"
 # repository; Packagist disabled: nothing is downloaded), and runs the PHPUnit suite against the
 # INSTALLED package (RISK_HUB_AUTOLOAD). With RISK_HUB_RELAY_URL set (a running relay;
@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-need=(php8.2-cli php8.2-curl php8.2-zip composer phpunit php-nyholm-psr7)
+need=(php8.2-cli php8.2-curl php8.2-zip php8.2-apcu composer phpunit php-nyholm-psr7)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

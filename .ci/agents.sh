@@ -2,7 +2,9 @@
 # The Python, Java, Ruby and PHP agents (issue 16), each with its ecosystem's tools: built as its
 # package, installed from the built file, its own suite run (.ci/agent-<lang>.sh), the end-to-end part
 # against a real relay and scorer on the local stack started by .ci/run. A block decided by hand for
-# user `e2e-blocked` in each language's environment must refuse that user in every agent's app.
+# user `e2e-blocked` in each language's environment must refuse that user in every agent's app, and each
+# suite sends the traffic of test/vectors/e2e-traffic.json for a fresh user and compares what the scorer
+# (RISK_HUB_SCORER_URL) holds for that user with the vector's `expect`: the Node agent's result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cfg=.ci/agents-e2e.yaml

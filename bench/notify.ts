@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { pathToFileURL } from 'node:url';
+import { fork } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Config } from '../src/config/schema.ts';
 import type { RiskAlert } from '../src/contracts.ts';
 import { userKey } from '../src/contracts.ts';
@@ -8,20 +9,22 @@ import { registerSchemas } from '../src/kafka/schemas.ts';
 import { AvroSerde, subjectFor } from '../src/kafka/serde.ts';
 import { applyTopology } from '../src/kafka/topology.ts';
 import { createLogger } from '../src/log.ts';
+import { registry } from '../src/metrics/index.ts';
 import { laneGroupId } from '../src/notify/consumer.ts';
 import { startNotifier } from '../src/notify/service.ts';
 import { sampleAlert, startHttpReceiver } from '../test/notify/receivers.ts';
 import { benchConfig, machine, removeBenchData } from './lib.ts';
 
 // Notifier benchmark (docs/benchmarks.md, "Notifiers"):
-//  1. throughput: deliveries per second to a local webhook receiver answering in 10 ms, backlog of
-//     N alerts over 6 partitions, default consumer settings (4 partitions handled concurrently, each
-//     alert: sign → POST → ledger write (acks=all) → offset commit);
+//  1. throughput: deliveries per second to a webhook receiver answering in 10 ms (its own process),
+//     backlog of N alerts (users) over 6 partitions, the defaults and the knobs that matter
+//     (notify.consumer.maxInFlight, commitIntervalMs); with the ledger records per produce request,
+//     offset commits per delivery, CPU per delivery, and a check that no alert was received twice;
 //  2. isolation: alerts arrive at a steady rate while the Slack receiver is down (503): Slack's lag
 //     grows, the webhook channel's stays near zero; then Slack comes back and catches up.
 // Run: node --import tsx bench/notify.ts  (local stack, or KAFKA_BROKERS / SCHEMA_REGISTRY_URL)
 
-const N = Number(process.env.BENCH_ALERTS ?? 2000);
+const N = Number(process.env.BENCH_ALERTS ?? 5000);
 const RATE = Number(process.env.BENCH_RATE ?? 20);
 const DOWN_S = Number(process.env.BENCH_DOWN_S ?? 30);
 const secret = 'whsec_' + randomBytes(32).toString('base64');
@@ -62,42 +65,112 @@ async function prepare(config: Config): Promise<void> {
   await registerSchemas(config);
 }
 
-async function throughputWith(consumer: Record<string, number>): Promise<{ perSecond: number; startS: number }> {
-  const rx = await startHttpReceiver({ latencyMs: 10 });
+interface ReceiverStats {
+  requests: number;
+  distinct: number;
+  connections: number;
+}
+
+/** The 10 ms receiver as a child process (bench/webhook-receiver.ts). */
+async function startChildReceiver(latencyMs: number): Promise<{ url: string; stats(): Promise<ReceiverStats>; close(): void }> {
+  const child = fork(fileURLToPath(new URL('./webhook-receiver.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'], env: { ...process.env, LATENCY_MS: String(latencyMs) } });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once('message', (m) => resolve((m as { url: string }).url));
+    child.once('exit', (code) => reject(new Error(`webhook receiver exited (${code})`)));
+  });
+  return {
+    url,
+    stats: () =>
+      new Promise<ReceiverStats>((resolve) => {
+        child.once('message', (m) => resolve(m as ReceiverStats));
+        child.send('stats');
+      }),
+    close: () => child.kill(),
+  };
+}
+
+const sum = (name: string) => (registry.getSingleMetric(name) as { get(): Promise<{ values: Array<{ value: number }> }> } | undefined)?.get().then((m) => m.values.reduce((a, v) => a + v.value, 0)) ?? Promise.resolve(NaN);
+
+export interface ThroughputFigures {
+  perSecond: number;
+  startS: number;
+  /** Ledger records per produce request, offset commits per delivery (NaN where the code has no such metric). */
+  recordsPerLedgerWrite: number;
+  commitsPerDelivery: number;
+  connections: number;
+  /** Webhook ids received more than once (must be 0). */
+  doubles: number;
+  cpuMsPerDelivery: number;
+}
+
+/**
+ * Deliveries/s of a backlog of N alerts on 6 partitions to one webhook target whose receiver (its own
+ * process) answers in 10 ms, from the first delivery to the last; `consumer` overrides notify.consumer.
+ */
+export async function throughputWith(consumer: Record<string, number>): Promise<ThroughputFigures> {
+  const rx = await startChildReceiver(10);
   const config = await benchConfig({
     notify: { egress: { allow: ['127.0.0.1'] }, consumer, webhook: { enabled: true, targets: { siem: { url: rx.url, secretsEnv: 'BENCH_WH' } } } },
   });
   await prepare(config);
   await produce(config, alerts(N));
-  const log = createLogger({ level: 'warn', name: 'bench' });
+  const log = createLogger({ level: 'error', name: 'bench' });
+  const before = { writes: await sum('risk_hub_notification_ledger_writes_total'), records: await sum('risk_hub_notification_ledger_records_total'), commits: await sum('risk_hub_notification_offset_commits_total') };
   const t0 = Date.now();
+  const cpu0 = process.cpuUsage();
   const n = await startNotifier(config, { channels: ['webhook'], log, env: { BENCH_WH: secret }, http: false });
   const started = Date.now();
   let first = 0;
-  while (rx.requests.length < N) {
-    if (!first && rx.requests.length) first = Date.now();
-    if (Date.now() - started > 600_000) throw new Error(`only ${rx.requests.length}/${N} delivered in 10 minutes`);
-    await sleep(50);
+  let s = await rx.stats();
+  while (s.requests < N) {
+    if (!first && s.requests) first = Date.now();
+    if (Date.now() - started > 600_000) throw new Error(`only ${s.requests}/${N} delivered in 10 minutes`);
+    await sleep(20);
+    s = await rx.stats();
   }
   const done = Date.now();
+  const cpu = process.cpuUsage(cpu0);
+  await sleep(1500); // the last offsets committed (interval) before the lane stops
   await n.stop();
-  await rx.close();
+  const after = { writes: await sum('risk_hub_notification_ledger_writes_total'), records: await sum('risk_hub_notification_ledger_records_total'), commits: await sum('risk_hub_notification_offset_commits_total') };
+  s = await rx.stats();
+  rx.close();
   await removeBenchData(config);
   const secs = (done - (first || started)) / 1000;
-  return { perSecond: N / secs, startS: (first - t0) / 1000 };
+  return {
+    perSecond: N / secs,
+    startS: (first - t0) / 1000,
+    recordsPerLedgerWrite: (after.records - before.records) / (after.writes - before.writes),
+    commitsPerDelivery: (after.commits - before.commits) / N,
+    connections: s.connections,
+    doubles: s.requests - s.distinct,
+    cpuMsPerDelivery: (cpu.user + cpu.system) / 1000 / N,
+  };
 }
 
+/**
+ * The variants measured (notify.consumer overrides), by label; BENCH_NOTIFY_VARIANTS (JSON: label →
+ * overrides) replaces them, e.g. '{"defaults":{}}' to run only the defaults (how the A/B against an
+ * older checkout is run: its configuration knows none of the newer keys).
+ */
+const VARIANTS: Record<string, Record<string, number>> = process.env.BENCH_NOTIFY_VARIANTS
+  ? (JSON.parse(process.env.BENCH_NOTIFY_VARIANTS) as Record<string, Record<string, number>>)
+  : {
+      'defaults (maxInFlight 64 per lane, commits every 1 s and per batch)': {},
+      'maxInFlight 8': { maxInFlight: 8 },
+      'maxInFlight 1, commitIntervalMs 0 (one delivery at a time per lane, a commit per alert: the former defaults)': { maxInFlight: 1, commitIntervalMs: 0 },
+    };
+
 export async function throughput(): Promise<Record<string, string | number>> {
-  const each = await throughputWith({});
-  const interval = await throughputWith({ commitIntervalMs: 1000 });
-  const one = await throughputWith({ partitionsConsumedConcurrently: 1 });
-  return {
-    'alerts (backlog, 6 partitions)': N,
-    'notifier start to first delivery (s)': each.startS.toFixed(1),
-    'webhook deliveries/s, 10 ms receiver (defaults: 6 partitions at once, commit per alert)': each.perSecond.toFixed(0),
-    'same, commitIntervalMs 1000': interval.perSecond.toFixed(0),
-    'same, 1 partition at a time (per-partition ceiling)': one.perSecond.toFixed(0),
-  };
+  const out: Record<string, string | number> = { 'alerts (backlog, 6 partitions; receiver: own process, 10 ms)': N };
+  for (const [label, overrides] of Object.entries(VARIANTS)) {
+    const f = await throughputWith(overrides);
+    out[`webhook deliveries/s — ${label}`] = f.perSecond.toFixed(0);
+    out[`ledger records per produce request / offset commits per delivery — ${label}`] = `${f.recordsPerLedgerWrite.toFixed(1)} / ${f.commitsPerDelivery.toFixed(3)}`;
+    out[`notifier CPU ms per delivery (start to last delivery) / receiver connections / doubles — ${label}`] = `${f.cpuMsPerDelivery.toFixed(2)} / ${f.connections} / ${f.doubles}`;
+    out[`start to first delivery (s) — ${label}`] = f.startS.toFixed(1);
+  }
+  return out;
 }
 
 export async function isolation(): Promise<Record<string, string | number>> {
@@ -149,7 +222,9 @@ export async function isolation(): Promise<Record<string, string | number>> {
 }
 
 export async function run(): Promise<Record<string, string | number>> {
-  return { ...(await throughput()), ...(await isolation()) };
+  // BENCH_NOTIFY_PARTS=throughput (or isolation) runs one half.
+  const parts = (process.env.BENCH_NOTIFY_PARTS ?? 'throughput,isolation').split(',');
+  return { ...(parts.includes('throughput') ? await throughput() : {}), ...(parts.includes('isolation') ? await isolation() : {}) };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -11,6 +11,10 @@ const BENCHES: Record<string, () => Promise<void>> = {
     console.log(`\n## scorer\n\n| figure | value |\n|---|---|`);
     for (const [k, v] of Object.entries(figures)) console.log(`| ${k} | ${v} |`);
   },
+  // Side by side with the Kafka Streams reference (issue 17): prints its own table.
+  async versus() {
+    await (await import('./versus.ts')).run();
+  },
   async notify() {
     script('bench/notify.ts');
   },

@@ -39,7 +39,7 @@ const USERS = Number(process.env.BENCH_USERS ?? 100_000);
 const DISTRIBUTION = process.env.BENCH_DISTRIBUTION ?? 'uniform';
 if (DISTRIBUTION !== 'uniform' && DISTRIBUTION !== 'skewed') throw new Error(`BENCH_DISTRIBUTION must be uniform or skewed, not ${DISTRIBUTION}`);
 let seed = 0x9e3779b9;
-function userOf(i: number): number {
+export function userOf(i: number): number {
   if (DISTRIBUTION === 'uniform') return (i * 7919) % USERS;
   // mulberry32
   seed = (seed + 0x6d2b79f5) | 0;
@@ -49,7 +49,7 @@ function userOf(i: number): number {
   return Math.floor(USERS * u ** 3);
 }
 
-function attack(i: number, user: number, at: number, points: number | null = null): Attack {
+export function attack(i: number, user: number, at: number, points: number | null = null): Attack {
   return {
     event_id: `e${i}-${randomUUID()}`,
     occurred_at: at,
@@ -123,7 +123,7 @@ export async function rawLoop(config: Config, decode = false, broker?: number): 
 }
 
 /** Sum of a topic's end offsets: records written, plus one transaction marker per partition and transaction. */
-async function endOffsetsTotal(config: Config, topic: string): Promise<number> {
+export async function endOffsetsTotal(config: Config, topic: string): Promise<number> {
   const admin = createKafka(config).admin();
   await admin.connect();
   try {
@@ -138,7 +138,7 @@ async function endOffsetsTotal(config: Config, topic: string): Promise<number> {
 // figures are the deployed scorer's; the image's MALLOC_ARENA_MAX is set on the child below.
 const IMAGE_NODE_FLAGS = process.env.BENCH_IMAGE_FLAGS ?? '--max-semi-space-size=16 --max-old-space-size=256';
 
-function spawnScorer(configFile: string, port: number): ChildProcess {
+export function spawnScorer(configFile: string, port: number): ChildProcess {
   const log = openSync(configFile.replace(/\.yaml$/, '.log'), 'a');
   // BENCH_CPU_PROF=<dir>: the scorer process writes a V8 CPU profile there when it exits.
   const flags = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
@@ -152,12 +152,17 @@ function spawnScorer(configFile: string, port: number): ChildProcess {
   });
 }
 
-async function stop(child: ChildProcess): Promise<void> {
+/** SIGTERM, then SIGKILL after `graceMs` (a process that does not stop must not hang the bench). */
+export async function stop(child: ChildProcess, graceMs = 90_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
 }
 
-async function waitReady(port: number, timeoutMs = 600_000): Promise<number> {
+export async function waitReady(port: number, timeoutMs = 600_000): Promise<number> {
   const t0 = Date.now();
   while (Date.now() - t0 < timeoutMs) {
     try {
@@ -170,12 +175,17 @@ async function waitReady(port: number, timeoutMs = 600_000): Promise<number> {
   throw new Error('scorer not ready');
 }
 
-async function metric(port: number, name: string): Promise<number> {
+export async function metric(port: number, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
 }
 
 export async function run(): Promise<Record<string, string | number>> {
+  return withScorerBuild(measure);
+}
+
+/** Runs `fn` with the scorer built as spawnScorer runs it (dist/, unless BENCH_SCORER_TSX=1). */
+export async function withScorerBuild<T>(fn: () => Promise<T>): Promise<T> {
   // bin/risk-hub.js prefers dist/ when it exists, so a dist/ built here is removed afterwards: a source
   // checkout must keep running its sources (tests, demo).
   const built = process.env.BENCH_SCORER_TSX !== '1' && !existsSync('dist');
@@ -185,7 +195,7 @@ export async function run(): Promise<Record<string, string | number>> {
     if (b.status !== 0) throw new Error('npm run build failed');
   }
   try {
-    return await measure();
+    return await fn();
   } finally {
     if (built) rmSync('dist', { recursive: true, force: true });
   }
@@ -314,7 +324,19 @@ async function measureWith(config: Config): Promise<Record<string, string | numb
   };
 }
 
-async function latency(config: Config, rate: number): Promise<{ p50: number; p99: number; n: number; rate: number; sent: number }> {
+/** Options of a latency phase; the defaults are the scorer benchmark's own phase. */
+export interface LatencyOptions {
+  /** The alerts topic the probes' alerts are read from (default: the config's). */
+  alerts?: string;
+  /** Seconds of load before the measured window (probes sent then are not counted). */
+  warmupSeconds?: number;
+  /** Seconds of the measured window. */
+  seconds?: number;
+  /** Called when the measured window opens, and when its load has been sent (before waiting for the last probes). */
+  window?: { start(): void | Promise<void>; end(): void | Promise<void> };
+}
+
+export async function latency(config: Config, rate: number, opts: LatencyOptions = {}): Promise<{ p50: number; p99: number; n: number; rate: number; sent: number }> {
   const kafka = createKafka(config);
   const producer = kafka.producer({ idempotent: true });
   const serde = new AvroSerde(config);
@@ -324,7 +346,7 @@ async function latency(config: Config, rate: number): Promise<{ p50: number; p99
   const latencies: number[] = [];
   const consumer = kafka.consumer({ groupId: `${config.applicationId}-latency`, readUncommitted: false, maxWaitTimeInMs: 20 });
   await consumer.connect();
-  await consumer.subscribe({ topic: config.topics.alerts, fromBeginning: false });
+  await consumer.subscribe({ topic: opts.alerts ?? config.topics.alerts, fromBeginning: false });
   const reader = readerType('risk-alert.avsc');
   await consumer.run({
     eachMessage: async ({ message }) => {
@@ -334,10 +356,23 @@ async function latency(config: Config, rate: number): Promise<{ p50: number; p99
     },
   });
   await sleep(3000); // let the latency consumer join before probing
-  const seconds = 20;
+  const seconds = opts.seconds ?? 20;
   const tickMs = 50;
   const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
   let i = N + 1;
+  const warmEnd = Date.now() + (opts.warmupSeconds ?? 0) * 1000;
+  while (Date.now() < warmEnd) {
+    const tick = Date.now();
+    const messages = [];
+    for (let k = 0; k < perTick; k++, i++) {
+      const a = attack(i, userOf(i), Date.now());
+      messages.push({ key: userKey(a.application_id, a.environment, a.user.key), value: await serde.encode(subject, a) });
+    }
+    await producer.send({ topic: config.topics.attacks, messages, acks: -1 });
+    const wait = tickMs - (Date.now() - tick);
+    if (wait > 0) await sleep(wait);
+  }
+  await opts.window?.start();
   const tEnd = Date.now() + seconds * 1000;
   let sent = 0;
   const t0 = Date.now();
@@ -358,6 +393,7 @@ async function latency(config: Config, rate: number): Promise<{ p50: number; p99
     if (wait > 0) await sleep(wait);
   }
   const actualRate = (sent / (Date.now() - t0)) * 1000;
+  await opts.window?.end();
   const deadline = Date.now() + 30_000;
   while (latencies.length < sentAt.size && Date.now() < deadline) await sleep(100);
   await consumer.disconnect();

@@ -14,6 +14,7 @@ interface DemoOpts {
   users: number;
   start?: string;
   withApp?: boolean;
+  pythonApp: boolean;
   out: string;
   keepStack?: boolean;
   keepTopics?: boolean;
@@ -33,6 +34,7 @@ export function register(program: Command): void {
     .option('--start <time>', 'event time of the first simulated event (default: so that the run ends at the present; a week back when unbounded)')
     .option('--with-app', 'also drive the example Express app (with the Risk Hub agent) with real HTTP attacks (default: on when it loads)')
     .option('--no-with-app', 'simulated traffic only')
+    .option('--no-python-app', 'no example Python app beside the Express one (it runs when python3 is found)')
     .option('--out <dir>', 'where delivered messages, alerts, logs and state go', '.risk-hub/demo')
     .option('--keep-stack', 'leave a local stack this demo started running afterwards (the next demo then starts in seconds)')
     .option('--keep-topics', "keep this run's topics and state afterwards")
@@ -84,6 +86,7 @@ The webhook receiver verifies signatures with a random secret per run, or DEMO_W
           seed: opts.seed ?? randomSeed(),
           ...(opts.start !== undefined ? { start: parseStart(opts.start, Date.now()) } : {}),
           withApp: opts.withApp === undefined ? 'auto' : opts.withApp ? 'on' : 'off',
+          withPythonApp: opts.pythonApp,
           keepStack: Boolean(opts.keepStack),
           keepTopics: Boolean(opts.keepTopics),
           stop: stop.signal,

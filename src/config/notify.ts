@@ -73,6 +73,8 @@ const channelCommon = {
   enabled: z.boolean().default(false),
   /** Timeout of one attempt (ms): connect + response; always capped by what is left of the retry budget. */
   timeoutMs: ms.default(10_000),
+  /** Deliveries in flight at once on each target's lane of this channel (overrides notify.consumer.maxInFlight; 1 = one at a time). */
+  maxInFlight: z.number().int().min(1).max(1024).optional(),
   /** Overrides of notify.retry for this channel (same fields, no defaults: unset fields follow notify.retry). */
   retry: z
     .strictObject({
@@ -204,11 +206,17 @@ export const NotifySchema = z
         /** Partitions of risk-alerts one channel handles at the same time (in order within each). */
         partitionsConsumedConcurrently: z.number().int().min(1).max(64).default(6),
         /**
-         * 0: commit the input offset after every handled alert. > 0: commit handled offsets at most
-         * this often (ms) and at the end of each fetched batch — faster, and still safe: an alert handled
-         * but not yet committed when the process dies is found on the delivery ledger and skipped.
+         * Handled offsets are committed at most this often (ms) and at the end of each fetched batch;
+         * 0: whenever the handled prefix advances (a commit per alert or so: slow). Safe either way: an
+         * alert handled but not yet committed when the process dies is found on the delivery ledger and skipped.
          */
-        commitIntervalMs: z.number().int().min(0).default(0),
+        commitIntervalMs: z.number().int().min(0).max(60_000).default(1000),
+        /**
+         * Deliveries in flight at once on each target's lane (across its partitions): alerts of different
+         * users go out concurrently, one user's alerts one after the other, in order. Also the bound of
+         * the lane's HTTP connections. 1 restores one delivery at a time per lane.
+         */
+        maxInFlight: z.number().int().min(1).max(1024).default(64),
         /** Group session timeout (ms). The consumer heartbeats while an alert is being retried. */
         sessionTimeoutMs: ms.default(30_000),
         /**
@@ -250,6 +258,21 @@ export type NotifyConfig = z.infer<typeof NotifySchema>;
 export type SlackConfig = NotifyConfig['slack'];
 export type EmailConfig = NotifyConfig['email'];
 export type WebhookConfig = NotifyConfig['webhook'];
+
+/**
+ * Ceilings of deliveries in flight where the receiver limits its callers, unless the channel sets its
+ * own: Slack's incoming webhooks take about one message a second per webhook (a burst beyond gets 429
+ * and waits out Retry-After), and SMTP servers commonly refuse more than ~10 sessions per client.
+ */
+const CHANNEL_MAX_IN_FLIGHT: Readonly<Partial<Record<Channel, number>>> = Object.freeze({ slack: 4, email: 8 });
+
+/**
+ * Deliveries in flight at once on one lane of `channel`: the channel's override, else
+ * notify.consumer.maxInFlight within the channel's ceiling (CHANNEL_MAX_IN_FLIGHT).
+ */
+export function maxInFlight(n: NotifyConfig, channel: Channel): number {
+  return n[channel].maxInFlight ?? Math.min(n.consumer.maxInFlight, CHANNEL_MAX_IN_FLIGHT[channel] ?? Number.MAX_SAFE_INTEGER);
+}
 
 /** The retry policy of a channel: notify.retry with the channel's overrides. */
 export function retryPolicy(n: NotifyConfig, channel: Channel): RetryConfig {

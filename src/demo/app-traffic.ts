@@ -9,6 +9,8 @@
 //     times (the demo's decisions policy blocks her at tier 3, see config.ts) or a bound is reached:
 //     the app's 403 answers are counted by user, so the live view and the summary show the block.
 // These events carry wall-clock time (they are real requests), unlike the simulator's fast clock.
+// The demo plays the same script against the example Python app (python-app.ts), which has the same
+// routes and accounts under its own application id.
 
 import type { Logger } from '../log.ts';
 import { importExample, type ExampleServerModule, type ExampleTrafficModule } from './examples.ts';

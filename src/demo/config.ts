@@ -10,6 +10,8 @@
 // keep attacking past that, so her next requests are answered 403. The challenge is the first
 // enforced decision (offense 1, 15m), the block the second (offense 2, 1h): escalation, visible.
 
+import { pythonRelayOverrides } from './python-app.ts';
+
 export interface DemoEndpoints {
   slackUrl: string;
   webhookUrl: string;
@@ -60,6 +62,8 @@ export function demoOverrides(
     scorer: { stateDir: opts.stateDir, advertisedUrl: `http://127.0.0.1:${opts.httpPort}` },
     http: { host: '127.0.0.1', port: opts.httpPort },
     decisions: DEMO_DECISIONS,
+    // the example Python app's relay (python-app.ts): loopback, a free port, its token from this run
+    relay: pythonRelayOverrides(),
     notify: {
       // The receivers listen on loopback, which the SSRF guard refuses unless allowed explicitly.
       egress: { allow: ['127.0.0.1'] },

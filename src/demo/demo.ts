@@ -4,7 +4,8 @@
 //   → topics applied, schemas registered (fresh names per run)
 //   → loopback receivers: Slack stand-in, Standard Webhooks receiver, SMTP mailbox
 //   → scorer (its own consumer group, exactly-once) and the three notifiers (one group per channel)
-//   → traffic: the simulator (and, with --with-app, real HTTP attacks on the example Express app)
+//   → traffic: the simulator (and, with --with-app, real HTTP attacks on the example Express app and on
+//     its Python twin, examples/python-app, whose agent sends to a relay run in this process)
 //   → live view from the changelog, risk-alerts, the delivery ledger and risk-decisions (the demo's
 //     policy blocks the example app's attacker, whose next requests the app refuses with 403)
 //   → on Ctrl-C or --duration: stop the traffic, let the last alerts be delivered (bounded), stop
@@ -35,6 +36,7 @@ import { attackersUntil, type AttackerIdentity } from '../simulate/generator.ts'
 import { startSimulation, type SimulationHandle } from '../simulate/runner.ts';
 import { APP_APPLICATION, APP_ENVIRONMENT, APP_ROLES, PERSISTENT_ATTACKER, startAppTraffic, type AppTraffic } from './app-traffic.ts';
 import { demoNames, demoOverrides } from './config.ts';
+import { findPython, PY_APPLICATION, PY_ENVIRONMENT, startPythonApp, type PythonApp } from './python-app.ts';
 import { startMailReceiver, startSlackReceiver, startWebhookReceiver, type Receiver } from './receivers.ts';
 import { clock, COLOR, decisionCounts, fit, PLAIN, renderDashboard, renderLine, type Snapshot } from './view.ts';
 import { CHANNELS, DemoWatcher } from './watch.ts';
@@ -58,6 +60,8 @@ export interface DemoOptions {
   start?: number;
   /** Drive the example Express app with real attack requests: on, off, or on when it loads. */
   withApp: 'on' | 'off' | 'auto';
+  /** Beside the Express app, run the example Python app (examples/python-app) and its relay, when python3 is there (default true). */
+  withPythonApp?: boolean;
   /** Leave a local stack this run started running afterwards. */
   keepStack: boolean;
   /** Keep the run's topics (and state directory) afterwards. */
@@ -97,6 +101,8 @@ export interface DemoSummary {
   }>;
   /** The example app's traffic: requests sent and the app's 403 answers by user key. */
   app?: { requests: number; refused: Record<string, number> } | undefined;
+  /** The same for the example Python app (application demo-shop-py), when it ran. */
+  pythonApp?: { requests: number; refused: Record<string, number> } | undefined;
   outDir: string;
   stack: 'started' | 'reused' | 'external';
   stackStopped: boolean;
@@ -225,6 +231,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const receivers: Receiver[] = [];
   const roles = new Map<string, string>();
   let appHandle: ExampleAppHandle | undefined;
+  let pyApp: PythonApp | undefined;
+  let pyTraffic: AppTraffic | undefined;
 
   const runCleanup = async () => {
     for (const [what, f] of cleanup.splice(0).reverse()) {
@@ -340,6 +348,29 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
         progress.note(`skipped: ${(err as Error).message}`);
       }
     }
+    if (o.withApp !== 'off' && o.withPythonApp !== false) {
+      const python = findPython(env);
+      if (python === undefined) {
+        progress.finish();
+        write(`python3 not found: the demo runs without the example Python app (examples/python-app)\n`);
+        log.warn({}, 'python3 not found: the example Python app is not started');
+      } else {
+        progress.step('starting the example Python app (WSGI, the Python agent) and its relay');
+        try {
+          const py = await startPythonApp(cfg, { python, log, env });
+          pyApp = py;
+          cleanup.push(['python app and relay', () => py.close()]);
+          pyTraffic = await startAppTraffic(py.url, { log: log.child({ role: 'python-app-traffic' }) });
+          const pt = pyTraffic;
+          cleanup.push(['python app traffic', () => pt.stop()]);
+          progress.note(`${py.url} (application ${PY_APPLICATION}, relay ${py.relayUrl})`);
+        } catch (err) {
+          if (o.withApp === 'on') throw err;
+          log.warn({ err }, 'example Python app not started');
+          progress.note(`skipped: ${(err as Error).message}`);
+        }
+      }
+    }
 
     progress.step('starting the traffic simulator');
     const start = o.start ?? defaultStart(Date.now(), o.speed, o.durationMs);
@@ -363,6 +394,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     if (!o.tty) {
       write(`ready in ${(startupMs / 1000).toFixed(1)} s: scorer ${sc.url} · seed ${o.seed} · event time from ${new Date(start).toISOString()} at ×${o.speed}\n`);
       write(`receivers: slack ${slack.url} · webhook ${webhook.url} · mail ${mail.url} · output ${shownDir}\n`);
+      if (appHandle || pyApp) write(`apps:${appHandle ? ` express ${appHandle.url} (${APP_APPLICATION})` : ''}${pyApp ? ` · python ${pyApp.url} (${PY_APPLICATION}, relay ${pyApp.relayUrl})` : ''}\n`);
       if (appHandle) {
         const cli = `risk-hub -c ${join(shownDir, CLI_CONFIG_FILE)} decisions`;
         write(`decisions: ${cli} list --app ${APP_APPLICATION} · lift: ${cli} remove --app ${APP_APPLICATION} --user ${PERSISTENT_ATTACKER.user} --reason "demo: lifted by hand"\n`);
@@ -373,7 +405,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     let phase: Snapshot['phase'] = 'running';
     let last = { t: Date.now(), produced: 0, scored: 0 };
     let rates = { produced: 0, scored: 0 };
-    const produced = () => simulation.stats().sent + (appHandle ? appHandle.agent.stats().sent : 0);
+    const produced = () => simulation.stats().sent + (appHandle ? appHandle.agent.stats().sent : 0) + (pyApp ? pyApp.stats().sent : 0);
     const scored = async () => (await counterTotal(metrics.scorerEvents)) - base.events + (await counterTotal(metrics.scorerDeadLettered)) - base.dlq;
     const snapshot = async (): Promise<Snapshot> => {
       const now = Date.now();
@@ -398,7 +430,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
         usersTracked: w.users.size,
         top: w.top(8).map((u) => ({
           ...u,
-          role: roles.get(u.key) ?? (u.application === APP_APPLICATION ? (APP_ROLES[u.user] ?? 'app') : 'benign'),
+          role: roles.get(u.key) ?? appRole(u.application, u.user) ?? 'benign',
           decision: w.decisionFor(u.key, now),
         })),
         threshold: cfg.scoring.threshold,
@@ -413,6 +445,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
         outDir: shownDir,
         app: appHandle
           ? { url: appHandle.url, requests: appTraffic?.requests ?? 0, detections: appHandle.agent.stats().detections, refused: refusedTotal(appTraffic) }
+          : undefined,
+        pythonApp: pyApp
+          ? { url: pyApp.url, requests: pyTraffic?.requests ?? 0, detections: pyApp.stats().detections, refused: refusedTotal(pyTraffic) }
           : undefined,
         decisions: w.decisions,
         cliConfig: join(shownDir, CLI_CONFIG_FILE),
@@ -458,6 +493,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     await sim.stop();
     await appTraffic?.stop();
     await appHandle?.close();
+    await pyTraffic?.stop();
+    await pyApp?.close(); // the Python agent flushes to the relay, the relay to Kafka
     const drainMs = o.durationMs !== undefined ? 60_000 : 20_000;
     const drainDeadline = Date.now() + drainMs;
     const hurried = () => o.hurry?.aborted === true;
@@ -493,7 +530,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       roles,
       expected,
       receivers: { slack, mail, webhook },
-      app: appTraffic ? { requests: appTraffic.requests, refused: refusedByKey(appTraffic) } : undefined,
+      app: appTraffic ? { requests: appTraffic.requests, refused: refusedByKey(appTraffic, APP_APPLICATION, APP_ENVIRONMENT) } : undefined,
+      pythonApp: pyTraffic ? { requests: pyTraffic.requests, refused: refusedByKey(pyTraffic, PY_APPLICATION, PY_ENVIRONMENT) } : undefined,
       outDir: shownDir,
       stack: stackInfo,
     });
@@ -576,9 +614,21 @@ function refusedTotal(t: AppTraffic | undefined): number {
   return t ? Object.values(t.refused).reduce((a, b) => a + b, 0) : 0;
 }
 
-/** The example app's 403 answers by full user key (application/environment/user). */
-function refusedByKey(t: AppTraffic): Record<string, number> {
-  return Object.fromEntries(Object.entries(t.refused).map(([user, n]) => [userKey(APP_APPLICATION, APP_ENVIRONMENT, user), n]));
+/** An example app's 403 answers by full user key (application/environment/user). */
+function refusedByKey(t: AppTraffic, application: string, environment: string): Record<string, number> {
+  return Object.fromEntries(Object.entries(t.refused).map(([user, n]) => [userKey(application, environment, user), n]));
+}
+
+/** The role of an example app's user (the Python app's marked "py"), or undefined for other users. */
+function appRole(application: string, user: string): string | undefined {
+  if (application === APP_APPLICATION) return APP_ROLES[user] ?? 'app';
+  if (application === PY_APPLICATION) return (APP_ROLES[user] ?? 'app').replace(/^app/, 'py app');
+  return undefined;
+}
+
+/** The user key belongs to one of the example apps (their users are not the simulator's). */
+function isAppUser(key: string): boolean {
+  return key.startsWith(`${APP_APPLICATION}/`) || key.startsWith(`${PY_APPLICATION}/`);
 }
 
 /**
@@ -612,17 +662,22 @@ function buildSummary(p: {
   expected: AttackerIdentity[];
   receivers: { slack: Receiver; mail: Receiver; webhook: Receiver };
   app: DemoSummary['app'];
+  pythonApp: DemoSummary['pythonApp'];
   outDir: string;
   stack: DemoSummary['stack'];
 }): DemoSummary {
   const w = p.watcher;
   const alerted = new Set(w.alerts.map((a) => userKey(a.alert.application_id, a.alert.environment, a.alert.user.key)));
   const attackerKeys = new Set(p.roles.keys());
-  const benignAlerted = [...alerted].filter((k) => !attackerKeys.has(k) && !k.startsWith(`${APP_APPLICATION}/`));
+  const benignAlerted = [...alerted].filter((k) => !attackerKeys.has(k) && !isAppUser(k));
   // Attackers whose attack began during the run (wave starts in event time) and the example app's.
   const attackers = new Map<string, string>();
   for (const a of p.expected) if (attackerKeys.has(userKey(a.application, a.environment, a.user))) attackers.set(userKey(a.application, a.environment, a.user), a.role.replace('_', ' '));
-  for (const k of alerted) if (k.startsWith(`${APP_APPLICATION}/`)) attackers.set(k, APP_ROLES[k.split('/')[2] ?? ''] ?? 'app');
+  for (const k of alerted) {
+    const [application = '', , user = ''] = k.split('/');
+    const role = appRole(application, user);
+    if (role !== undefined) attackers.set(k, role);
+  }
   return {
     runId: p.runId,
     startupMs: p.startupMs,
@@ -656,6 +711,7 @@ function buildSummary(p: {
       alertId: d.alert_id,
     })),
     ...(p.app ? { app: p.app } : {}),
+    ...(p.pythonApp ? { pythonApp: p.pythonApp } : {}),
     outDir: p.outDir,
     stack: p.stack,
     stackStopped: false,
@@ -725,7 +781,7 @@ function formatDecisions(s: DemoSummary, st: typeof COLOR): string[] {
   const shown = [...byUser.values()].slice(0, 10);
   for (const d of shown) {
     const what = `${d.action.toLowerCase()} ${formatDuration(d.durationMs)}`;
-    const refused = s.app?.refused[d.user];
+    const refused = s.app?.refused[d.user] ?? s.pythonApp?.refused[d.user];
     out.push(
       `                ${d.user}: ${d.action === 'BLOCK' ? st.red(what) : what} (${d.source === 'POLICY' ? `tier ${d.tier ?? '?'}` : 'by hand'}${d.offense ? `, offense ${d.offense}` : ''})` +
         `${d.simulated ? ' (simulated: not enforced)' : ''}${refused ? `, then ${st.red(`refused ${refused} request${refused === 1 ? '' : 's'} (403)`)} by the app` : ''}` +
@@ -736,6 +792,10 @@ function formatDecisions(s: DemoSummary, st: typeof COLOR): string[] {
   if (s.app) {
     const total = Object.values(s.app.refused).reduce((a, b) => a + b, 0);
     out.push(`  demo app    ${s.app.requests.toLocaleString('en-US')} requests, ${total ? st.red(`${total} refused (403) by its agent's decisions`) : 'none refused (403)'}`);
+  }
+  if (s.pythonApp) {
+    const total = Object.values(s.pythonApp.refused).reduce((a, b) => a + b, 0);
+    out.push(`  python app  ${s.pythonApp.requests.toLocaleString('en-US')} requests, ${total ? st.red(`${total} refused (403) by the Python agent's decisions`) : 'none refused (403)'}`);
   }
   return out;
 }

@@ -26,6 +26,8 @@ export interface Snapshot {
   scorerUrl: string;
   outDir: string;
   app?: { url: string; requests: number; detections: number; refused: number } | undefined;
+  /** The example Python app (its agent sends to the demo's relay), when it runs. */
+  pythonApp?: { url: string; requests: number; detections: number; refused: number } | undefined;
   /** Decision records published in this run (LIFTs included). */
   decisions: Decision[];
   /** The run's CLI configuration (topics, broker, registry), for the `risk-hub decisions` hints. */
@@ -128,7 +130,9 @@ export function renderDashboard(s: Snapshot, st: Style = PLAIN, width = 100): st
     .join(st.dim(' · '));
   lines.push(`${st.bold('delivered ')}  ${dl}`);
   if (s.app) lines.push(`${st.bold('demo app  ')}  ${s.app.url} · ${n(s.app.requests)} requests · ${n(s.app.detections)} attacks detected by the agent`);
-  const refused = s.app?.refused ? ` · app refused ${st.red(`${n(s.app.refused)} request${s.app.refused === 1 ? '' : 's'} (403)`)}` : '';
+  if (s.pythonApp) lines.push(`${st.bold('python app')}  ${s.pythonApp.url} · ${n(s.pythonApp.requests)} requests · ${n(s.pythonApp.detections)} attacks detected (Python agent → relay)`);
+  const refusedBy = (what: string, k: number) => ` · ${what} refused ${st.red(`${n(k)} request${k === 1 ? '' : 's'} (403)`)}`;
+  const refused = (s.app?.refused ? refusedBy('app', s.app.refused) : '') + (s.pythonApp?.refused ? refusedBy('python app', s.pythonApp.refused) : '');
   lines.push(`${st.bold('decisions ')}  ${s.decisions.length ? decisionCounts(s.decisions) : '0 made'}${refused}`);
   lines.push('');
   const bounds = [s.threshold, ...s.tierBounds];
@@ -208,6 +212,7 @@ export function renderLine(s: Snapshot): string {
     (d.slack.dead_lettered + d.email.dead_lettered + d.webhook.dead_lettered ? ` (dead-lettered ${d.slack.dead_lettered + d.email.dead_lettered + d.webhook.dead_lettered})` : '') +
     (s.decisions.length ? ` · decisions ${decisionCounts(s.decisions)}` : '') +
     (s.app?.refused ? ` · app refused ${s.app.refused} (403)` : '') +
+    (s.pythonApp?.refused ? ` · python app refused ${s.pythonApp.refused} (403)` : '') +
     (top ? ` · top: ${top}` : '') +
     (s.phase !== 'running' ? ` · ${s.phase}` : '')
   );

@@ -152,6 +152,22 @@ export const notificationDeadLettered = new Counter({
   labelNames: ['channel', 'reason'],
   registers: [registry],
 });
+export const notificationLedgerWrites = new Counter({
+  name: 'risk_hub_notification_ledger_writes_total',
+  help: 'Produce requests to the delivery ledger (each carries the records of the deliveries waiting: see risk_hub_notification_ledger_records_total)',
+  registers: [registry],
+});
+export const notificationLedgerRecords = new Counter({
+  name: 'risk_hub_notification_ledger_records_total',
+  help: 'Records written to the delivery ledger (one per delivery attempt)',
+  registers: [registry],
+});
+export const notificationOffsetCommits = new Counter({
+  name: 'risk_hub_notification_offset_commits_total',
+  help: 'Offset commits of the notifier lanes (every notify.consumer.commitIntervalMs and at the end of each batch)',
+  labelNames: ['channel'],
+  registers: [registry],
+});
 
 // -- Kafka clients -----------------------------------------------------------------------------
 export const kafkaRetriedErrors = new Counter({
@@ -184,6 +200,11 @@ export const relayDetections = new Counter({
   name: 'risk_hub_relay_detections_total',
   help: 'Attacks the relay found in request events, by attack type',
   labelNames: ['attack_type'],
+  registers: [registry],
+});
+export const relayWafTimeouts = new Counter({
+  name: 'risk_hub_relay_waf_timeouts_total',
+  help: 'Engine runs of the relay that used up relay.wafBudgetMicros and kept what they had found (fail open: a detection may be missed)',
   registers: [registry],
 });
 export const relayQueued = new Gauge({

@@ -1,5 +1,6 @@
+import { setMaxListeners } from 'node:events';
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
-import type { Channel } from '../config/notify.ts';
+import { maxInFlight, type Channel } from '../config/notify.ts';
 import type { Config } from '../config/schema.ts';
 import type { Decision, RiskAlert } from '../contracts.ts';
 import { PoisonRecordError } from '../errors.ts';
@@ -8,21 +9,23 @@ import { notifierGroupId, notifierLaneGroupId } from '../kafka/names.ts';
 import { isNotifiedDecision, type Notification } from './notification.ts';
 import { alertReader, decisionReader } from './readers.ts';
 import type { Logger } from '../log.ts';
-import { consumerLag, notificationDeadLettered, notifications } from '../metrics/index.ts';
+import { consumerLag, notificationDeadLettered, notificationOffsetCommits, notifications } from '../metrics/index.ts';
 import type { KafkaDeadLetters } from './dead-letter.ts';
 import { stringHeaders } from './dead-letter.ts';
 import { faultPoint } from './faults.ts';
 import type { LedgerTail } from './ledger.ts';
 import type { ChannelProcessor, Lane, RecordOrigin } from './processor.ts';
+import { handleInOrderPerKey, Slots } from './in-order.ts';
 import { ShutdownError } from './retry.ts';
 
 // One consumer group per target of a channel on risk-alerts — its delivery lane,
 // `<applicationId>-notifier-<channel>-<target>` — read_committed (the scorer writes alerts in
-// transactions). Within a partition, a lane handles alerts one after the other, in order (per-user
-// order per target); the offset of an alert is resolved and committed only after the processor
-// returned, i.e. after the lane's target was delivered or dead-lettered and the ledger record was
-// acknowledged. A hanging target holds up only its own lane: the channel's other targets, and every
-// other channel, go on at their own pace.
+// transactions). A lane handles the alerts of different users concurrently (up to maxInFlight across
+// its partitions) and one user's alerts one after the other, in order (per-user order per target;
+// src/notify/in-order.ts). The offset of an alert is resolved only once it and every alert before it
+// in its partition were delivered or dead-lettered and their ledger records acknowledged; offsets are
+// committed every commitIntervalMs and at the end of each batch. A hanging target holds up only its
+// own lane: the channel's other targets, and every other channel, go on at their own pace.
 //
 // The same lane also subscribes to the decisions topic (a second subscription, same group, same ledger
 // gate): a person's decision (source MANUAL: block, challenge, monitor, lift) is handled like an alert —
@@ -64,6 +67,8 @@ export class ChannelConsumer {
   private ledgerGate: Promise<void> = Promise.resolve();
   private readonly reader = alertReader();
   private readonly decisions = decisionReader();
+  /** Deliveries in flight on this lane, across its partitions. */
+  private readonly slots: Slots;
   joined = false;
   handled = 0;
 
@@ -71,6 +76,9 @@ export class ChannelConsumer {
     this.channel = d.processor.channel;
     this.target = d.lane.target;
     this.groupId = laneGroupId(d.config, this.channel, this.target);
+    this.slots = new Slots(maxInFlight(d.config.notify, this.channel));
+    // Every delivery in flight listens to the lane's shutdown signal (its attempt, its backoff sleep, a registry wait).
+    setMaxListeners(10 + 4 * this.slots.max, this.abort.signal);
   }
 
   async start(): Promise<void> {
@@ -99,6 +107,7 @@ export class ChannelConsumer {
       this.ledgerGate = this.d.tail.catchUp();
       this.ledgerGate.catch(() => undefined);
     });
+    consumer.on(consumer.events.COMMIT_OFFSETS, () => notificationOffsetCommits.labels(this.channel).inc());
     consumer.on(consumer.events.REBALANCING, () => {
       this.joined = false;
     });
@@ -118,17 +127,34 @@ export class ChannelConsumer {
       partitionsConsumedConcurrently: n.consumer.partitionsConsumedConcurrently,
       eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
         await this.awaitLedger(heartbeat);
-        for (const message of batch.messages) {
-          if (!isRunning() || isStale() || this.abort.signal.aborted) return;
-          const done = await this.handleMessage(batch.topic, batch.partition, message, heartbeat);
-          if (!done) return; // shutdown mid-delivery: leave the offset uncommitted
-          await faultPoint('notifier.before-commit', log);
-          resolveOffset(message.offset);
-          await commitOffsetsIfNecessary();
-          this.handled++;
-          const lag = BigInt(batch.highWatermark) - BigInt(message.offset) - 1n;
+        const lagOf = (offset: string) => {
+          const lag = BigInt(batch.highWatermark) - BigInt(offset) - 1n;
           consumerLag.labels(this.groupId, batch.topic, String(batch.partition)).set(Number(lag < 0n ? 0n : lag));
-        }
+        };
+        // One commit request at a time; kafkajs commits only when commitIntervalMs has passed (or, with 0, when anything new is resolved).
+        let committing: Promise<void> | undefined;
+        const items = batch.messages.map((m) => ({ key: m.key === null ? null : m.key.toString('latin1'), offset: m.offset, m }));
+        await handleInOrderPerKey(items, {
+          slots: this.slots,
+          stopped: () => !isRunning() || isStale() || this.abort.signal.aborted,
+          handle: async ({ m }) => {
+            const done = await this.handleMessage(batch.topic, batch.partition, m, heartbeat);
+            if (done) await faultPoint('notifier.before-commit', log);
+            return done; // false: shutdown mid-delivery, the offset stays uncommitted
+          },
+          onHandled: ({ offset }) => {
+            resolveOffset(offset);
+            this.handled++;
+            lagOf(offset);
+            // Keeps the membership alive through a long batch (kafkajs sends one only when the heartbeat interval has passed).
+            heartbeat().catch(() => undefined);
+            committing ??= commitOffsetsIfNecessary()
+              .catch((err: unknown) => log.debug({ channel: this.channel, target: this.target, err: (err as Error).message }, 'offset commit failed; retried at the end of the batch'))
+              .finally(() => {
+                committing = undefined;
+              });
+          },
+        }).finally(() => committing);
         if (batch.messages.length === 0) consumerLag.labels(this.groupId, batch.topic, String(batch.partition)).set(Math.max(0, Number(batch.offsetLag())));
       },
     });

@@ -7,11 +7,24 @@ import { retryWhileUnavailable, subjectFor, type AvroSerde } from '../kafka/serd
 import { deliveryReader } from './readers.ts';
 import type { Logger } from '../log.ts';
 import type { DeliveryCache } from './delivery-cache.ts';
+import { notificationLedgerRecords, notificationLedgerWrites } from '../metrics/index.ts';
+import { GroupCommit } from './group-commit.ts';
 import type { DeliveryRecord, LedgerWriter } from './processor.ts';
+
+/** Ledger records per produce request at most (a record is ~200 bytes: well under a request's size limit). */
+const MAX_RECORDS_PER_WRITE = 500;
+
+interface LedgerMessage {
+  key: string;
+  value: Buffer;
+  timestamp: string;
+}
 
 // The delivery ledger, `risk-alert-deliveries`: one Avro record per attempt (schemas/delivery.avsc).
 //
-// Writing: acks=all from an idempotent producer, awaited before the input offset is committed.
+// Writing: acks=all from an idempotent producer, awaited before the input offset is committed. The
+// writes of concurrent deliveries share produce requests (GroupCommit): each still resolves only once
+// its own record is acknowledged.
 // Reading back (LedgerTail): on start, every notifier process follows the ledger from
 // `now - ledger.lookbackMs` in a private, never-committing consumer group, and keeps the terminal
 // states (delivered, dead_lettered) in a bounded DeliveryCache. Before a channel consumer handles its
@@ -25,17 +38,28 @@ export function ledgerKey(r: Pick<DeliveryRecord, 'channel' | 'target_id' | 'ale
 
 export class KafkaLedger implements LedgerWriter {
   private readonly subject: string;
+  private readonly group: GroupCommit<LedgerMessage>;
   constructor(
-    private readonly producer: Producer,
+    producer: Producer,
     private readonly serde: AvroSerde,
-    private readonly topic: string,
+    topic: string,
   ) {
     this.subject = subjectFor(topic);
+    this.group = new GroupCommit(async (messages) => {
+      notificationLedgerWrites.inc();
+      await producer.send({ topic, acks: -1, messages });
+      notificationLedgerRecords.inc(messages.length);
+    }, MAX_RECORDS_PER_WRITE);
+  }
+
+  /** Produce requests made so far (each carries one or more records). */
+  get writes(): number {
+    return this.group.flushes;
   }
 
   async write(r: DeliveryRecord): Promise<void> {
     const value = await this.serde.encode(this.subject, r);
-    await this.producer.send({ topic: this.topic, acks: -1, messages: [{ key: ledgerKey(r), value, timestamp: String(r.attempted_at) }] });
+    await this.group.add({ key: ledgerKey(r), value, timestamp: String(r.attempted_at) });
   }
 }
 

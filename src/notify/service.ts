@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { Admin, Kafka, Producer } from 'kafkajs';
-import { CHANNELS, retryPolicy, type Channel } from '../config/notify.ts';
+import { CHANNELS, maxInFlight, retryPolicy, type Channel } from '../config/notify.ts';
 import type { Config } from '../config/schema.ts';
 import { ConfigError, isRetriable, SchemaError } from '../errors.ts';
 import { startHttp, type HttpHandle } from '../http.ts';
@@ -69,8 +69,11 @@ export function selectChannels(config: Config, wanted: Channel[] | 'all'): Chann
 export function createSender(config: Config, channel: Channel, targets: ResolvedTargets, scrubber: Scrubber): ChannelSender {
   const n = config.notify;
   const render = renderers(n);
+  // Keep-alive connections, bounded: each target's lane has at most maxInFlight requests in flight, so
+  // this many connections per origin let targets that share an origin (Slack) never wait for each other.
+  const connections = maxInFlight(n, channel) * Math.max(1, targets[channel].length);
   const agent = () =>
-    createSafeAgent({ allow: n.egress.allow, connectTimeoutMs: n[channel].timeoutMs, headersTimeoutMs: n[channel].timeoutMs, bodyTimeoutMs: n[channel].timeoutMs });
+    createSafeAgent({ allow: n.egress.allow, connectTimeoutMs: n[channel].timeoutMs, headersTimeoutMs: n[channel].timeoutMs, bodyTimeoutMs: n[channel].timeoutMs, connections });
   switch (channel) {
     case 'slack':
       return new SlackSender({ dispatcher: agent(), render: render.slack }) as ChannelSender;

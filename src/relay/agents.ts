@@ -56,6 +56,13 @@ export class AgentPool {
     return n;
   }
 
+  /** Engine runs over the WAF budget in every agent since it was created (agents are never removed). */
+  wafTimeouts(): number {
+    let n = 0;
+    for (const a of this.agents.values()) n += a.stats().wafTimeouts;
+    return n;
+  }
+
   async close(timeoutMs: number): Promise<void> {
     this.closed = true;
     await Promise.all([...this.agents.values()].map((a) => a.close({ timeoutMs })));

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { Detector } from '@risk-hub/agent';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
-import { registry, relayEvents, relayHandleDuration, relayQueued, relayRejections, relayRequests } from '../metrics/index.ts';
+import { registry, relayEvents, relayHandleDuration, relayQueued, relayRejections, relayRequests, relayWafTimeouts } from '../metrics/index.ts';
 import { AgentPool } from './agents.ts';
 import { BodyError, parseJsonBody, readBody } from './body.ts';
 import { EventRejected, readEnvelope, readEvent, readRequestJson, ShapeError, toRequestLike, type RelayEvent } from './mapping.ts';
@@ -83,6 +83,8 @@ export class Relay {
   private readonly boot = randomBytes(4).toString('hex');
   private active = 0;
   private detector: Detector | null | undefined;
+  /** The agents' WAF timeouts already added to the metric. */
+  private wafTimeoutsSeen = 0;
 
   constructor(private readonly opts: RelayOptions) {
     this.tokens = new TokenTable(opts.config.relay, opts.env ?? process.env);
@@ -117,6 +119,7 @@ export class Relay {
     if (path === '/metrics') {
       if (method !== 'GET') return notAllowed('GET');
       relayQueued.set(this.pool.queued());
+      this.countWafTimeouts();
       return { status: 200, body: await registry.metrics(), headers: { 'content-type': registry.contentType } };
     }
     if (!ROUTES.has(path)) return { status: 404, body: { error: `no route for ${path.slice(0, 100)}` } };
@@ -235,6 +238,14 @@ export class Relay {
         })),
       },
     };
+  }
+
+  /** Brings risk_hub_relay_waf_timeouts_total up to the agents' own counts (read when scraped). */
+  private countWafTimeouts(): void {
+    const delta = this.pool.wafTimeouts() - this.wafTimeoutsSeen;
+    if (delta <= 0) return;
+    relayWafTimeouts.inc(delta);
+    this.wafTimeoutsSeen += delta;
   }
 
   private detectorOf(): Detector | null {

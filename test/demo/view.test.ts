@@ -106,6 +106,20 @@ describe('demo view', () => {
     expect(renderDashboard(snap).join('\n')).toMatch(/^decisions {3}0 made$/m);
   });
 
+  it('shows the example Python app beside the Express one: its line, its requests and its 403 answers', () => {
+    const py = { ...alice, key: 'demo-shop-py/production/u-1001', application: 'demo-shop-py', role: 'py app: hijacked' };
+    const both: Snapshot = {
+      ...withDecisions,
+      top: [{ ...py, decision: decision('u-1001', 'BLOCK', 60, { offense: 2, application_id: 'demo-shop-py' }) }, ...withDecisions.top],
+      pythonApp: { url: 'http://127.0.0.1:41300', requests: 300, detections: 11, refused: 5 },
+    };
+    const text = renderDashboard(both).join('\n');
+    expect(text).toContain('python app  http://127.0.0.1:41300 · 300 requests · 11 attacks detected (Python agent → relay)');
+    expect(text).toContain('· app refused 7 requests (403) · python app refused 5 requests (403)');
+    expect(text).toMatch(/demo-shop-py\/production\/u-1001\s+py app: hijacked\s+54\s+█+\s+tier 3 · BLOCKED 1h$/m);
+    expect(renderLine(both)).toContain('app refused 7 (403) · python app refused 5 (403)');
+  });
+
   it('labels decisions by action and length, and counts lifts apart', () => {
     expect(decisionLabel(decision('x', 'CHALLENGE', 15))).toBe('CHALLENGED 15m');
     expect(decisionLabel(decision('x', 'BLOCK', 24 * 60, { simulated: true }))).toBe('BLOCKED 1d (simulated)');

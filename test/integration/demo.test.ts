@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,8 @@ import { eventually } from './helpers.ts';
 // webhook (signature verified again here), no benign user alerted anywhere, the run's topics gone;
 // and the counter-measures: the demo's policy blocks the hijacked account, the example app refuses its
 // next requests (403), the summary says so, and the printed `decisions list` hint lists the block.
+// The example Python app (examples/python-app: stdlib WSGI + the Python agent, through the demo's relay)
+// gets the same traffic: its hijacked account is scored, blocked at tier 3 and refused (403) too.
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
@@ -69,7 +71,10 @@ function files(dir: string, ext: string): string[] {
 }
 
 const SIMULATED_ATTACKERS = ATTACKER_ROLES.map((role) => `${ROSTER.find((r) => r.role === role)!.application}/production/${attackerKey(role, 0)}`);
-const BENIGN = /\/user-\d{4}$|^demo-shop\/production\/u-1002$/;
+const BENIGN = /\/user-\d{4}$|^demo-shop(-py)?\/production\/u-1002$/;
+const PY_ATTACKER = 'demo-shop-py/production/u-1001';
+/** The Python app runs when python3 is here (the demo says so in one line otherwise). */
+const HAS_PYTHON = spawnSync('python3', ['--version'], { stdio: 'ignore' }).status === 0;
 
 describe('risk-hub demo', () => {
   it(
@@ -110,6 +115,13 @@ describe('risk-hub demo', () => {
       expect(stdout).toMatch(/no benign user was alerted/);
       expect(stdout).toMatch(/decisions\s+\d+ made \(block \d+/);
       expect(stdout).toMatch(/demo-shop\/production\/u-1001: block \S+ \(tier 3, offense \d+\), then refused \d+ requests? \(403\) by the app/);
+      if (HAS_PYTHON) {
+        expect(stdout).toMatch(/apps: express http:\/\/\S+ \(demo-shop\) · python http:\/\/\S+ \(demo-shop-py, relay http:\/\/\S+\)/);
+        expect(stdout).toMatch(/demo-shop-py\/production\/u-1001: block \S+ \(tier 3, offense \d+\), then refused \d+ requests? \(403\) by the app/);
+        expect(stdout).toMatch(/python app {2}\d+ requests, \d+ refused \(403\) by the Python agent's decisions/);
+      } else {
+        expect(stdout).toContain('python3 not found: the demo runs without the example Python app');
+      }
       expect(stdout).not.toMatch(/\n\s+at .*\(.*\.ts:\d+/); // no stack trace
 
       // The alerts the scorer published (the demo's view of risk-alerts).
@@ -119,7 +131,7 @@ describe('risk-hub demo', () => {
         .map((l) => JSON.parse(l) as RiskAlert);
       const key = (a: Pick<RiskAlert, 'application_id' | 'environment' | 'user'>) => `${a.application_id}/${a.environment}/${a.user.key}`;
       const alerted = new Set(alerts.map(key));
-      for (const k of [...SIMULATED_ATTACKERS, 'demo-shop/production/u-1001']) expect(alerted, k).toContain(k);
+      for (const k of [...SIMULATED_ATTACKERS, 'demo-shop/production/u-1001', ...(HAS_PYTHON ? [PY_ATTACKER] : [])]) expect(alerted, k).toContain(k);
       expect([...alerted].filter((k) => BENIGN.test(k))).toEqual([]);
       const ids = new Set(alerts.map((a) => a.alert_id));
 
@@ -159,12 +171,22 @@ describe('risk-hub demo', () => {
         scored: number;
         decisions: Array<{ user: string; action: string; source: string; tier: number | null }>;
         app?: { requests: number; refused: Record<string, number> };
+        pythonApp?: { requests: number; refused: Record<string, number> };
+        alerts: Array<{ user: string; tier: number }>;
       };
       expect(summary.benignAlerted).toEqual([]);
       expect(summary.scored).toBe(summary.produced);
       // Counter-measures: a policy block for the hijacked account, and the app refused it at least once.
       expect(summary.decisions).toContainEqual(expect.objectContaining({ user: 'demo-shop/production/u-1001', action: 'BLOCK', source: 'POLICY', tier: 3 }));
       expect(summary.app?.refused['demo-shop/production/u-1001']).toBeGreaterThanOrEqual(1);
+      if (HAS_PYTHON) {
+        // The Python app's attacker: its events reached the scorer through the relay (scored up to tier 3),
+        // the policy blocked it, and the Python agent refused its next requests.
+        expect(summary.alerts.filter((a) => a.user === PY_ATTACKER).map((a) => a.tier)).toContain(3);
+        expect(summary.decisions).toContainEqual(expect.objectContaining({ user: PY_ATTACKER, action: 'BLOCK', source: 'POLICY', tier: 3 }));
+        expect(summary.pythonApp?.refused[PY_ATTACKER]).toBeGreaterThanOrEqual(1);
+        expect(summary.pythonApp?.refused['demo-shop-py/production/u-1002']).toBeUndefined();
+      }
       // No benign user is ever acted on (the simulated attackers may be: their decisions are recorded).
       expect(summary.decisions.filter((d) => BENIGN.test(d.user))).toEqual([]);
 

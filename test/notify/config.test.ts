@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
-import { retryPolicy } from '../../src/config/notify.ts';
+import { maxInFlight, retryPolicy } from '../../src/config/notify.ts';
 import { resolveTargets, Scrubber } from '../../src/notify/secrets.ts';
 
 const SECRET = 'whsec_' + Buffer.alloc(32, 9).toString('base64');
@@ -12,6 +12,21 @@ describe('notify configuration', () => {
     expect(n.slack.enabled).toBe(false);
     expect(n.ledger.lookbackMs).toBe(48 * 3600_000);
     expect(n.egress.allow).toEqual([]);
+  });
+
+  it('delivers 64 at once per lane and commits every second by default; a channel may override the bound; nonsense stops start-up', () => {
+    const n = loadConfig({ env: {} }).notify;
+    expect(n.consumer).toMatchObject({ maxInFlight: 64, commitIntervalMs: 1000 });
+    expect(maxInFlight(n, 'webhook')).toBe(64);
+    // Slack and SMTP limit their callers: lower ceilings unless the channel sets its own
+    expect([maxInFlight(n, 'slack'), maxInFlight(n, 'email')]).toEqual([4, 8]);
+    const c = loadConfig({ env: { RISK_HUB_NOTIFY__SLACK__MAX_IN_FLIGHT: '4', RISK_HUB_NOTIFY__CONSUMER__MAX_IN_FLIGHT: '128' } }).notify;
+    expect([maxInFlight(c, 'slack'), maxInFlight(c, 'webhook')]).toEqual([4, 128]);
+    const bad = (notify: unknown) => () => loadConfig({ env: {}, overrides: { notify } });
+    expect(bad({ consumer: { maxInFlight: 0 } })).toThrow(/notify\.consumer\.maxInFlight/);
+    expect(bad({ consumer: { maxInFlight: 5000 } })).toThrow(/notify\.consumer\.maxInFlight/);
+    expect(bad({ webhook: { maxInFlight: 1.5 } })).toThrow(/notify\.webhook\.maxInFlight/);
+    expect(bad({ consumer: { commitIntervalMs: -1 } })).toThrow(/notify\.consumer\.commitIntervalMs/);
   });
 
   it('takes targets and secrets from RISK_HUB_NOTIFY__ variables', () => {

@@ -123,12 +123,46 @@ describe('deliverWithRetry', () => {
     expect(seen.every((s) => !s.aborted)).toBe(true); // timers cleared: no late timeout abort
   });
 
-  it('aborts an attempt when the shutdown signal fires, and says shutdown', async () => {
+  it('shutdown lets the attempt in flight finish: a success is recorded and returned (the peer accepted it), no further attempt starts', async () => {
+    const shutdown = new AbortController();
+    const seen: AttemptInfo[] = [];
+    let attemptSignal: AbortSignal | undefined;
+    const run = deliverWithRetry(
+      async (_attempt, _timeoutMs, signal) => {
+        attemptSignal = signal;
+        shutdown.abort(); // SIGTERM while the request is on the wire
+        await new Promise((r) => setTimeout(r, 20));
+        return ok;
+      },
+      { policy, timeoutMs: 10_000, signal: shutdown.signal, onAttempt: (i) => void seen.push(i) },
+    );
+    await expect(run).resolves.toMatchObject({ delivered: true, attempts: 1 });
+    expect(attemptSignal?.aborted).toBe(false);
+    expect(seen.map((i) => i.ok)).toEqual([true]);
+  });
+
+  it('shutdown during a failing attempt: ShutdownError after it, nothing recorded, no retry', async () => {
+    const shutdown = new AbortController();
+    const seen: AttemptInfo[] = [];
+    let attempts = 0;
+    const run = deliverWithRetry(
+      async () => {
+        attempts++;
+        shutdown.abort();
+        throw httpError(503);
+      },
+      { policy, timeoutMs: 10_000, signal: shutdown.signal, onAttempt: (i) => void seen.push(i) },
+    );
+    await expect(run).rejects.toBeInstanceOf(ShutdownError);
+    expect(attempts).toBe(1);
+    expect(seen).toEqual([]);
+  });
+
+  it('a hanging attempt at shutdown is still bounded by its timeout', async () => {
     const shutdown = new AbortController();
     const run = deliverWithRetry(
-      (_attempt, _timeoutMs, signal) =>
-        new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true })),
-      { policy, timeoutMs: 10_000, signal: shutdown.signal },
+      (_attempt, _timeoutMs, signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true })),
+      { policy, timeoutMs: 50, signal: shutdown.signal },
     );
     shutdown.abort();
     await expect(run).rejects.toBeInstanceOf(ShutdownError);

@@ -22,6 +22,15 @@ describe('Standard Webhooks signing', () => {
     expect(() => new Webhook(s).verify(body, { ...h, 'webhook-id': 'other' })).toThrow();
   });
 
+  it('gives the bytes of the standardwebhooks package (node:crypto HMAC), also for non-ASCII bodies and secrets without the whsec_ prefix', () => {
+    const at = new Date(1_700_000_000_000);
+    const unicode = JSON.stringify({ user: 'Zoë 🙂 \u00e9', note: 'naïve' });
+    for (const s of [secret(), randomBytes(24).toString('base64')]) {
+      for (const b of [body, unicode]) expect(signWebhook('a-\u00e9', b, [s], at)['webhook-signature']).toBe(new Webhook(s).sign('a-\u00e9', at, b));
+    }
+    expect(() => signWebhook('a1', body, ['whsec_not base64!'])).toThrow();
+  });
+
   it('during a rotation both secrets sign and either one verifies', () => {
     const [oldS, newS] = [secret(), secret()];
     const h = signWebhook('a1', body, [oldS, newS]);

@@ -36,7 +36,7 @@ afterEach(async () => {
   agents = [];
 });
 
-async function start(maxEvents = 50_000, maxRequests = 64): Promise<string> {
+async function start(maxEvents = 50_000, maxRequests = 64, wafBudgetMicros = 1_000_000): Promise<string> {
   const config = ConfigSchema.parse({
     relay: { port: 0, applications: { shop: { tokenEnv: 'T_SHOP', environments: ['production', 'staging'] }, blog: { tokenEnv: 'T_BLOG' } }, queue: { maxEvents, maxRequests } },
     log: { level: 'silent' },
@@ -46,7 +46,7 @@ async function start(maxEvents = 50_000, maxRequests = 64): Promise<string> {
     config,
     log,
     create: (application, environment) => {
-      const a = createAgent({ application, environment, transport: keep, lingerMs: 1, logger: null, wafBudgetMicros: 1_000_000, maxQueue: maxEvents + 2000 });
+      const a = createAgent({ application, environment, transport: keep, lingerMs: 1, logger: null, wafBudgetMicros, maxQueue: maxEvents + 2000 });
       agents.push(a);
       return a;
     },
@@ -138,6 +138,18 @@ describe('relay over HTTP (fake transport)', { timeout: 60_000 }, () => {
       const found = [...new Set(keep.sent.filter((e) => e.user.key === r.name).map((e) => e.attack_type))].sort();
       expect({ name: r.name, found }).toEqual({ name: r.name, found: r.expect });
     }
+  });
+
+  it('counts engine runs over the WAF budget in /metrics (fail open: the request is let through undetected)', async () => {
+    const base = await start(50_000, 64, 1); // 1 µs: every engine run is over its budget
+    const corpus = JSON.parse(readFileSync(new URL('../vectors/requests.json', import.meta.url), 'utf8')) as Array<CorpusRequest & { expect: string[] }>;
+    const events = corpus.map((r, i) => ({ kind: 'request', id: `t-${i}`, at: Date.now(), user: { key: r.name }, request: toRelayJson(r) }));
+    const res = await post(base, '/v1/events', envelope(events));
+    expect(res.status).toBe(202);
+    expect(res.body.detections).toBeLessThan(corpus.reduce((n, r) => n + r.expect.length, 0));
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const timeouts = Number(/^risk_hub_relay_waf_timeouts_total (\d+)/m.exec(metrics)?.[1] ?? 0);
+    expect(timeouts).toBeGreaterThan(0);
   });
 
   it('reports request, login, custom and enforcement events as the Node agent does, with the events\' ids and times', async () => {

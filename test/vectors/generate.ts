@@ -1,12 +1,14 @@
 // Writes the shared conformance vectors (see README.md):
 //   node --import tsx test/vectors/generate.ts
-// identity.json from src/identity.ts's rules, keys.json from src/kafka/partitioner.ts, requests.json
+// identity.json from src/identity.ts's rules, keys.json from src/kafka/partitioner.ts, avro.json from
+// avro.ts (the Node agent's producer encoding of sample events), requests.json
 // from corpus.ts with `expect` = the Node agent's verdicts (node-verdicts.ts). vectors.test.ts checks
 // that the committed files still agree with the code.
 
 import { writeFileSync } from 'node:fs';
 import { identityProblem, userKeyOf } from '../../src/identity.ts';
 import { murmur2, partitionFor } from '../../src/kafka/partitioner.ts';
+import { avroVectors } from './avro.ts';
 import { CORPUS } from './corpus.ts';
 import { nodeVerdicts } from './node-verdicts.ts';
 
@@ -122,10 +124,11 @@ function write(name: string, value: unknown): void {
 if (import.meta.url === `file://${process.argv[1]}`) {
   write('identity.json', identityVectors());
   write('keys.json', keyVectors());
+  write('avro.json', avroVectors());
   const verdicts = await nodeVerdicts(CORPUS);
   write(
     'requests.json',
     CORPUS.map((r) => ({ ...r, expect: verdicts.get(r.name) ?? [] })),
   );
-  console.log(`wrote identity.json (${IDENTITY_CASES.length}), keys.json (${KEY_CASES.length}), requests.json (${CORPUS.length})`);
+  console.log(`wrote identity.json (${IDENTITY_CASES.length}), keys.json (${KEY_CASES.length}), avro.json (${avroVectors().events.length}), requests.json (${CORPUS.length})`);
 }

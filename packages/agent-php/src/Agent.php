@@ -24,8 +24,9 @@ final class Agent
     /** @var list<array<string,mixed>> */
     private array $queue = [];
     private DecisionCache $decisions;
-    private Spool $spool;
-    private RelayClient $client;
+    private ?Spool $spoolObj = null;
+    private ?ShmQueue $shm = null;
+    private ?RelayClient $clientObj = null;
     private Timers $timers;
     private bool $shutdownRegistered = false;
     private bool $challengeLogged = false;
@@ -41,9 +42,15 @@ final class Agent
         $this->options = new Options($opts);
         $this->stats = new Stats();
         $this->decisions = new DecisionCache($this->options);
-        $this->spool = new Spool($this->options, $this->stats);
-        $this->client = new RelayClient($this->options);
-        $this->timers = new Timers($this->options);
+        // Spool and RelayClient are made when first needed: a class loaded is a file included per
+        // request (PHP keeps nothing between requests), and most requests need neither.
+        if ($this->options->sendMode === 'apcu') {
+            // As many slots (one per request) as the spool's bound would hold of ~1 KiB events.
+            $this->shm = new ShmQueue($this->options, $this->stats, max(64, intdiv($this->options->spoolMaxBytes, 1024)), $this->options->batchSize);
+            $this->timers = new Timers($this->options, $this->shm->prefix() . 'timers');
+        } else {
+            $this->timers = new Timers($this->options);
+        }
     }
 
     /** An agent that reports nothing by itself (PSR-15, long-running servers, CLI jobs). */
@@ -206,7 +213,7 @@ final class Agent
             if ($look && $this->options->decisions && !$this->inBackoff()
                 && microtime(true) - $this->timers->get('checked_at') >= $this->options->pollIntervalMs / 1000) {
                 $this->timers->set('checked_at', microtime(true));
-                $r = $this->decisions->refresh($this->client, $timeoutMs, $this->stats);
+                $r = $this->decisions->refresh($this->client(), $timeoutMs, $this->stats);
                 if ($r === 'error') {
                     $this->startBackoff();
                 }
@@ -236,17 +243,19 @@ final class Agent
     public function refreshDecisions(): string
     {
         $this->timers->set('checked_at', microtime(true));
-        return $this->decisions->refresh($this->client, $this->options->httpTimeoutMs, $this->stats);
+        return $this->decisions->refresh($this->client(), $this->options->httpTimeoutMs, $this->stats);
     }
 
     /** @return array<string,int|string|null> */
     public function stats(): array
     {
         return [
+            'send_mode' => $this->options->sendMode,
             'queued' => count($this->queue),
             'sent' => $this->stats->get('sent'),
             'spooled' => $this->stats->get('spooled'),
-            'spool_bytes' => $this->spool->size(),
+            'spool_bytes' => $this->spool()->size(),
+            'apcu_slots' => $this->shm?->slots() ?? 0,
             'dropped_queue_full' => $this->stats->get('dropped_queue_full'),
             'dropped_invalid' => $this->stats->get('dropped_invalid'),
             'dropped_send' => $this->stats->get('dropped_send'),
@@ -476,15 +485,18 @@ final class Agent
     /** @param list<string> $lines */
     private function send(array $lines, int $timeoutMs, bool $force, bool &$attempted): int
     {
+        if ($this->options->sendMode === 'apcu') {
+            return $this->sendThroughShm($lines, $timeoutMs, $force, $attempted);
+        }
         if ($this->options->sendMode === 'spool') {
             return $this->sendThroughSpool($lines, $timeoutMs, $force, $attempted);
         }
         if ($this->inBackoff()) {
-            $this->spool->append($lines);
+            $this->spool()->append($lines);
             $this->stats->bump('spooled', count($lines));
             return 0;
         }
-        $lines = array_merge($this->spool->take(max(0, 5 * $this->options->batchSize - count($lines))), $lines);
+        $lines = array_merge($this->spool()->take(max(0, 5 * $this->options->batchSize - count($lines))), $lines);
         $sent = 0;
         $deadline = microtime(true) + $timeoutMs / 1000;
         $chunks = array_chunk($lines, $this->options->batchSize);
@@ -502,7 +514,7 @@ final class Agent
                     $this->startBackoff();
                 }
                 $rest = array_merge(...array_slice($chunks, $i));
-                $this->spool->append($rest);
+                $this->spool()->append($rest);
                 $this->stats->bump('spooled', count($rest));
                 break;
             }
@@ -518,7 +530,7 @@ final class Agent
      */
     private function sendThroughSpool(array $lines, int $timeoutMs, bool $force, bool &$attempted): int
     {
-        [$spoolBytes, $oldestAt] = $this->spool->append($lines);
+        [$spoolBytes, $oldestAt] = $this->spool()->append($lines);
         $due = $force || $spoolBytes >= 262144 || $oldestAt === 0 || self::nowMs() - $oldestAt >= $this->options->lingerMs;
         if (!$due || $this->inBackoff()) {
             return 0;
@@ -532,7 +544,7 @@ final class Agent
         try {
             $deadline = microtime(true) + $timeoutMs / 1000;
             for ($round = 0; $round < 5; $round++) {
-                $batch = $this->spool->peek($this->options->batchSize);
+                $batch = $this->spool()->peek($this->options->batchSize);
                 if ($batch === []) {
                     break;
                 }
@@ -542,7 +554,7 @@ final class Agent
                 }
                 $status = $this->post($batch, $left);
                 if ($status === 202) {
-                    $this->spool->drop(count($batch));
+                    $this->spool()->drop(count($batch));
                     $sent += count($batch);
                     continue;
                 }
@@ -550,7 +562,7 @@ final class Agent
                     $this->startBackoff();
                     break;
                 }
-                $this->spool->drop(count($batch)); // 4xx: not retried
+                $this->spool()->drop(count($batch)); // 4xx: not retried
                 $this->stats->bump('dropped_send', count($batch));
             }
         } finally {
@@ -558,6 +570,69 @@ final class Agent
             fclose($lock);
         }
         return $sent;
+    }
+
+    /**
+     * APCu mode: this request's events join the shared queue; when the last send is linger_ms old or
+     * more, this request sends the queue (oldest first), holding an APCu lock so that one worker at a
+     * time does. Events leave the queue only once the relay took them, in order.
+     */
+    private function sendThroughShm(array $lines, int $timeoutMs, bool $force, bool &$attempted): int
+    {
+        $shm = $this->shm;
+        $shm->append($lines);
+        $due = $force || (microtime(true) - $this->timers->get('drain_at')) * 1000 >= $this->options->lingerMs;
+        if (!$due || $this->inBackoff() || $shm->slots() === 0) {
+            return 0;
+        }
+        $attempted = true;
+        if (!$shm->lock(intdiv($timeoutMs, 1000) + 2)) {
+            return 0;
+        }
+        $sent = 0;
+        try {
+            $this->timers->set('drain_at', microtime(true));
+            $deadline = microtime(true) + $timeoutMs / 1000;
+            for ($round = 0; $round < 5; $round++) {
+                $batch = $shm->peek($this->options->batchSize);
+                if ($batch === null) {
+                    break;
+                }
+                [$first, $slots, $events, $count] = $batch;
+                $left = (int) (($deadline - microtime(true)) * 1000);
+                if ($left < 50) {
+                    break;
+                }
+                $status = $this->postJoined($events, $count, $left);
+                if ($status === 202) {
+                    $shm->drop($first, $slots);
+                    $sent += $count;
+                    if ($count < $this->options->batchSize) {
+                        break; // what came during the POST waits for the next linger_ms: batches, not a POST per event
+                    }
+                    continue;
+                }
+                if ($status === 0 || $status >= 500) {
+                    $this->startBackoff();
+                    break;
+                }
+                $shm->drop($first, $slots); // 4xx: not retried
+                $this->stats->bump('dropped_send', $count);
+            }
+        } finally {
+            $shm->unlock();
+        }
+        return $sent;
+    }
+
+    private function spool(): Spool
+    {
+        return $this->spoolObj ??= new Spool($this->options, $this->stats);
+    }
+
+    private function client(): RelayClient
+    {
+        return $this->clientObj ??= new RelayClient($this->options);
     }
 
     private function inBackoff(): bool
@@ -573,16 +648,22 @@ final class Agent
     /** @param list<string> $chunk */
     private function post(array $chunk, int $timeoutMs): int
     {
+        return $this->postJoined(implode(',', $chunk), count($chunk), $timeoutMs);
+    }
+
+    /** $events: JSON events joined by ','; $count of them. */
+    private function postJoined(string $events, int $count, int $timeoutMs): int
+    {
         $head = json_encode(['agent' => self::AGENT_INFO, 'application_id' => $this->options->application, 'environment' => $this->options->environment], self::JSON_FLAGS);
-        $payload = substr((string) $head, 0, -1) . ',"events":[' . implode(',', $chunk) . ']}';
+        $payload = substr((string) $head, 0, -1) . ',"events":[' . $events . ']}';
         try {
-            [$status, $body] = $this->client->call('POST', '/v1/events', $payload, $timeoutMs);
+            [$status, $body] = $this->client()->call('POST', '/v1/events', $payload, $timeoutMs);
         } catch (\Throwable $e) {
             $this->stats->error($e->getMessage());
             return 0;
         }
         if ($status === 202) {
-            $this->stats->bump('sent', count($chunk));
+            $this->stats->bump('sent', $count);
             $doc = json_decode($body, true);
             if (is_array($doc)) {
                 $this->stats->bump('rejected', (int) ($doc['rejected'] ?? 0));

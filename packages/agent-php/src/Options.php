@@ -19,8 +19,8 @@ final class Options
         'state_dir' => null,           // where the decisions cache and the spool live (default: sys_get_temp_dir()/risk-hub-<app>-<env>)
         'spool_max_bytes' => 4194304,  // events that could not be sent wait in a spool file of at most this size
         'backoff_ms' => 2000,
-        'send_mode' => 'spool',        // 'spool': every request appends to the spool, one request per linger_ms sends it; 'direct': each request sends its own
-        'linger_ms' => 100,            // spool mode: how long events may wait in the spool for a batch          // after a failed call, relay calls are skipped (events spooled) for this long
+        'send_mode' => 'auto',         // 'apcu': every request appends to a queue in APCu shared memory, one request per linger_ms sends it; 'spool': the same with a spool file; 'direct': each request sends its own; 'auto': 'apcu' when APCu is enabled (not under the CLI), else 'spool'
+        'linger_ms' => 100,            // apcu and spool modes: how long events may wait for a batch
         'block_status' => 403,
         'block_body' => null,          // null: {"error":"blocked","reason":<the decision's reason>}
         'on_block' => null,            // callable(Decision, ?object $request): ?response — PSR-15: a ResponseInterface; plain PHP: anything, then exit
@@ -100,10 +100,15 @@ final class Options
         $this->spoolMaxBytes = self::positiveInt($o, 'spool_max_bytes');
         $this->backoffMs = self::positiveInt($o, 'backoff_ms');
         $this->lingerMs = self::positiveInt($o, 'linger_ms');
-        if (!in_array($o['send_mode'], ['spool', 'direct'], true)) {
-            self::fail("option send_mode must be 'spool' or 'direct', got " . (is_string($o['send_mode']) ? json_encode($o['send_mode']) : get_debug_type($o['send_mode'])));
+        if (!in_array($o['send_mode'], ['auto', 'apcu', 'spool', 'direct'], true)) {
+            self::fail("option send_mode must be 'auto', 'apcu', 'spool' or 'direct', got " . (is_string($o['send_mode']) ? json_encode($o['send_mode']) : get_debug_type($o['send_mode'])));
         }
-        $this->sendMode = $o['send_mode'];
+        if ($o['send_mode'] === 'apcu' && !ShmQueue::available()) {
+            self::fail("option send_mode 'apcu' needs the APCu extension, enabled (apc.enabled=1; apc.enable_cli=1 under the CLI)");
+        }
+        // The resolved mode: 'auto' is never stored. Not APCu under the CLI: a CLI process's shared memory
+        // dies with it, where the spool file keeps what the relay did not take for the next run.
+        $this->sendMode = $o['send_mode'] === 'auto' ? (PHP_SAPI !== 'cli' && ShmQueue::available() ? 'apcu' : 'spool') : $o['send_mode'];
         $this->blockStatus = self::positiveInt($o, 'block_status');
         foreach (['decisions', 'exit_on_block'] as $k) {
             if (!is_bool($o[$k])) {

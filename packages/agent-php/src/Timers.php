@@ -18,14 +18,18 @@ final class Timers
     private ?array $values = null;
     private string $file;
 
-    public function __construct(private readonly Options $options)
+    /** $apcuKey: keep the timers in APCu under this key instead of the file (send_mode 'apcu'). */
+    public function __construct(private readonly Options $options, private readonly ?string $apcuKey = null)
     {
         $this->file = $options->stateDir . '/timers.json';
     }
 
     public function get(string $name): float
     {
-        if ($this->values === null) {
+        if ($this->values === null && $this->apcuKey !== null) {
+            $doc = apcu_fetch($this->apcuKey);
+            $this->values = is_array($doc) ? $doc : [];
+        } elseif ($this->values === null) {
             $raw = @file_get_contents($this->file);
             $doc = is_string($raw) ? json_decode($raw, true) : null;
             $this->values = is_array($doc) ? array_map('floatval', $doc) : [];
@@ -37,6 +41,10 @@ final class Timers
     {
         $this->get($name);
         $this->values[$name] = $value;
+        if ($this->apcuKey !== null) {
+            apcu_store($this->apcuKey, $this->values);
+            return;
+        }
         $dir = $this->options->stateDir;
         $tmp = $this->file . '.' . getmypid() . '.' . bin2hex(random_bytes(3));
         if (@file_put_contents($tmp, json_encode($this->values)) === false) {

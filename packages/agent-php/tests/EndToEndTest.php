@@ -81,7 +81,8 @@ final class EndToEndTest extends TestCase
             foreach ($vectors as $v) {
                 $before = count($capture->events());
                 self::sendRaw($app->port, $v);
-                $ev = eventually(static fn () => array_values(array_slice($capture->events(), $before))[0] ?? null);
+                // the request event (a POST /login also sends a login event, first)
+                $ev = eventually(static fn () => array_values(array_filter(array_slice($capture->events(), $before), static fn ($e) => ($e['kind'] ?? '') === 'request'))[0] ?? null);
                 if ($ev === null) {
                     $failures[] = "{$v['name']}: no request event";
                     continue;
@@ -112,6 +113,56 @@ final class EndToEndTest extends TestCase
             $request[$k] = new \ArrayObject($request[$k] ?? []);
         }
         return (string) json_encode($request, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_INVALID_UTF8_SUBSTITUTE);
+    }
+
+    /**
+     * test/vectors/e2e-traffic.json through the real PHP app (corpus attacks for one user, a burst of
+     * failed logins for that user) to the real relay: the scorer (RISK_HUB_SCORER_URL) holds for the user
+     * what the same traffic gives through the Node agent.
+     */
+    public function testE2eTrafficScoredLikeTheNodeAgent(): void
+    {
+        $scorer = (string) getenv('RISK_HUB_SCORER_URL');
+        if ($scorer === '') {
+            self::markTestSkipped('RISK_HUB_SCORER_URL is not set: no scorer to compare with');
+        }
+        $traffic = json_decode((string) file_get_contents(vectorsDir() . '/e2e-traffic.json'), true);
+        $corpus = array_column(json_decode((string) file_get_contents(vectorsDir() . '/requests.json'), true), null, 'name');
+        $e = $this->env();
+        $user = 'e2e-php-' . bin2hex(random_bytes(4));
+        $app = new Server(__DIR__ . '/fixtures/corpus_app.php', $e + ['RELAY_URL' => $this->relay, 'STATE_DIR' => Temp::dir('e2e-traffic')]);
+        try {
+            foreach ($traffic['attacks'] as $name) {
+                $v = $corpus[$name];
+                $v['headers'] = ($v['headers'] ?? []) + ['x-user' => $user];
+                self::sendRaw($app->port, $v);
+            }
+            $burst = $traffic['login_burst'];
+            for ($i = 0; $i < $burst['failures']; $i++) {
+                self::sendRaw($app->port, ['method' => 'POST', 'uri' => $burst['path'], 'headers' => [],
+                    'content_type' => 'application/x-www-form-urlencoded', 'body' => 'username=' . rawurlencode($user) . '&password=wrong']);
+            }
+        } finally {
+            $app->stop();
+        }
+        $expect = $traffic['expect'];
+        $url = rtrim($scorer, '/') . '/v1/users/' . rawurlencode($e['APP_ID']) . '/' . rawurlencode($e['APP_ENV']) . '/' . rawurlencode($user) . '/risk';
+        $count = static fn (array $r): int => count($r['contributions'] ?? []) + (int) ($r['contributions_truncated'] ?? 0);
+        $risk = [];
+        for ($i = 0; $i < 120; $i++) { // bounded wait: the scorer consumes asynchronously
+            $res = Server::http('GET', $url);
+            $risk = $res['status'] === 200 ? (array) json_decode($res['body'], true) : [];
+            if ($count($risk) >= $expect['contributions']) {
+                break;
+            }
+            usleep(500_000);
+        }
+        $keys = ['increase_24h', 'risk_score', 'tier', 'alerted_tier'];
+        $got = array_intersect_key($risk, array_flip($keys)) + ['contributions' => $count($risk)];
+        $want = array_intersect_key($expect, array_flip($keys)) + ['contributions' => $expect['contributions']];
+        ksort($got);
+        ksort($want);
+        self::assertSame($want, $got, (string) json_encode($risk));
     }
 
     /** Attacks, a login burst and a custom event through the real relay: all accepted, none rejected. */

@@ -225,6 +225,45 @@ final class PlainAppTest extends TestCase
         self::assertSame(0, filesize("{$this->state}/spool.jsonl"));
     }
 
+    /**
+     * APCu mode (the default where APCu is enabled): requests append to shared memory; one request per
+     * linger_ms sends what waits, in order, once; a failing relay leaves it waiting, nothing lost or doubled.
+     */
+    public function testApcuModeBatchesInOrderAndKeepsEventsWhileTheRelayFails(): void
+    {
+        if (!extension_loaded('apcu')) {
+            self::markTestSkipped('ext-apcu is not installed');
+        }
+        $this->app(['send_mode' => 'apcu', 'linger_ms' => 60000, 'backoff_ms' => 1]);
+        $this->get('/search?q=first'); // nothing sent yet: due at once
+        self::assertNotNull(eventually(fn () => count($this->requestEvents()) === 1 ?: null));
+        for ($i = 0; $i < 5; $i++) {
+            $this->get("/search?q=$i");
+        }
+        $stats = json_decode($this->get('/stats')['body'], true);
+        self::assertSame('apcu', $stats['send_mode']);
+        self::assertSame(5, $stats['apcu_slots'], 'they wait for linger_ms');
+        self::assertSame(0, $stats['spool_bytes'], 'no file written');
+        self::assertCount(1, $this->relay->posts());
+        $this->relay->setStatus(503);
+        $this->get('/flush');
+        self::assertNotNull(eventually(fn () => count($this->relay->posts()) === 2 ?: null), 'tried, refused');
+        $this->relay->setStatus(202);
+        // A /flush within backoff_ms (1 ms) of the refusal leaves the relay alone: try again, bounded.
+        $evs = null;
+        for ($i = 0; $i < 50 && $evs === null; $i++) {
+            $this->get('/flush');
+            $evs = count($this->requestEvents()) >= 9 ? $this->requestEvents() : null;
+        }
+        self::assertNotNull($evs, 'sent once the relay is back');
+        $uris = array_map(static fn ($e) => $e['request']['uri'], $evs);
+        self::assertSame(['/search?q=first', '/search?q=0', '/search?q=1', '/search?q=2', '/search?q=3', '/search?q=4', '/stats', '/flush'], array_slice($uris, 0, 8));
+        self::assertSame([], array_diff(array_slice($uris, 8), ['/flush']));
+        self::assertSame(count($evs), count(array_unique(array_column($evs, 'id'))), 'each event once');
+        self::assertSame(1, count(array_filter($this->relay->posts(), static fn ($p) => $p['status'] === 202 && count($p['body']['events']) >= 8)), 'one POST for what waited');
+        self::assertFalse(is_file("{$this->state}/spool.jsonl"));
+    }
+
     public function test400IsNotRetried(): void
     {
         $this->relay->setStatus(400);

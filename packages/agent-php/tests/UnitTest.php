@@ -94,6 +94,23 @@ final class UnitTest extends TestCase
         yield 'hook' => [['on_block' => 'no such function'], 'option on_block must be callable'];
         yield 'bool' => [['decisions' => 'yes'], 'option decisions must be true or false'];
         yield 'unknown' => [['brokers' => 'kafka:9092'], 'unknown option brokers'];
+        yield 'send_mode' => [['send_mode' => 'udp'], "option send_mode must be 'auto', 'apcu', 'spool' or 'direct'"];
+    }
+
+    /** send_mode 'apcu' without APCu enabled (the CLI's default: apc.enable_cli=0) is refused at start-up; 'auto' is the spool under the CLI. */
+    public function testApcuModeNeedsApcu(): void
+    {
+        self::assertSame('spool', Agent::create(['application' => 'shop', 'token' => 't0k', 'logger' => null])->options->sendMode);
+        if (function_exists('apcu_enabled') && apcu_enabled()) {
+            self::markTestSkipped('APCu is enabled in this CLI');
+        }
+        try {
+            Agent::create(['application' => 'shop', 'token' => 't0k', 'logger' => null, 'send_mode' => 'apcu']);
+            self::fail('no ConfigException');
+        } catch (ConfigException $e) {
+            self::assertStringStartsWith("risk-hub agent: option send_mode 'apcu' needs the APCu extension", $e->getMessage());
+        }
+        self::assertSame('spool', Agent::create(['application' => 'shop', 'token' => 't0k', 'logger' => null])->options->sendMode);
     }
 
     /** @dataProvider badOptions */

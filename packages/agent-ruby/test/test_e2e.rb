@@ -29,6 +29,11 @@ class EndToEndTest < Minitest::Test
       get(route) { 'ok' }
       post(route) { 'ok' }
     end
+    # test/vectors/e2e-traffic.json's login burst: every login fails, tracked for the login tried.
+    post('/login') do
+      env['risk_hub.agent']&.track_login(false, params['username'].to_s, env)
+      halt 401, 'no'
+    end
     not_found { 'ok' }
     error { 'error' }
   end
@@ -111,24 +116,33 @@ class EndToEndTest < Minitest::Test
     warn "conformance: #{vectors.size} corpus requests, verdicts equal to the Node agent's"
   end
 
-  # Attacks, a login burst and a custom event through the real relay: all accepted, none rejected.
+  # test/vectors/e2e-traffic.json through the real Sinatra app (corpus attacks for one user, a burst of
+  # failed logins for that user) and a custom event for another user: all accepted, none rejected; with
+  # RISK_HUB_SCORER_URL, the scorer holds for the user what the same traffic gives through the Node agent.
   def test_events_accepted_by_the_relay_and_decisions_polled
+    traffic = JSON.parse(File.read(File.join(vectors_dir, 'e2e-traffic.json')))
+    corpus = JSON.parse(File.read(File.join(vectors_dir, 'requests.json'))).to_h { |v| [v['name'], v] }
     @agent = RiskHub::Agent.new(**agent_options, relay_url: RELAY, poll_interval: 0.2)
     serve(@agent)
-    victim = "e2e-ruby-#{SecureRandom.hex(4)}"
-    Net::HTTP.start('127.0.0.1', @server.port) do |h|
-      h.get("/search?q=#{URI.encode_www_form_component("1' OR '1'='1")}", 'x-user' => victim)
-      h.get('/download?file=../../../../etc/passwd', 'x-user' => victim)
-      h.post('/comments', JSON.generate('c' => '<script>alert(1)</script>'), 'content-type' => 'application/json', 'x-user' => victim)
+    user = "e2e-ruby-#{SecureRandom.hex(4)}"
+    traffic['attacks'].each do |name|
+      v = corpus.fetch(name)
+      send_raw(@server.port, v.merge('headers' => (v['headers'] || {}).merge('x-user' => user)))
     end
-    12.times { @agent.track_login(false, victim) }
-    refute_nil @agent.report(type: 'payment_fraud', severity: 'HIGH', user: victim)
+    burst = traffic['login_burst']
+    burst['failures'].times do
+      send_raw(@server.port, 'method' => 'POST', 'uri' => burst['path'], 'headers' => {},
+                             'content_type' => 'application/x-www-form-urlencoded', 'body' => "username=#{user}&password=wrong")
+    end
+    refute_nil @agent.report(type: 'payment_fraud', severity: 'HIGH', user: "#{user}-payer") # another user: the score stays the vector's
     assert @agent.flush(10)
     s = @agent.stats
     assert_equal 0, s[:dropped_send], s[:last_error].to_s
-    assert_equal 16, s[:sent]
+    assert_equal traffic['attacks'].size + (2 * burst['failures']) + 1, s[:sent], 'request events (the logins\' too), login events, the custom event'
     assert_equal 0, s[:rejected]
-    assert_operator s[:detections], :>=, 3, 'the relay found the three attacks'
+    assert_operator s[:detections], :>=, traffic['attacks'].size, 'the relay found the attacks'
+    scorer = ENV['RISK_HUB_SCORER_URL']
+    assert_scored_like_the_node_agent(scorer, user, traffic['expect']) unless scorer.nil? || scorer.empty?
     assert_includes %i[replaced unchanged], @agent.poll_decisions_now
     blocked = ENV['RISK_HUB_E2E_BLOCKED_USER']
     return if blocked.nil? || blocked.empty?
@@ -136,5 +150,23 @@ class EndToEndTest < Minitest::Test
     assert eventually { @agent.decisions[blocked] }
     res = Net::HTTP.start('127.0.0.1', @server.port) { |h| h.get('/orders', 'x-user' => blocked) }
     assert_equal '403', res.code
+  end
+
+  # The scorer's view of the user equals e2e-traffic.json's `expect` (bounded wait: it consumes asynchronously).
+  def assert_scored_like_the_node_agent(scorer, user, expect)
+    o = agent_options
+    uri = URI.join(scorer, "/v1/users/#{o[:application]}/#{o[:environment]}/#{user}/risk")
+    count = ->(r) { r.fetch('contributions', []).size + r.fetch('contributions_truncated', 0) }
+    risk = {}
+    120.times do
+      res = Net::HTTP.get_response(uri)
+      risk = res.code == '200' ? JSON.parse(res.body) : {}
+      break if count.call(risk) >= expect['contributions']
+
+      sleep 0.5
+    end
+    keys = %w[increase_24h risk_score tier alerted_tier]
+    got = risk.slice(*keys).merge('contributions' => count.call(risk))
+    assert_equal expect.slice(*keys).merge('contributions' => expect['contributions']), got, JSON.generate(risk)
   end
 end

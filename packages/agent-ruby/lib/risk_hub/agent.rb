@@ -132,8 +132,9 @@ module RiskHub
       return if @options.skip&.call(env)
 
       snapshot[:path_params] = RequestFacts.path_params_source(env)
-      event = base_event('request', env[ENV_USER])
-      event[:snapshot] = snapshot # turned into the relay's request object on the sender's thread
+      # The id is drawn and the snapshot turned into the relay's request object on the sender's thread.
+      event = { 'kind' => 'request', 'id' => nil, 'at' => now_ms, 'user' => env[ENV_USER] }
+      event[:snapshot] = snapshot
       enqueue(event)
     rescue StandardError => e
       @stats.error("request: #{e.class}: #{e.message}")
@@ -289,7 +290,12 @@ module RiskHub
     end
 
     def base_event(kind, user)
-      { 'kind' => kind, 'id' => Identity.event_id, 'at' => (Time.now.to_f * 1000).to_i, 'user' => user }
+      { 'kind' => kind, 'id' => Identity.event_id, 'at' => now_ms, 'user' => user }
+    end
+
+    # Epoch milliseconds (a third of Time.now's cost: no Time object).
+    def now_ms
+      Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond)
     end
 
     def short_request(env)
@@ -382,6 +388,7 @@ module RiskHub
     # A queued event as the relay takes it: a request's snapshot becomes its request object here, off the
     # request's thread.
     def finish(event)
+      event['id'] ||= Identity.event_id # once: a re-sent event keeps its id
       snap = event.delete(:snapshot)
       return event if snap.nil?
 

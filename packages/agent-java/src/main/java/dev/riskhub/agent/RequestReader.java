@@ -51,27 +51,78 @@ final class RequestReader {
 
   /** The full request of a request event. {@code body} is the parsed body or null. */
   static Map<String, Object> full(HttpServletRequest r, Object body) {
-    Map<String, Object> m = summary(r);
-    Map<String, Object> headers = new LinkedHashMap<>();
-    String cookieHeader = null;
+    return capture(r, body).build();
+  }
+
+  /**
+   * What the request thread keeps of a request for its event: the container's strings (references;
+   * the request object is recycled after the response, its strings are not), nothing parsed. The
+   * sender thread builds the event's request from it ({@link #build}).
+   */
+  static Captured capture(HttpServletRequest r, Object body) {
+    Captured c = new Captured();
+    c.method = r.getMethod();
+    c.uri = uri(r);
+    c.remoteAddr = r.getRemoteAddr();
+    c.queryString = r.getQueryString();
+    c.body = body;
+    c.pathParams = r.getAttribute(RiskHubAgent.PATH_PARAMS_ATTRIBUTE);
     Enumeration<String> names = r.getHeaderNames();
+    List<String> pairs = new ArrayList<>(32);
     while (names != null && names.hasMoreElements()) {
       String name = names.nextElement();
-      String lower = name.toLowerCase(Locale.ROOT);
-      if (lower.equals("cookie")) {
-        cookieHeader = join(r.getHeaders(name), "; ");
-        continue;
+      if (name.equalsIgnoreCase("cookie")) {
+        c.cookieHeader = join(r.getHeaders(name), "; ");
+      } else if (!name.equalsIgnoreCase("authorization")) {
+        pairs.add(name);
+        pairs.add(join(r.getHeaders(name), ", "));
       }
-      if (lower.equals("authorization") || headers.size() >= MAX_ENTRIES) continue;
-      headers.merge(lower, bound(join(r.getHeaders(name), ", ")), (a, b) -> a + ", " + b);
     }
-    m.put("headers", headers);
-    m.put("query", parseQuery(r.getQueryString()));
-    m.put("body", body);
-    Object pp = r.getAttribute(RiskHubAgent.PATH_PARAMS_ATTRIBUTE);
-    m.put("path_params", pp instanceof Map<?, ?> p ? p : new LinkedHashMap<>());
-    m.put("cookies", parseCookies(cookieHeader));
-    return m;
+    c.headers = pairs;
+    return c;
+  }
+
+  /** A request as its thread left it; {@link #build} makes the relay's request object (sender thread). */
+  static final class Captured {
+    String method;
+    String uri;
+    String remoteAddr;
+    String queryString;
+    String cookieHeader;
+    /** name, value, name, value… in the container's order, without cookie and authorization */
+    List<String> headers;
+    Object pathParams;
+    /** the parsed body, a {@link JsonText} to parse, or null */
+    Object body;
+
+    Map<String, Object> build() {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("method", Identity.truncateUtf8(String.valueOf(method), 16));
+      m.put("uri", Identity.truncateUtf8(uri, 2048));
+      m.put("ip", ip(remoteAddr));
+      Map<String, Object> h = new LinkedHashMap<>();
+      for (int i = 0; i < headers.size(); i += 2) {
+        if (h.size() >= MAX_ENTRIES) continue;
+        h.merge(headers.get(i).toLowerCase(Locale.ROOT), bound(headers.get(i + 1)), (a, b) -> a + ", " + b);
+      }
+      m.put("headers", h);
+      m.put("query", parseQuery(queryString));
+      m.put("body", body instanceof JsonText t ? t.parse() : body);
+      m.put("path_params", pathParams instanceof Map<?, ?> p ? p : new LinkedHashMap<>());
+      m.put("cookies", parseCookies(cookieHeader));
+      return m;
+    }
+  }
+
+  /** A JSON body kept as text on the request thread and parsed on the sender (null when it is not JSON). */
+  record JsonText(String text, int maxDepth, int maxString) {
+    Object parse() {
+      try {
+        return Json.parse(text, maxDepth, maxString);
+      } catch (Json.ParseException e) {
+        return null; // not JSON: nothing to inspect in it
+      }
+    }
   }
 
   private static String join(Enumeration<String> values, String sep) {

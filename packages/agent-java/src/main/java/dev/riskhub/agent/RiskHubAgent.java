@@ -262,6 +262,41 @@ public final class RiskHubAgent implements AutoCloseable {
     return e;
   }
 
+  /**
+   * An event whose id the sender thread draws (no SecureRandom on the request thread) and whose user
+   * (immutable) it writes as JSON.
+   */
+  Map<String, Object> eventWithoutId(String kind, RiskHubUser user) {
+    Map<String, Object> e = new LinkedHashMap<>();
+    e.put("kind", kind);
+    e.put("id", null);
+    e.put("at", System.currentTimeMillis());
+    e.put("user", user);
+    return e;
+  }
+
+  /**
+   * Completes an event on the sender thread: its id, and the request object of a captured request
+   * (parsing the query, cookies and JSON body, bounding every string). A request that cannot be read
+   * is still reported with what is sure.
+   */
+  private void finish(Map<String, Object> e) {
+    if (e.get("id") == null) e.put("id", UUID.randomUUID().toString());
+    if (e.get("user") instanceof RiskHubUser u) e.put("user", u.toJson());
+    if (e.get("request") instanceof RequestReader.Captured c) {
+      try {
+        e.put("request", c.build());
+      } catch (RuntimeException ex) {
+        error(ex);
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("method", Identity.truncateUtf8(String.valueOf(c.method), 16));
+        m.put("uri", Identity.truncateUtf8(String.valueOf(c.uri), 2048));
+        m.put("ip", RequestReader.ip(c.remoteAddr));
+        e.put("request", m);
+      }
+    }
+  }
+
   void enqueue(Map<String, Object> event) {
     queue.offer(event);
   }
@@ -350,6 +385,7 @@ public final class RiskHubAgent implements AutoCloseable {
       int mark = body.len;
       if (count > 0) body.raw(',');
       try {
+        finish(batch.get(i));
         body.value(batch.get(i));
       } catch (RuntimeException e) {
         error(e);

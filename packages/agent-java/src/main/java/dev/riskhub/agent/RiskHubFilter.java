@@ -157,8 +157,9 @@ public class RiskHubFilter implements Filter {
       Object body = readBody ? body(a, req) : null;
       // identify() or a successful trackLogin() in the application wins over the resolver's user
       RiskHubUser user = req.getAttribute(RiskHubAgent.USER_ATTRIBUTE) instanceof RiskHubUser u ? u : resolved;
-      Map<String, Object> e = a.event("request", user);
-      e.put("request", RequestReader.full(req, body));
+      // The event's id and its request object are made on the sender thread (RiskHubAgent.finish).
+      Map<String, Object> e = a.eventWithoutId("request", user);
+      e.put("request", RequestReader.capture(req, body));
       a.enqueue(e);
     } catch (RuntimeException e) {
       a.error(e);
@@ -193,10 +194,8 @@ public class RiskHubFilter implements Filter {
           a.bodiesTooLarge.incrementAndGet();
           return null;
         }
-        return Json.parse(text, a.options.maxDepth, a.options.maxStringBytes);
+        return new RequestReader.JsonText(text, a.options.maxDepth, a.options.maxStringBytes); // parsed on the sender
       }
-    } catch (Json.ParseException e) {
-      return null; // not JSON: nothing to inspect in it
     } catch (IOException | RuntimeException e) {
       return null; // the client went away, or the container refused the body: fail open
     }
