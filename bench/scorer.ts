@@ -288,7 +288,15 @@ async function measureWith(config: Config): Promise<Record<string, string | numb
   // Latency at half the maximum rate: background load plus probes (fresh users, 11 points: one alert each).
   console.error('latency at half the maximum rate…');
   // BENCH_LATENCY_RATE (events/s) fixes the load, to compare two versions at the same rate.
+  // The scorer's and the broker's CPU and the transactions committed are counted over the phase (the
+  // steady load, the probes and the drain after them), per event sent.
+  const latCpu0 = cpuSeconds(child.pid!);
+  const latBrokerCpu0 = broker ? cpuSeconds(broker) : NaN;
+  const latTx0 = await metric(port, 'risk_hub_scorer_commit_duration_seconds_count');
   const lat = await latency(config, Number(process.env.BENCH_LATENCY_RATE ?? scorerRate / 2));
+  const latTx = (await metric(port, 'risk_hub_scorer_commit_duration_seconds_count')) - latTx0;
+  const latCpuUs = ((cpuSeconds(child.pid!) - latCpu0) / lat.sent) * 1e6;
+  const latBrokerCpuUs = broker ? ((cpuSeconds(broker) - latBrokerCpu0) / lat.sent) * 1e6 : NaN;
 
   await stop(child);
   console.error('restore from the changelog…');
@@ -309,6 +317,10 @@ async function measureWith(config: Config): Promise<Record<string, string | numb
     'latency p50 (ms)': lat.p50,
     'latency p99 (ms)': lat.p99,
     'latency probes': lat.n,
+    'latency phase: events sent': lat.sent,
+    'latency phase: transactions committed': latTx,
+    'latency phase: scorer CPU per event (µs)': Number(latCpuUs.toFixed(1)),
+    'latency phase: broker CPU per event (µs)': Number(latBrokerCpuUs.toFixed(1)),
   };
 }
 

@@ -134,6 +134,19 @@ export const ScorerSchema = z.strictObject({
   storeFlushIntervalMs: z.number().int().min(0).default(5000),
   /** How often (ms) each owned store is punctuated: its next 1,000 users are checked for idleness. */
   punctuateIntervalMs: z.number().int().min(100).default(10_000),
+  /**
+   * How long (ms) a partition's transaction stays open across fetched batches before it is committed
+   * (Kafka Streams' commit.interval.ms): alerts become visible at the commit, so this bounds the latency
+   * it adds; fewer transactions cost the broker and the scorer less. 0 commits every batch. At most
+   * 10 s, far below the producer's transaction timeout (60 s).
+   */
+  commitIntervalMs: z.number().int().min(0).max(10_000).default(100),
+  /**
+   * Input records a partition's open transaction holds at most: it is committed when it reaches this.
+   * It bounds the decoded states the transaction holds apart (uncommitted, never evicted) and the work
+   * redone after an abort.
+   */
+  commitMaxRecords: z.number().int().min(1).max(1_000_000).default(10_000),
 });
 
 export const HttpSchema = z.strictObject({

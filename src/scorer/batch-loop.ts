@@ -3,7 +3,7 @@ import type { Logger } from '../log.ts';
 import { classifyFailure, failureReason, isTransient, RecordTooLargeError, type FailureKind } from './failures.ts';
 import type { TaskManager } from './task-manager.ts';
 import { DEAD_LETTER_MAX_BYTES, DEAD_LETTER_REFERENCE_BYTES } from './records.ts';
-import type { InputBatch } from './task.ts';
+import { StaleBatchError, type InputBatch } from './task.ts';
 
 // The batch loop (Kafka Streams' StreamThread): fetches batches of `attacks` and of the decision
 // requests (kafkajs eachBatch, `concurrency` partitions at a time; both topics co-partitioned, see
@@ -13,6 +13,12 @@ import type { InputBatch } from './task.ts';
 // retried a bounded number of times, then the batch is split in halves until the offending record is
 // alone, and that record is dead-lettered with its reason. No batch is retried forever for a reason
 // that will not go away.
+//
+// A task keeps its transaction open across batches (scorer.commitIntervalMs). When a batch fails after
+// earlier ones joined that transaction, the task aborts them all and moves the consumer back to the
+// first of them: the batch in hand is stale and given up, and the batches fetched again up to it commit
+// one by one (`cautious`), so the failing one is alone in its transaction when it is retried, and the
+// rules above apply to it as before. Halves of a split batch, and batches while stopping, commit alone too.
 
 /** What the loop needs of the task manager (a fake in unit tests). */
 export type TaskSource = Pick<TaskManager, 'taskFor' | 'committedOffset' | 'closeTask' | 'reportStuck' | 'onAssignment' | 'onRebalancing'>;
@@ -50,6 +56,8 @@ export interface BatchContext {
 export class BatchLoop {
   private readonly deps: BatchLoopDeps;
   private stopping = false;
+  /** By `topic|partition`: batches up to this offset commit on their own (an abort moved the consumer back over them). */
+  private readonly cautious = new Map<string, bigint>();
 
   constructor(deps: BatchLoopDeps) {
     this.deps = deps;
@@ -96,6 +104,7 @@ export class BatchLoop {
   private async handle(input: InputBatch, ctx: BatchContext, deterministicAttempts: number): Promise<boolean> {
     const { manager, log } = this.deps;
     const p = ctx.partition;
+    const key = `${input.topic ?? this.deps.inputTopic}|${p}`;
     let deterministic = 0;
     let loggedAt = -Infinity;
     for (let attempt = 0; ctx.isRunning() && !ctx.isStale(); attempt++) {
@@ -105,8 +114,13 @@ export class BatchLoop {
         ctx.resolveOffset(input.lastOffset);
         return true;
       }
+      const commitNow = deterministicAttempts < DETERMINISTIC_ATTEMPTS || this.stopping || this.isCautious(key, input);
       try {
-        await task.exclusive(() => task.process(input));
+        // Checked in the task's turn: a commit that failed just before (the timer's) may have moved the consumer back.
+        await task.exclusive(() => {
+          if (ctx.isStale()) throw new StaleBatchError(p);
+          return task.process(input, { commitNow });
+        });
         ctx.resolveOffset(input.lastOffset);
         if (attempt > 0) {
           manager.reportStuck(p, undefined);
@@ -114,7 +128,16 @@ export class BatchLoop {
         }
         return true;
       } catch (err) {
+        if (err instanceof StaleBatchError) return false;
         const kind = classifyFailure(err);
+        if (ctx.isStale()) {
+          // The abort took earlier batches with this one: the consumer fetches them again, and they
+          // commit one by one up to this batch, which is then retried alone.
+          this.cautious.set(key, BigInt(input.lastOffset));
+          this.logFailure(p, attempt, kind, err);
+          if (kind !== 'outage' && !(err instanceof RecordTooLargeError)) await manager.closeTask(task);
+          return false;
+        }
         if (kind === 'deterministic' && ++deterministic >= deterministicAttempts) return this.isolate(input, ctx, err);
         if (Date.now() - loggedAt >= LOG_EVERY_MS) {
           loggedAt = Date.now();
@@ -150,10 +173,14 @@ export class BatchLoop {
       const task = await this.deps.manager.taskFor(ctx.partition, ctx.heartbeat, ctx.isRunning);
       if (!task || ctx.isStale()) return false;
       try {
-        await task.exclusive(() => task.deadLetter(input, reason, message, maxBytes));
+        await task.exclusive(() => {
+          if (ctx.isStale()) throw new StaleBatchError(ctx.partition);
+          return task.deadLetter(input, reason, message, maxBytes);
+        });
         ctx.resolveOffset(input.lastOffset);
         return true;
       } catch (dlqErr) {
+        if (dlqErr instanceof StaleBatchError || ctx.isStale()) return false;
         const kind = classifyFailure(dlqErr);
         this.logFailure(ctx.partition, attempt, kind, dlqErr);
         if (kind === 'deterministic') maxBytes = DEAD_LETTER_REFERENCE_BYTES;
@@ -161,6 +188,15 @@ export class BatchLoop {
         await sleepWithHeartbeats(this.backoff(attempt), ctx.heartbeat);
       }
     }
+    return false;
+  }
+
+  /** Whether `input` lies in a range an abort moved the consumer back over (then it commits on its own). */
+  private isCautious(key: string, input: InputBatch): boolean {
+    const until = this.cautious.get(key);
+    if (until === undefined) return false;
+    if (BigInt(input.messages[0]?.offset ?? input.lastOffset) <= until) return true;
+    this.cautious.delete(key);
     return false;
   }
 

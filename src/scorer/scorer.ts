@@ -172,6 +172,7 @@ function startProcessing(
     producerFor: (p) => kafkaTransactionalProducer(deps.kafka, scorerTransactionalId(config, p)),
     pause: (p) => consumer.pause([{ topic: names.input, partitions: [p] }, { topic: names.requests, partitions: [p] }]),
     resume: (p) => consumer.resume([{ topic: names.input, partitions: [p] }, { topic: names.requests, partitions: [p] }]),
+    seek: (topic, p, offset) => consumer.seek({ topic, partition: p, offset: offset.toString() }),
     onFatal: deps.onFatal,
   });
   const loop = new BatchLoop({ consumer, manager, log: deps.log, inputTopic: names.input, requestsTopic: names.requests, concurrency: config.scorer.concurrency });
@@ -191,7 +192,9 @@ function handle(http: HttpHandle, url: string, p: Processing, admin: Admin, log:
       stopped = true;
       await p.manager.stop();
       p.loop.stop();
-      // kafkajs lets the running batch finish (its transaction and store write) before leaving the group.
+      // The open transactions are committed before leaving the group (the running batch first), so the
+      // next owner starts after them; kafkajs lets a batch still running finish before it leaves.
+      await p.manager.commitAll();
       await p.consumer.disconnect().catch((err: unknown) => log.warn({ err }, 'consumer disconnect failed'));
       await p.manager.closeAll();
       await admin.disconnect().catch(() => undefined);

@@ -30,6 +30,8 @@ export interface TaskManagerDeps {
   /** Stops fetching a partition (its batches wait until `resume`). */
   pause: (partition: number) => void;
   resume: (partition: number) => void;
+  /** Moves the consumer of `topic`/`partition` back to `offset` (an aborted transaction's records are fetched again). */
+  seek?: (topic: string, partition: number, offset: bigint) => void;
   /** Repair is impossible: the process must exit non-zero. */
   onFatal: (err: unknown) => void;
   now?: () => number;
@@ -212,6 +214,10 @@ export class TaskManager {
         log: this.deps.log,
         now: this.now,
         onDropped: (t) => this.onDropped(t),
+        commitIntervalMs: this.deps.config.scorer.commitIntervalMs,
+        commitMaxRecords: this.deps.config.scorer.commitMaxRecords,
+        rewind: (topic, offset) => this.deps.seek?.(topic, p, offset),
+        onFailed: (t, err) => this.onCommitFailed(t, err),
       });
       this.tasks.set(p, task);
       opened.push(task);
@@ -246,7 +252,18 @@ export class TaskManager {
           m.scorerRestoreRecords.inc(n);
         },
       });
-      for (const t of opened) this.activate(t);
+      // The group's offsets are stable once the previous owners are fenced (an open transaction of
+      // theirs is settled): a record below them was committed and is skipped if fetched again.
+      const names = this.deps.names;
+      const [inputs, requests] = await Promise.all([scorerCommitted(this.deps.admin, this.deps.config, names.input), scorerCommitted(this.deps.admin, this.deps.config, names.requests)]);
+      for (const t of opened) {
+        const committed = new Map<string, bigint>();
+        const i = inputs.get(t.partition);
+        const r = requests.get(t.partition);
+        if (i !== undefined) committed.set(names.input, i);
+        if (r !== undefined) committed.set(names.requests, r);
+        this.activate(t, committed);
+      }
       this.deps.log.info({ partitions, records: Object.fromEntries(applied), ms: this.now() - t0 }, 'partitions restored');
     } catch (err) {
       // Backed off like a store that cannot be opened: no reopening in a tight loop while it lasts.
@@ -260,9 +277,9 @@ export class TaskManager {
     this.updateGauges();
   }
 
-  private activate(t: PartitionTask): void {
+  private activate(t: PartitionTask, committed: ReadonlyMap<string, bigint>): void {
     if (t.phase === 'closed') return;
-    t.markActive();
+    t.markActive(committed);
     this.dropped.delete(t.partition);
     const wasHalted = this.failing.delete(t.partition);
     if (wasHalted) this.deps.log.info({ partition: t.partition }, 'partition resumed');
@@ -318,6 +335,12 @@ export class TaskManager {
     if (this.tasks.get(t.partition) === t) this.tasks.delete(t.partition);
     this.dropped.add(t.partition);
     this.updateGauges();
+  }
+
+  /** A commit outside a batch (the commit timer) failed: the task is reopened by its next batch, as after a failed batch. */
+  private onCommitFailed(t: PartitionTask, err: unknown): void {
+    this.deps.log.warn({ err: (err as Error).message, partition: t.partition }, 'committing the open transaction failed; it was aborted and its records are fetched again after the task is reopened');
+    void this.closeTask(t);
   }
 
   /** Closes a task after its batch failed (it is reopened, fencing and restoring, before the retry). */
@@ -436,6 +459,20 @@ export class TaskManager {
     this.stopping = true;
     this.updateGauges();
     for (const t of this.timers) clearInterval(t);
+  }
+
+  /**
+   * Before the consumer leaves the group (a clean stop): every open transaction is committed (after the
+   * batch running on it), so the next owner starts after it. One that fails is aborted and redone there.
+   */
+  async commitAll(): Promise<void> {
+    await Promise.all(
+      [...this.tasks.values()].map((t) =>
+        t.phase !== 'active'
+          ? undefined
+          : t.exclusive(() => t.commitOpen()).catch((err: unknown) => this.deps.log.warn({ err: (err as Error).message, partition: t.partition }, 'committing the open transaction before leaving failed; the next owner redoes it')),
+      ),
+    );
   }
 
   /** After the consumer left the group: pending ownership work done, every store written and closed. */

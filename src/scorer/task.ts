@@ -18,8 +18,20 @@ import { alertRecord, changelogRecords, changelogTombstones, DEAD_LETTER_MAX_BYT
 // (behind the narrow port of producer.ts), a cache of decoded hot users, and the committed changes not
 // yet written to the store. Everything a batch, a punctuation or a flush does to them happens here,
 // in the numbered steps below, and no code outside this class writes its fields. The cache holds
-// committed states after every batch; it is dropped whenever a transaction aborts, because scoring
+// committed states after every commit; it is dropped whenever a transaction aborts, because scoring
 // mutates cached states in place.
+//
+// A transaction stays open across batches (Kafka Streams' commit.interval.ms): each batch's records are
+// sent into it at once, and it is committed when scorer.commitIntervalMs has passed since it began (a
+// timer commits it when no further batch comes), when it holds scorer.commitMaxRecords input records or
+// its changes reach the memory budget, or before a punctuation. Until then the users it changed are held
+// apart (`open.states`, never evicted) and nothing of it reaches the staged changes or stream time. An
+// abort drops the cache and the open states, and moves the consumer back (`rewind`) to the first record
+// the transaction held: those batches are fetched and scored again. The task knows the next offset of
+// each topic it has committed or holds in the open transaction (`position`), read from the group after
+// fencing, and skips records below it: a consumer that fetches again from an older committed offset (the
+// group's offsets are reset by every rebalance; a previous owner's commit may land after the consumer
+// read them) never scores a record twice.
 
 export type TaskPhase = 'restoring' | 'active' | 'closed';
 
@@ -68,6 +80,17 @@ export interface TaskDeps {
   now?: () => number;
   /** Told once when the task drops itself because its store could not be written after a commit. */
   onDropped?: (task: PartitionTask, err: unknown) => void;
+  /**
+   * How long (ms) a transaction stays open across batches before it is committed (scorer.commitIntervalMs);
+   * 0 (the default) commits every batch.
+   */
+  commitIntervalMs?: number;
+  /** Input records an open transaction holds at most before it is committed (scorer.commitMaxRecords). */
+  commitMaxRecords?: number;
+  /** Moves this partition's consumer of `topic` back to `offset` (an aborted transaction's records are fetched again). */
+  rewind?: (topic: string, offset: bigint) => void;
+  /** Told when a commit outside `process` (the commit timer) failed: the task must be closed and reopened. */
+  onFailed?: (task: PartitionTask, err: unknown) => void;
 }
 
 /** Input records of one partition, in offset order, and the offset after which the group resumes. */
@@ -91,6 +114,40 @@ const CACHE_ENTRY_BYTES = 150;
 const PENDING_ENTRY_BYTES = 120;
 /** Users read per store per punctuation: a slice, so a large store is walked a little at a time. */
 const IDLE_SCAN_KEYS = 1000;
+/** Input records of an open transaction when scorer.commitMaxRecords is not given. */
+const DEFAULT_COMMIT_MAX_RECORDS = 10_000;
+
+/** The transaction a task keeps open across batches until it commits it. */
+interface OpenTransaction {
+  /** When it began (ms, the task's clock). */
+  startedAt: number;
+  /** Input records (and dead-lettered ones) it holds. */
+  records: number;
+  /** Bytes of its changelog values (a bound on what it holds in memory). */
+  bytes: number;
+  /** By topic, the offset of the first record it holds: where the consumer resumes when it aborts. */
+  from: Map<string, bigint>;
+  /** By topic, the next offset after the last batch it holds: sent with the commit. */
+  offsets: Map<string, bigint>;
+  /** Users it changed, not yet committed: served before the cache, never evicted, dropped on abort. */
+  states: Map<string, UserState>;
+  /** Their changelog values (null = deleted), staged for the store after the commit. */
+  changelog: Map<string, Buffer | null>;
+  /** The changelog end after what it sent (the store's next checkpoint), undefined when nothing was. */
+  checkpoint: bigint | undefined;
+  userDelta: number;
+  streamTime: number;
+  /** Its batches' results, counted in the metrics once committed. */
+  results: Array<{ result: BatchResult; t0: bigint }>;
+}
+
+/** A batch the consumer fetched before it was moved back (see `rewind`): it must not be scored. */
+export class StaleBatchError extends Error {
+  constructor(partition: number) {
+    super(`partition ${partition}: the batch was fetched before the consumer was moved back`);
+    this.name = 'StaleBatchError';
+  }
+}
 
 export class PartitionTask {
   readonly partition: number;
@@ -117,6 +174,14 @@ export class PartitionTask {
   private scanCursor: string | undefined;
   /** The tail of the work run by `exclusive`: batches, punctuations and flushes never interleave. */
   private tail: Promise<unknown> = Promise.resolve();
+  /** The transaction open across batches (undefined: none). */
+  private open: OpenTransaction | undefined;
+  /** By topic, the next offset committed (read from the group when activated, then each commit's). */
+  private readonly committed = new Map<string, bigint>();
+  /** Commits the open transaction when no further batch comes (scorer.commitIntervalMs). */
+  private timer: NodeJS.Timeout | undefined;
+  /** A commit failed in a way that leaves the producer or the group's offsets in doubt: reopen first. */
+  private broken: unknown;
 
   constructor(deps: TaskDeps) {
     this.deps = deps;
@@ -189,8 +254,13 @@ export class PartitionTask {
     return { from: low, rebuilt: true };
   }
 
-  markActive(): void {
+  /**
+   * Active: batches may be processed. `committed` gives, by topic, the group's next offset of this
+   * partition read after fencing (stable then): records below it are never scored again.
+   */
+  markActive(committed?: ReadonlyMap<string, bigint>): void {
     if (this.state !== 'restoring') return;
+    for (const [topic, offset] of committed ?? []) this.committed.set(topic, offset);
     this.state = 'active';
     this.resolveReady();
   }
@@ -205,14 +275,17 @@ export class PartitionTask {
    */
   async close(opts: { flush: boolean }): Promise<void> {
     if (opts.flush && this.state === 'active') {
-      await this.exclusive(() => this.flush()).catch((err: unknown) =>
-        this.deps.log.warn({ err, partition: this.partition }, 'writing the store before closing it failed; the next restore replays the changelog'),
-      );
+      // An open transaction is aborted, never committed here: the partition may belong to another
+      // member already (a revocation is learned after the rejoin), which redoes it from the committed offsets.
+      await this.exclusive(async () => {
+        await this.rollback(undefined, false);
+        await this.flush();
+      }).catch((err: unknown) => this.deps.log.warn({ err, partition: this.partition }, 'writing the store before closing it failed; the next restore replays the changelog'));
     }
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.rejectReady(new Error(`partition ${this.partition} closed`));
-    this.cache.clear();
+    await this.rollback(undefined, false);
     await this.deps.producer.disconnect().catch(() => undefined);
     await this.deps.store.close().catch(() => undefined);
   }
@@ -221,17 +294,22 @@ export class PartitionTask {
 
   /**
    * One input batch, exactly once (run through `exclusive`). Before the commit (5) any error leaves
-   * nothing behind: the transaction is aborted and the cache dropped, so the batch can be retried.
-   * After it the batch is done whatever happens: a failed store write (7) drops the task, whose store
-   * the next restore brings up to the committed changelog; the batch is never scored again.
+   * nothing behind: the transaction is aborted (with the batches it held before this one: the consumer
+   * is moved back to its first record) and the cache dropped, so the batch can be retried. After it the
+   * batch is done whatever happens: a failed store write (7) drops the task, whose store the next
+   * restore brings up to the committed changelog; the batch is never scored again. `commitNow` commits
+   * the transaction with this batch whether or not it is due. Records below `position` (scored already)
+   * are skipped.
    */
-  async process(batch: InputBatch): Promise<BatchResult> {
+  async process(input: InputBatch, opts: { commitNow?: boolean } = {}): Promise<BatchResult> {
     this.assertActive();
     const t0 = process.hrtime.bigint();
+    const batch = this.unseen(input);
+    if (!batch) return emptyResult();
+    const topic = batch.topic ?? this.deps.names.input;
     let result: BatchResult;
     let states: Map<string, UserState>;
     let changelog: OutMessage[];
-    let checkpoint: bigint | undefined;
     const requests = batch.topic !== undefined && batch.topic === this.deps.names.requests;
     try {
       if (requests) {
@@ -251,24 +329,162 @@ export class PartitionTask {
       // 4. build the transaction's records; one over the broker's limit fails here, before any send
       changelog = changelogRecords(result.dirty, this.partition);
       const out = await this.transactionRecords(batch, result, changelog);
-      // 5. one transaction: changelog, alerts, decisions, dead letters and the input offset; commit
-      checkpoint = await this.commit(out, BigInt(batch.lastOffset) + 1n, batch.topic ?? this.deps.names.input);
+      // 5. into the open transaction (begun by the first batch): changelog, alerts, decisions, dead
+      //    letters, and this batch's input offset; committed with the input offsets when due
+      const tx = await this.send(out, topic, batch);
+      tx.records += batch.messages.length;
+      tx.userDelta += result.counts.newUsers;
+      if (result.streamTime > tx.streamTime) tx.streamTime = result.streamTime;
+      for (let i = 0; i < changelog.length; i++) {
+        const c = changelog[i]!;
+        tx.changelog.set(c.key as string, c.value as Buffer);
+        tx.bytes += (c.value as Buffer).length;
+      }
+      result.dirty.forEach((s, k) => tx.states.set(k, s)); // forEach: no [key, value] array per entry
+      states.forEach((s, k) => {
+        if (!result.dirty.has(k) && !tx.states.has(k)) this.cache.set(k, s); // committed values, unchanged
+      });
+      tx.results.push({ result, t0 });
+      // 6. commit when due (scorer.commitIntervalMs, the records or memory bound, or asked); after the
+      //    commit the changes are staged with their checkpoint, the states cached and stream time moved
+      if (opts.commitNow || this.commitDue(tx)) await this.commitTransaction();
+      else this.armTimer(tx);
     } catch (err) {
-      this.cache.clear();
+      // Whatever failed, the batch may have mutated states the open transaction holds: it all goes.
+      await this.rollback({ topic, first: BigInt(batch.messages[0]!.offset) }, true);
       throw err;
     }
-    // 6. after the commit: stage the changes with their checkpoint, keep the states, move stream time
-    if (checkpoint !== undefined) this.stage(changelog as Array<{ key: string; value: Buffer }>, checkpoint, result.counts.newUsers);
-    if (result.streamTime > this.streamTimeMs) this.streamTimeMs = result.streamTime;
-    result.dirty.forEach((s, k) => this.cache.set(k, s)); // forEach: no [key, value] array per entry
-    states.forEach((s, k) => {
-      if (!result.dirty.has(k)) this.cache.set(k, s);
-    });
-    this.trimCache();
     // 7. write the store when due; a failure drops the task (restore repairs the store)
     await this.flushOrDrop();
-    recordBatchMetrics(this.deps.log, this.partition, result, t0);
     return result;
+  }
+
+  /** Whether the open transaction must be committed now: its time is up, or it holds enough. */
+  private commitDue(tx: OpenTransaction): boolean {
+    const interval = this.deps.commitIntervalMs ?? 0;
+    if (interval <= 0 || this.now() - tx.startedAt >= interval) return true;
+    if (tx.records >= (this.deps.commitMaxRecords ?? DEFAULT_COMMIT_MAX_RECORDS)) return true;
+    return this.deps.budget !== undefined && this.pendingBytes + tx.bytes >= this.deps.budget().pendingBytes;
+  }
+
+  /** The part of `batch` not scored yet (offsets at or after `position`); undefined when none is left. */
+  private unseen(batch: InputBatch): InputBatch | undefined {
+    const topic = batch.topic ?? this.deps.names.input;
+    const next = this.open?.offsets.get(topic) ?? this.committed.get(topic);
+    const first = batch.messages[0];
+    if (!first) return undefined;
+    if (next === undefined || BigInt(first.offset) >= next) return batch;
+    const messages = batch.messages.filter((msg) => BigInt(msg.offset) >= next);
+    return messages.length ? { ...batch, messages } : undefined;
+  }
+
+  /**
+   * Sends `records` into the open transaction (beginning one when none is open), with the batch's input
+   * offset as the transaction's next offset of `topic`. Returns the open transaction.
+   */
+  private async send(records: TopicMessages[], topic: string, batch: InputBatch): Promise<OpenTransaction> {
+    let tx = this.open;
+    if (!tx) {
+      await this.deps.producer.begin();
+      tx = { startedAt: this.now(), records: 0, bytes: 0, from: new Map(), offsets: new Map(), states: new Map(), changelog: new Map(), checkpoint: undefined, userDelta: 0, streamTime: -Infinity, results: [] };
+      this.open = tx;
+    }
+    if (!tx.from.has(topic)) tx.from.set(topic, BigInt(batch.messages[0]!.offset));
+    if (records.length) {
+      for (const r of await this.deps.producer.send(records)) {
+        if (r.topic !== this.deps.names.changelog || r.partition !== this.partition) continue;
+        const end = r.baseOffset + BigInt(r.count);
+        if (tx.checkpoint === undefined || end > tx.checkpoint) tx.checkpoint = end;
+      }
+    }
+    tx.offsets.set(topic, BigInt(batch.lastOffset) + 1n);
+    return tx;
+  }
+
+  /**
+   * Commits the open transaction, if any (run through `exclusive`), outside a batch (the timer, a
+   * punctuation, a shutdown). A failure aborts it (see `rollback`) and is rethrown; as the commit may
+   * have happened all the same (its answer lost) or the producer be fenced, the task refuses further
+   * batches until it is reopened (fencing settles the transaction; the group's offsets are read again).
+   */
+  async commitOpen(): Promise<void> {
+    try {
+      await this.commitTransaction();
+    } catch (err) {
+      this.broken ??= err;
+      throw err;
+    }
+  }
+
+  /**
+   * Commits the open transaction, if any: the input offsets of its last batches, then the commit; after
+   * it the changes are staged with their checkpoint, the states cached, stream time moved, and the
+   * metrics counted. A failure aborts it (see `rollback`) and is rethrown.
+   */
+  private async commitTransaction(): Promise<void> {
+    const tx = this.open;
+    if (!tx) return;
+    this.disarmTimer();
+    const producer = this.deps.producer;
+    const c0 = process.hrtime.bigint();
+    try {
+      for (const [topic, next] of tx.offsets) await producer.sendOffsets(this.deps.names.groupId, topic, this.partition, next);
+      await producer.commit();
+    } catch (err) {
+      await this.rollback(undefined, true);
+      throw err;
+    }
+    m.scorerCommitDuration.observe(Number(process.hrtime.bigint() - c0) / 1e9);
+    this.open = undefined;
+    for (const [topic, next] of tx.offsets) this.committed.set(topic, next);
+    if (tx.checkpoint !== undefined) this.stageAll(tx.changelog, tx.checkpoint, tx.userDelta);
+    if (tx.streamTime > this.streamTimeMs) this.streamTimeMs = tx.streamTime;
+    tx.states.forEach((s, k) => this.cache.set(k, s));
+    this.trimCache();
+    for (const { result, t0 } of tx.results) recordBatchMetrics(this.deps.log, this.partition, result, t0);
+  }
+
+  /**
+   * Aborts the open transaction, if any, and drops the cache (scoring mutated cached states in place).
+   * With `rewind`, the consumer is moved back to the first record the transaction held of each topic,
+   * except `current`'s topic when `current` began it there (its caller retries that batch itself).
+   */
+  private async rollback(current: { topic: string; first: bigint } | undefined, rewind: boolean): Promise<void> {
+    this.cache.clear();
+    const tx = this.open;
+    if (!tx) return;
+    this.open = undefined;
+    this.disarmTimer();
+    m.scorerTransactionAborts.inc();
+    await this.deps.producer.abort().catch(() => undefined);
+    if (!rewind) return;
+    for (const [topic, from] of tx.from) {
+      if (current && topic === current.topic && from === current.first) continue;
+      this.deps.rewind?.(topic, from);
+    }
+  }
+
+  private armTimer(tx: OpenTransaction): void {
+    if (this.timer) return;
+    const wait = Math.max(0, tx.startedAt + (this.deps.commitIntervalMs ?? 0) - this.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.exclusive(async () => {
+        if (this.state !== 'active' || !this.open) return;
+        // The transaction the timer was armed for is due; a newer one waits for its own time.
+        if (this.open === tx || this.commitDue(this.open)) {
+          await this.commitOpen();
+          await this.flushOrDrop();
+        } else this.armTimer(this.open);
+      }).catch((err: unknown) => this.deps.onFailed?.(this, err));
+    }, wait);
+    this.timer.unref();
+  }
+
+  private disarmTimer(): void {
+    if (!this.timer) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   /**
@@ -276,11 +492,20 @@ export class PartitionTask {
    * scores none of them: the last resort for a record that fails deterministically on its own. Each
    * dead letter fits in `maxBytes` (truncated, and saying so, when the original does not).
    */
-  async deadLetter(batch: InputBatch, reason: string, message: string, maxBytes = DEAD_LETTER_MAX_BYTES): Promise<void> {
+  async deadLetter(input: InputBatch, reason: string, message: string, maxBytes = DEAD_LETTER_MAX_BYTES): Promise<void> {
     this.assertActive();
+    const batch = this.unseen(input);
+    if (!batch) return;
     const topic = batch.topic ?? this.deps.names.input;
     const dead = batch.messages.map((msg) => deadLetterRecord(msg, { offset: msg.offset, reason, message }, { topic, partition: this.partition }, maxBytes));
-    await this.commit([{ topic: this.deps.names.deadLetters, messages: dead }], BigInt(batch.lastOffset) + 1n, topic);
+    try {
+      const tx = await this.send([{ topic: this.deps.names.deadLetters, messages: dead }], topic, batch);
+      tx.records += dead.length;
+      await this.commitTransaction();
+    } catch (err) {
+      await this.rollback({ topic, first: BigInt(batch.messages[0]!.offset) }, true);
+      throw err;
+    }
     m.scorerDeadLettered.inc({ reason }, dead.length);
     this.deps.log.warn({ partition: this.partition, offsets: batch.messages.map((msg) => msg.offset), reason, message }, 'records dead-lettered after failing on their own');
   }
@@ -306,11 +531,11 @@ export class PartitionTask {
   }
 
   /**
-   * One transaction on the partition's producer: begin, send `records`, add the input offset (when
-   * given), commit. Any error aborts it (counted) and is rethrown. Returns the changelog end offset of
-   * this partition after what was sent (the store's next checkpoint), undefined when nothing was.
+   * A punctuation's own transaction (no input offset): begin, send `records`, commit. Any error aborts
+   * it (counted) and is rethrown. Returns the changelog end offset of this partition after what was
+   * sent (the store's next checkpoint), undefined when nothing was.
    */
-  private async commit(records: TopicMessages[], nextInputOffset: bigint | undefined, inputTopic = this.deps.names.input): Promise<bigint | undefined> {
+  private async commit(records: TopicMessages[]): Promise<bigint | undefined> {
     const producer = this.deps.producer;
     const c0 = process.hrtime.bigint();
     await producer.begin();
@@ -321,7 +546,6 @@ export class PartitionTask {
         const end = r.baseOffset + BigInt(r.count);
         if (checkpoint === undefined || end > checkpoint) checkpoint = end;
       }
-      if (nextInputOffset !== undefined) await producer.sendOffsets(this.deps.names.groupId, inputTopic, this.partition, nextInputOffset);
       await producer.commit();
       m.scorerCommitDuration.observe(Number(process.hrtime.bigint() - c0) / 1e9);
       return checkpoint;
@@ -344,6 +568,8 @@ export class PartitionTask {
    */
   async punctuate(): Promise<number> {
     if (this.state !== 'active') return 0;
+    // 0. the open transaction first: the scan below reads committed values only
+    await this.commitOpen();
     const ttl = this.deps.idleUserTtlMs;
     const nowMs = this.now();
     const horizon = Math.min(nowMs, this.streamTimeMs);
@@ -381,7 +607,7 @@ export class PartitionTask {
     const rewritten = changelogRecords(ended, this.partition);
     const records: TopicMessages[] = [{ topic: this.deps.names.changelog, messages: [...forgotten, ...rewritten] }];
     if (decided.length) records.push({ topic: this.deps.names.decisions, messages: decisionTombstones(decided, this.partition) });
-    const checkpoint = await this.commit(records, undefined);
+    const checkpoint = await this.commit(records);
     // 4. after the commit: forget them in the cache, stage the changes, write the store when due
     for (const key of idle) this.cache.delete(key);
     for (const key of ended.keys()) this.cache.delete(key);
@@ -417,6 +643,16 @@ export class PartitionTask {
     this.pendingUserDelta = 0;
   }
 
+  /** Records an open transaction's changes, once committed, for the next flush. */
+  private stageAll(changes: Map<string, Buffer | null>, checkpoint: bigint, userDelta: number): void {
+    changes.forEach((value, key) => {
+      this.pending.set(key, value);
+      this.pendingBytes += PENDING_ENTRY_BYTES + key.length + (value?.length ?? 0); // replaced versions included: an upper bound
+    });
+    this.pendingCheckpoint = checkpoint;
+    this.pendingUserDelta += userDelta;
+  }
+
   /** Records a committed change for the next flush. */
   private stage(entries: Iterable<{ key: string; value: Buffer | null }>, checkpoint: bigint, userDelta: number): void {
     for (const e of entries) {
@@ -443,12 +679,16 @@ export class PartitionTask {
 
   // -- reads ------------------------------------------------------------------------------------
 
-  /** States of `keys` from the cache, else the changes not yet flushed, else the store (one getMany), else undefined (new users). */
+  /**
+   * States of `keys` from the open transaction, else the cache, else the changes not yet flushed, else
+   * the store (one getMany), else undefined (new users).
+   */
   async load(keys: string[]): Promise<Map<string, UserState>> {
     const out = new Map<string, UserState>();
     const misses: string[] = [];
+    const open = this.open?.states;
     for (const k of keys) {
-      const hit = this.cache.get(k);
+      const hit = open?.get(k) ?? this.cache.get(k);
       if (hit) {
         out.set(k, hit);
         continue;
@@ -473,6 +713,7 @@ export class PartitionTask {
 
   private assertActive(): void {
     if (this.state !== 'active') throw new Error(`partition ${this.partition} is ${this.state}, not active`);
+    if (this.broken !== undefined) throw new Error(`partition ${this.partition}: a commit failed; the task must be reopened first`, { cause: this.broken });
   }
 }
 
@@ -480,6 +721,10 @@ export class PartitionTask {
 function assertFits(msg: OutMessage, what: string): void {
   const bytes = messageBytes(msg);
   if (bytes > MAX_RECORD_BYTES) throw new RecordTooLargeError(`${what} ${String(msg.key)} is ${bytes} bytes, over the ${MAX_RECORD_BYTES}-byte record limit`);
+}
+
+function emptyResult(): BatchResult {
+  return { dirty: new Map(), alerts: [], decisions: [], deadLetters: [], counts: { scored: 0, duplicate: 0, late: 0, clamped: 0, wrongPartition: 0, points: 0, newUsers: 0, truncated: 0 }, streamTime: -Infinity };
 }
 
 function recordBatchMetrics(log: Logger, partition: number, result: BatchResult, t0: bigint): void {

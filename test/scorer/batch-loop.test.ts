@@ -129,6 +129,52 @@ describe('BatchLoop', () => {
   });
 });
 
+describe('BatchLoop with a transaction open across batches', () => {
+  it('a batch failing after an earlier one joined the open transaction: the consumer moves back, the batch is given up, the batches fetched again commit one by one, and the failing record is dead-lettered alone', async () => {
+    let stale = false;
+    const seeks: Array<{ topic: string; offset: bigint }> = [];
+    const { task, producer, codec } = await activeTask({ commitIntervalMs: 60_000, rewind: (topic, offset) => void (seeks.push({ topic, offset }), (stale = true)) });
+    codec.hugeAlertFor = 'mallory';
+    const manager = fakeManager(task);
+    const loop = loopWith(manager, 1);
+    const b1 = messages(HIGH, HIGH); // alice: 12 points, one alert, in the open transaction
+    const b2 = messages({ ...HIGH, user: { key: 'mallory', identifiers: {} }, points: 20 }, { ...HIGH, user: { key: 'bob', identifiers: {} } });
+    const fetch = () => ({ ...ctx(), isStale: () => stale });
+    const c1 = fetch();
+    expect(await loop.handleBatch(batchOf(b1), c1)).toBe(true);
+    expect(producer.calls).not.toContain('commit');
+    const c2 = fetch();
+    expect(await loop.handleBatch(batchOf(b2), c2)).toBe(false); // given up: the consumer was moved back
+    expect(c2.resolved).toEqual([]);
+    expect(seeks).toEqual([{ topic: NAMES.input, offset: BigInt(b1[0]!.offset) }]);
+    expect(producer.committed).toHaveLength(0);
+    // the consumer fetches b1 and b2 again (seek applied: no longer stale)
+    stale = false;
+    expect(await loop.handleBatch(batchOf(b1), fetch())).toBe(true);
+    expect(producer.committed).toHaveLength(1); // committed on its own
+    expect(await loop.handleBatch(batchOf(b2), fetch())).toBe(true);
+    const dead = producer.messages(NAMES.deadLetters);
+    expect(dead.map((d) => d.headers![DLQ_HEADERS.originalOffset])).toEqual([b2[0]!.offset]);
+    expect(producer.messages(NAMES.alerts)).toHaveLength(1); // alice's, once
+    expect(new Set(producer.messages(NAMES.changelog).map((m) => m.key))).toEqual(new Set(['app/production/alice', 'app/production/bob']));
+    expect(producer.offsets.at(-1)!.nextOffset).toBe(BigInt(b2[1]!.offset) + 1n);
+  });
+
+  it('a batch fetched before the consumer was moved back is not scored, even when it waited behind the failing commit', async () => {
+    const { task, producer } = await activeTask({ commitIntervalMs: 60_000 });
+    const loop = loopWith(fakeManager(task));
+    let stale = false;
+    // the task's turn comes after something moved the consumer back (a failed timer commit)
+    void task.exclusive(async () => {
+      stale = true;
+    });
+    const c = { ...ctx(), isStale: () => stale };
+    expect(await loop.handleBatch(batchOf(messages(HIGH)), c)).toBe(false);
+    expect(producer.calls).toEqual(['fence']);
+    expect(c.resolved).toEqual([]);
+  });
+});
+
 /**
  * A producer port whose send fails as the broker does for a record too large, when a batch touches
  * `user`, or when a dead letter is over `dlqLimit` bytes.

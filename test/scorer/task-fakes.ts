@@ -132,7 +132,7 @@ export function tempDir(): string {
 }
 
 /** An active task of partition 0 (of 1) over a new store in a temp dir. */
-export async function activeTask(over: Partial<TaskDeps> = {}): Promise<{ task: PartitionTask; producer: FakeProducer; codec: FakeCodec; store: PartitionStore; dropped: unknown[] }> {
+export async function activeTask(over: Partial<TaskDeps> = {}, committed?: ReadonlyMap<string, bigint>): Promise<{ task: PartitionTask; producer: FakeProducer; codec: FakeCodec; store: PartitionStore; dropped: unknown[] }> {
   const store = over.store ?? (await PartitionStore.open(tempDir(), NAMES.changelog, 0));
   const producer = (over.producer as FakeProducer | undefined) ?? new FakeProducer();
   const codec = (over.codec as FakeCodec | undefined) ?? new FakeCodec();
@@ -154,7 +154,7 @@ export async function activeTask(over: Partial<TaskDeps> = {}): Promise<{ task: 
     ...over,
   });
   await task.fence();
-  task.markActive();
+  task.markActive(committed);
   return { task, producer, codec, store, dropped };
 }
 

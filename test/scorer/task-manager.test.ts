@@ -19,10 +19,10 @@ async function value(g: { get(): Promise<{ values: Array<{ value: number }> }> }
   return (await g.get()).values[0]?.value ?? 0;
 }
 
-function managerFor(stateDir: string, over: Partial<TaskManagerDeps> = {}) {
+function managerFor(stateDir: string, over: Partial<TaskManagerDeps> = {}, scorer: Record<string, unknown> = {}) {
   let now = 1_000_000;
   const events = { paused: [] as number[], resumed: [] as number[], fatal: [] as unknown[] };
-  const config = ConfigSchema.parse({ scorer: { stateDir, storeFlushIntervalMs: 0 } });
+  const config = ConfigSchema.parse({ scorer: { stateDir, storeFlushIntervalMs: 0, commitIntervalMs: 0, ...scorer } });
   const admin = {
     fetchTopicOffsets: async () => [0, 1, 2].map((partition) => ({ partition, low: '0', high: '0', offset: '0' })),
     fetchOffsets: async () => [],
@@ -153,6 +153,65 @@ describe('TaskManager: stores that cannot be opened', () => {
     expect((await manager.taskFor(0, hb, running))?.phase).toBe('active'); // reopened (fence + restore) by its next batch
     expect(await value(m.scorerHaltedPartitions)).toBe(0);
     expect(manager.isReady()).toBe(true);
+    await manager.closeAll();
+  });
+});
+
+describe('TaskManager: transactions open across batches', () => {
+  it('revocation mid-transaction: the lost partition aborts its open transaction (never commits it) before its store closes; the kept one keeps its own and skips what the consumer fetches again', async () => {
+    const producers = new Map<number, FakeProducer>();
+    const { manager } = managerFor(tempDir(), { producerFor: (p) => producers.set(p, new FakeProducer()).get(p)! }, { commitIntervalMs: 10_000 });
+    await manager.onAssignment([0, 1]);
+    const b0 = messages({ severity: 'HIGH' });
+    const b1 = messages({ severity: 'HIGH' });
+    const t0 = manager.task(0)!;
+    const t1 = manager.task(1)!;
+    await t0.exclusive(() => t0.process({ messages: b0, lastOffset: b0[0]!.offset }));
+    await t1.exclusive(() => t1.process({ messages: b1, lastOffset: b1[0]!.offset }));
+    await manager.onAssignment([1]); // partition 0 moved to another member
+    expect(producers.get(0)!.calls).toEqual(['fence', 'begin', 'send', 'abort', 'disconnect']);
+    expect(t0.phase).toBe('closed');
+    // kafkajs fetches partition 1 again from the group's (older) committed offset: b1 is skipped
+    const b2 = messages({ severity: 'HIGH' });
+    await t1.exclusive(() => t1.process({ messages: [...b1, ...b2], lastOffset: b2[0]!.offset }, { commitNow: true }));
+    const p1 = producers.get(1)!;
+    expect(p1.calls).toEqual(['fence', 'begin', 'send', 'send', 'sendOffsets', 'commit']);
+    expect(p1.messages(NAMES.alerts)).toHaveLength(1); // 12 points: b1 and b2 once each
+    await manager.closeAll();
+  });
+
+  it('a clean stop commits every open transaction before the consumer leaves (commitAll)', async () => {
+    const producers = new Map<number, FakeProducer>();
+    const { manager } = managerFor(tempDir(), { producerFor: (p) => producers.set(p, new FakeProducer()).get(p)! }, { commitIntervalMs: 10_000 });
+    await manager.onAssignment([0]);
+    const t = manager.task(0)!;
+    const b = messages({ severity: 'HIGH' });
+    await t.exclusive(() => t.process({ messages: b, lastOffset: b[0]!.offset }));
+    await manager.commitAll();
+    expect(producers.get(0)!.offsets).toEqual([{ groupId: NAMES.groupId, topic: NAMES.input, partition: 0, nextOffset: BigInt(b[0]!.offset) + 1n }]);
+    await manager.closeAll();
+    expect(producers.get(0)!.calls.filter((c) => c === 'abort')).toEqual([]);
+  });
+
+  it('a task starts at the offsets the group committed, read after fencing, and a failed timer commit closes it and moves the consumer back', async () => {
+    const seeks: Array<{ topic: string; partition: number; offset: bigint }> = [];
+    const producers = new Map<number, FakeProducer>();
+    const committedAt = 5n;
+    const admin = {
+      fetchTopicOffsets: async () => [0].map((partition) => ({ partition, low: '0', high: '0', offset: '0' })),
+      fetchOffsets: async ({ topics }: { topics: string[] }) => [{ topic: topics[0], partitions: topics[0] === NAMES.input ? [{ partition: 0, offset: String(committedAt) }] : [] }],
+    } as unknown as Admin;
+    const { manager } = managerFor(tempDir(), { admin, producerFor: (p) => producers.set(p, new FakeProducer()).get(p)!, seek: (topic, partition, offset) => void seeks.push({ topic, partition, offset }) }, { commitIntervalMs: 100 });
+    await manager.onAssignment([0]);
+    const t = manager.task(0)!;
+    const msgs = Array.from({ length: 8 }, (_, i) => ({ ...messages({ severity: 'HIGH' })[0]!, offset: String(i) }));
+    const producer = producers.get(0)!;
+    producer.failNext = { step: 'commit', err: new Error('the answer was lost') };
+    await t.exclusive(() => t.process({ messages: msgs, lastOffset: '7' }));
+    for (let i = 0; i < 300 && manager.task(0) === t; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(manager.task(0)).toBeUndefined(); // closed: its next batch reopens it (fence, offsets read again)
+    expect(t.phase).toBe('closed');
+    expect(seeks).toEqual([{ topic: NAMES.input, partition: 0, offset: committedAt }]); // offsets 0-4 were skipped
     await manager.closeAll();
   });
 });
