@@ -42,7 +42,8 @@ export function queryRoute(opts: {
       };
     }
     if (task.phase === 'restoring') return { status: 503, body: { error: `partition ${partition} is restoring; retry shortly`, partition } };
-    const state = (await task.load([key])).get(key);
+    // committed state only (read_committed, as the alerts are): not what an open transaction holds
+    const state = (await task.exclusive(() => task.loadCommitted([key]))).get(key);
     const view = riskView(state ?? emptyUserState(), resolvePolicy(opts.config.scoring, app), { application_id: app, environment: env, user });
     return { status: 200, body: { application_id: app, environment: env, user, partition, known: Boolean(state), ...view } };
   };

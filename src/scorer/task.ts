@@ -684,11 +684,25 @@ export class PartitionTask {
    * the store (one getMany), else undefined (new users).
    */
   async load(keys: string[]): Promise<Map<string, UserState>> {
+    return this.read(keys, false);
+  }
+
+  /**
+   * The committed states of `keys` (the query route): a user the open transaction changed is read from
+   * the committed bytes, since the cached object is the one scoring mutates in place. Run it through
+   * `exclusive`, so that no batch is halfway through mutating a cached state.
+   */
+  async loadCommitted(keys: string[]): Promise<Map<string, UserState>> {
+    return this.read(keys, true);
+  }
+
+  private async read(keys: string[], committedOnly: boolean): Promise<Map<string, UserState>> {
     const out = new Map<string, UserState>();
     const misses: string[] = [];
     const open = this.open?.states;
     for (const k of keys) {
-      const hit = open?.get(k) ?? this.cache.get(k);
+      const changed = open?.get(k);
+      const hit = committedOnly ? (changed ? undefined : this.cache.get(k)) : (changed ?? this.cache.get(k));
       if (hit) {
         out.set(k, hit);
         continue;

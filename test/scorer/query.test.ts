@@ -6,13 +6,13 @@ import { queryRoute } from '../../src/scorer/query.ts';
 import type { PartitionTask } from '../../src/scorer/task.ts';
 import { emptyUserState, type UserState } from '../../src/scoring/index.ts';
 
-// The interactive query route, broker-free: a task stand-in that answers `load` from a map.
+// The interactive query route, broker-free: a task stand-in that answers `loadCommitted` from a map.
 
 const PARTITIONS = 6;
 
 function route(states: Map<string, UserState>) {
   const loaded: string[] = [];
-  const task = { phase: 'active', load: async (keys: string[]) => new Map(keys.flatMap((k) => (loaded.push(k), states.has(k) ? [[k, states.get(k)!] as const] : []))) };
+  const task = { phase: 'active', exclusive: <T>(fn: () => Promise<T>) => fn(), loadCommitted: async (keys: string[]) => new Map(keys.flatMap((k) => (loaded.push(k), states.has(k) ? [[k, states.get(k)!] as const] : []))) };
   const r = queryRoute({ config: loadConfig({ env: {} }), partitions: PARTITIONS, task: () => task as unknown as PartitionTask, owners: async () => [] });
   const get = async (path: string) => {
     const out = await r({} as never, new URL(path, 'http://localhost'));

@@ -45,6 +45,16 @@ describe('PartitionTask: one transaction across batches', () => {
     expect(task.streamTime).toBe(T0);
   });
 
+  it('loadCommitted (the query route) answers the committed state while the open transaction holds a newer one', async () => {
+    const { task } = await activeTask({ commitIntervalMs: 60_000 });
+    await task.process(batchOf(messages(HIGH)), { commitNow: true }); // committed: 6 points
+    await task.process(batchOf(messages(HIGH))); // open: 12 points, the cached object mutated in place
+    expect((await task.load([ALICE])).get(ALICE)!.sum).toBe(12);
+    expect((await task.loadCommitted([ALICE])).get(ALICE)!.sum).toBe(6);
+    await task.exclusive(() => task.commitOpen());
+    expect((await task.loadCommitted([ALICE])).get(ALICE)!.sum).toBe(12);
+  });
+
   it('the commit timer commits an open transaction when no further batch comes', async () => {
     const { task, producer, store } = await activeTask({ commitIntervalMs: 20 });
     const b = messages(HIGH);
