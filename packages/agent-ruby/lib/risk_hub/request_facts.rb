@@ -203,10 +203,13 @@ module RiskHub
       out = {}
       header.split(/;\s*/).each do |pair|
         name, value = pair.split('=', 2)
-        next if name.nil? || name.strip.empty?
+        next if name.nil?
+
+        name = name.strip
+        next if name.empty?
         break if out.size >= MAX_ENTRIES
 
-        out[Identity.truncate_utf8(decode(name.strip), 256)] = Identity.truncate_utf8(decode(value.to_s), MAX_STRING_BYTES)
+        out[Identity.truncate_utf8(decode(name), 256)] = Identity.truncate_utf8(decode(value.to_s), MAX_STRING_BYTES)
       end
       out
     end
