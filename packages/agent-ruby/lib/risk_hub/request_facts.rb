@@ -87,7 +87,10 @@ module RiskHub
     end
 
     def read_body(env)
-      type = env['CONTENT_TYPE'].to_s.downcase
+      type = env['CONTENT_TYPE']
+      return nil if type.nil? || type.empty? # a GET: no string made
+
+      type = type.to_s.downcase
       return nil unless json_type?(type) || type.start_with?('application/x-www-form-urlencoded')
 
       length = env['CONTENT_LENGTH'].to_s
