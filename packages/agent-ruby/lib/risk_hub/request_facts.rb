@@ -177,7 +177,8 @@ module RiskHub
       out = {}
       return out if qs.nil? || qs.empty?
 
-      qs.split(/[&;]/).each do |pair|
+      # A string split where there is no ';' (a regexp split makes ~7 objects a piece; same pieces)
+      (qs.include?(';') ? qs.split(/[&;]/) : qs.split('&')).each do |pair|
         next if pair.empty?
 
         name, value = pair.split('=', 2)
@@ -204,7 +205,8 @@ module RiskHub
       return {} if header.nil? || header.empty?
 
       out = {}
-      header.split(/;\s*/).each do |pair|
+      # split(';'), not /;\s*/: the whitespace left in front of a piece is in its name, which is stripped
+      header.split(';').each do |pair|
         name, value = pair.split('=', 2)
         next if name.nil?
 
