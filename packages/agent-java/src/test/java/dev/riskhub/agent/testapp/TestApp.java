@@ -86,6 +86,8 @@ public final class TestApp implements AutoCloseable {
       agent = RiskHubAgent.start(RiskHubOptions.fromEnvironment().userResolver(TestApp::headerUser));
     } else if (args.length > 1 && args[1].equals("skip-all")) { // the agent's cost when its filter passes every request on
       agent = RiskHubAgent.start(RiskHubOptions.fromEnvironment().userResolver(TestApp::headerUser).skip(r -> true));
+    } else if (args.length > 1 && args[1].equals("skip-all-no-poller")) { // the same without the decisions poller's HTTP client
+      agent = RiskHubAgent.start(RiskHubOptions.fromEnvironment().userResolver(TestApp::headerUser).skip(r -> true).enforce(false));
     }
     TestApp app = start(port, agent);
     System.out.println("listening " + app.url() + (agent != null ? " with the agent" : " without the agent"));
