@@ -8,6 +8,7 @@
 # renders 200 rows (~0.3 ms of work, closer to a real handler). Load: wrk on loopback, 16 connections, bounded in time. On a 2-core machine the
 # CPU per request is the steadier figure (requests/s also moves with whatever else runs).
 # Usage: packages/agent-java/bench/bench.sh [seconds per run, default 10] [rounds, default 3]
+# BENCH_AGENT_MODE=skip-all: the agent started with skip(r -> true) (its filter passes every request on).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}; rounds=${2:-3}
@@ -27,7 +28,7 @@ pids+=($!)
 export RISK_HUB_APPLICATION=bench RISK_HUB_RELAY_TOKEN=bench RISK_HUB_RELAY_URL=http://127.0.0.1:$relay_port
 "${jvm[@]}" dev.riskhub.agent.testapp.TestApp "$plain_port" plain > target/bench-plain.log 2>&1 &
 plain=$!; pids+=($plain)
-"${jvm[@]}" dev.riskhub.agent.testapp.TestApp "$agent_port" with-agent > target/bench-agent.log 2>&1 &
+"${jvm[@]}" dev.riskhub.agent.testapp.TestApp "$agent_port" "${BENCH_AGENT_MODE:-with-agent}" > target/bench-agent.log 2>&1 &
 agent=$!; pids+=($agent)
 for port in "$plain_port" "$agent_port"; do
   for _ in $(seq 1 150); do curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.2; done
@@ -45,17 +46,26 @@ common=(-t1 -c16 -H "X-User: u-1001" -H "Cookie: sid=8f14e45fceea167a5a36dedd4be
 get_path="/search?q=running+shoes&page=2&sort=price"
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU of the agent's own threads (sender, decisions poller, the JDK HTTP client's): the part of the
+# process's CPU that is not on the request threads, the JIT or the GC.
+agent_ticks() {
+  local s=0 t
+  for t in /proc/"$1"/task/*; do
+    case "$(cat "$t/comm" 2>/dev/null)" in risk-hub*|HttpClient*) s=$((s + $(awk '{print $14 + $15}' "$t/stat" 2>/dev/null || echo 0))) ;; esac
+  done
+  echo "$s"
+}
 hz=$(getconf CLK_TCK)
 results=target/bench-results.txt; : > "$results"
 
 one() { # variant pid port kind path lua seconds
-  local t0 t1 out n rps
-  t0=$(ticks "$2")
+  local t0 t1 a0 a1 out n rps
+  t0=$(ticks "$2"); a0=$(agent_ticks "$2")
   out=$(wrk "${common[@]}" -s "$6" -d"$7s" "http://127.0.0.1:$3$5")
-  t1=$(ticks "$2")
+  t1=$(ticks "$2"); a1=$(agent_ticks "$2")
   n=$(echo "$out" | awk '/requests in/ {print $1}')
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-  echo "$1 $4 $rps $(awk -v t=$((t1 - t0)) -v hz="$hz" -v n="$n" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')"
+  echo "$1 $4 $rps $(awk -v t=$((t1 - t0)) -v a=$((a1 - a0)) -v hz="$hz" -v n="$n" 'BEGIN { printf "%.1f %.1f", t / hz * 1e6 / n, a / hz * 1e6 / n }')"
 }
 
 echo "warm-up (the JIT compilers need long on 2 shared cores)"
@@ -85,9 +95,10 @@ for kind in GET POST PAGE; do
   a_rps=$(awk -v k=$kind '$1=="agent" && $2==k {print $3}' "$results" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
   p_cpu=$(awk -v k=$kind '$1=="plain" && $2==k {print $4}' "$results" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
   a_cpu=$(awk -v k=$kind '$1=="agent" && $2==k {print $4}' "$results" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  awk -v k=$kind -v pr="$p_rps" -v ar="$a_rps" -v pc="$p_cpu" -v ac="$a_cpu" 'BEGIN {
-    printf "%-4s without: %9.0f req/s %6.1f us CPU/request | with: %9.0f req/s %6.1f us CPU/request | req/s %+.1f%%, CPU/request %+.1f%% (+%.1f us)\n",
-      k, pr, pc, ar, ac, (ar / pr - 1) * 100, (ac / pc - 1) * 100, ac - pc }'
+  a_thr=$(awk -v k=$kind '$1=="agent" && $2==k {print $5}' "$results" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  awk -v k=$kind -v pr="$p_rps" -v ar="$a_rps" -v pc="$p_cpu" -v ac="$a_cpu" -v at="$a_thr" 'BEGIN {
+    printf "%-4s without: %9.0f req/s %6.1f us CPU/request | with: %9.0f req/s %6.1f us CPU/request (agent threads %.1f) | req/s %+.1f%%, CPU/request %+.1f%% (+%.1f us)\n",
+      k, pr, pc, ar, ac, at, (ar / pr - 1) * 100, (ac / pc - 1) * 100, ac - pc }'
 done
 kill "$agent"; wait "$agent" 2>/dev/null || true
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true

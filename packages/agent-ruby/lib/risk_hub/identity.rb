@@ -89,11 +89,10 @@ module RiskHub
         @uuid_pool = SecureRandom.random_bytes(16 * UUID_BATCH).unpack('a16' * UUID_BATCH) if @uuid_pool.empty?
         @uuid_pool.pop
       end
-      b = bytes.bytes
-      b[6] = (b[6] & 0x0f) | 0x40
-      b[8] = (b[8] & 0x3f) | 0x80
-      h = b.pack('C*').unpack1('H*')
-      "#{h[0, 8]}-#{h[8, 4]}-#{h[12, 4]}-#{h[16, 4]}-#{h[20, 12]}"
+      # In place (the pool's strings are ours): two objects per id instead of ten, on the sender's thread.
+      bytes.setbyte(6, (bytes.getbyte(6) & 0x0f) | 0x40)
+      bytes.setbyte(8, (bytes.getbyte(8) & 0x3f) | 0x80)
+      bytes.unpack1('H*').insert(20, '-').insert(16, '-').insert(12, '-').insert(8, '-')
     end
   end
 end

@@ -87,7 +87,10 @@ module RiskHub
     end
 
     def read_body(env)
-      type = env['CONTENT_TYPE'].to_s.downcase
+      type = env['CONTENT_TYPE']
+      return nil if type.nil? || type.empty? # a GET: no string made
+
+      type = type.to_s.downcase
       return nil unless json_type?(type) || type.start_with?('application/x-www-form-urlencoded')
 
       length = env['CONTENT_LENGTH'].to_s
@@ -174,7 +177,8 @@ module RiskHub
       out = {}
       return out if qs.nil? || qs.empty?
 
-      qs.split(/[&;]/).each do |pair|
+      # A string split where there is no ';' (a regexp split makes ~7 objects a piece; same pieces)
+      (qs.include?(';') ? qs.split(/[&;]/) : qs.split('&')).each do |pair|
         next if pair.empty?
 
         name, value = pair.split('=', 2)
@@ -201,12 +205,16 @@ module RiskHub
       return {} if header.nil? || header.empty?
 
       out = {}
-      header.split(/;\s*/).each do |pair|
+      # split(';'), not /;\s*/: the whitespace left in front of a piece is in its name, which is stripped
+      header.split(';').each do |pair|
         name, value = pair.split('=', 2)
-        next if name.nil? || name.strip.empty?
+        next if name.nil?
+
+        name = name.strip
+        next if name.empty?
         break if out.size >= MAX_ENTRIES
 
-        out[Identity.truncate_utf8(decode(name.strip), 256)] = Identity.truncate_utf8(decode(value.to_s), MAX_STRING_BYTES)
+        out[Identity.truncate_utf8(decode(name), 256)] = Identity.truncate_utf8(decode(value.to_s), MAX_STRING_BYTES)
       end
       out
     end

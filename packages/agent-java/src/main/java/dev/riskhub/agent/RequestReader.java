@@ -126,8 +126,11 @@ final class RequestReader {
   }
 
   private static String join(Enumeration<String> values, String sep) {
-    if (values == null) return "";
+    if (values == null || !values.hasMoreElements()) return "";
+    String first = values.nextElement();
+    if (first != null && !values.hasMoreElements()) return first; // one value (nearly every header): no copy
     StringBuilder sb = new StringBuilder();
+    sb.append(first);
     while (values.hasMoreElements()) {
       if (sb.length() > 0) sb.append(sep);
       sb.append(values.nextElement());

@@ -78,12 +78,16 @@ public final class TestApp implements AutoCloseable {
     server.stop();
   }
 
-  /** java -cp … dev.riskhub.agent.testapp.TestApp PORT [with-agent]: the benchmark's server. */
+  /** java -cp … dev.riskhub.agent.testapp.TestApp PORT [with-agent|skip-all]: the benchmark's server. */
   public static void main(String[] args) throws Exception {
     int port = Integer.parseInt(args[0]);
     RiskHubAgent agent = null;
     if (args.length > 1 && args[1].equals("with-agent")) {
       agent = RiskHubAgent.start(RiskHubOptions.fromEnvironment().userResolver(TestApp::headerUser));
+    } else if (args.length > 1 && args[1].equals("skip-all")) { // the agent's cost when its filter passes every request on
+      agent = RiskHubAgent.start(RiskHubOptions.fromEnvironment().userResolver(TestApp::headerUser).skip(r -> true));
+    } else if (args.length > 1 && args[1].equals("skip-all-no-poller")) { // the same without the decisions poller's HTTP client
+      agent = RiskHubAgent.start(RiskHubOptions.fromEnvironment().userResolver(TestApp::headerUser).skip(r -> true).enforce(false));
     }
     TestApp app = start(port, agent);
     System.out.println("listening " + app.url() + (agent != null ? " with the agent" : " without the agent"));
