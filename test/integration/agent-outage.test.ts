@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/schema.ts';
-import { createAgent, type Agent } from '@risk-hub/agent';
+import type { Agent } from '@risk-hub/agent';
+import { testAgent } from './agent-helpers.ts';
 import { startExampleApp, type ExampleApp } from '../../examples/express-app/server.ts';
 import { BrokerProxy, brokerAddress, readAttacks, type ReadRecord } from '../agent/kafka-helpers.ts';
 import { eventually, prepareTopics, testConfig } from './helpers.ts';
@@ -25,20 +26,15 @@ beforeAll(async () => {
   proxy = new BrokerProxy(brokerAddress(config));
   await proxy.open(); // pick a port, then start with the broker "down"
   await proxy.close();
-  agent = createAgent({
+  agent = testAgent(config, {
     application: 'demo-shop',
-    brokers: config.kafka.brokers,
-    schemaRegistry: config.schemaRegistry.url,
-    topic: config.topics.attacks,
     socketFactory: proxy.socketFactory,
     maxQueue: MAX_QUEUE,
     batchSize: BATCH,
-    lingerMs: 20,
     connectionTimeoutMs: 1000,
     requestTimeoutMs: 5000,
     maxEventsPerUserPerMinute: 10_000,
     wafBudgetMicros: 1_000_000,
-    logger: null,
   });
   app = await startExampleApp({ agent });
   reader = await readAttacks(config);

@@ -4,7 +4,8 @@ import type { Config } from '../../src/config/schema.ts';
 import { eventIdProblem, identityProblem, userKeyOf } from '../../src/identity.ts';
 import { partitionFor } from '../../src/kafka/partitioner.ts';
 import { AvroSerde } from '../../src/kafka/serde.ts';
-import { createAgent, type Agent } from '@risk-hub/agent';
+import type { Agent } from '@risk-hub/agent';
+import { testAgent } from './agent-helpers.ts';
 import { DEMO_PASSWORDS, startExampleApp, type ExampleApp } from '../../examples/express-app/server.ts';
 import { readAttacks, type ReadRecord } from '../agent/kafka-helpers.ts';
 import { eventually, prepareTopics, testConfig } from './helpers.ts';
@@ -20,15 +21,10 @@ let reader: { records: ReadRecord[]; stop: () => Promise<void> };
 beforeAll(async () => {
   config = testConfig();
   await prepareTopics(config);
-  agent = createAgent({
+  agent = testAgent(config, {
     application: 'demo-shop',
     environment: 'staging',
-    brokers: config.kafka.brokers,
-    schemaRegistry: config.schemaRegistry.url,
-    topic: config.topics.attacks,
-    lingerMs: 20,
     wafBudgetMicros: 1_000_000, // a loaded CI machine must not turn a detection into a timeout
-    logger: null,
   });
   app = await startExampleApp({ agent });
   reader = await readAttacks(config);

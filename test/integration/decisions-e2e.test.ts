@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAgent, type Agent } from '@risk-hub/agent';
+import type { Agent } from '@risk-hub/agent';
+import { testAgent } from './agent-helpers.ts';
 import type { Config } from '../../src/config/schema.ts';
 import type { Decision } from '../../src/contracts.ts';
 import { execFile } from 'node:child_process';
@@ -36,16 +37,7 @@ describe('counter-measures end to end (scorer → decisions → agent in the exa
     await prepareTopics(config);
     scorer = await startTestScorer(config);
     alerts = await new TopicReader<RiskAlert>(config, config.topics.alerts).start();
-    agent = createAgent({
-      application: APP,
-      environment: ENV,
-      brokers: config.kafka.brokers,
-      schemaRegistry: config.schemaRegistry.url,
-      topic: config.topics.attacks,
-      decisions: { topic: config.topics.decisions },
-      lingerMs: 20,
-      logger: null,
-    });
+    agent = testAgent(config, { application: APP, environment: ENV, decisions: { topic: config.topics.decisions } });
     app = await startExampleApp({ agent });
     for (const name of ['alice', 'bob'] as const) {
       const res = await fetch(`${app.url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: name, password: DEMO_PASSWORDS[name] }) });

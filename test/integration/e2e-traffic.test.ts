@@ -4,7 +4,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAgent, riskHubExpress, type Agent } from '@risk-hub/agent';
+import { riskHubExpress, type Agent } from '@risk-hub/agent';
+import { testAgent } from './agent-helpers.ts';
 import type { Config } from '../../src/config/schema.ts';
 import type { ScorerHandle } from '../../src/scorer/scorer.ts';
 import { readAttacks, type ReadRecord } from '../agent/kafka-helpers.ts';
@@ -77,17 +78,12 @@ beforeAll(async () => {
   scorer = await startTestScorer(config);
   alerts = await new TopicReader<RiskAlert>(config, config.topics.alerts, 'alert').start();
   attacks = await readAttacks(config);
-  agent = createAgent({
+  agent = testAgent(config, {
     application: APP,
     environment: ENV,
-    brokers: config.kafka.brokers,
-    schemaRegistry: config.schemaRegistry.url,
-    topic: config.topics.attacks,
     decisions: { enabled: false },
-    lingerMs: 20,
     // the verdicts, not the machine's speed, are under test (as node-verdicts.ts)
     wafBudgetMicros: 1_000_000,
-    logger: null,
   });
   server = await startApp(agent);
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
