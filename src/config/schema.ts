@@ -116,6 +116,14 @@ export const ScorerSchema = z.strictObject({
   concurrency: z.number().int().min(1).max(64).default(2),
   /** Bytes fetched per partition per request; bigger batches mean fewer transactions, and more memory in flight. */
   fetchMaxBytesPerPartition: z.number().int().min(65_536).default(1024 * 1024),
+  /**
+   * Bytes a fetch waits for (across the instance's partitions) before the broker answers, at most
+   * fetchMaxWaitMs: at a moderate rate fewer, larger batches cost the scorer and the broker less per
+   * event (Kafka's fetch.min.bytes). 1 answers as soon as anything is there.
+   */
+  fetchMinBytes: z.number().int().min(1).max(16 * 1024 * 1024).default(1),
+  /** The longest (ms) a fetch waits for fetchMinBytes (Kafka's fetch.max.wait.ms): the latency it may add. */
+  fetchMaxWaitMs: z.number().int().min(0).max(5000).default(100),
   /** Consumer heartbeat interval (ms), well below the session timeout. */
   heartbeatIntervalMs: z.number().int().min(100).default(3000),
   /**

@@ -151,7 +151,8 @@ function startProcessing(
   const consumer = deps.kafka.consumer({
     groupId: names.groupId,
     readUncommitted: false,
-    maxWaitTimeInMs: 100,
+    minBytes: config.scorer.fetchMinBytes,
+    maxWaitTimeInMs: config.scorer.fetchMaxWaitMs,
     // Larger fetches amortise each transaction (~5 broker round trips) over more events.
     maxBytesPerPartition: config.scorer.fetchMaxBytesPerPartition,
     maxBytes: config.scorer.fetchMaxBytesPerPartition * 4,

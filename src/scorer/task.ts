@@ -22,12 +22,15 @@ import { alertRecord, changelogRecords, changelogTombstones, DEAD_LETTER_MAX_BYT
 // mutates cached states in place.
 //
 // A transaction stays open across batches (Kafka Streams' commit.interval.ms): each batch's records are
-// sent into it at once, and it is committed when scorer.commitIntervalMs has passed since it began (a
-// timer commits it when no further batch comes), when it holds scorer.commitMaxRecords input records or
-// its changes reach the memory budget, or before a punctuation. Until then the users it changed are held
-// apart (`open.states`, never evicted) and nothing of it reaches the staged changes or stream time. An
-// abort drops the cache and the open states, and moves the consumer back (`rewind`) to the first record
-// the transaction held: those batches are fetched and scored again. The task knows the next offset of
+// held in it, and it is committed when scorer.commitIntervalMs has passed since it began (a timer
+// commits it when no further batch comes), when it holds scorer.commitMaxRecords input records or its
+// records reach the memory budget, or before a punctuation. The commit sends what it holds at once —
+// each user's latest changelog value only, then the alerts, decisions and dead letters in the order
+// they were made — so a transaction costs the broker one produce request (or a few, for large ones)
+// however many batches it spans. Until then the users it changed are held apart (`open.states`, never
+// evicted) and nothing of it reaches the staged changes or stream time. An abort drops the cache and
+// the open states, and moves the consumer back (`rewind`) to the first record the transaction held:
+// those batches are fetched and scored again. The task knows the next offset of
 // each topic it has committed or holds in the open transaction (`position`), read from the group after
 // fencing, and skips records below it: a consumer that fetches again from an older committed offset (the
 // group's offsets are reset by every rebalance; a previous owner's commit may land after the consumer
@@ -123,7 +126,7 @@ interface OpenTransaction {
   startedAt: number;
   /** Input records (and dead-lettered ones) it holds. */
   records: number;
-  /** Bytes of its changelog values (a bound on what it holds in memory). */
+  /** Bytes of the records it holds (changelog values counted as sent; a bound on what it holds in memory). */
   bytes: number;
   /** By topic, the offset of the first record it holds: where the consumer resumes when it aborts. */
   from: Map<string, bigint>;
@@ -131,10 +134,12 @@ interface OpenTransaction {
   offsets: Map<string, bigint>;
   /** Users it changed, not yet committed: served before the cache, never evicted, dropped on abort. */
   states: Map<string, UserState>;
-  /** Their changelog values (null = deleted), staged for the store after the commit. */
-  changelog: Map<string, Buffer | null>;
-  /** The changelog end after what it sent (the store's next checkpoint), undefined when nothing was. */
-  checkpoint: bigint | undefined;
+  /** Their latest changelog records (value null = deleted): sent at the commit, then staged for the store. */
+  changelog: Map<string, OutMessage>;
+  /** Alerts, decisions and dead letters, in the order they were made: sent at the commit. */
+  alerts: OutMessage[];
+  decisions: OutMessage[];
+  deadLetters: OutMessage[];
   userDelta: number;
   streamTime: number;
   /** Its batches' results, counted in the metrics once committed. */
@@ -329,17 +334,20 @@ export class PartitionTask {
       // 4. build the transaction's records; one over the broker's limit fails here, before any send
       changelog = changelogRecords(result.dirty, this.partition);
       const out = await this.transactionRecords(batch, result, changelog);
-      // 5. into the open transaction (begun by the first batch): changelog, alerts, decisions, dead
-      //    letters, and this batch's input offset; committed with the input offsets when due
-      const tx = await this.send(out, topic, batch);
+      // 5. into the open transaction (begun by the first batch): changelog (each user's latest value),
+      //    alerts, decisions, dead letters, and this batch's input offset; all sent at the commit
+      const tx = await this.hold(topic, batch);
       tx.records += batch.messages.length;
       tx.userDelta += result.counts.newUsers;
       if (result.streamTime > tx.streamTime) tx.streamTime = result.streamTime;
       for (let i = 0; i < changelog.length; i++) {
         const c = changelog[i]!;
-        tx.changelog.set(c.key as string, c.value as Buffer);
+        tx.changelog.set(c.key as string, c);
         tx.bytes += (c.value as Buffer).length;
       }
+      holdAll(tx, tx.alerts, out.alerts);
+      holdAll(tx, tx.decisions, out.decisions);
+      holdAll(tx, tx.deadLetters, out.deadLetters);
       result.dirty.forEach((s, k) => tx.states.set(k, s)); // forEach: no [key, value] array per entry
       states.forEach((s, k) => {
         if (!result.dirty.has(k) && !tx.states.has(k)) this.cache.set(k, s); // committed values, unchanged
@@ -347,7 +355,7 @@ export class PartitionTask {
       tx.results.push({ result, t0 });
       // 6. commit when due (scorer.commitIntervalMs, the records or memory bound, or asked); after the
       //    commit the changes are staged with their checkpoint, the states cached and stream time moved
-      if (opts.commitNow || this.commitDue(tx)) await this.commitTransaction();
+      if (opts.commitNow || this.commitDue(tx)) await this.commitTransaction({ topic, first: BigInt(batch.messages[0]!.offset) });
       else this.armTimer(tx);
     } catch (err) {
       // Whatever failed, the batch may have mutated states the open transaction holds: it all goes.
@@ -379,26 +387,45 @@ export class PartitionTask {
   }
 
   /**
-   * Sends `records` into the open transaction (beginning one when none is open), with the batch's input
-   * offset as the transaction's next offset of `topic`. Returns the open transaction.
+   * The open transaction (begun when none is open), with the batch's input offset as its next offset of
+   * `topic`; the caller adds the batch's records to it.
    */
-  private async send(records: TopicMessages[], topic: string, batch: InputBatch): Promise<OpenTransaction> {
+  private async hold(topic: string, batch: InputBatch): Promise<OpenTransaction> {
     let tx = this.open;
     if (!tx) {
       await this.deps.producer.begin();
-      tx = { startedAt: this.now(), records: 0, bytes: 0, from: new Map(), offsets: new Map(), states: new Map(), changelog: new Map(), checkpoint: undefined, userDelta: 0, streamTime: -Infinity, results: [] };
+      tx = { startedAt: this.now(), records: 0, bytes: 0, from: new Map(), offsets: new Map(), states: new Map(), changelog: new Map(), alerts: [], decisions: [], deadLetters: [], userDelta: 0, streamTime: -Infinity, results: [] };
       this.open = tx;
     }
     if (!tx.from.has(topic)) tx.from.set(topic, BigInt(batch.messages[0]!.offset));
-    if (records.length) {
-      for (const r of await this.deps.producer.send(records)) {
-        if (r.topic !== this.deps.names.changelog || r.partition !== this.partition) continue;
-        const end = r.baseOffset + BigInt(r.count);
-        if (tx.checkpoint === undefined || end > tx.checkpoint) tx.checkpoint = end;
-      }
-    }
     tx.offsets.set(topic, BigInt(batch.lastOffset) + 1n);
     return tx;
+  }
+
+  /** What an open transaction holds, as the records one send puts into it (changelog first). */
+  private heldRecords(tx: OpenTransaction): TopicMessages[] {
+    const n = this.deps.names;
+    const out: TopicMessages[] = [];
+    if (tx.changelog.size) out.push({ topic: n.changelog, messages: [...tx.changelog.values()] });
+    if (tx.alerts.length) out.push({ topic: n.alerts, messages: tx.alerts });
+    if (tx.decisions.length) out.push({ topic: n.decisions, messages: tx.decisions });
+    if (tx.deadLetters.length) out.push({ topic: n.deadLetters, messages: tx.deadLetters });
+    return out;
+  }
+
+  /**
+   * Sends `records` into the producer's open transaction. Returns the changelog end offset of this
+   * partition after what was sent (the store's next checkpoint), undefined when nothing was.
+   */
+  private async sendRecords(records: TopicMessages[]): Promise<bigint | undefined> {
+    if (!records.length) return undefined;
+    let checkpoint: bigint | undefined;
+    for (const r of await this.deps.producer.send(records)) {
+      if (r.topic !== this.deps.names.changelog || r.partition !== this.partition) continue;
+      const end = r.baseOffset + BigInt(r.count);
+      if (checkpoint === undefined || end > checkpoint) checkpoint = end;
+    }
+    return checkpoint;
   }
 
   /**
@@ -417,27 +444,31 @@ export class PartitionTask {
   }
 
   /**
-   * Commits the open transaction, if any: the input offsets of its last batches, then the commit; after
-   * it the changes are staged with their checkpoint, the states cached, stream time moved, and the
-   * metrics counted. A failure aborts it (see `rollback`) and is rethrown.
+   * Commits the open transaction, if any: what it holds, the input offsets of its last batches, then the
+   * commit; after it the changes are staged with their checkpoint, the states cached, stream time moved,
+   * and the metrics counted. A failure aborts it (see `rollback`, which `current`, the batch in hand,
+   * is given to) and is rethrown.
    */
-  private async commitTransaction(): Promise<void> {
+  private async commitTransaction(current?: { topic: string; first: bigint }): Promise<void> {
     const tx = this.open;
     if (!tx) return;
     this.disarmTimer();
     const producer = this.deps.producer;
     const c0 = process.hrtime.bigint();
+    let checkpoint: bigint | undefined;
     try {
+      // 1. what it holds, in one send; 2. the input offsets of its last batches; 3. the commit
+      checkpoint = await this.sendRecords(this.heldRecords(tx));
       for (const [topic, next] of tx.offsets) await producer.sendOffsets(this.deps.names.groupId, topic, this.partition, next);
       await producer.commit();
     } catch (err) {
-      await this.rollback(undefined, true);
+      await this.rollback(current, true);
       throw err;
     }
     m.scorerCommitDuration.observe(Number(process.hrtime.bigint() - c0) / 1e9);
     this.open = undefined;
     for (const [topic, next] of tx.offsets) this.committed.set(topic, next);
-    if (tx.checkpoint !== undefined) this.stageAll(tx.changelog, tx.checkpoint, tx.userDelta);
+    if (checkpoint !== undefined) this.stageAll(tx.changelog, checkpoint, tx.userDelta);
     if (tx.streamTime > this.streamTimeMs) this.streamTimeMs = tx.streamTime;
     tx.states.forEach((s, k) => this.cache.set(k, s));
     this.trimCache();
@@ -499,9 +530,10 @@ export class PartitionTask {
     const topic = batch.topic ?? this.deps.names.input;
     const dead = batch.messages.map((msg) => deadLetterRecord(msg, { offset: msg.offset, reason, message }, { topic, partition: this.partition }, maxBytes));
     try {
-      const tx = await this.send([{ topic: this.deps.names.deadLetters, messages: dead }], topic, batch);
+      const tx = await this.hold(topic, batch);
       tx.records += dead.length;
-      await this.commitTransaction();
+      holdAll(tx, tx.deadLetters, dead);
+      await this.commitTransaction({ topic, first: BigInt(batch.messages[0]!.offset) });
     } catch (err) {
       await this.rollback({ topic, first: BigInt(batch.messages[0]!.offset) }, true);
       throw err;
@@ -510,7 +542,8 @@ export class PartitionTask {
     this.deps.log.warn({ partition: this.partition, offsets: batch.messages.map((msg) => msg.offset), reason, message }, 'records dead-lettered after failing on their own');
   }
 
-  private async transactionRecords(batch: InputBatch, result: BatchResult, changelog: OutMessage[]): Promise<TopicMessages[]> {
+  /** A batch's alerts, decisions and dead letters as records; one over the broker's limit (changelog included) throws. */
+  private async transactionRecords(batch: InputBatch, result: BatchResult, changelog: OutMessage[]): Promise<{ alerts: OutMessage[]; decisions: OutMessage[]; deadLetters: OutMessage[] }> {
     const p = this.partition;
     const alerts = await Promise.all(result.alerts.map(async (a) => alertRecord(a, await this.deps.codec.encodeAlert(a), p)));
     const decisions = await Promise.all(result.decisions.map(async (d) => decisionRecord(d, await this.deps.codec.encodeDecision(d), p)));
@@ -520,14 +553,8 @@ export class PartitionTask {
     // Only batches with dead letters need their records by offset (most have none).
     const byOffset = new Map(result.deadLetters.length ? batch.messages.map((msg) => [msg.offset, msg]) : []);
     const source = batch.topic ?? this.deps.names.input;
-    const dead = result.deadLetters.map((d) => deadLetterRecord(byOffset.get(d.offset)!, d, { topic: source, partition: p }));
-    const n = this.deps.names;
-    return [
-      ...(changelog.length ? [{ topic: n.changelog, messages: changelog }] : []),
-      ...(alerts.length ? [{ topic: n.alerts, messages: alerts }] : []),
-      ...(decisions.length ? [{ topic: n.decisions, messages: decisions }] : []),
-      ...(dead.length ? [{ topic: n.deadLetters, messages: dead }] : []),
-    ];
+    const deadLetters = result.deadLetters.map((d) => deadLetterRecord(byOffset.get(d.offset)!, d, { topic: source, partition: p }));
+    return { alerts, decisions, deadLetters };
   }
 
   /**
@@ -540,12 +567,7 @@ export class PartitionTask {
     const c0 = process.hrtime.bigint();
     await producer.begin();
     try {
-      let checkpoint: bigint | undefined;
-      for (const r of await producer.send(records)) {
-        if (r.topic !== this.deps.names.changelog || r.partition !== this.partition) continue;
-        const end = r.baseOffset + BigInt(r.count);
-        if (checkpoint === undefined || end > checkpoint) checkpoint = end;
-      }
+      const checkpoint = await this.sendRecords(records);
       await producer.commit();
       m.scorerCommitDuration.observe(Number(process.hrtime.bigint() - c0) / 1e9);
       return checkpoint;
@@ -644,8 +666,9 @@ export class PartitionTask {
   }
 
   /** Records an open transaction's changes, once committed, for the next flush. */
-  private stageAll(changes: Map<string, Buffer | null>, checkpoint: bigint, userDelta: number): void {
-    changes.forEach((value, key) => {
+  private stageAll(changes: Map<string, OutMessage>, checkpoint: bigint, userDelta: number): void {
+    changes.forEach((msg, key) => {
+      const value = msg.value as Buffer | null;
       this.pending.set(key, value);
       this.pendingBytes += PENDING_ENTRY_BYTES + key.length + (value?.length ?? 0); // replaced versions included: an upper bound
     });
@@ -728,6 +751,14 @@ export class PartitionTask {
   private assertActive(): void {
     if (this.state !== 'active') throw new Error(`partition ${this.partition} is ${this.state}, not active`);
     if (this.broken !== undefined) throw new Error(`partition ${this.partition}: a commit failed; the task must be reopened first`, { cause: this.broken });
+  }
+}
+
+/** Adds `records` to what `tx` holds, with their bytes. */
+function holdAll(tx: OpenTransaction, into: OutMessage[], records: OutMessage[]): void {
+  for (let i = 0; i < records.length; i++) {
+    into.push(records[i]!);
+    tx.bytes += messageBytes(records[i]!);
   }
 }
 

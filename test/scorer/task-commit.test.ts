@@ -31,17 +31,22 @@ describe('PartitionTask: one transaction across batches', () => {
     const { task, producer, store } = await activeTask({ commitIntervalMs: 100, now: () => now });
     const b1 = messages(HIGH);
     await task.process(batchOf(b1));
-    expect(producer.calls).toEqual(['fence', 'begin', 'send']);
+    expect(producer.calls).toEqual(['fence', 'begin']); // held, nothing sent before the commit
     expect(await store.checkpoint()).toBeUndefined(); // nothing staged before the commit
     expect(task.streamTime).toBe(-Infinity);
     now += 100;
     const b2 = messages(HIGH);
     await task.process(batchOf(b2));
-    expect(producer.calls).toEqual(['fence', 'begin', 'send', 'send', 'sendOffsets', 'commit']);
+    // one send with everything the two batches made, then the offsets, then the commit
+    expect(producer.calls).toEqual(['fence', 'begin', 'send', 'sendOffsets', 'commit']);
     expect(producer.committed).toHaveLength(1);
     expect(producer.offsets).toEqual([{ groupId: NAMES.groupId, topic: NAMES.input, partition: 0, nextOffset: BigInt(b2[0]!.offset) + 1n }]);
     expect(alertsOf(producer).map((a) => a.increase_24h)).toEqual([12]); // the second event saw the first, uncommitted
-    expect(await store.checkpoint()).toBe(3n); // the second send's changelog end
+    // the user's latest state only: one changelog record for the two batches
+    const changelog = producer.messages(NAMES.changelog);
+    expect(changelog).toHaveLength(1);
+    expect(decodeState(changelog[0]!.value as Buffer)!.score).toBe(12);
+    expect(await store.checkpoint()).toBe(1n); // the send's changelog end
     expect(task.streamTime).toBe(T0);
   });
 
@@ -74,7 +79,7 @@ describe('PartitionTask: one transaction across batches', () => {
     expect(producer.calls).not.toContain('commit');
     await task.process(batchOf(messages(HIGH, HIGH)));
     expect(producer.calls.filter((c) => c === 'commit')).toHaveLength(1);
-    expect(producer.calls.filter((c) => c === 'send')).toHaveLength(2);
+    expect(producer.calls.filter((c) => c === 'send')).toHaveLength(1);
   });
 
   it('an abort with an open multi-batch transaction: every batch it held is dropped, the consumer moved back to the first, and the redo scores once', async () => {
@@ -86,7 +91,7 @@ describe('PartitionTask: one transaction across batches', () => {
     await task.process(batchOf(b1));
     await task.process(batchOf(b2));
     producer.failNext = { step: 'send', err: new Error('NOT_LEADER_FOR_PARTITION') };
-    await expect(task.process(batchOf(b3))).rejects.toThrow('NOT_LEADER');
+    await expect(task.process(batchOf(b3), { commitNow: true })).rejects.toThrow('NOT_LEADER'); // the send at the commit
     expect(producer.calls.at(-1)).toBe('abort');
     expect(producer.committed).toHaveLength(0);
     expect(rewinds).toEqual([{ topic: NAMES.input, offset: BigInt(b1[0]!.offset) }]);
@@ -100,9 +105,13 @@ describe('PartitionTask: one transaction across batches', () => {
   it('a failure of the batch that began the transaction moves nothing back: its caller retries it', async () => {
     const rewinds: unknown[] = [];
     const { task, producer } = await activeTask({ commitIntervalMs: 60_000, rewind: (topic, offset) => void rewinds.push({ topic, offset }) });
-    producer.failNext = { step: 'send', err: new Error('NOT_LEADER_FOR_PARTITION') };
-    await expect(task.process(batchOf(messages(HIGH)))).rejects.toThrow('NOT_LEADER');
+    for (const step of ['send', 'commit'] as const) {
+      producer.failNext = { step, err: new Error('NOT_LEADER_FOR_PARTITION') };
+      await expect(task.process(batchOf(messages(HIGH)), { commitNow: true })).rejects.toThrow('NOT_LEADER');
+      expect(producer.calls.at(-1)).toBe('abort');
+    }
     expect(rewinds).toEqual([]);
+    expect(producer.committed).toHaveLength(0);
   });
 
   it('a batch fetched again (the group offsets are reset by a rebalance, or were read before the last commit) is skipped up to the position', async () => {
@@ -116,7 +125,8 @@ describe('PartitionTask: one transaction across batches', () => {
     expect(decodeState(changelog.at(-1)!.value as Buffer)!.score).toBe(12);
     // after the commit, what the group committed is skipped too
     await task.process(batchOf(b2), { commitNow: true });
-    expect(producer.calls.filter((c) => c === 'send')).toHaveLength(2);
+    expect(producer.calls.filter((c) => c === 'send')).toHaveLength(1);
+    expect(producer.committed).toHaveLength(1);
   });
 
   it('a task activated with the group offsets skips records below them (a previous owner committed them)', async () => {
@@ -162,6 +172,7 @@ describe('PartitionTask: one transaction across batches', () => {
     await task.process(batchOf(messages(HIGH)));
     await task.exclusive(() => task.punctuate());
     expect(producer.calls).toEqual(['fence', 'begin', 'send', 'sendOffsets', 'commit']);
+    expect(producer.messages(NAMES.changelog)).toHaveLength(1);
   });
 });
 

@@ -169,13 +169,13 @@ describe('TaskManager: transactions open across batches', () => {
     await t0.exclusive(() => t0.process({ messages: b0, lastOffset: b0[0]!.offset }));
     await t1.exclusive(() => t1.process({ messages: b1, lastOffset: b1[0]!.offset }));
     await manager.onAssignment([1]); // partition 0 moved to another member
-    expect(producers.get(0)!.calls).toEqual(['fence', 'begin', 'send', 'abort', 'disconnect']);
+    expect(producers.get(0)!.calls).toEqual(['fence', 'begin', 'abort', 'disconnect']); // nothing of it was ever sent
     expect(t0.phase).toBe('closed');
     // kafkajs fetches partition 1 again from the group's (older) committed offset: b1 is skipped
     const b2 = messages({ severity: 'HIGH' });
     await t1.exclusive(() => t1.process({ messages: [...b1, ...b2], lastOffset: b2[0]!.offset }, { commitNow: true }));
     const p1 = producers.get(1)!;
-    expect(p1.calls).toEqual(['fence', 'begin', 'send', 'send', 'sendOffsets', 'commit']);
+    expect(p1.calls).toEqual(['fence', 'begin', 'send', 'sendOffsets', 'commit']);
     expect(p1.messages(NAMES.alerts)).toHaveLength(1); // 12 points: b1 and b2 once each
     await manager.closeAll();
   });
