@@ -25,9 +25,9 @@ import { alertRecord, changelogRecords, changelogTombstones, DEAD_LETTER_MAX_BYT
 // held in it, and it is committed when scorer.commitIntervalMs has passed since it began (a timer
 // commits it when no further batch comes), when it holds scorer.commitMaxRecords input records or its
 // records reach the memory budget, or before a punctuation. The commit sends what it holds at once —
-// each user's latest changelog value only, then the alerts, decisions and dead letters in the order
-// they were made — so a transaction costs the broker one produce request (or a few, for large ones)
-// however many batches it spans. Until then the users it changed are held apart (`open.states`, never
+// each changed user's state, encoded then (once, however many of its batches changed it), then the
+// alerts, decisions and dead letters in the order they were made — so a transaction costs the broker
+// one produce request (or a few, for large ones) however many batches it spans. Until then the users it changed are held apart (`open.states`, never
 // evicted) and nothing of it reaches the staged changes or stream time. An abort drops the cache and
 // the open states, and moves the consumer back (`rewind`) to the first record the transaction held:
 // those batches are fetched and scored again. The task knows the next offset of
@@ -126,16 +126,14 @@ interface OpenTransaction {
   startedAt: number;
   /** Input records (and dead-lettered ones) it holds. */
   records: number;
-  /** Bytes of the records it holds (changelog values counted as sent; a bound on what it holds in memory). */
+  /** Bytes of the records it holds (its states by their heap estimate; a bound on what it holds in memory). */
   bytes: number;
   /** By topic, the offset of the first record it holds: where the consumer resumes when it aborts. */
   from: Map<string, bigint>;
   /** By topic, the next offset after the last batch it holds: sent with the commit. */
   offsets: Map<string, bigint>;
-  /** Users it changed, not yet committed: served before the cache, never evicted, dropped on abort. */
+  /** Users it changed, not yet committed: served before the cache, never evicted, dropped on abort; encoded for the changelog at the commit. */
   states: Map<string, UserState>;
-  /** Their latest changelog records (value null = deleted): sent at the commit, then staged for the store. */
-  changelog: Map<string, OutMessage>;
   /** Alerts, decisions and dead letters, in the order they were made: sent at the commit. */
   alerts: OutMessage[];
   decisions: OutMessage[];
@@ -314,7 +312,6 @@ export class PartitionTask {
     const topic = batch.topic ?? this.deps.names.input;
     let result: BatchResult;
     let states: Map<string, UserState>;
-    let changelog: OutMessage[];
     const requests = batch.topic !== undefined && batch.topic === this.deps.names.requests;
     try {
       if (requests) {
@@ -331,24 +328,22 @@ export class PartitionTask {
         const ctx = { partition: this.partition, partitions: this.deps.partitions, nowMs: this.now() };
         result = processBatch(records, states, this.deps.scoring, ctx, this.deps.decisions);
       }
-      // 4. build the transaction's records; one over the broker's limit fails here, before any send
-      changelog = changelogRecords(result.dirty, this.partition);
-      const out = await this.transactionRecords(batch, result, changelog);
-      // 5. into the open transaction (begun by the first batch): changelog (each user's latest value),
-      //    alerts, decisions, dead letters, and this batch's input offset; all sent at the commit
+      // 4. build the batch's alerts, decisions and dead letters; one over the broker's limit fails here
+      const out = await this.transactionRecords(batch, result);
+      // 5. into the open transaction (begun by the first batch): the changed states (encoded at the
+      //    commit), alerts, decisions, dead letters, and this batch's input offset; all sent at the commit
       const tx = await this.hold(topic, batch);
       tx.records += batch.messages.length;
       tx.userDelta += result.counts.newUsers;
       if (result.streamTime > tx.streamTime) tx.streamTime = result.streamTime;
-      for (let i = 0; i < changelog.length; i++) {
-        const c = changelog[i]!;
-        tx.changelog.set(c.key as string, c);
-        tx.bytes += (c.value as Buffer).length;
-      }
       holdAll(tx, tx.alerts, out.alerts);
       holdAll(tx, tx.decisions, out.decisions);
       holdAll(tx, tx.deadLetters, out.deadLetters);
-      result.dirty.forEach((s, k) => tx.states.set(k, s)); // forEach: no [key, value] array per entry
+      result.dirty.forEach((s, k) => {
+        // forEach: no [key, value] array per entry
+        if (!tx.states.has(k)) tx.bytes += approxHeapBytes(s) + k.length;
+        tx.states.set(k, s);
+      });
       states.forEach((s, k) => {
         if (!result.dirty.has(k) && !tx.states.has(k)) this.cache.set(k, s); // committed values, unchanged
       });
@@ -394,7 +389,7 @@ export class PartitionTask {
     let tx = this.open;
     if (!tx) {
       await this.deps.producer.begin();
-      tx = { startedAt: this.now(), records: 0, bytes: 0, from: new Map(), offsets: new Map(), states: new Map(), changelog: new Map(), alerts: [], decisions: [], deadLetters: [], userDelta: 0, streamTime: -Infinity, results: [] };
+      tx = { startedAt: this.now(), records: 0, bytes: 0, from: new Map(), offsets: new Map(), states: new Map(), alerts: [], decisions: [], deadLetters: [], userDelta: 0, streamTime: -Infinity, results: [] };
       this.open = tx;
     }
     if (!tx.from.has(topic)) tx.from.set(topic, BigInt(batch.messages[0]!.offset));
@@ -402,11 +397,11 @@ export class PartitionTask {
     return tx;
   }
 
-  /** What an open transaction holds, as the records one send puts into it (changelog first). */
-  private heldRecords(tx: OpenTransaction): TopicMessages[] {
+  /** What an open transaction holds, as the records one send puts into it: `changelog` (its states, encoded) first. */
+  private heldRecords(tx: OpenTransaction, changelog: OutMessage[]): TopicMessages[] {
     const n = this.deps.names;
     const out: TopicMessages[] = [];
-    if (tx.changelog.size) out.push({ topic: n.changelog, messages: [...tx.changelog.values()] });
+    if (changelog.length) out.push({ topic: n.changelog, messages: changelog });
     if (tx.alerts.length) out.push({ topic: n.alerts, messages: tx.alerts });
     if (tx.decisions.length) out.push({ topic: n.decisions, messages: tx.decisions });
     if (tx.deadLetters.length) out.push({ topic: n.deadLetters, messages: tx.deadLetters });
@@ -456,9 +451,13 @@ export class PartitionTask {
     const producer = this.deps.producer;
     const c0 = process.hrtime.bigint();
     let checkpoint: bigint | undefined;
+    let changelog: OutMessage[];
     try {
-      // 1. what it holds, in one send; 2. the input offsets of its last batches; 3. the commit
-      checkpoint = await this.sendRecords(this.heldRecords(tx));
+      // 1. its states encoded, each once (one over the broker's limit fails here, before any send);
+      // 2. what it holds, in one send; 3. the input offsets of its last batches; 4. the commit
+      changelog = changelogRecords(tx.states, this.partition);
+      for (let i = 0; i < changelog.length; i++) assertFits(changelog[i]!, 'the state of user');
+      checkpoint = await this.sendRecords(this.heldRecords(tx, changelog));
       for (const [topic, next] of tx.offsets) await producer.sendOffsets(this.deps.names.groupId, topic, this.partition, next);
       await producer.commit();
     } catch (err) {
@@ -468,7 +467,7 @@ export class PartitionTask {
     m.scorerCommitDuration.observe(Number(process.hrtime.bigint() - c0) / 1e9);
     this.open = undefined;
     for (const [topic, next] of tx.offsets) this.committed.set(topic, next);
-    if (checkpoint !== undefined) this.stageAll(tx.changelog, checkpoint, tx.userDelta);
+    if (checkpoint !== undefined) this.stage(changelog as Array<{ key: string; value: Buffer }>, checkpoint, tx.userDelta);
     if (tx.streamTime > this.streamTimeMs) this.streamTimeMs = tx.streamTime;
     tx.states.forEach((s, k) => this.cache.set(k, s));
     this.trimCache();
@@ -542,12 +541,11 @@ export class PartitionTask {
     this.deps.log.warn({ partition: this.partition, offsets: batch.messages.map((msg) => msg.offset), reason, message }, 'records dead-lettered after failing on their own');
   }
 
-  /** A batch's alerts, decisions and dead letters as records; one over the broker's limit (changelog included) throws. */
-  private async transactionRecords(batch: InputBatch, result: BatchResult, changelog: OutMessage[]): Promise<{ alerts: OutMessage[]; decisions: OutMessage[]; deadLetters: OutMessage[] }> {
+  /** A batch's alerts, decisions and dead letters as records; one over the broker's limit throws. */
+  private async transactionRecords(batch: InputBatch, result: BatchResult): Promise<{ alerts: OutMessage[]; decisions: OutMessage[]; deadLetters: OutMessage[] }> {
     const p = this.partition;
     const alerts = await Promise.all(result.alerts.map(async (a) => alertRecord(a, await this.deps.codec.encodeAlert(a), p)));
     const decisions = await Promise.all(result.decisions.map(async (d) => decisionRecord(d, await this.deps.codec.encodeDecision(d), p)));
-    for (let i = 0; i < changelog.length; i++) assertFits(changelog[i]!, 'the state of user');
     for (let i = 0; i < alerts.length; i++) assertFits(alerts[i]!, 'an alert for user');
     for (let i = 0; i < decisions.length; i++) assertFits(decisions[i]!, 'a decision for user');
     // Only batches with dead letters need their records by offset (most have none).
@@ -663,17 +661,6 @@ export class PartitionTask {
     this.pendingBytes = 0;
     this.pendingCheckpoint = undefined;
     this.pendingUserDelta = 0;
-  }
-
-  /** Records an open transaction's changes, once committed, for the next flush. */
-  private stageAll(changes: Map<string, OutMessage>, checkpoint: bigint, userDelta: number): void {
-    changes.forEach((msg, key) => {
-      const value = msg.value as Buffer | null;
-      this.pending.set(key, value);
-      this.pendingBytes += PENDING_ENTRY_BYTES + key.length + (value?.length ?? 0); // replaced versions included: an upper bound
-    });
-    this.pendingCheckpoint = checkpoint;
-    this.pendingUserDelta += userDelta;
   }
 
   /** Records a committed change for the next flush. */
