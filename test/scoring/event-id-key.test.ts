@@ -36,7 +36,7 @@ describe('eventIdKey', () => {
     for (let i = 0; i < 200_000; i++) keys.add(eventIdKey(`e${i}-0b7c6d6e-8f1a-4f55-9a52-3a7e1c1b2d3e`));
     expect(keys.size).toBe(400_000);
     expect(eventIdKey('e1-0b7c6d6e-8f1a-4f55-9a52-3a7e1c1b2d3e')).toBe(eventIdKey('e1-0b7c6d6e-8f1a-4f55-9a52-3a7e1c1b2d3e'));
-  });
+  }, 30_000); // 400,000 UUIDs: ~2 s alone, several times that on a loaded CI machine
 
   it('keeps giving the keys stored in states and changelogs', () => {
     expect(eventIdKey('0b7c6d6e-8f1a-4f55-9a52-3a7e1c1b2d3e')).toBe(8_584_766_909_602_254);
@@ -51,10 +51,13 @@ describe('upgradeIdKey', () => {
     expect(legacyKey('0b7c6d6e-8f1a-4f55-9a52-3a7e1c1b2d3e')).toBe('#1vp6ohd00s1601'); // as pinned before numeric keys
     expect(legacyKey('événement-ünïcode-😀-id')).toBe('#1lng9t71b3vmxz');
     // ~2% of ids have h2 padded to 7 digits, some h1 is short: 100,000 random ids cover both.
+    // One expect for the lot (an expect per id took seconds on a loaded machine); the first few misses are shown.
+    const misses: string[] = [];
     for (let i = 0; i < 100_000; i++) {
       const id = i % 2 ? randomUUID() : `e${i}-${randomUUID()}-ü`;
-      expect(upgradeIdKey(legacyKey(id))).toBe(eventIdKey(id));
+      if (upgradeIdKey(legacyKey(id)) !== eventIdKey(id) && misses.length < 5) misses.push(id);
     }
+    expect(misses).toEqual([]);
   });
 
   it('leaves short ids, numbers and strings that are not legacy hash keys as they are', () => {
