@@ -293,8 +293,10 @@ async function measureWith(config: Config): Promise<Record<string, string | numb
   const latCpu0 = cpuSeconds(child.pid!);
   const latBrokerCpu0 = broker ? cpuSeconds(broker) : NaN;
   const latTx0 = await metric(port, 'risk_hub_scorer_commit_duration_seconds_count');
+  const latBatches0 = await metric(port, 'risk_hub_scorer_batch_duration_seconds_count');
   const lat = await latency(config, Number(process.env.BENCH_LATENCY_RATE ?? scorerRate / 2));
   const latTx = (await metric(port, 'risk_hub_scorer_commit_duration_seconds_count')) - latTx0;
+  const latBatches = (await metric(port, 'risk_hub_scorer_batch_duration_seconds_count')) - latBatches0;
   const latCpuUs = ((cpuSeconds(child.pid!) - latCpu0) / lat.sent) * 1e6;
   const latBrokerCpuUs = broker ? ((cpuSeconds(broker) - latBrokerCpu0) / lat.sent) * 1e6 : NaN;
 
@@ -319,6 +321,8 @@ async function measureWith(config: Config): Promise<Record<string, string | numb
     'latency probes': lat.n,
     'latency phase: events sent': lat.sent,
     'latency phase: transactions committed': latTx,
+    // Fetched batches scored (one per partition per fetch): at a fixed rate, what each batch's fixed cost is spread over.
+    'latency phase: batches': latBatches,
     'latency phase: scorer CPU per event (µs)': Number(latCpuUs.toFixed(1)),
     'latency phase: broker CPU per event (µs)': Number(latBrokerCpuUs.toFixed(1)),
   };
