@@ -28,7 +28,9 @@ import { countCommits, transactionLogEnds } from './transactions.ts';
 //               processor and the broker, transactions committed (counted on the broker)
 // Kafka Streams runs with commitMs=1000 for throughput and 100 for the rate phase (the peers README).
 // Environment: BENCH_EVENTS, BENCH_USERS, BENCH_PARTITIONS, BENCH_ROUNDS, BENCH_LATENCY_RATE,
-// BENCH_LATENCY_SECONDS, BENCH_WARMUP_SECONDS, BENCH_KSTREAMS_* (peers/kstreams.ts), BENCH_KEEP.
+// BENCH_LATENCY_SECONDS, BENCH_WARMUP_SECONDS, BENCH_VERSUS_PHASES (a comma-separated subset of
+// throughput,restore,rate; all by default: `throughput` alone with BENCH_EVENTS=10000000 is the issue's
+// long run), BENCH_KSTREAMS_* (peers/kstreams.ts), BENCH_KEEP.
 
 const N = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const PARTITIONS = positive('BENCH_PARTITIONS', 6);
@@ -38,6 +40,9 @@ const SECONDS = positive('BENCH_LATENCY_SECONDS', 20);
 const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 10);
 const KS_COMMIT_THROUGHPUT = positive('BENCH_KSTREAMS_COMMIT_MS', 1000);
 const KS_COMMIT_LATENCY = positive('BENCH_KSTREAMS_LATENCY_COMMIT_MS', 100);
+const PHASES = new Set((process.env.BENCH_VERSUS_PHASES ?? 'throughput,restore,rate').split(',').map((p) => p.trim()));
+for (const p of PHASES) if (!['throughput', 'restore', 'rate'].includes(p)) throw new Error(`BENCH_VERSUS_PHASES: unknown phase ${p} (throughput, restore, rate)`);
+if (!PHASES.has('throughput')) throw new Error('BENCH_VERSUS_PHASES must include throughput: the other phases run on its applications');
 /** Longest wait for a processor to get through the pre-produced topic or catch up (ms). */
 const PHASE_TIMEOUT_MS = Math.max(600_000, N * 2);
 
@@ -229,7 +234,7 @@ async function measure(base: Config, refDir: string): Promise<void> {
   // ready has nothing left to score before it is stopped.
   const atRate: Record<Side, AtRate[]> = { rh: [], ks: [] };
   const restore: Record<Side, Restore[]> = { rh: [], ks: [] };
-  for (let r = 0; r < ROUNDS; r++) {
+  for (let r = 0; r < (PHASES.has('restore') ? ROUNDS : 0); r++) {
     for (const side of ['rh', 'ks'] as const) {
       const app = apps[side].at(-1)!;
       console.error(`restore ${r + 1}/${ROUNDS}: ${NAMES[side]}… (load ${readLoad()})`);
@@ -244,7 +249,7 @@ async function measure(base: Config, refDir: string): Promise<void> {
       console.error(`  ${JSON.stringify(restore[side].at(-1))}`);
     }
   }
-  for (let r = 0; r < ROUNDS; r++) {
+  for (let r = 0; r < (PHASES.has('rate') ? ROUNDS : 0); r++) {
     for (const side of ['rh', 'ks'] as const) {
       const app = apps[side].at(-1)!;
       console.error(`${RATE} events/s ${r + 1}/${ROUNDS}: ${NAMES[side]}… (load ${readLoad()})`);
@@ -517,6 +522,7 @@ function printTable(r: { throughput: Record<Side, Throughput[]>; atRate: Record<
   for (const [label, values, digits] of rows) {
     const rh = values('rh');
     const ks = values('ks');
+    if (!rh.length && !ks.length) continue; // a phase left out (BENCH_VERSUS_PHASES)
     const ratio = median(rh) / median(ks);
     console.log(`| ${label} | ${fmt(rh, digits)} | ${fmt(ks, digits)} | ${Number.isFinite(ratio) ? ratio.toFixed(2) : '—'} |`);
   }
