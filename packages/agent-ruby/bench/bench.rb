@@ -1,24 +1,33 @@
 # frozen_string_literal: true
 
-# The agent's overhead on a small Sinatra app served by Puma: requests/s and CPU per request with and
-# without RiskHub::Middleware, measured with wrk (bounded: ROUNDS x 2 runs of SECONDS each).
-#   ruby bench/bench.rb [--seconds 8] [--rounds 2] [--connections 4]
+# The agent's overhead on a small Sinatra app served by Puma: requests/s and CPU per request (the app
+# process's user+sys from /proc, its sender thread included) without and with RiskHub::Middleware, as
+# bench/agent.ts measures the Node agent: two app processes started once, warmed up, then driven by wrk
+# in alternating rounds (without/with, then with/without…); medians of the rounds. Bounded: a warm-up
+# of WARMUP s per app, then ROUNDS x 2 runs of SECONDS each.
+#   ruby bench/bench.rb [--app shop|sample] [--seconds 5] [--rounds 6] [--warmup 4] [--connections 8]
+# --app shop (default): the demo shop (bench/shop_app.rb, examples/express-app in Sinatra) under the
+# traffic of bench/agent.ts (bench/shop.lua: 2% attacks, browser-like headers, session cookies).
+# --app sample: the test suite's Sinatra app, GET /search that does nothing (the agent's floor).
 # The relay is a stand-in sink in its own process (202 to every batch, no decisions), so the figures
 # are the agent's cost in the app process: snapshot, queue, JSON building and HTTP sends included.
 require 'optparse'
 require 'socket'
 require 'json'
 
-opts = { seconds: 8, rounds: 2, connections: 4 }
+opts = { app: 'shop', seconds: 5, rounds: 6, warmup: 4, connections: 8 }
 OptionParser.new do |o|
+  o.on('--app NAME', %w[shop sample]) { |v| opts[:app] = v }
   o.on('--seconds N', Integer) { |v| opts[:seconds] = v }
   o.on('--rounds N', Integer) { |v| opts[:rounds] = v }
+  o.on('--warmup N', Integer) { |v| opts[:warmup] = v }
   o.on('--connections N', Integer) { |v| opts[:connections] = v }
 end.parse!
 abort 'bench: wrk is needed (apt-get install wrk)' unless system('command -v wrk >/dev/null')
 
 LIB = File.expand_path('../lib', __dir__)
 TEST = File.expand_path('../test', __dir__)
+LUA = File.expand_path('shop.lua', __dir__)
 
 def free_port
   s = TCPServer.new('127.0.0.1', 0)
@@ -37,7 +46,7 @@ def wait_port(port)
   raise "nothing listens on #{port}"
 end
 
-# The relay stand-in: a minimal HTTP/1.1 keep-alive server answering 202 / 304, counting events.
+# The relay stand-in: a minimal HTTP/1.1 keep-alive server answering 202 / 200.
 def start_sink(port)
   fork do
     $0 = 'risk-hub-bench-sink'
@@ -47,20 +56,13 @@ def start_sink(port)
       Thread.new(client) do |c|
         loop do
           line = c.gets or break
-          headers = {}
+          len = 0
           while (h = c.gets) && h != "\r\n"
-            k, v = h.split(':', 2)
-            headers[k.downcase] = v.strip
+            len = h.split(':', 2)[1].to_i if h.downcase.start_with?('content-length')
           end
-          body = c.read(headers['content-length'].to_i)
-          if line.start_with?('POST')
-            n = body.scan('"kind"').size
-            out = JSON.generate('accepted' => n, 'rejected' => 0, 'detections' => 0)
-            c.write("HTTP/1.1 202 Accepted\r\ncontent-type: application/json\r\ncontent-length: #{out.bytesize}\r\n\r\n#{out}")
-          else
-            out = '{"version":"1","decisions":[]}'
-            c.write("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: #{out.bytesize}\r\n\r\n#{out}")
-          end
+          c.read(len)
+          out = line.start_with?('POST') ? '{"accepted":1,"rejected":0,"detections":0}' : '{"version":"1","decisions":[]}'
+          c.write("HTTP/1.1 #{line.start_with?('POST') ? '202 Accepted' : '200 OK'}\r\ncontent-type: application/json\r\ncontent-length: #{out.bytesize}\r\n\r\n#{out}")
         end
       rescue StandardError
         nil
@@ -71,21 +73,27 @@ def start_sink(port)
   end
 end
 
-def start_app(port, with_agent, relay)
+def start_app(port, with_agent, relay, app_name)
   fork do
     $LOAD_PATH.unshift LIB
     require 'risk_hub'
     require 'puma'
     require 'puma/server'
-    require File.join(TEST, 'sample_app')
+    if app_name == 'shop'
+      require File.expand_path('shop_app', __dir__)
+      inner = ShopApp
+    else
+      require File.join(TEST, 'sample_app')
+      inner = SampleApp
+    end
     app = if with_agent
             agent = RiskHub::Agent.new(application: 'bench', token: 'bench', relay_url: relay, logger: nil)
             Rack::Builder.new do
               use RiskHub::Middleware, agent
-              run SampleApp
+              run inner
             end.to_app
           else
-            SampleApp
+            inner
           end
     server = Puma::Server.new(app, Puma::Events.null, min_threads: 1, max_threads: 4)
     server.add_tcp_listener('127.0.0.1', port)
@@ -101,43 +109,65 @@ def cpu_seconds(pid)
   (f[11].to_i + f[12].to_i).to_f / CLK_TCK
 end
 
-def run_once(with_agent, relay, opts)
-  port = free_port
-  pid = start_app(port, with_agent, relay)
-  wait_port(port)
-  system("wrk -t1 -c#{opts[:connections]} -d2s 'http://127.0.0.1:#{port}/search?q=hello' >/dev/null") # warm-up
-  cpu0 = cpu_seconds(pid)
-  out = `wrk -t1 -c#{opts[:connections]} -d#{opts[:seconds]}s 'http://127.0.0.1:#{port}/search?q=hello%20world&page=2'`
-  cpu1 = cpu_seconds(pid)
-  total = out[/(\d+) requests in/, 1].to_i
-  rps = out[%r{Requests/sec:\s+([\d.]+)}, 1].to_f
-  { rps: rps, cpu_us: total.positive? ? (cpu1 - cpu0) * 1e6 / total : 0, requests: total }
-ensure
-  if pid
-    Process.kill('TERM', pid)
-    Process.wait(pid)
-  end
+def wrk(port, seconds, opts)
+  target = opts[:app] == 'shop' ? "-s #{LUA} 'http://127.0.0.1:#{port}'" : "'http://127.0.0.1:#{port}/search?q=hello%20world&page=2'"
+  out = `wrk -t1 -c#{opts[:connections]} -d#{seconds}s #{target}`
+  { total: out[/(\d+) requests in/, 1].to_i, rps: out[%r{Requests/sec:\s+([\d.]+)}, 1].to_f,
+    non2xx: out[/Non-2xx or 3xx responses: (\d+)/, 1].to_i, errors: out[/Socket errors:.*/] }
 end
 
+def measure(pid, port, opts)
+  cpu0 = cpu_seconds(pid)
+  r = wrk(port, opts[:seconds], opts)
+  cpu1 = cpu_seconds(pid)
+  r.merge(cpu_us: r[:total].positive? ? (cpu1 - cpu0) * 1e6 / r[:total] : 0)
+end
+
+loads = [File.read('/proc/loadavg').split[0, 3].join(' ')]
 sink_port = free_port
 sink = start_sink(sink_port)
 wait_port(sink_port)
 relay = "http://127.0.0.1:#{sink_port}"
+apps = {}
 results = { without: [], with: [] }
 begin
-  opts[:rounds].times do
-    results[:without] << run_once(false, relay, opts)
-    results[:with] << run_once(true, relay, opts)
+  %i[without with].each do |k|
+    port = free_port
+    apps[k] = { port: port, pid: start_app(port, k == :with, relay, opts[:app]) }
+    wait_port(port)
+  end
+  apps.each_value { |a| wrk(a[:port], opts[:warmup], opts) }
+  opts[:rounds].times do |r|
+    order = r.even? ? %i[without with] : %i[with without]
+    order.each do |k|
+      res = measure(apps[k][:pid], apps[k][:port], opts)
+      results[k] << res
+      puts format('round %d %-7s %6.0f req/s  %6.1f µs CPU/request%s', r + 1, k, res[:rps], res[:cpu_us],
+                  res[:errors] ? "  #{res[:errors]}" : '')
+    end
   end
 ensure
+  apps.each_value do |a|
+    Process.kill('TERM', a[:pid])
+    Process.wait(a[:pid])
+  end
   Process.kill('TERM', sink)
   Process.wait(sink)
 end
+loads << File.read('/proc/loadavg').split[0, 3].join(' ')
 
-best = results.transform_values { |runs| runs.max_by { |r| r[:rps] } }
-cpu = results.transform_values { |runs| runs.map { |r| r[:cpu_us] }.min }
-puts format('ruby %s, Sinatra + Puma (4 threads), wrk -c%d, %d s x %d rounds (best round)', RUBY_VERSION, opts[:connections], opts[:seconds], opts[:rounds])
-puts format('without agent: %8.0f req/s  %6.1f µs CPU/request', best[:without][:rps], cpu[:without])
-puts format('with agent:    %8.0f req/s  %6.1f µs CPU/request', best[:with][:rps], cpu[:with])
-puts format('overhead:      %7.1f %% req/s   %+6.1f %% CPU/request',
-            100.0 * (1 - best[:with][:rps] / best[:without][:rps]), 100.0 * (cpu[:with] / cpu[:without] - 1))
+med = ->(a) { s = a.sort; s.size.odd? ? s[s.size / 2] : (s[s.size / 2 - 1] + s[s.size / 2]) / 2.0 }
+rps = results.transform_values { |runs| runs.map { |x| x[:rps] } }
+cpu = results.transform_values { |runs| runs.map { |x| x[:cpu_us] } }
+pair = results[:with].each_index.map { |i| results[:with][i][:rps] / results[:without][i][:rps] }
+puts format('ruby %s, %s app on Puma (4 threads), wrk -c%d, %d s x %d rounds alternated, medians; load %s → %s',
+            RUBY_VERSION, opts[:app], opts[:connections], opts[:seconds], opts[:rounds], loads[0], loads[1])
+%i[without with].each do |k|
+  puts format('%-8s %8.0f req/s (%.0f-%.0f)  %6.1f µs CPU/request (%.1f-%.1f)', k, med.(rps[k]), rps[k].min, rps[k].max,
+              med.(cpu[k]), cpu[k].min, cpu[k].max)
+end
+puts format('overhead: %.1f %% req/s (median of pair ratios; ratio of medians %.1f %%), %+.1f µs = %+.1f %% CPU/request',
+            100 * (1 - med.(pair)), 100 * (1 - med.(rps[:with]) / med.(rps[:without])), med.(cpu[:with]) - med.(cpu[:without]),
+            100 * (med.(cpu[:with]) / med.(cpu[:without]) - 1))
+puts format('non-2xx: without %d, with %d (the shop answers 404 to unknown profiles)', results[:without].sum { |x| x[:non2xx] },
+            results[:with].sum { |x| x[:non2xx] })
