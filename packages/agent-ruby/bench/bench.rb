@@ -109,6 +109,18 @@ def cpu_seconds(pid)
   (f[11].to_i + f[12].to_i).to_f / CLK_TCK
 end
 
+# utime + stime of the agent's threads (named risk-hub-*), in seconds.
+def agent_thread_seconds(pid)
+  Dir.glob("/proc/#{pid}/task/*").sum do |t|
+    next 0 unless File.read("#{t}/comm").start_with?('risk-hub')
+
+    f = File.read("#{t}/stat").split(') ').last.split
+    (f[11].to_i + f[12].to_i).to_f / CLK_TCK
+  rescue Errno::ENOENT
+    0
+  end
+end
+
 def wrk(port, seconds, opts)
   target = opts[:app] == 'shop' ? "-s #{LUA} 'http://127.0.0.1:#{port}'" : "'http://127.0.0.1:#{port}/search?q=hello%20world&page=2'"
   out = `wrk -t1 -c#{opts[:connections]} -d#{seconds}s #{target}`
@@ -118,9 +130,12 @@ end
 
 def measure(pid, port, opts)
   cpu0 = cpu_seconds(pid)
+  th0 = agent_thread_seconds(pid)
   r = wrk(port, opts[:seconds], opts)
   cpu1 = cpu_seconds(pid)
-  r.merge(cpu_us: r[:total].positive? ? (cpu1 - cpu0) * 1e6 / r[:total] : 0)
+  th1 = agent_thread_seconds(pid)
+  n = [r[:total], 1].max
+  r.merge(cpu_us: (cpu1 - cpu0) * 1e6 / n, thread_us: (th1 - th0) * 1e6 / n)
 end
 
 loads = [File.read('/proc/loadavg').split[0, 3].join(' ')]
@@ -142,8 +157,8 @@ begin
     order.each do |k|
       res = measure(apps[k][:pid], apps[k][:port], opts)
       results[k] << res
-      puts format('round %d %-7s %6.0f req/s  %6.1f µs CPU/request%s', r + 1, k, res[:rps], res[:cpu_us],
-                  res[:errors] ? "  #{res[:errors]}" : '')
+      puts format('round %d %-7s %6.0f req/s  %6.1f µs CPU/request (agent threads %.1f)%s', r + 1, k, res[:rps], res[:cpu_us],
+                  res[:thread_us], res[:errors] ? "  #{res[:errors]}" : '')
     end
   end
 ensure
@@ -169,5 +184,6 @@ end
 puts format('overhead: %.1f %% req/s (median of pair ratios; ratio of medians %.1f %%), %+.1f µs = %+.1f %% CPU/request',
             100 * (1 - med.(pair)), 100 * (1 - med.(rps[:with]) / med.(rps[:without])), med.(cpu[:with]) - med.(cpu[:without]),
             100 * (med.(cpu[:with]) / med.(cpu[:without]) - 1))
+puts format("the agent's own threads (sender, decisions): %.1f µs per request (median)", med.(results[:with].map { |x| x[:thread_us] }))
 puts format('non-2xx: without %d, with %d (the shop answers 404 to unknown profiles)', results[:without].sum { |x| x[:non2xx] },
             results[:with].sum { |x| x[:non2xx] })

@@ -65,7 +65,7 @@ end.to_app
 SAMPLE_HEADERS = { 'HTTP_USER_AGENT' => 'wrk', 'HTTP_ACCEPT' => '*/*', 'HTTP_HOST' => '127.0.0.1:8080', 'HTTP_VERSION' => 'HTTP/1.1',
                    'HTTP_COOKIE' => 'sid=8f14e45fceea167a5a36dedd4bea2543; theme=dark', 'HTTP_X_USER' => 'u-1001' }.freeze
 # What Puma adds to the env besides the request.
-PUMA = { 'SERVER_SOFTWARE' => 'puma', 'GATEWAY_INTERFACE' => 'CGI/1.2', 'rack.after_reply' => [],
+PUMA = { 'REMOTE_ADDR' => '127.0.0.1', 'SERVER_SOFTWARE' => 'puma', 'GATEWAY_INTERFACE' => 'CGI/1.2', 'rack.after_reply' => [],
          'puma.socket' => nil, 'rack.hijack?' => true, 'puma.config' => nil }.freeze
 
 def cpu
@@ -81,6 +81,7 @@ def env_for(shop, n, rng)
     env = Rack::MockRequest.env_for('/search?q=hello%20world&page=2', SAMPLE_HEADERS)
     env['REQUEST_PATH'] = '/search'
   end
+  env.delete('CONTENT_LENGTH') # Puma sets none for a GET without a body
   env.merge!(PUMA)
 end
 
