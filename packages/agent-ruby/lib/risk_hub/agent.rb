@@ -131,11 +131,11 @@ module RiskHub
     def record_request(env, snapshot)
       return if @options.skip&.call(env)
 
-      snapshot[:path_params] = RequestFacts.path_params_source(env)
-      # The id is drawn and the snapshot turned into the relay's request object on the sender's thread.
-      event = { 'kind' => 'request', 'id' => nil, 'at' => now_ms, 'user' => env[ENV_USER] }
-      event[:snapshot] = snapshot
-      enqueue(event)
+      # Queued as the snapshot Array itself; the event (its id included) is made on the sender's thread.
+      RequestFacts.record_path_params(snapshot, env)
+      snapshot[RequestFacts::SNAP_AT] = now_ms
+      snapshot[RequestFacts::SNAP_USER] = env[ENV_USER]
+      enqueue(snapshot)
     rescue StandardError => e
       @stats.error("request: #{e.class}: #{e.message}")
       nil
@@ -208,7 +208,7 @@ module RiskHub
     # For tests and the e2e conformance check: the relay `request` object this agent builds for env.
     def relay_request(env)
       snap = RequestFacts.snapshot(env)
-      snap[:path_params] = RequestFacts.path_params_source(env)
+      RequestFacts.record_path_params(snap, env)
       RequestFacts.to_relay(snap).first
     end
 
@@ -385,20 +385,23 @@ module RiskHub
       nil
     end
 
-    # A queued event as the relay takes it: a request's snapshot becomes its request object here, off the
-    # request's thread.
-    def finish(event)
-      event['id'] ||= Identity.event_id # once: a re-sent event keeps its id
-      snap = event.delete(:snapshot)
-      return event if snap.nil?
+    # A queued event as the relay takes it: a request's snapshot (an Array) becomes its event and request
+    # object here, off the request's thread.
+    def finish(snap)
+      return snap unless snap.is_a?(Array)
 
-      request, truncated = RequestFacts.to_relay(snap)
-      @stats.bump(:truncated) if truncated
+      event = { 'kind' => 'request', 'id' => Identity.event_id, 'at' => snap[RequestFacts::SNAP_AT],
+                'user' => snap[RequestFacts::SNAP_USER] }
+      begin
+        request, truncated = RequestFacts.to_relay(snap)
+        @stats.bump(:truncated) if truncated
+      rescue StandardError => e
+        @stats.error("request event: #{e.class}: #{e.message}")
+        env = snap[RequestFacts::SNAP_ENV]
+        request = { 'method' => env['REQUEST_METHOD'].to_s, 'uri' => Identity.utf8(RequestFacts.request_uri(env)),
+                    'ip' => RequestFacts.client_ip(env) }
+      end
       event['request'] = request
-      event
-    rescue StandardError => e
-      @stats.error("request event: #{e.class}: #{e.message}")
-      event['request'] = { 'method' => snap[:method].to_s, 'uri' => Identity.utf8(snap[:uri]), 'ip' => snap[:ip].to_s }
       event
     end
 

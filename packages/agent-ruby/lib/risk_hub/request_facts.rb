@@ -14,25 +14,26 @@ module RiskHub
     MAX_PARSE_NESTING = 64          # JSON deeper than this is refused by the parser (hostile bodies)
     MAX_ENTRIES = 256               # query names, cookies, headers, path params kept at most
     DROPPED_HEADERS = %w[cookie authorization proxy-authorization].freeze
-    # What Rack::Request#ip reads besides the HTTP_* headers, and the two bare content headers.
-    IP_KEYS = %w[REMOTE_ADDR CONTENT_TYPE CONTENT_LENGTH].freeze
     HEADER_NAMES = {} # HTTP_USER_AGENT → user-agent, memoised for the first 512 names seen
 
     module_function
 
-    # The snapshot of a Rack env (request thread). Reads the body only when it is JSON or a form and
-    # at most MAX_BODY_BYTES, then rewinds it so that the application reads it whole.
+    # Where a request event's pieces sit in the queued Array (one object per event while it waits).
+    SNAP_ENV = 0        # a copy of the Rack env taken before the app (the Hash only: its strings are shared)
+    SNAP_BODY = 1       # the JSON/form body read (at most MAX_BODY_BYTES), :too_large, or nil
+    SNAP_ROUTE = 2      # where the route parameters are (see path_params_source), after the app routed
+    SNAP_ROUTE_PATH = 3 # PATH_INFO after the app, for a Sinatra route
+    SNAP_AT = 4         # epoch milliseconds
+    SNAP_USER = 5       # the identified user, or nil
+
+    # The snapshot of a Rack env (request thread): a copy of the env Hash (no string is copied: header
+    # names, the client IP and the URI are worked out from it on the sender's thread) and the body when
+    # it is JSON or a form of at most MAX_BODY_BYTES, read and rewound so that the application reads it
+    # whole. Copying the Hash costs a seventh of selecting its HTTP_* entries with a block.
     def snapshot(env, read_body: true)
-      # The Rack env's own names (HTTP_USER_AGENT…): renamed, and the client IP worked out, on the sender.
-      cgi = env.select { |k, v| v.is_a?(String) && (k.start_with?('HTTP_') || IP_KEYS.include?(k)) }
-      {
-        method: env['REQUEST_METHOD'].to_s,
-        uri: request_uri(env),
-        cgi: cgi,
-        query_string: env['QUERY_STRING'].to_s,
-        raw_body: read_body ? read_body(env) : nil,
-        path_params: nil
-      }
+      copy = env.dup
+      copy.delete('rack.input') # read below if needed; the sender has no use for the stream
+      [copy, read_body ? read_body(env) : nil, nil, nil, nil, nil]
     end
 
     # Where the route parameters are, once the app has routed (request thread: references only; the
@@ -42,13 +43,25 @@ module RiskHub
         env['rack.routing_args'] || (env['sinatra.route'] && [env['sinatra.route'], env['PATH_INFO']])
     end
 
+    # The same as path_params_source into a queued snapshot, without the Array for Sinatra's pair.
+    def record_path_params(snap, env)
+      source = env['risk_hub.path_params'] || env['action_dispatch.request.path_parameters'] || env['router.params'] ||
+               env['rack.routing_args']
+      if source.nil? && (route = env['sinatra.route'])
+        source = route
+        snap[SNAP_ROUTE_PATH] = env['PATH_INFO']
+      end
+      snap[SNAP_ROUTE] = source
+    end
+
     RAILS_ROUTING_KEYS = %w[controller action format].freeze
 
     # Route parameters (Rails, Sinatra, Hanami, or env['risk_hub.path_params'] set by the application).
-    def path_params_from(source)
+    def path_params_from(source, path_info = nil)
       case source
       when Hash then source.reject { |k, _| RAILS_ROUTING_KEYS.include?(k.to_s) }
       when Array then sinatra_params(*source)
+      when String then sinatra_params(source, path_info)
       end
     end
 
@@ -120,44 +133,57 @@ module RiskHub
       end
     end
 
-    # The relay's `request` object (sender thread). Second value: whether something was cut.
+    # The relay's `request` object from a queued snapshot (sender thread). Second value: whether
+    # something was cut.
     def to_relay(snap)
-      unless snap[:headers]
-        cgi = snap[:cgi]
-        headers = {}
-        cgi.each { |k, v| headers[header_name(k)] = v if k.start_with?('HTTP_') }
-        headers['content-type'] = cgi['CONTENT_TYPE'] if cgi['CONTENT_TYPE'] && !cgi['CONTENT_TYPE'].empty?
-        headers['content-length'] = cgi['CONTENT_LENGTH'] if cgi['CONTENT_LENGTH'] && !cgi['CONTENT_LENGTH'].empty?
-        snap[:headers] = headers
-        snap[:ip] = client_ip(cgi)
+      env = snap[SNAP_ENV]
+      headers = {}
+      cookie = nil
+      header_type = nil
+      env.each do |k, v|
+        next unless v.is_a?(String) && k.is_a?(String) && k.start_with?('HTTP_')
+
+        name = header_name(k)
+        cookie = v if name == 'cookie'
+        header_type = v if name == 'content-type'
+        add_header(headers, name, v)
       end
+      type = env['CONTENT_TYPE']
+      if type.is_a?(String) && !type.empty?
+        header_type = type
+        add_header(headers, 'content-type', type)
+      end
+      length = env['CONTENT_LENGTH']
+      add_header(headers, 'content-length', length) if length.is_a?(String) && !length.empty?
       truncated = false
       body = nil
-      raw = snap[:raw_body]
+      raw = snap[SNAP_BODY]
       if raw == :too_large
         truncated = true
       elsif raw
-        body, cut = parse_body(raw, snap[:headers]['content-type'].to_s.downcase)
+        body, cut = parse_body(raw, header_type.to_s.downcase)
         truncated ||= cut
       end
-      headers = {}
-      snap[:headers].each do |k, v|
-        next if DROPPED_HEADERS.include?(k)
-        break if headers.size >= MAX_ENTRIES
-
-        headers[Identity.utf8(k)] = Identity.truncate_utf8(v, MAX_STRING_BYTES)
-      end
       req = {
-        'method' => Identity.truncate_utf8(snap[:method], 16),
-        'uri' => Identity.truncate_utf8(snap[:uri], MAX_STRING_BYTES),
-        'ip' => Identity.truncate_utf8(snap[:ip], 64),
+        'method' => Identity.truncate_utf8(env['REQUEST_METHOD'].to_s, 16),
+        'uri' => Identity.truncate_utf8(request_uri(env), MAX_STRING_BYTES),
+        'ip' => Identity.truncate_utf8(client_ip(env), 64),
         'headers' => headers,
-        'query' => parse_query(snap[:query_string]),
+        'query' => parse_query(env['QUERY_STRING'].to_s),
         'body' => body,
-        'path_params' => bound(path_params_from(snap[:path_params]) || {}, 0),
-        'cookies' => parse_cookies(snap[:headers]['cookie'])
+        'path_params' => bound(path_params_from(snap[SNAP_ROUTE], snap[SNAP_ROUTE_PATH]) || {}, 0),
+        'cookies' => parse_cookies(cookie)
       }
       [req, truncated]
+    end
+
+    # Lower-cased headers without the dropped ones, at most MAX_ENTRIES, a repeated name keeping its first
+    # place and its last value.
+    def add_header(headers, name, value)
+      return if DROPPED_HEADERS.include?(name)
+
+      key = Identity.utf8(name)
+      headers[key] = Identity.truncate_utf8(value, MAX_STRING_BYTES) if headers.size < MAX_ENTRIES || headers.key?(key)
     end
 
     def parse_body(raw, type)
