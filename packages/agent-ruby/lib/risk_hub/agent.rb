@@ -328,42 +328,80 @@ module RiskHub
       @poller = DecisionPoller.new(@options, @decisions, @stats).start
     end
 
+    # How often the sender, while it lingers to fill a batch, turns what was queued meanwhile into JSON:
+    # a queued request holds its env's strings, and a few milliseconds later they are garbage that a
+    # minor GC collects, where 50 ms in the queue made them survive enough collections to become old
+    # (and old garbage costs full collections).
+    ENCODE_TICK = 0.005
+
     def send_loop
       client = RelayClient.new(@options)
+      json = JSON::State.new
       until @sender_stop && @queue.size.zero?
-        batch = @queue.take(@options.batch_size, 0.5, @sender_stop ? 0 : @options.linger)
-        next if batch.empty?
+        items = @queue.take(@options.batch_size, 0.5, 0)
+        next if items.empty?
 
         @in_flight = true
-        @pending = batch.size # counted as dropped_shutdown if close() has to kill this send
+        parts = []
         begin
-          send_batch(client, batch)
+          @pending = items.size # counted as dropped_shutdown if close() has to kill this send
+          encode(items, parts, json)
+          deadline = monotonic + @options.linger
+          while parts.size < @options.batch_size && !@sender_stop && (left = deadline - monotonic).positive?
+            sleep(left < ENCODE_TICK ? left : ENCODE_TICK)
+            items = @queue.drain(@options.batch_size - parts.size)
+            @pending += items.size
+            encode(items, parts, json)
+          end
+          send_batch(client, parts) unless parts.empty?
           @pending = 0
         rescue StandardError => e
           @stats.error("sender: #{e.class}: #{e.message}")
-          @stats.bump(:dropped_send, batch.size)
+          @stats.bump(:dropped_send, parts.size)
           @pending = 0
         ensure
-          @in_flight = false
+          @in_flight = false # not @pending: close() reads it after killing this thread
         end
       end
     ensure
       client&.close
     end
 
-    def send_batch(client, batch)
-      events = batch.map { |e| finish(e) }
-      payload = { 'agent' => AGENT_INFO, 'application_id' => @options.application,
-                  'environment' => @options.environment, 'events' => events }
+    # Each event as its JSON text (an event that cannot be written is counted and left out).
+    def encode(items, parts, json)
+      items.each do |item|
+        parts << json.generate(finish(item))
+      rescue StandardError => e
+        @stats.error("event JSON: #{e.class}: #{e.message}")
+        @stats.bump(:dropped_send)
+        @pending -= 1
+      end
+    end
+
+    # The batch's body: the same JSON object as before ({agent, application_id, environment, events}), the
+    # events' texts joined in place.
+    def batch_body(parts)
+      @batch_prefix ||= JSON.generate('agent' => AGENT_INFO, 'application_id' => @options.application,
+                                      'environment' => @options.environment, 'events' => [])[0...-2]
+      body = String.new(@batch_prefix, capacity: @batch_prefix.bytesize + parts.sum(&:bytesize) + parts.size + 2)
+      parts.each_with_index do |part, i|
+        body << ',' unless i.zero?
+        body << part
+      end
+      body << ']}'
+    end
+
+    def send_batch(client, parts)
+      body = batch_body(parts)
       2.times do |attempt|
         res = begin
-          client.post_json('/v1/events', payload)
+          client.post_body('/v1/events', body)
         rescue StandardError => e
           @stats.error("POST /v1/events: #{e.class}: #{e.message}")
           nil
         end
         if res && res.status == 202
-          accepted(res, events.size)
+          accepted(res, parts.size)
           return
         end
         @stats.error("POST /v1/events answered #{res.status}") if res
@@ -373,7 +411,7 @@ module RiskHub
 
         sleep 0.2
       end
-      @stats.bump(:dropped_send, events.size)
+      @stats.bump(:dropped_send, parts.size)
     end
 
     def accepted(res, count)
