@@ -74,13 +74,27 @@ module RiskHub
     def sinatra_params(route, path_info)
       return nil unless route.is_a?(String) && defined?(::Mustermann)
 
-      pattern = route.split(' ', 2)[1]
-      return nil if pattern.nil? || !pattern.match?(/[:*{]/)
+      pattern = ROUTE_PATTERNS[route]
+      if pattern.nil?
+        pattern = route_pattern(route)
+        ROUTE_PATTERNS[route] = pattern if ROUTE_PATTERNS.size < MAX_ROUTE_PATTERNS
+      end
+      return nil unless pattern
 
-      params = ::Mustermann.new(pattern).params(path_info.to_s)
+      params = pattern.params(path_info.to_s)
       params&.reject { |k, v| v.nil? || (k == 'splat' && v.empty?) }
     rescue StandardError
       nil
+    end
+
+    ROUTE_PATTERNS = {} # "GET /users/:id" → its Mustermann pattern, or false (no parameters); memoised
+    MAX_ROUTE_PATTERNS = 512
+
+    def route_pattern(route)
+      pattern = route.split(' ', 2)[1]
+      return false if pattern.nil? || !pattern.match?(/[:*{]/)
+
+      ::Mustermann.new(pattern)
     end
 
     def request_uri(env)
@@ -171,10 +185,15 @@ module RiskHub
         'headers' => headers,
         'query' => parse_query(env['QUERY_STRING'].to_s),
         'body' => body,
-        'path_params' => bound(path_params_from(snap[SNAP_ROUTE], snap[SNAP_ROUTE_PATH]) || {}, 0),
+        'path_params' => bound_params(path_params_from(snap[SNAP_ROUTE], snap[SNAP_ROUTE_PATH])),
         'cookies' => parse_cookies(cookie)
       }
       [req, truncated]
+    end
+
+    # Route parameters within the bounds (none: an empty object).
+    def bound_params(params)
+      params.nil? || params.empty? ? {} : bound(params, 0)
     end
 
     # Lower-cased headers without the dropped ones, at most MAX_ENTRIES, a repeated name keeping its first
