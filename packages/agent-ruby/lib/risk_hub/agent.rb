@@ -135,7 +135,7 @@ module RiskHub
       RequestFacts.record_path_params(snapshot, env)
       snapshot[RequestFacts::SNAP_AT] = now_ms
       snapshot[RequestFacts::SNAP_USER] = env[ENV_USER]
-      enqueue(snapshot)
+      enqueue(snapshot, threads_checked: true) # the middleware checked them before the app
     rescue StandardError => e
       @stats.error("request: #{e.class}: #{e.message}")
       nil
@@ -305,12 +305,12 @@ module RiskHub
         'ip' => Identity.truncate_utf8(RequestFacts.client_ip(env), 64) }
     end
 
-    def enqueue(event)
+    def enqueue(event, threads_checked: false)
       if @closed
         @stats.bump(:dropped_shutdown)
         return false
       end
-      ensure_threads
+      ensure_threads unless threads_checked
       @queue.push(event)
       true
     end
@@ -342,22 +342,22 @@ module RiskHub
         next if items.empty?
 
         @in_flight = true
-        parts = []
+        batch = Batch.new(batch_prefix)
         begin
           @pending = items.size # counted as dropped_shutdown if close() has to kill this send
-          encode(items, parts, json)
+          encode(items, batch, json)
           deadline = monotonic + @options.linger
-          while parts.size < @options.batch_size && !@sender_stop && (left = deadline - monotonic).positive?
+          while @pending < @options.batch_size && !@sender_stop && (left = deadline - monotonic).positive?
             sleep(left < ENCODE_TICK ? left : ENCODE_TICK)
-            items = @queue.drain(@options.batch_size - parts.size)
+            items = @queue.drain(@options.batch_size - @pending)
             @pending += items.size
-            encode(items, parts, json)
+            encode(items, batch, json)
           end
-          send_batch(client, parts) unless parts.empty?
+          send_batch(client, batch) if batch.count.positive?
           @pending = 0
         rescue StandardError => e
           @stats.error("sender: #{e.class}: #{e.message}")
-          @stats.bump(:dropped_send, parts.size)
+          @stats.bump(:dropped_send, batch.count)
           @pending = 0
         ensure
           @in_flight = false # not @pending: close() reads it after killing this thread
@@ -367,32 +367,62 @@ module RiskHub
       client&.close
     end
 
-    # Each event as its JSON text (an event that cannot be written is counted and left out).
-    def encode(items, parts, json)
-      items.each do |item|
-        parts << json.generate(finish(item))
-      rescue StandardError => e
-        @stats.error("event JSON: #{e.class}: #{e.message}")
-        @stats.bump(:dropped_send)
-        @pending -= 1
+    # The body of one POST /v1/events being written: {agent, application_id, environment, events}, the
+    # events' JSON appended as they are made.
+    class Batch
+      attr_reader :body, :count
+
+      def initialize(prefix)
+        @body = String.new(prefix, capacity: 64 * 1024)
+        @count = 0
+      end
+
+      # text: a JSON array of n events.
+      def add(text, n)
+        return if n.zero?
+
+        text.setbyte(0, 0x2c) unless @count.zero? # '[' → ','
+        @body << text
+        @body.chop! # the closing ']'
+        @count += n
+      end
+
+      def finish
+        @body << (@count.zero? ? '[]}' : ']}')
       end
     end
 
-    # The batch's body: the same JSON object as before ({agent, application_id, environment, events}), the
-    # events' texts joined in place.
-    def batch_body(parts)
+    def batch_prefix
       @batch_prefix ||= JSON.generate('agent' => AGENT_INFO, 'application_id' => @options.application,
-                                      'environment' => @options.environment, 'events' => [])[0...-2]
-      body = String.new(@batch_prefix, capacity: @batch_prefix.bytesize + parts.sum(&:bytesize) + parts.size + 2)
-      parts.each_with_index do |part, i|
-        body << ',' unless i.zero?
-        body << part
-      end
-      body << ']}'
+                                      'environment' => @options.environment, 'events' => [])[0...-3].freeze
     end
 
-    def send_batch(client, parts)
-      body = batch_body(parts)
+    # The events as JSON, one generator call for what the queue held; an event that cannot be made or
+    # written is counted and left out.
+    def encode(items, batch, json)
+      events = []
+      items.each do |item|
+        events << finish(item)
+      rescue StandardError => e
+        drop_unwritable(e)
+      end
+      batch.add(json.generate(events), events.size)
+    rescue StandardError
+      events.each do |event|
+        batch.add(json.generate([event]), 1)
+      rescue StandardError => e
+        drop_unwritable(e)
+      end
+    end
+
+    def drop_unwritable(error)
+      @stats.error("event JSON: #{error.class}: #{error.message}")
+      @stats.bump(:dropped_send)
+      @pending -= 1
+    end
+
+    def send_batch(client, batch)
+      body = batch.finish
       2.times do |attempt|
         res = begin
           client.post_body('/v1/events', body)
@@ -401,7 +431,7 @@ module RiskHub
           nil
         end
         if res && res.status == 202
-          accepted(res, parts.size)
+          accepted(res, batch.count)
           return
         end
         @stats.error("POST /v1/events answered #{res.status}") if res
@@ -411,7 +441,7 @@ module RiskHub
 
         sleep 0.2
       end
-      @stats.bump(:dropped_send, parts.size)
+      @stats.bump(:dropped_send, batch.count)
     end
 
     def accepted(res, count)

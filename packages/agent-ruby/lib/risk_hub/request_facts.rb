@@ -139,9 +139,10 @@ module RiskHub
       type.start_with?('application/json') || type.match?(%r{\Aapplication/[^;]*\+json})
     end
 
+    # HTTP_USER_AGENT → user-agent (as valid UTF-8), memoised for the first 512 names seen.
     def header_name(cgi_name)
       HEADER_NAMES[cgi_name] || begin
-        name = cgi_name[5..].downcase.tr('_', '-').freeze
+        name = Identity.utf8(cgi_name[5..].downcase.tr('_', '-')).freeze
         HEADER_NAMES[cgi_name] = name if HEADER_NAMES.size < 512
         name
       end
@@ -155,11 +156,13 @@ module RiskHub
       cookie = nil
       header_type = nil
       env.each do |k, v|
-        next unless v.is_a?(String) && k.is_a?(String) && k.start_with?('HTTP_')
+        next unless k.is_a?(String) && k.start_with?('HTTP_') && v.is_a?(String)
 
-        name = header_name(k)
-        cookie = v if name == 'cookie'
-        header_type = v if name == 'content-type'
+        name = HEADER_NAMES[k] || header_name(k)
+        case name
+        when 'cookie' then cookie = v
+        when 'content-type' then header_type = v
+        end
         add_header(headers, name, v)
       end
       type = env['CONTENT_TYPE']
@@ -201,8 +204,7 @@ module RiskHub
     def add_header(headers, name, value)
       return if DROPPED_HEADERS.include?(name)
 
-      key = Identity.utf8(name)
-      headers[key] = Identity.truncate_utf8(value, MAX_STRING_BYTES) if headers.size < MAX_ENTRIES || headers.key?(key)
+      headers[name] = Identity.truncate_utf8(value, MAX_STRING_BYTES) if headers.size < MAX_ENTRIES || headers.key?(name)
     end
 
     def parse_body(raw, type)
@@ -222,18 +224,47 @@ module RiskHub
       out = {}
       return out if qs.nil? || qs.empty?
 
-      # A string split where there is no ';' (a regexp split makes ~7 objects a piece; same pieces)
-      (qs.include?(';') ? qs.split(/[&;]/) : qs.split('&')).each do |pair|
-        next if pair.empty?
+      if qs.ascii_only? && !qs.include?(';')
+        each_piece(qs, '&') { |name, value| add_query(out, name, value) }
+      else
+        # A string split where there is no ';' (a regexp split makes ~7 objects a piece; same pieces)
+        (qs.include?(';') ? qs.split(/[&;]/) : qs.split('&')).each do |pair|
+          next if pair.empty?
 
-        name, value = pair.split('=', 2)
-        name = decode(name)
-        next if name.empty?
-        next if !out.key?(name) && out.size >= MAX_ENTRIES
-
-        (out[name] ||= []) << Identity.truncate_utf8(decode(value.to_s), MAX_STRING_BYTES)
+          name, value = pair.split('=', 2)
+          add_query(out, name, value)
+        end
       end
       out
+    end
+
+    def add_query(out, name, value)
+      name = decode(name)
+      return if name.empty?
+      return if !out.key?(name) && out.size >= MAX_ENTRIES
+
+      (out[name] ||= []) << Identity.truncate_utf8(decode(value.to_s), MAX_STRING_BYTES)
+    end
+
+    # The non-empty pieces of an ASCII string between `sep` characters, each cut at its first '=' into
+    # name and value (nil without '='): what str.split(sep) and then piece.split('=', 2) give, without
+    # their Arrays. Linear: the next '=' is looked for again only once the scan has passed it.
+    def each_piece(str, sep)
+      len = str.length
+      pos = 0
+      eq = -1
+      while pos < len
+        stop = str.index(sep, pos) || len
+        if stop > pos
+          eq = str.index('=', pos) || len if eq < pos
+          if eq < stop
+            yield str[pos, eq - pos], str[eq + 1, stop - eq - 1]
+          else
+            yield str[pos, stop - pos], nil
+          end
+        end
+        pos = stop + 1
+      end
     end
 
     # URI.decode_www_form_component's result (its ArgumentError on an invalid %-escape included: the
@@ -250,18 +281,27 @@ module RiskHub
       return {} if header.nil? || header.empty?
 
       out = {}
-      # split(';'), not /;\s*/: the whitespace left in front of a piece is in its name, which is stripped
-      header.split(';').each do |pair|
-        name, value = pair.split('=', 2)
-        next if name.nil?
-
-        name = name.strip
-        next if name.empty?
-        break if out.size >= MAX_ENTRIES
-
-        out[Identity.truncate_utf8(decode(name), 256)] = Identity.truncate_utf8(decode(value.to_s), MAX_STRING_BYTES)
+      if header.ascii_only?
+        each_piece(header, ';') { |name, value| break unless add_cookie(out, name, value) }
+      else
+        # split(';'), not /;\s*/: the whitespace left in front of a piece is in its name, which is stripped
+        header.split(';').each do |pair|
+          name, value = pair.split('=', 2)
+          next if name.nil?
+          break unless add_cookie(out, name, value)
+        end
       end
       out
+    end
+
+    # False when the cookies are full (the rest are not read).
+    def add_cookie(out, name, value)
+      name.strip! # a piece of our own
+      return true if name.empty?
+      return false if out.size >= MAX_ENTRIES
+
+      out[Identity.truncate_utf8(decode(name), 256)] = Identity.truncate_utf8(decode(value.to_s), MAX_STRING_BYTES)
+      true
     end
 
     # A parsed value within the bounds: depth 20 (deeper becomes nil), strings of 16 KiB, and only JSON
