@@ -5,7 +5,9 @@
 # bench/agent.ts measures the Node agent: two app processes started once, warmed up, then driven by wrk
 # in alternating rounds (without/with, then with/without…); medians of the rounds. Bounded: a warm-up
 # of WARMUP s per app, then ROUNDS x 2 runs of SECONDS each.
-#   ruby bench/bench.rb [--app shop|sample] [--seconds 5] [--rounds 6] [--warmup 4] [--connections 8]
+#   ruby bench/bench.rb [--app shop|sample] [--seconds 5] [--rounds 6] [--warmup 4] [--connections 8] [--also LIB]
+# --also LIB: a third app process with the agent loaded from another lib/ directory (another checkout,
+# e.g. main's), in the same rotation: two versions of the agent compared under the same load.
 # --app shop (default): the demo shop (bench/shop_app.rb, examples/express-app in Sinatra) under the
 # traffic of bench/agent.ts (bench/shop.lua: 2% attacks, browser-like headers, session cookies).
 # --app sample: the test suite's Sinatra app, GET /search that does nothing (the agent's floor).
@@ -22,6 +24,7 @@ OptionParser.new do |o|
   o.on('--rounds N', Integer) { |v| opts[:rounds] = v }
   o.on('--warmup N', Integer) { |v| opts[:warmup] = v }
   o.on('--connections N', Integer) { |v| opts[:connections] = v }
+  o.on('--also LIB', String) { |v| opts[:also] = File.expand_path(v) }
 end.parse!
 abort 'bench: wrk is needed (apt-get install wrk)' unless system('command -v wrk >/dev/null')
 
@@ -73,9 +76,9 @@ def start_sink(port)
   end
 end
 
-def start_app(port, with_agent, relay, app_name)
+def start_app(port, with_agent, relay, app_name, lib = LIB)
   fork do
-    $LOAD_PATH.unshift LIB
+    $LOAD_PATH.unshift lib
     require 'risk_hub'
     require 'puma'
     require 'puma/server'
@@ -144,16 +147,18 @@ sink = start_sink(sink_port)
 wait_port(sink_port)
 relay = "http://127.0.0.1:#{sink_port}"
 apps = {}
-results = { without: [], with: [] }
+variants = opts[:also] ? %i[without with also] : %i[without with]
+results = variants.to_h { |k| [k, []] }
 begin
-  %i[without with].each do |k|
+  variants.each do |k|
     port = free_port
-    apps[k] = { port: port, pid: start_app(port, k == :with, relay, opts[:app]) }
+    apps[k] = { port: port, pid: start_app(port, k != :without, relay, opts[:app], k == :also ? opts[:also] : LIB) }
     wait_port(port)
   end
   apps.each_value { |a| wrk(a[:port], opts[:warmup], opts) }
   opts[:rounds].times do |r|
-    order = r.even? ? %i[without with] : %i[with without]
+    order = variants.rotate(r)
+    order = order.reverse if r.odd?
     order.each do |k|
       res = measure(apps[k][:pid], apps[k][:port], opts)
       results[k] << res
@@ -174,16 +179,20 @@ loads << File.read('/proc/loadavg').split[0, 3].join(' ')
 med = ->(a) { s = a.sort; s.size.odd? ? s[s.size / 2] : (s[s.size / 2 - 1] + s[s.size / 2]) / 2.0 }
 rps = results.transform_values { |runs| runs.map { |x| x[:rps] } }
 cpu = results.transform_values { |runs| runs.map { |x| x[:cpu_us] } }
-pair = results[:with].each_index.map { |i| results[:with][i][:rps] / results[:without][i][:rps] }
 puts format('ruby %s, %s app on Puma (4 threads), wrk -c%d, %d s x %d rounds alternated, medians; load %s → %s',
             RUBY_VERSION, opts[:app], opts[:connections], opts[:seconds], opts[:rounds], loads[0], loads[1])
-%i[without with].each do |k|
+puts "also: #{opts[:also]}" if opts[:also]
+variants.each do |k|
   puts format('%-8s %8.0f req/s (%.0f-%.0f)  %6.1f µs CPU/request (%.1f-%.1f)', k, med.(rps[k]), rps[k].min, rps[k].max,
               med.(cpu[k]), cpu[k].min, cpu[k].max)
 end
-puts format('overhead: %.1f %% req/s (median of pair ratios; ratio of medians %.1f %%), %+.1f µs = %+.1f %% CPU/request',
-            100 * (1 - med.(pair)), 100 * (1 - med.(rps[:with]) / med.(rps[:without])), med.(cpu[:with]) - med.(cpu[:without]),
-            100 * (med.(cpu[:with]) / med.(cpu[:without]) - 1))
-puts format("the agent's own threads (sender, decisions): %.1f µs per request (median)", med.(results[:with].map { |x| x[:thread_us] }))
-puts format('non-2xx: without %d, with %d (the shop answers 404 to unknown profiles)', results[:without].sum { |x| x[:non2xx] },
-            results[:with].sum { |x| x[:non2xx] })
+(variants - [:without]).each do |k|
+  pair = results[k].each_index.map { |i| results[k][i][:rps] / results[:without][i][:rps] }
+  cpair = results[k].each_index.map { |i| results[k][i][:cpu_us] / results[:without][i][:cpu_us] }
+  puts format('overhead%s: %.1f %% req/s (median of round ratios; ratio of medians %.1f %%), %+.1f µs = %+.1f %% CPU/request ' \
+              '(median of round ratios %+.1f %%)', k == :also ? ' (also)' : '',
+              100 * (1 - med.(pair)), 100 * (1 - med.(rps[k]) / med.(rps[:without])), med.(cpu[k]) - med.(cpu[:without]),
+              100 * (med.(cpu[k]) / med.(cpu[:without]) - 1), 100 * (med.(cpair) - 1))
+  puts format("  the agent's own threads (sender, decisions): %.1f µs per request (median)", med.(results[k].map { |x| x[:thread_us] }))
+end
+puts format('non-2xx: %s (the shop answers 404 to unknown profiles)', variants.map { |k| "#{k} #{results[k].sum { |x| x[:non2xx] }}" }.join(', '))
