@@ -47,6 +47,12 @@ sink = fork do
   end
 end
 server.close
+at_exit do # the sink goes with this process, whatever happens
+  Process.kill('TERM', sink)
+  Process.wait(sink)
+rescue StandardError
+  nil
+end
 
 if opts[:app] == 'shop'
   require File.expand_path('shop_app', __dir__)
@@ -78,7 +84,7 @@ def env_for(shop, n, rng)
     env = Rack::MockRequest.env_for(path, ShopTraffic.headers(n, '127.0.0.1:8080'))
     env['REQUEST_PATH'] = path.split('?', 2)[0]
   else
-    env = Rack::MockRequest.env_for('/search?q=hello%20world&page=2', SAMPLE_HEADERS)
+    env = Rack::MockRequest.env_for('/search?q=hello%20world&page=2', SAMPLE_HEADERS.dup)
     env['REQUEST_PATH'] = '/search'
   end
   env.delete('CONTENT_LENGTH') # Puma sets none for a GET without a body
@@ -113,8 +119,6 @@ opts[:rounds].times do |r|
   end
 end
 agent.close
-Process.kill('TERM', sink)
-Process.wait(sink)
 med = ->(a) { a.sort[a.size / 2] }
 m = res.transform_values { |runs| runs.first.keys.to_h { |k| [k, med.(runs.map { |x| x[k] })] } }
 puts format('ruby %s, %s app through Rack in one process (env building included), %d requests x %d rounds, load %s',
