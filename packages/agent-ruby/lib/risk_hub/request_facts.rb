@@ -243,7 +243,8 @@ module RiskHub
       return if name.empty?
       return if !out.key?(name) && out.size >= MAX_ENTRIES
 
-      (out[name] ||= []) << Identity.truncate_utf8(decode(value.to_s), MAX_STRING_BYTES)
+      # A frozen key is kept as it is (Hash#[]= copies an unfrozen String key); the name is ours
+      (out[name.frozen? ? name : name.freeze] ||= []) << Identity.truncate_utf8(decode(value.to_s), MAX_STRING_BYTES)
     end
 
     # The non-empty pieces of an ASCII string between `sep` characters, each cut at its first '=' into
@@ -258,13 +259,21 @@ module RiskHub
         if stop > pos
           eq = str.index('=', pos) || len if eq < pos
           if eq < stop
-            yield str[pos, eq - pos], str[eq + 1, stop - eq - 1]
+            yield utf8_piece(str, pos, eq - pos), utf8_piece(str, eq + 1, stop - eq - 1)
           else
-            yield str[pos, stop - pos], nil
+            yield utf8_piece(str, pos, stop - pos), nil
           end
         end
         pos = stop + 1
       end
+    end
+
+    # A piece of an ASCII string, marked UTF-8 (ours: the server's strings are binary, and the JSON
+    # generator would copy every binary string it writes).
+    def utf8_piece(str, pos, len)
+      piece = str[pos, len]
+      piece.force_encoding(Encoding::UTF_8) unless piece.encoding == Encoding::UTF_8
+      piece
     end
 
     # URI.decode_www_form_component's result (its ArgumentError on an invalid %-escape included: the
@@ -300,7 +309,8 @@ module RiskHub
       return true if name.empty?
       return false if out.size >= MAX_ENTRIES
 
-      out[Identity.truncate_utf8(decode(name), 256)] = Identity.truncate_utf8(decode(value.to_s), MAX_STRING_BYTES)
+      key = Identity.truncate_utf8(decode(name), 256)
+      out[key.frozen? ? key : key.freeze] = Identity.truncate_utf8(decode(value.to_s), MAX_STRING_BYTES) # ours
       true
     end
 
