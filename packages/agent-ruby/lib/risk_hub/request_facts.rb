@@ -142,7 +142,9 @@ module RiskHub
     # HTTP_USER_AGENT → user-agent (as valid UTF-8), memoised for the first 512 names seen.
     def header_name(cgi_name)
       HEADER_NAMES[cgi_name] || begin
-        name = Identity.utf8(cgi_name[5..].downcase.tr('_', '-')).freeze
+        name = cgi_name[5..].downcase.tr('_', '-') # ours; marked UTF-8 (servers' names are binary)
+        name = name.ascii_only? ? name.force_encoding(Encoding::UTF_8) : Identity.utf8(name)
+        name.freeze
         HEADER_NAMES[cgi_name] = name if HEADER_NAMES.size < 512
         name
       end
@@ -182,7 +184,7 @@ module RiskHub
         truncated ||= cut
       end
       req = {
-        'method' => Identity.truncate_utf8(env['REQUEST_METHOD'].to_s, 16),
+        'method' => METHODS[env['REQUEST_METHOD']] || Identity.truncate_utf8(env['REQUEST_METHOD'].to_s, 16),
         'uri' => Identity.truncate_utf8(request_uri(env), MAX_STRING_BYTES),
         'ip' => Identity.truncate_utf8(client_ip(env), 64),
         'headers' => headers,
@@ -193,6 +195,9 @@ module RiskHub
       }
       [req, truncated]
     end
+
+    # The usual methods as UTF-8 strings of ours (a server's are binary: the JSON generator copies those).
+    METHODS = %w[GET HEAD POST PUT PATCH DELETE OPTIONS].to_h { |m| [m, m] }.freeze
 
     # Route parameters within the bounds (none: an empty object).
     def bound_params(params)
