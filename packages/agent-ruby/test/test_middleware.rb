@@ -60,6 +60,23 @@ class MiddlewareTest < Minitest::Test
     assert_equal 'Bearer secret-token', @relay.auth_headers.first
   end
 
+  # Query and cookie pieces as String#split gives them (empty pieces, no '=', '=' in a value, bad escapes,
+  # spaces kept in a cookie's value and stripped from its name), with or without a ';' in the query.
+  def test_query_and_cookie_pieces
+    app = app_with
+    env = Rack::MockRequest.env_for('/search', 'HTTP_COOKIE' => ' a=1;b = 2 ; c=%41;;=z; d; e=%zz; f=x=y;')
+    env['QUERY_STRING'] = 'a=1&&=x&c&a=%41+b&d=%ZZ&e=x=y&&' # %ZZ: Rack::MockRequest's URI parser refuses it
+    env['REQUEST_URI'] = "/search?#{env['QUERY_STRING']}"
+    app.call(env) # Sinatra answers 400 (its own query parser refuses %ZZ); the agent reports it as sent
+    Rack::MockRequest.new(app).get('/search?a=1;b=2&a=3')
+    first = eventually { request_events.find { |e| e['request']['uri'].include?('&&') } }
+    assert_equal({ 'a' => ['1', 'A b'], 'c' => [''], 'd' => ['%ZZ'], 'e' => ['x=y'] }, first['request']['query'])
+    assert_equal({ 'a' => '1', 'b' => ' 2 ', 'c' => 'A', 'd' => '', 'e' => '%zz', 'f' => 'x=y' }, first['request']['cookies'])
+    second = eventually { request_events.find { |e| e['request']['uri'].include?(';') } }
+    assert_equal({ 'a' => %w[1 3], 'b' => ['2'] }, second['request']['query'])
+    assert_equal({}, second['request']['cookies'])
+  end
+
   def test_form_body_and_sinatra_path_params
     app = app_with
     Rack::MockRequest.new(app).get('/orders/42%20OR%201=1')

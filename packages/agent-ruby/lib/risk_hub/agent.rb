@@ -131,11 +131,11 @@ module RiskHub
     def record_request(env, snapshot)
       return if @options.skip&.call(env)
 
-      snapshot[:path_params] = RequestFacts.path_params_source(env)
-      # The id is drawn and the snapshot turned into the relay's request object on the sender's thread.
-      event = { 'kind' => 'request', 'id' => nil, 'at' => now_ms, 'user' => env[ENV_USER] }
-      event[:snapshot] = snapshot
-      enqueue(event)
+      # Queued as the snapshot Array itself; the event (its id included) is made on the sender's thread.
+      RequestFacts.record_path_params(snapshot, env)
+      snapshot[RequestFacts::SNAP_AT] = now_ms
+      snapshot[RequestFacts::SNAP_USER] = env[ENV_USER]
+      enqueue(snapshot, threads_checked: true) # the middleware checked them before the app
     rescue StandardError => e
       @stats.error("request: #{e.class}: #{e.message}")
       nil
@@ -208,7 +208,7 @@ module RiskHub
     # For tests and the e2e conformance check: the relay `request` object this agent builds for env.
     def relay_request(env)
       snap = RequestFacts.snapshot(env)
-      snap[:path_params] = RequestFacts.path_params_source(env)
+      RequestFacts.record_path_params(snap, env)
       RequestFacts.to_relay(snap).first
     end
 
@@ -305,12 +305,12 @@ module RiskHub
         'ip' => Identity.truncate_utf8(RequestFacts.client_ip(env), 64) }
     end
 
-    def enqueue(event)
+    def enqueue(event, threads_checked: false)
       if @closed
         @stats.bump(:dropped_shutdown)
         return false
       end
-      ensure_threads
+      ensure_threads unless threads_checked
       @queue.push(event)
       true
     end
@@ -328,42 +328,110 @@ module RiskHub
       @poller = DecisionPoller.new(@options, @decisions, @stats).start
     end
 
+    # How often the sender, while it lingers to fill a batch, turns what was queued meanwhile into JSON:
+    # a queued request holds its env's strings, and a few milliseconds later they are garbage that a
+    # minor GC collects, where 50 ms in the queue made them survive enough collections to become old
+    # (and old garbage costs full collections).
+    ENCODE_TICK = 0.005
+
     def send_loop
       client = RelayClient.new(@options)
+      json = JSON::State.new
       until @sender_stop && @queue.size.zero?
-        batch = @queue.take(@options.batch_size, 0.5, @sender_stop ? 0 : @options.linger)
-        next if batch.empty?
+        items = @queue.take(@options.batch_size, 0.5, 0)
+        next if items.empty?
 
         @in_flight = true
-        @pending = batch.size # counted as dropped_shutdown if close() has to kill this send
+        batch = Batch.new(batch_prefix)
         begin
-          send_batch(client, batch)
+          @pending = items.size # counted as dropped_shutdown if close() has to kill this send
+          encode(items, batch, json)
+          deadline = monotonic + @options.linger
+          while @pending < @options.batch_size && !@sender_stop && (left = deadline - monotonic).positive?
+            sleep(left < ENCODE_TICK ? left : ENCODE_TICK)
+            items = @queue.drain(@options.batch_size - @pending)
+            @pending += items.size
+            encode(items, batch, json)
+          end
+          send_batch(client, batch) if batch.count.positive?
           @pending = 0
         rescue StandardError => e
           @stats.error("sender: #{e.class}: #{e.message}")
-          @stats.bump(:dropped_send, batch.size)
+          @stats.bump(:dropped_send, batch.count)
           @pending = 0
         ensure
-          @in_flight = false
+          @in_flight = false # not @pending: close() reads it after killing this thread
         end
       end
     ensure
       client&.close
     end
 
+    # The body of one POST /v1/events being written: {agent, application_id, environment, events}, the
+    # events' JSON appended as they are made.
+    class Batch
+      attr_reader :body, :count
+
+      def initialize(prefix)
+        @body = String.new(prefix, capacity: 64 * 1024)
+        @count = 0
+      end
+
+      # text: a JSON array of n events.
+      def add(text, n)
+        return if n.zero?
+
+        text.setbyte(0, 0x2c) unless @count.zero? # '[' → ','
+        @body << text
+        @body.chop! # the closing ']'
+        @count += n
+      end
+
+      def finish
+        @body << (@count.zero? ? '[]}' : ']}')
+      end
+    end
+
+    def batch_prefix
+      @batch_prefix ||= JSON.generate('agent' => AGENT_INFO, 'application_id' => @options.application,
+                                      'environment' => @options.environment, 'events' => [])[0...-3].freeze
+    end
+
+    # The events as JSON, one generator call for what the queue held; an event that cannot be made or
+    # written is counted and left out.
+    def encode(items, batch, json)
+      events = []
+      items.each do |item|
+        events << finish(item)
+      rescue StandardError => e
+        drop_unwritable(e)
+      end
+      batch.add(json.generate(events), events.size)
+    rescue StandardError
+      events.each do |event|
+        batch.add(json.generate([event]), 1)
+      rescue StandardError => e
+        drop_unwritable(e)
+      end
+    end
+
+    def drop_unwritable(error)
+      @stats.error("event JSON: #{error.class}: #{error.message}")
+      @stats.bump(:dropped_send)
+      @pending -= 1
+    end
+
     def send_batch(client, batch)
-      events = batch.map { |e| finish(e) }
-      payload = { 'agent' => AGENT_INFO, 'application_id' => @options.application,
-                  'environment' => @options.environment, 'events' => events }
+      body = batch.finish
       2.times do |attempt|
         res = begin
-          client.post_json('/v1/events', payload)
+          client.post_body('/v1/events', body)
         rescue StandardError => e
           @stats.error("POST /v1/events: #{e.class}: #{e.message}")
           nil
         end
         if res && res.status == 202
-          accepted(res, events.size)
+          accepted(res, batch.count)
           return
         end
         @stats.error("POST /v1/events answered #{res.status}") if res
@@ -373,7 +441,7 @@ module RiskHub
 
         sleep 0.2
       end
-      @stats.bump(:dropped_send, events.size)
+      @stats.bump(:dropped_send, batch.count)
     end
 
     def accepted(res, count)
@@ -385,20 +453,23 @@ module RiskHub
       nil
     end
 
-    # A queued event as the relay takes it: a request's snapshot becomes its request object here, off the
-    # request's thread.
-    def finish(event)
-      event['id'] ||= Identity.event_id # once: a re-sent event keeps its id
-      snap = event.delete(:snapshot)
-      return event if snap.nil?
+    # A queued event as the relay takes it: a request's snapshot (an Array) becomes its event and request
+    # object here, off the request's thread.
+    def finish(snap)
+      return snap unless snap.is_a?(Array)
 
-      request, truncated = RequestFacts.to_relay(snap)
-      @stats.bump(:truncated) if truncated
+      event = { 'kind' => 'request', 'id' => Identity.event_id, 'at' => snap[RequestFacts::SNAP_AT],
+                'user' => snap[RequestFacts::SNAP_USER] }
+      begin
+        request, truncated = RequestFacts.to_relay(snap)
+        @stats.bump(:truncated) if truncated
+      rescue StandardError => e
+        @stats.error("request event: #{e.class}: #{e.message}")
+        env = snap[RequestFacts::SNAP_ENV]
+        request = { 'method' => env['REQUEST_METHOD'].to_s, 'uri' => Identity.utf8(RequestFacts.request_uri(env)),
+                    'ip' => RequestFacts.client_ip(env) }
+      end
       event['request'] = request
-      event
-    rescue StandardError => e
-      @stats.error("request event: #{e.class}: #{e.message}")
-      event['request'] = { 'method' => snap[:method].to_s, 'uri' => Identity.utf8(snap[:uri]), 'ip' => snap[:ip].to_s }
       event
     end
 

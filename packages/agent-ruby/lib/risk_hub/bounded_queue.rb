@@ -44,6 +44,11 @@ module RiskHub
       end
     end
 
+    # What is queued, up to max items, without waiting.
+    def drain(max)
+      @mutex.synchronize { @items.shift(max) }
+    end
+
     def wake
       @mutex.synchronize { @ready.broadcast }
     end

@@ -18,10 +18,15 @@ module RiskHub
     end
 
     def post_json(path, payload)
-      request(Net::HTTP::Post.new(@base + path).tap do |req|
-        req['content-type'] = 'application/json'
-        req.body = JSON.generate(payload)
-      end)
+      post_body(path, JSON.generate(payload))
+    end
+
+    # A POST of JSON text already written.
+    def post_body(path, body)
+      req = Net::HTTP::Post.new(@base + path)
+      req['content-type'] = 'application/json'
+      req.body = body
+      request(req)
     end
 
     def get(path, headers = {})

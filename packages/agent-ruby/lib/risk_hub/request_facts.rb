@@ -14,25 +14,26 @@ module RiskHub
     MAX_PARSE_NESTING = 64          # JSON deeper than this is refused by the parser (hostile bodies)
     MAX_ENTRIES = 256               # query names, cookies, headers, path params kept at most
     DROPPED_HEADERS = %w[cookie authorization proxy-authorization].freeze
-    # What Rack::Request#ip reads besides the HTTP_* headers, and the two bare content headers.
-    IP_KEYS = %w[REMOTE_ADDR CONTENT_TYPE CONTENT_LENGTH].freeze
     HEADER_NAMES = {} # HTTP_USER_AGENT → user-agent, memoised for the first 512 names seen
 
     module_function
 
-    # The snapshot of a Rack env (request thread). Reads the body only when it is JSON or a form and
-    # at most MAX_BODY_BYTES, then rewinds it so that the application reads it whole.
+    # Where a request event's pieces sit in the queued Array (one object per event while it waits).
+    SNAP_ENV = 0        # a copy of the Rack env taken before the app (the Hash only: its strings are shared)
+    SNAP_BODY = 1       # the JSON/form body read (at most MAX_BODY_BYTES), :too_large, or nil
+    SNAP_ROUTE = 2      # where the route parameters are (see path_params_source), after the app routed
+    SNAP_ROUTE_PATH = 3 # PATH_INFO after the app, for a Sinatra route
+    SNAP_AT = 4         # epoch milliseconds
+    SNAP_USER = 5       # the identified user, or nil
+
+    # The snapshot of a Rack env (request thread): a copy of the env Hash (no string is copied: header
+    # names, the client IP and the URI are worked out from it on the sender's thread) and the body when
+    # it is JSON or a form of at most MAX_BODY_BYTES, read and rewound so that the application reads it
+    # whole. Copying the Hash costs a seventh of selecting its HTTP_* entries with a block.
     def snapshot(env, read_body: true)
-      # The Rack env's own names (HTTP_USER_AGENT…): renamed, and the client IP worked out, on the sender.
-      cgi = env.select { |k, v| v.is_a?(String) && (k.start_with?('HTTP_') || IP_KEYS.include?(k)) }
-      {
-        method: env['REQUEST_METHOD'].to_s,
-        uri: request_uri(env),
-        cgi: cgi,
-        query_string: env['QUERY_STRING'].to_s,
-        raw_body: read_body ? read_body(env) : nil,
-        path_params: nil
-      }
+      copy = env.dup
+      copy.delete('rack.input') # read below if needed; the sender has no use for the stream
+      [copy, read_body ? read_body(env) : nil, nil, nil, nil, nil]
     end
 
     # Where the route parameters are, once the app has routed (request thread: references only; the
@@ -42,13 +43,25 @@ module RiskHub
         env['rack.routing_args'] || (env['sinatra.route'] && [env['sinatra.route'], env['PATH_INFO']])
     end
 
+    # The same as path_params_source into a queued snapshot, without the Array for Sinatra's pair.
+    def record_path_params(snap, env)
+      source = env['risk_hub.path_params'] || env['action_dispatch.request.path_parameters'] || env['router.params'] ||
+               env['rack.routing_args']
+      if source.nil? && (route = env['sinatra.route'])
+        source = route
+        snap[SNAP_ROUTE_PATH] = env['PATH_INFO']
+      end
+      snap[SNAP_ROUTE] = source
+    end
+
     RAILS_ROUTING_KEYS = %w[controller action format].freeze
 
     # Route parameters (Rails, Sinatra, Hanami, or env['risk_hub.path_params'] set by the application).
-    def path_params_from(source)
+    def path_params_from(source, path_info = nil)
       case source
       when Hash then source.reject { |k, _| RAILS_ROUTING_KEYS.include?(k.to_s) }
       when Array then sinatra_params(*source)
+      when String then sinatra_params(source, path_info)
       end
     end
 
@@ -61,13 +74,27 @@ module RiskHub
     def sinatra_params(route, path_info)
       return nil unless route.is_a?(String) && defined?(::Mustermann)
 
-      pattern = route.split(' ', 2)[1]
-      return nil if pattern.nil? || !pattern.match?(/[:*{]/)
+      pattern = ROUTE_PATTERNS[route]
+      if pattern.nil?
+        pattern = route_pattern(route)
+        ROUTE_PATTERNS[route] = pattern if ROUTE_PATTERNS.size < MAX_ROUTE_PATTERNS
+      end
+      return nil unless pattern
 
-      params = ::Mustermann.new(pattern).params(path_info.to_s)
+      params = pattern.params(path_info.to_s)
       params&.reject { |k, v| v.nil? || (k == 'splat' && v.empty?) }
     rescue StandardError
       nil
+    end
+
+    ROUTE_PATTERNS = {} # "GET /users/:id" → its Mustermann pattern, or false (no parameters); memoised
+    MAX_ROUTE_PATTERNS = 512
+
+    def route_pattern(route)
+      pattern = route.split(' ', 2)[1]
+      return false if pattern.nil? || !pattern.match?(/[:*{]/)
+
+      ::Mustermann.new(pattern)
     end
 
     def request_uri(env)
@@ -112,52 +139,77 @@ module RiskHub
       type.start_with?('application/json') || type.match?(%r{\Aapplication/[^;]*\+json})
     end
 
+    # HTTP_USER_AGENT → user-agent (as valid UTF-8), memoised for the first 512 names seen.
     def header_name(cgi_name)
       HEADER_NAMES[cgi_name] || begin
-        name = cgi_name[5..].downcase.tr('_', '-').freeze
+        name = cgi_name[5..].downcase.tr('_', '-') # ours; marked UTF-8 (servers' names are binary)
+        name = name.ascii_only? ? name.force_encoding(Encoding::UTF_8) : Identity.utf8(name)
+        name.freeze
         HEADER_NAMES[cgi_name] = name if HEADER_NAMES.size < 512
         name
       end
     end
 
-    # The relay's `request` object (sender thread). Second value: whether something was cut.
+    # The relay's `request` object from a queued snapshot (sender thread). Second value: whether
+    # something was cut.
     def to_relay(snap)
-      unless snap[:headers]
-        cgi = snap[:cgi]
-        headers = {}
-        cgi.each { |k, v| headers[header_name(k)] = v if k.start_with?('HTTP_') }
-        headers['content-type'] = cgi['CONTENT_TYPE'] if cgi['CONTENT_TYPE'] && !cgi['CONTENT_TYPE'].empty?
-        headers['content-length'] = cgi['CONTENT_LENGTH'] if cgi['CONTENT_LENGTH'] && !cgi['CONTENT_LENGTH'].empty?
-        snap[:headers] = headers
-        snap[:ip] = client_ip(cgi)
+      env = snap[SNAP_ENV]
+      headers = {}
+      cookie = nil
+      header_type = nil
+      env.each do |k, v|
+        next unless k.is_a?(String) && k.start_with?('HTTP_') && v.is_a?(String)
+
+        name = HEADER_NAMES[k] || header_name(k)
+        case name
+        when 'cookie' then cookie = v
+        when 'content-type' then header_type = v
+        end
+        add_header(headers, name, v)
       end
+      type = env['CONTENT_TYPE']
+      if type.is_a?(String) && !type.empty?
+        header_type = type
+        add_header(headers, 'content-type', type)
+      end
+      length = env['CONTENT_LENGTH']
+      add_header(headers, 'content-length', length) if length.is_a?(String) && !length.empty?
       truncated = false
       body = nil
-      raw = snap[:raw_body]
+      raw = snap[SNAP_BODY]
       if raw == :too_large
         truncated = true
       elsif raw
-        body, cut = parse_body(raw, snap[:headers]['content-type'].to_s.downcase)
+        body, cut = parse_body(raw, header_type.to_s.downcase)
         truncated ||= cut
       end
-      headers = {}
-      snap[:headers].each do |k, v|
-        next if DROPPED_HEADERS.include?(k)
-        break if headers.size >= MAX_ENTRIES
-
-        headers[Identity.utf8(k)] = Identity.truncate_utf8(v, MAX_STRING_BYTES)
-      end
       req = {
-        'method' => Identity.truncate_utf8(snap[:method], 16),
-        'uri' => Identity.truncate_utf8(snap[:uri], MAX_STRING_BYTES),
-        'ip' => Identity.truncate_utf8(snap[:ip], 64),
+        'method' => METHODS[env['REQUEST_METHOD']] || Identity.truncate_utf8(env['REQUEST_METHOD'].to_s, 16),
+        'uri' => Identity.truncate_utf8(request_uri(env), MAX_STRING_BYTES),
+        'ip' => Identity.truncate_utf8(client_ip(env), 64),
         'headers' => headers,
-        'query' => parse_query(snap[:query_string]),
+        'query' => parse_query(env['QUERY_STRING'].to_s),
         'body' => body,
-        'path_params' => bound(path_params_from(snap[:path_params]) || {}, 0),
-        'cookies' => parse_cookies(snap[:headers]['cookie'])
+        'path_params' => bound_params(path_params_from(snap[SNAP_ROUTE], snap[SNAP_ROUTE_PATH])),
+        'cookies' => parse_cookies(cookie)
       }
       [req, truncated]
+    end
+
+    # The usual methods as UTF-8 strings of ours (a server's are binary: the JSON generator copies those).
+    METHODS = %w[GET HEAD POST PUT PATCH DELETE OPTIONS].to_h { |m| [m, m] }.freeze
+
+    # Route parameters within the bounds (none: an empty object).
+    def bound_params(params)
+      params.nil? || params.empty? ? {} : bound(params, 0)
+    end
+
+    # Lower-cased headers without the dropped ones, at most MAX_ENTRIES, a repeated name keeping its first
+    # place and its last value.
+    def add_header(headers, name, value)
+      return if DROPPED_HEADERS.include?(name)
+
+      headers[name] = Identity.truncate_utf8(value, MAX_STRING_BYTES) if headers.size < MAX_ENTRIES || headers.key?(name)
     end
 
     def parse_body(raw, type)
@@ -177,18 +229,56 @@ module RiskHub
       out = {}
       return out if qs.nil? || qs.empty?
 
-      # A string split where there is no ';' (a regexp split makes ~7 objects a piece; same pieces)
-      (qs.include?(';') ? qs.split(/[&;]/) : qs.split('&')).each do |pair|
-        next if pair.empty?
+      if qs.ascii_only? && !qs.include?(';')
+        each_piece(qs, '&') { |name, value| add_query(out, name, value) }
+      else
+        # A string split where there is no ';' (a regexp split makes ~7 objects a piece; same pieces)
+        (qs.include?(';') ? qs.split(/[&;]/) : qs.split('&')).each do |pair|
+          next if pair.empty?
 
-        name, value = pair.split('=', 2)
-        name = decode(name)
-        next if name.empty?
-        next if !out.key?(name) && out.size >= MAX_ENTRIES
-
-        (out[name] ||= []) << Identity.truncate_utf8(decode(value.to_s), MAX_STRING_BYTES)
+          name, value = pair.split('=', 2)
+          add_query(out, name, value)
+        end
       end
       out
+    end
+
+    def add_query(out, name, value)
+      name = decode(name)
+      return if name.empty?
+      return if !out.key?(name) && out.size >= MAX_ENTRIES
+
+      # A frozen key is kept as it is (Hash#[]= copies an unfrozen String key); the name is ours
+      (out[name.frozen? ? name : name.freeze] ||= []) << Identity.truncate_utf8(decode(value.to_s), MAX_STRING_BYTES)
+    end
+
+    # The non-empty pieces of an ASCII string between `sep` characters, each cut at its first '=' into
+    # name and value (nil without '='): what str.split(sep) and then piece.split('=', 2) give, without
+    # their Arrays. Linear: the next '=' is looked for again only once the scan has passed it.
+    def each_piece(str, sep)
+      len = str.length
+      pos = 0
+      eq = -1
+      while pos < len
+        stop = str.index(sep, pos) || len
+        if stop > pos
+          eq = str.index('=', pos) || len if eq < pos
+          if eq < stop
+            yield utf8_piece(str, pos, eq - pos), utf8_piece(str, eq + 1, stop - eq - 1)
+          else
+            yield utf8_piece(str, pos, stop - pos), nil
+          end
+        end
+        pos = stop + 1
+      end
+    end
+
+    # A piece of an ASCII string, marked UTF-8 (ours: the server's strings are binary, and the JSON
+    # generator would copy every binary string it writes).
+    def utf8_piece(str, pos, len)
+      piece = str[pos, len]
+      piece.force_encoding(Encoding::UTF_8) unless piece.encoding == Encoding::UTF_8
+      piece
     end
 
     # URI.decode_www_form_component's result (its ArgumentError on an invalid %-escape included: the
@@ -205,18 +295,28 @@ module RiskHub
       return {} if header.nil? || header.empty?
 
       out = {}
-      # split(';'), not /;\s*/: the whitespace left in front of a piece is in its name, which is stripped
-      header.split(';').each do |pair|
-        name, value = pair.split('=', 2)
-        next if name.nil?
-
-        name = name.strip
-        next if name.empty?
-        break if out.size >= MAX_ENTRIES
-
-        out[Identity.truncate_utf8(decode(name), 256)] = Identity.truncate_utf8(decode(value.to_s), MAX_STRING_BYTES)
+      if header.ascii_only?
+        each_piece(header, ';') { |name, value| break unless add_cookie(out, name, value) }
+      else
+        # split(';'), not /;\s*/: the whitespace left in front of a piece is in its name, which is stripped
+        header.split(';').each do |pair|
+          name, value = pair.split('=', 2)
+          next if name.nil?
+          break unless add_cookie(out, name, value)
+        end
       end
       out
+    end
+
+    # False when the cookies are full (the rest are not read).
+    def add_cookie(out, name, value)
+      name.strip! # a piece of our own
+      return true if name.empty?
+      return false if out.size >= MAX_ENTRIES
+
+      key = Identity.truncate_utf8(decode(name), 256)
+      out[key.frozen? ? key : key.freeze] = Identity.truncate_utf8(decode(value.to_s), MAX_STRING_BYTES) # ours
+      true
     end
 
     # A parsed value within the bounds: depth 20 (deeper becomes nil), strings of 16 KiB, and only JSON
