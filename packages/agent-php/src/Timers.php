@@ -10,7 +10,8 @@ namespace RiskHub;
  * (checked_at) and until when the relay is left alone after a failure (backoff_until), in epoch
  * seconds with milliseconds. One read instead of a file per timer: system calls are what a PHP
  * request's agent costs. Writes (a few per second at most) replace the file atomically; two workers
- * writing at once may lose one update, which costs at most one extra send or poll.
+ * writing at once may lose one update, which costs at most one extra send or poll. send_mode 'apcu':
+ * one APCu entry per timer instead (<prefix>timers:<name>), all three read with one apcu_fetch.
  */
 final class Timers
 {
@@ -18,7 +19,7 @@ final class Timers
     private ?array $values = null;
     private string $file;
 
-    /** $apcuKey: keep the timers in APCu under this key instead of the file (send_mode 'apcu'). */
+    /** $apcuKey: keep the timers in APCu under this key prefix instead of the file (send_mode 'apcu'). */
     public function __construct(private readonly Options $options, private readonly ?string $apcuKey = null)
     {
         $this->file = $options->stateDir . '/timers.json';
@@ -27,8 +28,12 @@ final class Timers
     public function get(string $name): float
     {
         if ($this->values === null && $this->apcuKey !== null) {
-            $doc = apcu_fetch($this->apcuKey);
-            $this->values = is_array($doc) ? $doc : [];
+            // One APCu entry per timer: floats are stored as they are (an array would be serialized).
+            $found = apcu_fetch([$this->apcuKey . 'drain_at', $this->apcuKey . 'checked_at', $this->apcuKey . 'backoff_until']);
+            $this->values = [];
+            foreach (is_array($found) ? $found : [] as $k => $v) {
+                $this->values[substr($k, strlen($this->apcuKey))] = (float) $v;
+            }
         } elseif ($this->values === null) {
             $raw = @file_get_contents($this->file);
             $doc = is_string($raw) ? json_decode($raw, true) : null;
@@ -42,7 +47,7 @@ final class Timers
         $this->get($name);
         $this->values[$name] = $value;
         if ($this->apcuKey !== null) {
-            apcu_store($this->apcuKey, $this->values);
+            apcu_store($this->apcuKey . $name, $value);
             return;
         }
         $dir = $this->options->stateDir;
