@@ -439,7 +439,12 @@ final class Agent
             }
         }
         $server = $current['server'];
-        $keep = array_intersect_key($server, array_flip(preg_grep('/^HTTP_/', array_keys($server)))) + array_intersect_key($server, self::RAW_SERVER_KEYS);
+        $keep = array_intersect_key($server, self::RAW_SERVER_KEYS);
+        foreach ($server as $k => $v) {
+            if (is_string($k) && str_starts_with($k, 'HTTP_')) {
+                $keep[$k] = $v;
+            }
+        }
         foreach ($keep as $v) {
             if ($v !== null && !is_scalar($v)) {
                 return null;
@@ -477,7 +482,10 @@ final class Agent
     /** The body of a plain PHP request when it is JSON or a form: the string, false when over the bound, or null. */
     private function readBody(array $server): string|false|null
     {
-        $type = strtolower((string) ($server['CONTENT_TYPE'] ?? ''));
+        if (!isset($server['CONTENT_TYPE'])) {
+            return null;
+        }
+        $type = strtolower((string) $server['CONTENT_TYPE']);
         if (!RequestFacts::isJson($type) && !str_starts_with($type, 'application/x-www-form-urlencoded')) {
             return null;
         }
