@@ -440,14 +440,16 @@ final class Agent
         }
         $server = $current['server'];
         $keep = array_intersect_key($server, self::RAW_SERVER_KEYS);
+        foreach ($keep as $v) {
+            if ($v !== null && !is_scalar($v)) {
+                return null; // cast to strings by the mapping: built now
+            }
+        }
+        // HTTP_ entries that are not strings are left out by the mapping (kept here, left out then);
+        // one that cannot be serialized fails the capture (built now).
         foreach ($server as $k => $v) {
             if (is_string($k) && str_starts_with($k, 'HTTP_')) {
                 $keep[$k] = $v;
-            }
-        }
-        foreach ($keep as $v) {
-            if ($v !== null && !is_scalar($v)) {
-                return null;
             }
         }
         $user = $this->user === null ? null : ['key' => $this->user['key'], 'identifiers' => $this->user['identifiers']->getArrayCopy()];

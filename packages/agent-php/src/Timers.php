@@ -11,7 +11,7 @@ namespace RiskHub;
  * seconds with milliseconds. One read instead of a file per timer: system calls are what a PHP
  * request's agent costs. Writes (a few per second at most) replace the file atomically; two workers
  * writing at once may lose one update, which costs at most one extra send or poll. send_mode 'apcu':
- * one APCu entry per timer instead (<prefix>timers:<name>), all three read with one apcu_fetch.
+ * one APCu entry per timer instead (<prefix>timers:<name>), each read when first asked for.
  */
 final class Timers
 {
@@ -27,13 +27,13 @@ final class Timers
 
     public function get(string $name): float
     {
-        if ($this->values === null && $this->apcuKey !== null) {
-            // One APCu entry per timer: floats are stored as they are (an array would be serialized).
-            $found = apcu_fetch([$this->apcuKey . 'drain_at', $this->apcuKey . 'checked_at', $this->apcuKey . 'backoff_until']);
-            $this->values = [];
-            foreach (is_array($found) ? $found : [] as $k => $v) {
-                $this->values[substr($k, strlen($this->apcuKey))] = (float) $v;
+        if ($this->apcuKey !== null) {
+            // One APCu entry per timer, read when first asked for: floats are stored as they are (an
+            // array would be serialized).
+            if (!isset($this->values[$name])) {
+                $this->values[$name] = (float) apcu_fetch($this->apcuKey . $name);
             }
+            return $this->values[$name];
         } elseif ($this->values === null) {
             $raw = @file_get_contents($this->file);
             $doc = is_string($raw) ? json_decode($raw, true) : null;
@@ -44,12 +44,13 @@ final class Timers
 
     public function set(string $name, float $value): void
     {
-        $this->get($name);
-        $this->values[$name] = $value;
         if ($this->apcuKey !== null) {
+            $this->values[$name] = $value;
             apcu_store($this->apcuKey . $name, $value);
             return;
         }
+        $this->get($name);
+        $this->values[$name] = $value;
         $dir = $this->options->stateDir;
         $tmp = $this->file . '.' . getmypid() . '.' . bin2hex(random_bytes(3));
         if (@file_put_contents($tmp, json_encode($this->values)) === false) {
