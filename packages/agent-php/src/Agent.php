@@ -456,9 +456,18 @@ final class Agent
         return [$current['at'], $user, $current['path_params'], $keep, $this->readBody($server)];
     }
 
-    /** @internal the request event of rawRequest()'s capture, as JSON; null when it could not be encoded (counted) */
+    /**
+     * @internal the request event of rawRequest()'s capture, as JSON; null (counted) when it could not be
+     * encoded, or the capture is not one (the sender then drops it rather than stall on it).
+     */
     public function mapRaw(array $raw): ?string
     {
+        if (count($raw) !== 5 || !is_int($raw[0]) || !is_array($raw[2]) || !is_array($raw[3]) || !($raw[1] === null || is_array($raw[1]['identifiers'] ?? null))
+            || !($raw[4] === null || $raw[4] === false || is_string($raw[4]))) {
+            $this->stats->error('a queued request could not be read');
+            $this->stats->bump('dropped_send');
+            return null;
+        }
         [$at, $user, $pathParams, $server, $body] = $raw;
         if ($user !== null) {
             $user['identifiers'] = new \ArrayObject($user['identifiers']);

@@ -164,6 +164,27 @@ final class UnitTest extends TestCase
         }
     }
 
+    /** The sender of the apcu mode maps a request's capture into the event the request would have built; anything else is dropped, counted. */
+    public function testCapturedRequestMapsToTheSameEvent(): void
+    {
+        $agent = Agent::create(['application' => 'shop', 'token' => 't0k', 'logger' => null]);
+        $server = ['REQUEST_METHOD' => 'GET', 'REQUEST_URI' => '/s?q=1', 'QUERY_STRING' => 'q=1', 'REMOTE_ADDR' => '203.0.113.9', 'HTTP_USER_AGENT' => 'curl/8.5', 'HTTP_COOKIE' => 'sid=abc'];
+        $agent->beginGlobals($server);
+        $agent->setPathParams(['id' => '7']);
+        $expected = json_encode($agent->currentRelayRequest(), JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE);
+        $json = $agent->mapRaw([1700000000000, ['key' => 'u-1', 'identifiers' => ['login' => 'al']], ['id' => '7'], $server, null]);
+        $event = json_decode((string) $json, true);
+        self::assertSame('request', $event['kind']);
+        self::assertSame(1700000000000, $event['at']);
+        self::assertSame(['key' => 'u-1', 'identifiers' => ['login' => 'al']], $event['user']);
+        self::assertSame('{"key":"u-1","identifiers":{}}', json_encode(json_decode((string) $agent->mapRaw([1, ['key' => 'u-1', 'identifiers' => []], [], $server, null]))->user));
+        self::assertSame($expected, json_encode(json_decode((string) $json)->request, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE));
+        foreach ([[], [1, null, [], $server], ['x', null, [], $server, null], [1, ['key' => 'u'], [], $server, null], [1, null, [], $server, 5]] as $bad) {
+            self::assertNull($agent->mapRaw($bad));
+        }
+        self::assertSame(5, $agent->stats()['dropped_send']);
+    }
+
     public function testRequestFactsQueryHeadersCookies(): void
     {
         $f = new RequestFacts();
