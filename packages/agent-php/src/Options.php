@@ -139,16 +139,17 @@ final class Options
         $this->exitOnBlock = $v[15] === '1';
         $this->stateDir = $v[16];
         $this->blockBody = $v[17][0] === 'n' ? null : substr($v[17], 1);
-        $o = ['on_block' => $opts['on_block'] ?? null, 'on_challenge' => $opts['on_challenge'] ?? null, 'user' => $opts['user'] ?? null,
-            'path_params' => $opts['path_params'] ?? null, 'skip' => $opts['skip'] ?? null,
-            'logger' => array_key_exists('logger', $opts) ? $opts['logger'] : self::DEFAULTS['logger']];
-        $this->checkCallables($o);
-        $this->onBlock = $o['on_block'];
-        $this->onChallenge = $o['on_challenge'];
-        $this->user = $o['user'];
-        $this->pathParams = $o['path_params'];
-        $this->skip = $o['skip'];
-        $this->logger = $o['logger'];
+        $this->onBlock = $opts['on_block'] ?? null;
+        $this->onChallenge = $opts['on_challenge'] ?? null;
+        $this->user = $opts['user'] ?? null;
+        $this->pathParams = $opts['path_params'] ?? null;
+        $this->skip = $opts['skip'] ?? null;
+        $this->logger = array_key_exists('logger', $opts) ? $opts['logger'] : self::DEFAULTS['logger'];
+        if ($this->onBlock !== null || $this->onChallenge !== null || $this->user !== null || $this->pathParams !== null || $this->skip !== null
+            || ($this->logger !== null && $this->logger !== 'error_log')) {
+            $this->checkCallables(['on_block' => $this->onBlock, 'on_challenge' => $this->onChallenge, 'user' => $this->user,
+                'path_params' => $this->pathParams, 'skip' => $this->skip, 'logger' => $this->logger]);
+        }
     }
 
     /** @param array<string,mixed> $o the options with their defaults */
