@@ -698,6 +698,7 @@ final class Agent
                 }
                 $left = (int) (($deadline - microtime(true)) * 1000);
                 if ($left < 50) {
+                    $shm->keep($mapped); // built already: not built again by the next send
                     break;
                 }
                 $status = $this->postJoined($events, $count, $left);
