@@ -17,13 +17,15 @@ final class Agent
     public const VERSION = '0.1.0';
     public const SEVERITIES = ['INFO', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
     private const AGENT_INFO = ['name' => 'risk-hub-php', 'version' => self::VERSION, 'language' => 'php'];
+    /** The $_SERVER entries RequestFacts::fromGlobals() and shortRequest() read, besides the HTTP_ ones. */
+    private const RAW_SERVER_KEYS = ['CONTENT_TYPE' => 1, 'CONTENT_LENGTH' => 1, 'REQUEST_URI' => 1, 'QUERY_STRING' => 1, 'REQUEST_METHOD' => 1, 'REMOTE_ADDR' => 1];
     private const JSON_FLAGS = JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_INVALID_UTF8_SUBSTITUTE | JSON_PRESERVE_ZERO_FRACTION;
 
     public readonly Options $options;
     private Stats $stats;
     /** @var list<array<string,mixed>> */
     private array $queue = [];
-    private DecisionCache $decisions;
+    private ?DecisionCache $decisionsObj = null;
     private ?Spool $spoolObj = null;
     private ?ShmQueue $shm = null;
     private ?RelayClient $clientObj = null;
@@ -41,13 +43,12 @@ final class Agent
     {
         $this->options = new Options($opts);
         $this->stats = new Stats();
-        $this->decisions = new DecisionCache($this->options);
-        // Spool and RelayClient are made when first needed: a class loaded is a file included per
-        // request (PHP keeps nothing between requests), and most requests need neither.
+        // DecisionCache, Spool and RelayClient are made when first needed: a class loaded is a file
+        // included per request (PHP keeps nothing between requests), and most requests need none.
         if ($this->options->sendMode === 'apcu') {
             // As many slots (one per request) as the spool's bound would hold of ~1 KiB events.
             $this->shm = new ShmQueue($this->options, $this->stats, max(64, intdiv($this->options->spoolMaxBytes, 1024)), $this->options->batchSize);
-            $this->timers = new Timers($this->options, $this->shm->prefix() . 'timers');
+            $this->timers = new Timers($this->options, $this->shm->prefix() . 'timers:');
         } else {
             $this->timers = new Timers($this->options);
         }
@@ -108,7 +109,7 @@ final class Agent
             if (!$this->options->decisions) {
                 return null;
             }
-            $decision = $this->decisions->find($u['key']);
+            $decision = $this->decisions()->find($u['key']);
             if ($decision !== null && $decision->enforceable() && $this->current !== null) {
                 $this->enforce($decision, $request);
             }
@@ -125,7 +126,7 @@ final class Agent
     public function decisionFor(string $userKey): ?Decision
     {
         try {
-            return $this->decisions->find($userKey);
+            return $this->decisions()->find($userKey);
         } catch (\Throwable $e) {
             $this->stats->error('decisionFor: ' . $e->getMessage());
             return null;
@@ -197,6 +198,10 @@ final class Agent
             $timeoutMs ??= $this->options->httpTimeoutMs;
             $lines = [];
             foreach ($this->queue as $event) {
+                if (isset($event['raw'])) {
+                    $lines[] = $event['raw']; // apcu mode: mapped by the request that sends the queue
+                    continue;
+                }
                 $json = json_encode($event, self::JSON_FLAGS);
                 if ($json === false) {
                     $this->stats->error('an event could not be encoded: ' . json_last_error_msg());
@@ -213,7 +218,7 @@ final class Agent
             if ($look && $this->options->decisions && !$this->inBackoff()
                 && microtime(true) - $this->timers->get('checked_at') >= $this->options->pollIntervalMs / 1000) {
                 $this->timers->set('checked_at', microtime(true));
-                $r = $this->decisions->refresh($this->client(), $timeoutMs, $this->stats);
+                $r = $this->decisions()->refresh($this->client(), $timeoutMs, $this->stats);
                 if ($r === 'error') {
                     $this->startBackoff();
                 }
@@ -243,7 +248,7 @@ final class Agent
     public function refreshDecisions(): string
     {
         $this->timers->set('checked_at', microtime(true));
-        return $this->decisions->refresh($this->client(), $this->options->httpTimeoutMs, $this->stats);
+        return $this->decisions()->refresh($this->client(), $this->options->httpTimeoutMs, $this->stats);
     }
 
     /** @return array<string,int|string|null> */
@@ -393,6 +398,17 @@ final class Agent
         } catch (\Throwable $e) {
             $this->stats->error('skip: ' . $e->getMessage());
         }
+        if ($current['kind'] === 'globals' && $this->shm !== null) {
+            try {
+                $raw = $this->rawRequest($current);
+            } catch (\Throwable) {
+                $raw = null; // built now, below
+            }
+            if ($raw !== null) {
+                $this->enqueue(['raw' => $raw]);
+                return;
+            }
+        }
         try {
             $request = $this->buildRequest($current);
         } catch (\Throwable $e) {
@@ -406,25 +422,98 @@ final class Agent
         $this->enqueue($event);
     }
 
+    /**
+     * send_mode 'apcu', plain PHP: what the request event is made of, captured now and mapped into the
+     * event (RequestFacts, the event id, JSON) by the request that sends the queue, which does it for
+     * hundreds of events at once where each request would pay for it cold (PHP starts every request
+     * with empty caches). The same inputs as buildRequest() (the $_SERVER entries it reads, the body
+     * read the same way), so the same event. Null when something cannot be kept as is (route
+     * parameters that are not scalars): the event is then built now, as in the other modes.
+     * @return array{0:int,1:?array,2:array,3:array,4:string|false|null}|null
+     */
+    private function rawRequest(array $current): ?array
+    {
+        foreach ($current['path_params'] as $v) {
+            if ($v !== null && !is_scalar($v)) {
+                return null;
+            }
+        }
+        $server = $current['server'];
+        $keep = array_intersect_key($server, self::RAW_SERVER_KEYS);
+        foreach ($keep as $v) {
+            if ($v !== null && !is_scalar($v)) {
+                return null; // cast to strings by the mapping: built now
+            }
+        }
+        // HTTP_ entries that are not strings are left out by the mapping (kept here, left out then);
+        // one that cannot be serialized fails the capture (built now).
+        foreach ($server as $k => $v) {
+            if (is_string($k) && str_starts_with($k, 'HTTP_')) {
+                $keep[$k] = $v;
+            }
+        }
+        $user = $this->user === null ? null : ['key' => $this->user['key'], 'identifiers' => $this->user['identifiers']->getArrayCopy()];
+        return [$current['at'], $user, $current['path_params'], $keep, $this->readBody($server)];
+    }
+
+    /**
+     * @internal the request event of rawRequest()'s capture, as JSON; null (counted) when it could not be
+     * encoded, or the capture is not one (the sender then drops it rather than stall on it).
+     */
+    public function mapRaw(array $raw): ?string
+    {
+        if (count($raw) !== 5 || !is_int($raw[0]) || !is_array($raw[2]) || !is_array($raw[3]) || !($raw[1] === null || is_array($raw[1]['identifiers'] ?? null))
+            || !($raw[4] === null || $raw[4] === false || is_string($raw[4]))) {
+            $this->stats->error('a queued request could not be read');
+            $this->stats->bump('dropped_send');
+            return null;
+        }
+        [$at, $user, $pathParams, $server, $body] = $raw;
+        if ($user !== null) {
+            $user['identifiers'] = new \ArrayObject($user['identifiers']);
+        }
+        try {
+            $facts = new RequestFacts();
+            $request = $facts->fromGlobals($server, $body, $pathParams);
+            if ($facts->truncated) {
+                $this->stats->bump('truncated');
+            }
+        } catch (\Throwable $e) {
+            $this->stats->error('request event: ' . $e->getMessage());
+            $request = self::shortFromServer($server);
+        }
+        $json = json_encode(['kind' => 'request', 'id' => Identity::eventId(), 'at' => $at, 'user' => $user, 'request' => $request], self::JSON_FLAGS);
+        if ($json === false) {
+            $this->stats->error('an event could not be encoded: ' . json_last_error_msg());
+            return null;
+        }
+        return $json;
+    }
+
+    /** The body of a plain PHP request when it is JSON or a form: the string, false when over the bound, or null. */
+    private function readBody(array $server): string|false|null
+    {
+        if (!isset($server['CONTENT_TYPE'])) {
+            return null;
+        }
+        $type = strtolower((string) $server['CONTENT_TYPE']);
+        if (!RequestFacts::isJson($type) && !str_starts_with($type, 'application/x-www-form-urlencoded')) {
+            return null;
+        }
+        if ((int) ($server['CONTENT_LENGTH'] ?? 0) > RequestFacts::MAX_BODY_BYTES) {
+            return false;
+        }
+        $raw = @file_get_contents('php://input', false, null, 0, RequestFacts::MAX_BODY_BYTES + 1);
+        return $raw === false ? null : (strlen($raw) > RequestFacts::MAX_BODY_BYTES ? false : $raw);
+    }
+
     private function buildRequest(array $current): array
     {
         $facts = new RequestFacts();
         if ($current['kind'] === 'psr7') {
             $req = $facts->fromPsr7($current['request'], $current['path_params']);
         } else {
-            $server = $current['server'];
-            $raw = null;
-            $type = strtolower((string) ($server['CONTENT_TYPE'] ?? ''));
-            if (RequestFacts::isJson($type) || str_starts_with($type, 'application/x-www-form-urlencoded')) {
-                $len = (int) ($server['CONTENT_LENGTH'] ?? 0);
-                if ($len > RequestFacts::MAX_BODY_BYTES) {
-                    $raw = false;
-                } else {
-                    $raw = @file_get_contents('php://input', false, null, 0, RequestFacts::MAX_BODY_BYTES + 1);
-                    $raw = $raw === false ? null : (strlen($raw) > RequestFacts::MAX_BODY_BYTES ? false : $raw);
-                }
-            }
-            $req = $facts->fromGlobals($server, $raw, $current['path_params']);
+            $req = $facts->fromGlobals($current['server'], $this->readBody($current['server']), $current['path_params']);
         }
         if ($facts->truncated) {
             $this->stats->bump('truncated');
@@ -443,7 +532,11 @@ final class Agent
             $ip = (string) ($r->getServerParams()['REMOTE_ADDR'] ?? '');
             return ['method' => Identity::truncateUtf8($r->getMethod(), 16), 'uri' => Identity::truncateUtf8($r->getRequestTarget(), 2048), 'ip' => Identity::truncateUtf8($ip, 64)];
         }
-        $s = $c['server'];
+        return self::shortFromServer($c['server']);
+    }
+
+    private static function shortFromServer(array $s): array
+    {
         return [
             'method' => Identity::truncateUtf8((string) ($s['REQUEST_METHOD'] ?? 'GET'), 16),
             'uri' => Identity::truncateUtf8((string) ($s['REQUEST_URI'] ?? '/'), 2048),
@@ -594,13 +687,18 @@ final class Agent
             $this->timers->set('drain_at', microtime(true));
             $deadline = microtime(true) + $timeoutMs / 1000;
             for ($round = 0; $round < 5; $round++) {
-                $batch = $shm->peek($this->options->batchSize);
+                $batch = $shm->peek($this->options->batchSize, [$this, 'mapRaw']);
                 if ($batch === null) {
                     break;
                 }
-                [$first, $slots, $events, $count] = $batch;
+                [$first, $slots, $events, $count, $mapped] = $batch;
+                if ($count === 0) {
+                    $shm->drop($first, $slots); // only events that could not be encoded (counted)
+                    continue;
+                }
                 $left = (int) (($deadline - microtime(true)) * 1000);
                 if ($left < 50) {
+                    $shm->keep($mapped); // built already: not built again by the next send
                     break;
                 }
                 $status = $this->postJoined($events, $count, $left);
@@ -613,6 +711,7 @@ final class Agent
                     continue;
                 }
                 if ($status === 0 || $status >= 500) {
+                    $shm->keep($mapped);
                     $this->startBackoff();
                     break;
                 }
@@ -623,6 +722,11 @@ final class Agent
             $shm->unlock();
         }
         return $sent;
+    }
+
+    private function decisions(): DecisionCache
+    {
+        return $this->decisionsObj ??= new DecisionCache($this->options);
     }
 
     private function spool(): Spool

@@ -62,8 +62,111 @@ final class Options
     public readonly mixed $logger;
     public readonly bool $exitOnBlock;
 
+    /** The options that take a callable: checked on every construction, never cached. */
+    private const CALLABLES = ['on_block' => true, 'on_challenge' => true, 'user' => true, 'path_params' => true, 'skip' => true, 'logger' => true];
+    /** APCu entries of validated options: the key's CRC picks one of this many (bounded). */
+    private const CACHE_SLOTS = 8;
+
     /** @param array<string,mixed> $opts */
     public function __construct(array $opts)
+    {
+        // PHP validates the options again on every request (nothing survives a request but shared
+        // memory), so where APCu is enabled the validated values of an options array are kept there,
+        // keyed by the options themselves (callables are checked every time, never cached).
+        $key = null;
+        if (function_exists('apcu_enabled') && apcu_enabled()) {
+            $key = self::cacheKey($opts);
+            if ($key !== null) {
+                $slot = 'risk-hub:options:' . Agent::VERSION . ':' . (crc32($key) % self::CACHE_SLOTS);
+                $hit = apcu_fetch($slot);
+                if (is_string($hit) && str_starts_with($hit, $key . "\0\0")) {
+                    $this->fromCache(substr($hit, strlen($key) + 2), $opts);
+                    return;
+                }
+            }
+        }
+        $this->validate($opts);
+        if ($key !== null) {
+            // One string (APCu serializes arrays: unserializing costs more than an explode). No value holds
+            // a NUL (cacheKey), block_body, last, is kept whole by explode's limit.
+            apcu_store($slot, $key . "\0\0" . implode("\0", [$this->application, $this->token, $this->environment, $this->relayUrl, $this->maxQueue,
+                $this->batchSize, $this->httpTimeoutMs, $this->inlineTimeoutMs, (int) $this->decisions, $this->pollIntervalMs, $this->spoolMaxBytes,
+                $this->backoffMs, $this->sendMode, $this->lingerMs, $this->blockStatus, (int) $this->exitOnBlock, $this->stateDir,
+                $this->blockBody === null ? 'n' : 's' . $this->blockBody]));
+        }
+    }
+
+    /**
+     * The cache key of an options array: its scalar values exactly (types included) and which callable
+     * options are set; null (not cached) when a non-callable option holds something else than a scalar, or
+     * a value holds a NUL byte.
+     * PHP_SAPI is in it because 'auto' resolves by SAPI; sys_get_temp_dir() (the default state_dir) may
+     * differ between PHP-FPM pools sharing one APCu, so the default state_dir is never cached as such.
+     */
+    private static function cacheKey(array $opts): ?string
+    {
+        foreach ($opts as $name => $v) {
+            if ($v !== null && !is_scalar($v)) {
+                if (!isset(self::CALLABLES[$name])) {
+                    return null;
+                }
+                $opts[$name] = true; // any callable: it is checked on each construction
+            }
+        }
+        if (!isset($opts['state_dir'])) {
+            $opts['state_dir'] = [sys_get_temp_dir()]; // not a value a caller can pass (an array is refused)
+        }
+        $key = PHP_SAPI . serialize($opts);
+        return str_contains($key, "\0") ? null : $key;
+    }
+
+    /** The validated values of the same options (cacheKey, as the constructor stores them), then the checks of the callables. */
+    private function fromCache(string $packed, array $opts): void
+    {
+        $v = explode("\0", $packed, 18);
+        [$this->application, $this->token, $this->environment, $this->relayUrl] = $v;
+        $this->maxQueue = (int) $v[4];
+        $this->batchSize = (int) $v[5];
+        $this->httpTimeoutMs = (int) $v[6];
+        $this->inlineTimeoutMs = (int) $v[7];
+        $this->decisions = $v[8] === '1';
+        $this->pollIntervalMs = (int) $v[9];
+        $this->spoolMaxBytes = (int) $v[10];
+        $this->backoffMs = (int) $v[11];
+        $this->sendMode = $v[12];
+        $this->lingerMs = (int) $v[13];
+        $this->blockStatus = (int) $v[14];
+        $this->exitOnBlock = $v[15] === '1';
+        $this->stateDir = $v[16];
+        $this->blockBody = $v[17][0] === 'n' ? null : substr($v[17], 1);
+        $this->onBlock = $opts['on_block'] ?? null;
+        $this->onChallenge = $opts['on_challenge'] ?? null;
+        $this->user = $opts['user'] ?? null;
+        $this->pathParams = $opts['path_params'] ?? null;
+        $this->skip = $opts['skip'] ?? null;
+        $this->logger = array_key_exists('logger', $opts) ? $opts['logger'] : self::DEFAULTS['logger'];
+        if ($this->onBlock !== null || $this->onChallenge !== null || $this->user !== null || $this->pathParams !== null || $this->skip !== null
+            || ($this->logger !== null && $this->logger !== 'error_log')) {
+            $this->checkCallables(['on_block' => $this->onBlock, 'on_challenge' => $this->onChallenge, 'user' => $this->user,
+                'path_params' => $this->pathParams, 'skip' => $this->skip, 'logger' => $this->logger]);
+        }
+    }
+
+    /** @param array<string,mixed> $o the options with their defaults */
+    private function checkCallables(array $o): void
+    {
+        foreach (['on_block', 'on_challenge', 'user', 'path_params', 'skip'] as $k) {
+            if ($o[$k] !== null && !is_callable($o[$k])) {
+                self::fail("option $k must be callable, got " . get_debug_type($o[$k]));
+            }
+        }
+        if ($o['logger'] !== null && $o['logger'] !== 'error_log' && !is_callable($o['logger'])) {
+            self::fail("option logger must be 'error_log', a callable or null, got " . get_debug_type($o['logger']));
+        }
+    }
+
+    /** @param array<string,mixed> $opts */
+    private function validate(array $opts): void
     {
         $unknown = array_diff(array_keys($opts), array_keys(self::DEFAULTS), ['application', 'token']);
         if ($unknown !== []) {
@@ -117,19 +220,12 @@ final class Options
         }
         $this->decisions = $o['decisions'];
         $this->exitOnBlock = $o['exit_on_block'];
-        foreach (['on_block', 'on_challenge', 'user', 'path_params', 'skip'] as $k) {
-            if ($o[$k] !== null && !is_callable($o[$k])) {
-                self::fail("option $k must be callable, got " . get_debug_type($o[$k]));
-            }
-        }
+        $this->checkCallables($o);
         $this->onBlock = $o['on_block'];
         $this->onChallenge = $o['on_challenge'];
         $this->user = $o['user'];
         $this->pathParams = $o['path_params'];
         $this->skip = $o['skip'];
-        if ($o['logger'] !== null && $o['logger'] !== 'error_log' && !is_callable($o['logger'])) {
-            self::fail("option logger must be 'error_log', a callable or null, got " . get_debug_type($o['logger']));
-        }
         $this->logger = $o['logger'];
         if ($o['block_body'] !== null && !is_string($o['block_body'])) {
             self::fail('option block_body must be a string or null, got ' . get_debug_type($o['block_body']));

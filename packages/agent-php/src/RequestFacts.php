@@ -30,8 +30,8 @@ final class RequestFacts
     {
         $headers = [];
         foreach ($server as $k => $v) {
-            if (is_string($k) && str_starts_with($k, 'HTTP_') && is_string($v)) {
-                $headers[strtolower(str_replace('_', '-', substr($k, 5)))] = $v;
+            if (is_string($v) && is_string($k) && str_starts_with($k, 'HTTP_')) {
+                $headers[strtolower(strtr(substr($k, 5), '_', '-'))] = $v;
             }
         }
         foreach (['CONTENT_TYPE' => 'content-type', 'CONTENT_LENGTH' => 'content-length'] as $k => $name) {
@@ -123,7 +123,7 @@ final class RequestFacts
             if (count($h) >= self::MAX_ENTRIES) {
                 break;
             }
-            $h[$name] = $this->str($value);
+            $h[$name] = strlen($value) > self::MAX_STRING_BYTES ? $this->str($value) : $value;
         }
         if ($cookies === null) {
             $cookies = self::parseCookies($headers['cookie'] ?? '');
@@ -133,12 +133,13 @@ final class RequestFacts
             if (count($c) >= self::MAX_ENTRIES) {
                 break;
             }
-            $c[Identity::truncateUtf8((string) $k, 256)] = is_scalar($v) ? $this->str((string) $v) : $this->bound($v, 1);
+            $k = (string) $k;
+            $c[strlen($k) > 256 ? Identity::truncateUtf8($k, 256) : $k] = is_scalar($v) ? $this->str((string) $v) : $this->bound($v, 1);
         }
         return [
-            'method' => Identity::truncateUtf8($method, 16),
+            'method' => strlen($method) > 16 ? Identity::truncateUtf8($method, 16) : $method,
             'uri' => $this->str($uri),
-            'ip' => Identity::truncateUtf8($ip, 64),
+            'ip' => strlen($ip) > 64 ? Identity::truncateUtf8($ip, 64) : $ip,
             'headers' => new \ArrayObject($h),
             'query' => new \ArrayObject($this->parseQuery($query)),
             'body' => $body,
@@ -172,7 +173,7 @@ final class RequestFacts
         if ($qs === '') {
             return $out;
         }
-        foreach (preg_split('/[&;]/', $qs) ?: [] as $pair) {
+        foreach (str_contains($qs, ';') ? preg_split('/[&;]/', $qs) : explode('&', $qs) as $pair) {
             if ($pair === '') {
                 continue;
             }
@@ -182,7 +183,7 @@ final class RequestFacts
             if ($name === '' || (!array_key_exists($name, $out) && count($out) >= self::MAX_ENTRIES)) {
                 continue;
             }
-            $out[$name][] = $this->str($value);
+            $out[$name][] = strlen($value) > self::MAX_STRING_BYTES ? $this->str($value) : $value;
         }
         return $out;
     }
@@ -194,7 +195,11 @@ final class RequestFacts
         if ($header === '') {
             return $out;
         }
-        foreach (preg_split('/;\s*/', $header) ?: [] as $pair) {
+        // explode + ltrim of what PCRE's \s matches: preg_split('/;\s*/') without a regular expression.
+        foreach (explode(';', $header) as $i => $pair) {
+            if ($i > 0) {
+                $pair = ltrim($pair, " \t\n\r\x0B\x0C");
+            }
             $eq = strpos($pair, '=');
             $name = trim($eq === false ? $pair : substr($pair, 0, $eq));
             if ($name === '') {

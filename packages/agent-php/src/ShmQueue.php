@@ -35,21 +35,40 @@ final class ShmQueue
 
     /**
      * Appends this request's events as one slot (more when they are more than batch_size, so that a
-     * batch never exceeds the relay's bound).
-     * @param list<string> $lines JSON events
+     * batch never exceeds the relay's bound). An event is its JSON, or the raw capture of a request
+     * (Agent::rawRequest(), an array) that the sender maps (peek()).
+     * @param list<string|array> $lines
      */
     public function append(array $lines): void
     {
+        if ($lines === []) {
+            return;
+        }
+        if (count($lines) <= $this->batchSize) {
+            $this->appendSlot($lines);
+            return;
+        }
         foreach (array_chunk($lines, $this->batchSize) as $chunk) {
             $this->appendSlot($chunk);
         }
     }
 
-    /** @param list<string> $lines */
+    /**
+     * A slot is the events' JSON joined by ',' when they are all JSON, else "R<count>\n" and the
+     * serialized list (APCu would serialize an array anyway).
+     * @param list<string|array> $lines
+     */
     private function appendSlot(array $lines): void
     {
+        $value = null;
+        foreach ($lines as $line) {
+            if (!is_string($line)) {
+                $value = 'R' . count($lines) . "\n" . serialize($lines);
+                break;
+            }
+        }
         $n = apcu_inc($this->p . 'tail');
-        if ($n === false || !apcu_store($this->p . 'e' . $n, implode(',', $lines))) {
+        if ($n === false || !apcu_store($this->p . 'e' . $n, $value ?? implode(',', $lines))) {
             $this->stats->error('apcu: the event could not be stored (shared memory full?)');
             $this->stats->bump('dropped_send', count($lines));
             return;
@@ -82,12 +101,15 @@ final class ShmQueue
 
     /**
      * The oldest slots holding at most $maxEvents events (at least one slot), left in place: [first
-     * slot number, number of slots, the events as one comma-joined JSON list, the event count].
+     * slot number, number of slots, the events as one comma-joined JSON list, the event count, the JSON
+     * of the slots that held raw captures (slot number => JSON, for keep())]. Raw captures are mapped
+     * here by $map (null: that event is left out, counted by $map).
      * A slot counted but not yet stored (a worker between apcu_inc and apcu_store) ends the batch; if
      * it is still missing at the next drain, it is skipped (its worker died, or APCu evicted it).
-     * @return array{0:int,1:int,2:string,3:int}|null
+     * @param callable(array):?string $map
+     * @return array{0:int,1:int,2:string,3:int,4:array<int,string>}|null
      */
-    public function peek(int $maxEvents): ?array
+    public function peek(int $maxEvents, callable $map): ?array
     {
         $head = (int) apcu_fetch($this->p . 'head');
         $tail = (int) apcu_fetch($this->p . 'tail');
@@ -101,6 +123,7 @@ final class ShmQueue
         }
         $found = apcu_fetch($keys);
         $parts = [];
+        $mapped = [];
         $events = 0;
         $slot = $head;
         for (; $slot <= $last; $slot++) {
@@ -110,7 +133,7 @@ final class ShmQueue
                     // Missing since the last drain: skip it.
                     apcu_cas($this->p . 'head', $head, $head + 1);
                     $this->stats->bump('dropped_send');
-                    return $this->peek($maxEvents);
+                    return $this->peek($maxEvents, $map);
                 }
                 apcu_store($this->p . 'missing', $slot);
                 break;
@@ -119,10 +142,41 @@ final class ShmQueue
             if ($parts !== [] && $events + $c > $maxEvents) {
                 break;
             }
+            if ($v[0] === 'R') {
+                $json = [];
+                $items = @unserialize(substr($v, strpos($v, "\n") + 1), ['allowed_classes' => false]);
+                foreach (is_array($items) ? $items : [] as $item) {
+                    $line = is_string($item) ? $item : (is_array($item) ? $map($item) : null);
+                    if ($line !== null) {
+                        $json[] = $line;
+                    }
+                }
+                $c = count($json);
+                $v = implode(',', $json);
+                $mapped[$slot] = $v;
+                if ($c === 0) {
+                    continue; // nothing left of it: dropped with the batch
+                }
+            }
             $parts[] = $v;
             $events += $c;
         }
-        return $parts === [] ? null : [$head, $slot - $head, implode(',', $parts), $events];
+        return $slot === $head ? null : [$head, $slot - $head, implode(',', $parts), $events, $mapped];
+    }
+
+    /**
+     * After a failed send: the slots that held raw captures keep their JSON from now on, so that a
+     * later send gives the relay the same events (the same ids) if this one reached it after all.
+     * @param array<int,string> $mapped slot number => JSON (peek())
+     */
+    public function keep(array $mapped): void
+    {
+        $head = (int) apcu_fetch($this->p . 'head');
+        foreach ($mapped as $slot => $json) {
+            if ($slot >= $head && $json !== '' && apcu_exists($this->p . 'e' . $slot)) {
+                apcu_store($this->p . 'e' . $slot, $json);
+            }
+        }
     }
 
     /** Removes the $slots slots from $first on (sent, or refused for good). */
@@ -150,9 +204,12 @@ final class ShmQueue
         return $head === 0 ? 0 : max(0, $tail - $head + 1);
     }
 
-    /** The events in one slot (JSON objects joined by ','): counted by their "kind" member. */
+    /** The events in one slot: JSON objects joined by ',' counted by their "kind" member, or a raw slot's count. */
     private static function count(string $slot): int
     {
+        if ($slot !== '' && $slot[0] === 'R') {
+            return max(1, (int) substr($slot, 1, 8));
+        }
         return max(1, substr_count($slot, '{"kind":'));
     }
 }

@@ -260,8 +260,58 @@ final class PlainAppTest extends TestCase
         self::assertSame(['/search?q=first', '/search?q=0', '/search?q=1', '/search?q=2', '/search?q=3', '/search?q=4', '/stats', '/flush'], array_slice($uris, 0, 8));
         self::assertSame([], array_diff(array_slice($uris, 8), ['/flush']));
         self::assertSame(count($evs), count(array_unique(array_column($evs, 'id'))), 'each event once');
+        $refused = array_values(array_filter($this->relay->posts(), static fn ($p) => $p['status'] === 503))[0]['body']['events'];
+        self::assertNotEmpty($refused);
+        self::assertSame([], array_diff(array_column($refused, 'id'), array_column($evs, 'id')), 'sent again as they were refused: the same ids (the relay may have taken them)');
         self::assertSame(1, count(array_filter($this->relay->posts(), static fn ($p) => $p['status'] === 202 && count($p['body']['events']) >= 8)), 'one POST for what waited');
         self::assertFalse(is_file("{$this->state}/spool.jsonl"));
+    }
+
+    /**
+     * APCu mode keeps what a plain PHP request's event is made of and the request that sends the queue
+     * builds the event: the events must be the ones the other modes build in the request (ids and
+     * times aside), bounds, hostile bodies, users and route parameters included.
+     */
+    public function testApcuModeSendsTheEventsDirectModeSends(): void
+    {
+        if (!extension_loaded('apcu')) {
+            self::markTestSkipped('ext-apcu is not installed');
+        }
+        $deep = str_repeat('{"k":', 30) . '1' . str_repeat('}', 30);
+        $requests = [
+            ['POST', '/comments?q=%27%20OR%201%3D1--&q=two&a.b=1&c[d]=2;e=3', ['content-type' => 'application/json', 'user-agent' => 'curl/8.5', 'cookie' => 'sid=abc; theme=dark;  x=%41', 'authorization' => 'Bearer secret'],
+                json_encode(['comment' => '<script>alert(1)</script>', 'n' => [1, ['x' => true]], 'm' => (object) [], 'o' => ['0' => 'zero'], 'f' => 1.0, '__proto__' => 'p'])],
+            ['POST', '/comments', ['content-type' => 'application/json; charset=utf-8'], "{\"bad\":\"\xff\xfe\",\"s\":\"" . str_repeat('a', 20000) . '"}'],
+            ['POST', '/comments', ['content-type' => 'application/vnd.api+json'], $deep],
+            ['POST', '/comments', ['content-type' => 'application/json'], '{"big":"' . str_repeat('b', 70000) . '"}'],
+            ['POST', '/comments', ['content-type' => 'application/json'], '{not json'],
+            ['GET', '/orders/42%20OR%201=1?x=%ZZ&&y', ['x-user' => 'u-1001', 'x-long' => str_repeat('h', 17000), 'x_under' => 'u'], null],
+            ['POST', '/login', ['content-type' => 'application/x-www-form-urlencoded'], 'username=carol&password=x&a=1&a=2'],
+            ['POST', '/login', ['content-type' => 'application/x-www-form-urlencoded'], 'username=alice&password=wonderland'],
+            ['POST', '/pay', ['x-user' => 'bob'], ''],
+            ['GET', '/search?q=%E2%82%AC&q=' . rawurlencode("\xff"), ['accept' => 'text/html', 'cookie' => 'a=1; a=2; =x; b'], null],
+            ['GET', '/flush', [], null], // what waits for linger_ms is sent now
+        ];
+        $runs = [];
+        foreach (['direct', 'apcu'] as $mode) {
+            $this->relay->stop();
+            $this->relay = new FakeRelay();
+            $this->app?->stop();
+            $this->app(['send_mode' => $mode]);
+            foreach ($requests as [$method, $path, $headers, $body]) {
+                Server::http($method, $this->app->url() . $path, $headers, $body);
+            }
+            $events = eventually(fn () => count($this->relay->events()) >= 14 ? $this->relay->events() : null);
+            self::assertNotNull($events, "$mode: every event sent");
+            $runs[$mode] = array_map(static function (array $e): array {
+                self::assertMatchesRegularExpression('/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/', $e['id']);
+                self::assertIsInt($e['at']);
+                unset($e['id'], $e['at'], $e['request']['headers']['host']);
+                return $e;
+            }, $events);
+        }
+        self::assertCount(14, $runs['direct']);
+        self::assertSame($runs['direct'], $runs['apcu']);
     }
 
     public function test400IsNotRetried(): void

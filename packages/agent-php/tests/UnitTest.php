@@ -113,6 +113,43 @@ final class UnitTest extends TestCase
         self::assertSame('spool', Agent::create(['application' => 'shop', 'token' => 't0k', 'logger' => null])->options->sendMode);
     }
 
+    /**
+     * Where APCu is enabled the validated options are kept there (PHP validates them again on every
+     * request otherwise): the same Options as validating them, callables checked every time, options
+     * that differ never sharing an entry, a bounded number of entries.
+     */
+    public function testValidatedOptionsAreCachedInApcu(): void
+    {
+        if (!extension_loaded('apcu')) {
+            self::markTestSkipped('ext-apcu is not installed');
+        }
+        $script = __DIR__ . '/fixtures/options_cache.php';
+        $run = static function (string $enable) use ($script): array {
+            $env = getenv('RISK_HUB_AUTOLOAD') ? 'RISK_HUB_AUTOLOAD=' . escapeshellarg((string) getenv('RISK_HUB_AUTOLOAD')) . ' ' : '';
+            $json = shell_exec($env . escapeshellarg(PHP_BINARY) . " -d apc.enable_cli=$enable " . escapeshellarg($script));
+            $doc = json_decode((string) $json, true);
+            self::assertIsArray($doc, (string) $json);
+            return $doc;
+        };
+        $cached = $run('1');
+        $plain = $run('0');
+        self::assertTrue($cached['apcu']);
+        self::assertFalse($plain['apcu']);
+        self::assertSame($plain['variants'], $cached['variants'], 'the same options with and without the cache');
+        foreach ($cached['variants'] as $name => $v) {
+            self::assertTrue($v['same'], "$name: the cached options are the validated ones");
+        }
+        self::assertSame(7, $cached['variants']['more']['first']['maxQueue']);
+        self::assertSame("nope,\n\"x\"=1", $cached['variants']['block_body']['first']['blockBody']);
+        self::assertSame('', $cached['variants']['empty_body']['first']['blockBody']);
+        self::assertStringContainsString('option max_queue must be a positive integer', $cached['variants']['string_int']['first']['error']);
+        self::assertStringEndsWith('/risk-hub-shop-production', $cached['variants']['default_dir']['first']['stateDir']);
+        self::assertSame(rtrim(sys_get_temp_dir(), '/'), $cached['variants']['dir_like_default']['first']['stateDir']);
+        self::assertStringContainsString('option on_block must be callable', $cached['bad_hook']);
+        self::assertGreaterThanOrEqual(1, $cached['entries']);
+        self::assertLessThanOrEqual(8, $cached['entries']);
+    }
+
     /** @dataProvider badOptions */
     public function testInvalidOptionsFailWithOneClearLine(array $override, string $expected): void
     {
@@ -125,6 +162,27 @@ final class UnitTest extends TestCase
             self::assertStringNotContainsString("\n", $e->getMessage());
             self::assertInstanceOf(\InvalidArgumentException::class, $e);
         }
+    }
+
+    /** The sender of the apcu mode maps a request's capture into the event the request would have built; anything else is dropped, counted. */
+    public function testCapturedRequestMapsToTheSameEvent(): void
+    {
+        $agent = Agent::create(['application' => 'shop', 'token' => 't0k', 'logger' => null]);
+        $server = ['REQUEST_METHOD' => 'GET', 'REQUEST_URI' => '/s?q=1', 'QUERY_STRING' => 'q=1', 'REMOTE_ADDR' => '203.0.113.9', 'HTTP_USER_AGENT' => 'curl/8.5', 'HTTP_COOKIE' => 'sid=abc'];
+        $agent->beginGlobals($server);
+        $agent->setPathParams(['id' => '7']);
+        $expected = json_encode($agent->currentRelayRequest(), JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE);
+        $json = $agent->mapRaw([1700000000000, ['key' => 'u-1', 'identifiers' => ['login' => 'al']], ['id' => '7'], $server, null]);
+        $event = json_decode((string) $json, true);
+        self::assertSame('request', $event['kind']);
+        self::assertSame(1700000000000, $event['at']);
+        self::assertSame(['key' => 'u-1', 'identifiers' => ['login' => 'al']], $event['user']);
+        self::assertSame('{"key":"u-1","identifiers":{}}', json_encode(json_decode((string) $agent->mapRaw([1, ['key' => 'u-1', 'identifiers' => []], [], $server, null]))->user));
+        self::assertSame($expected, json_encode(json_decode((string) $json)->request, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE));
+        foreach ([[], [1, null, [], $server], ['x', null, [], $server, null], [1, ['key' => 'u'], [], $server, null], [1, null, [], $server, 5]] as $bad) {
+            self::assertNull($agent->mapRaw($bad));
+        }
+        self::assertSame(5, $agent->stats()['dropped_send']);
     }
 
     public function testRequestFactsQueryHeadersCookies(): void
