@@ -3,17 +3,17 @@ package dev.riskhub.agent;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The bounded in-memory queue between request threads and the sender: when full, the OLDEST event is
  * dropped and counted, so a relay outage costs memory for at most {@code max} events and never blocks a
- * request thread (offer() only takes a short lock).
+ * request thread (offer() only takes a short lock). An event is a map of the protocol's fields or a
+ * {@link RequestReader.Captured} request event.
  */
 final class EventQueue {
-  private final ArrayDeque<Map<String, Object>> events = new ArrayDeque<>();
+  private final ArrayDeque<Object> events = new ArrayDeque<>();
   private final int max;
   private final int batch;
   final AtomicLong droppedQueueFull = new AtomicLong();
@@ -24,7 +24,7 @@ final class EventQueue {
     this.batch = batch;
   }
 
-  synchronized void offer(Map<String, Object> event) {
+  synchronized void offer(Object event) {
     if (events.size() >= max) {
       events.pollFirst();
       droppedQueueFull.incrementAndGet();
@@ -35,7 +35,7 @@ final class EventQueue {
   }
 
   /** Puts a batch that could not be sent back in front, in order; the oldest go first if it overflows. */
-  synchronized void requeue(List<Map<String, Object>> batch) {
+  synchronized void requeue(List<Object> batch) {
     for (int i = batch.size() - 1; i >= 0; i--) events.addFirst(batch.get(i));
     while (events.size() > max) {
       events.pollFirst();
@@ -47,7 +47,7 @@ final class EventQueue {
    * Up to {@code n} events: waits up to {@code waitMs} for the first one, then up to {@code lingerMs} for
    * a fuller batch. Empty when nothing came.
    */
-  synchronized List<Map<String, Object>> take(int n, long waitMs, long lingerMs) throws InterruptedException {
+  synchronized List<Object> take(int n, long waitMs, long lingerMs) throws InterruptedException {
     long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(waitMs);
     while (events.isEmpty()) {
       long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
@@ -60,7 +60,7 @@ final class EventQueue {
       if (left <= 0) break;
       wait(left);
     }
-    List<Map<String, Object>> out = new ArrayList<>(Math.min(n, events.size()));
+    List<Object> out = new ArrayList<>(Math.min(n, events.size()));
     while (out.size() < n && !events.isEmpty()) out.add(events.pollFirst());
     return out;
   }
@@ -69,8 +69,8 @@ final class EventQueue {
     return events.size();
   }
 
-  synchronized List<Map<String, Object>> drainAll() {
-    List<Map<String, Object>> out = new ArrayList<>(events);
+  synchronized List<Object> drainAll() {
+    List<Object> out = new ArrayList<>(events);
     events.clear();
     return out;
   }

@@ -157,9 +157,10 @@ public class RiskHubFilter implements Filter {
       Object body = readBody ? body(a, req) : null;
       // identify() or a successful trackLogin() in the application wins over the resolver's user
       RiskHubUser user = req.getAttribute(RiskHubAgent.USER_ATTRIBUTE) instanceof RiskHubUser u ? u : resolved;
-      // The event's id and its request object are made on the sender thread (RiskHubAgent.finish).
-      Map<String, Object> e = a.eventWithoutId("request", user);
-      e.put("request", RequestReader.capture(req, body));
+      // The event's id and its request object are made on the sender thread (RiskHubAgent.write).
+      RequestReader.Captured e = RequestReader.capture(req, body);
+      e.at = System.currentTimeMillis();
+      e.user = user;
       a.enqueue(e);
     } catch (RuntimeException e) {
       a.error(e);

@@ -123,9 +123,111 @@ final class Utf8Json {
   private static final byte[] HEX = "0123456789abcdef".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
   void string(String s) {
-    int n = s.length();
-    room(n * 3 + 2); // worst case without escapes; escapes make room themselves
+    room(s.length() * 3 + 2); // worst case without escapes; escapes make room themselves
     buf[len++] = '"';
+    chars(s, 1);
+    buf[len++] = '"'; // reserved with the first room() call
+  }
+
+  /**
+   * A JSON string of {@code a + sep + b} ({@code sep} a printable ASCII character other than '"' and
+   * '\\') without making that string: the same bytes ({@code sep} between them, no surrogate pair can
+   * form across the join).
+   */
+  void string(String a, char sep, String b) {
+    room((a.length() + 1 + b.length()) * 3 + 2);
+    buf[len++] = '"';
+    chars(a, 3 * b.length() + 2);
+    buf[len++] = (byte) sep;
+    chars(b, 1);
+    buf[len++] = '"';
+  }
+
+  /**
+   * A JSON string of {@code s.toLowerCase(Locale.ROOT)} for a name of ASCII characters (header names),
+   * lower-cased as it is written. False (nothing written) when {@code s} has a character beyond ASCII.
+   */
+  boolean lowerAsciiString(String s) {
+    int n = s.length();
+    for (int i = 0; i < n; i++) if (s.charAt(i) >= 0x80) return false;
+    room(n * 6 + 2);
+    buf[len++] = '"';
+    for (int i = 0; i < n; i++) {
+      char c = s.charAt(i);
+      if (c >= 'A' && c <= 'Z') {
+        buf[len++] = (byte) (c + 32);
+      } else if (c >= 0x20 && c != '"' && c != '\\') {
+        buf[len++] = (byte) c;
+      } else {
+        switch (c) {
+          case '"' -> esc('"');
+          case '\\' -> esc('\\');
+          case '\n' -> esc('n');
+          case '\r' -> esc('r');
+          case '\t' -> esc('t');
+          default -> unicode(c);
+        }
+      }
+    }
+    buf[len++] = '"';
+    return true;
+  }
+
+  /**
+   * A UUID v4 as a JSON string from 128 random bits: what {@code new UUID(hi, lo).toString()} gives once
+   * the version (4) and variant (IETF) bits are set, as UUID.randomUUID() sets them.
+   */
+  void uuid(long hi, long lo) {
+    hi = (hi & ~0xf000L) | 0x4000L; // version 4
+    lo = (lo & 0x3fffffffffffffffL) | 0x8000000000000000L; // IETF variant
+    room(38);
+    buf[len++] = '"';
+    hex(hi >>> 32, 8);
+    buf[len++] = '-';
+    hex(hi >>> 16, 4);
+    buf[len++] = '-';
+    hex(hi, 4);
+    buf[len++] = '-';
+    hex(lo >>> 48, 4);
+    buf[len++] = '-';
+    hex(lo, 12);
+    buf[len++] = '"';
+  }
+
+  private void hex(long v, int digits) {
+    for (int i = digits - 1; i >= 0; i--) {
+      buf[len + i] = HEX[(int) (v & 15)];
+      v >>>= 4;
+    }
+    len += digits;
+  }
+
+  /** A long in decimal: what Long.toString gives, without the String. */
+  void number(long v) {
+    if (v < 0) {
+      if (v == Long.MIN_VALUE) {
+        raw(Long.toString(v));
+        return;
+      }
+      raw('-');
+      v = -v;
+    }
+    room(20);
+    int digits = 1;
+    for (long t = v; t >= 10; t /= 10) digits++;
+    for (int i = len + digits - 1; i >= len; i--) {
+      buf[i] = (byte) ('0' + (v % 10));
+      v /= 10;
+    }
+    len += digits;
+  }
+
+  /**
+   * The characters of a JSON string (no quotes). The caller made room for their worst case without
+   * escapes and {@code tail} bytes after them; an escape makes room for itself, the rest and the tail.
+   */
+  private void chars(String s, int tail) {
+    int n = s.length();
     for (int i = 0; i < n; i++) {
       char c = s.charAt(i);
       if (c < 0x80) {
@@ -133,7 +235,7 @@ final class Utf8Json {
           buf[len++] = (byte) c;
           continue;
         }
-        room(6 + 3 * (n - i)); // an escape takes up to 6 bytes: keep the rest's worst case reserved
+        room(6 + 3 * (n - i) + tail); // an escape takes up to 6 bytes: keep the rest's worst case reserved
         switch (c) {
           case '"' -> esc('"');
           case '\\' -> esc('\\');
@@ -153,11 +255,11 @@ final class Utf8Json {
           buf[len++] = (byte) (0x80 | ((cp >> 6) & 0x3f));
           buf[len++] = (byte) (0x80 | (cp & 0x3f));
         } else {
-          room(6 + 3 * (n - i));
+          room(6 + 3 * (n - i) + tail);
           unicode(c);
         }
       } else if (c == 0x2028 || c == 0x2029) {
-        room(6 + 3 * (n - i));
+        room(6 + 3 * (n - i) + tail);
         unicode(c);
       } else {
         buf[len++] = (byte) (0xe0 | (c >> 12));
@@ -165,7 +267,6 @@ final class Utf8Json {
         buf[len++] = (byte) (0x80 | (c & 0x3f));
       }
     }
-    buf[len++] = '"'; // reserved with the first room() call
   }
 
   private void esc(char c) {
