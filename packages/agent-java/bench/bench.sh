@@ -13,16 +13,16 @@
 # per event shows whole. On a 2-core machine the CPU per request is the steadier figure (requests/s also
 # moves with whatever else runs).
 #
-# Usage: packages/agent-java/bench/bench.sh [seconds per round, default 5] [rounds, default 6]
+# Usage: packages/agent-java/bench/bench.sh [seconds per round, default 4] [rounds, default 6]
 #   BENCH_MICRO="GET POST" (the secondary kinds; add PAGE for a 200-row page, "" for none),
-#   BENCH_MICRO_SECONDS=3, BENCH_MICRO_ROUNDS=3, BENCH_WARMUP_MAX=10,
+#   BENCH_MICRO_SECONDS=2, BENCH_MICRO_ROUNDS=3, BENCH_WARMUP_MAX=8,
 #   BENCH_AGENT_MODE=skip-all (the agent started with skip(r -> true): its filter passes every request on),
 #   BENCH_AGENT_JAR=path/to/another/risk-hub-agent.jar (the agent JVM runs that build: before/after comparisons).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs=${1:-5}; rounds=${2:-6}
-micro=${BENCH_MICRO-GET POST}; micro_secs=${BENCH_MICRO_SECONDS:-3}; micro_rounds=${BENCH_MICRO_ROUNDS:-3}
-warmup_max=${BENCH_WARMUP_MAX:-10}
+secs=${1:-4}; rounds=${2:-6}
+micro=${BENCH_MICRO-GET POST}; micro_secs=${BENCH_MICRO_SECONDS:-2}; micro_rounds=${BENCH_MICRO_ROUNDS:-3}
+warmup_max=${BENCH_WARMUP_MAX:-8}
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 1; }
 
 mvn -B -q package -DskipTests
@@ -56,18 +56,13 @@ micro_headers=(-H "X-User: u-1001" -H "Cookie: sid=8f14e45fceea167a5a36dedd4bea2
   -H "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
   -H "Accept: text/html,application/xhtml+xml" -H "Accept-Language: en-GB,en;q=0.9")
 
-# CPU ticks of a JVM: all its threads, the agent's own (sender, decisions poller), the JIT compilers'.
+# CPU ticks of a JVM: the process (all its threads, exited ones too), the agent's own (sender, decisions poller), the JIT compilers'
+# (one awk over /proc/PID/task/*/stat; a thread's name is between the first '(' and the last ')').
 ticks() {
-  local pid=$1 all agent=0 jit=0 t c v
-  all=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-  for t in /proc/"$pid"/task/*; do
-    c=$(cat "$t/comm" 2>/dev/null) || continue
-    case "$c" in
-      risk-hub*) v=$(awk '{print $14 + $15}' "$t/stat" 2>/dev/null) && agent=$((agent + v)) ;;
-      C1\ Compiler*|C2\ Compiler*) v=$(awk '{print $14 + $15}' "$t/stat" 2>/dev/null) && jit=$((jit + v)) ;;
-    esac
-  done
-  echo "$all $agent $jit"
+  echo "$(awk '{print $14 + $15}' "/proc/$1/stat") $(awk '{ l = $0; o = index(l, "("); c = l; p = 0; while ((i = index(c, ")")) > 0) { p += i; c = substr(c, i + 1) }
+         name = substr(l, o + 1, p - o - 1); split(substr(l, p + 2), f, " "); t = f[12] + f[13]
+         if (name ~ /^risk-hub/) agent += t; else if (name ~ /^C[12] Compiler/) jit += t }
+       END { print agent + 0, jit + 0 }' /proc/"$1"/task/*/stat 2>/dev/null)"
 }
 hz=$(getconf CLK_TCK)
 results=target/bench-results.txt; : > "$results"

@@ -211,8 +211,8 @@ final class RequestReader {
         out.raw("{}");
         return;
       }
-      String[] names = new String[FEW];
-      String[] values = new String[FEW];
+      String[] names = out.strings(0, FEW); // the writer's own arrays: nothing allocated per event
+      String[] values = out.strings(1, FEW);
       int count = 0;
       int len = q.length();
       for (int start = 0; start <= len; ) {
@@ -265,8 +265,8 @@ final class RequestReader {
         out.raw("{}");
         return;
       }
-      String[] names = new String[FEW];
-      String[] values = new String[FEW];
+      String[] names = out.strings(0, FEW); // the writer's own arrays: nothing allocated per event
+      String[] values = out.strings(1, FEW);
       int count = 0;
       int len = h.length();
       for (int start = 0; start < len; ) {

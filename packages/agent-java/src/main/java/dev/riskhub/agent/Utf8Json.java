@@ -149,11 +149,12 @@ final class Utf8Json {
    */
   boolean lowerAsciiString(String s) {
     int n = s.length();
-    for (int i = 0; i < n; i++) if (s.charAt(i) >= 0x80) return false;
+    char[] cs = charsOf(s, n);
+    for (int i = 0; i < n; i++) if (cs[i] >= 0x80) return false;
     room(n * 6 + 2);
     buf[len++] = '"';
     for (int i = 0; i < n; i++) {
-      char c = s.charAt(i);
+      char c = cs[i];
       if (c >= 'A' && c <= 'Z') {
         buf[len++] = (byte) (c + 32);
       } else if (c >= 0x20 && c != '"' && c != '\\') {
@@ -222,14 +223,53 @@ final class Utf8Json {
     len += digits;
   }
 
+  private final String[][] strings = new String[2][];
+
+  /**
+   * Scratch array {@code which} (0 or 1) of at least {@code n} strings, for a caller writing on this
+   * writer's thread (it is reused by the next caller: hold nothing in it).
+   */
+  String[] strings(int which, int n) {
+    String[] a = strings[which];
+    if (a == null || a.length < n) strings[which] = a = new String[n];
+    return a;
+  }
+
+  /** The characters of the string being written (String.getChars: one bulk copy, then plain array reads). */
+  private char[] scratch = new char[256];
+
+  private char[] charsOf(String s, int n) {
+    char[] cs = scratch;
+    if (cs.length < n) {
+      cs = new char[Math.max(n, cs.length * 2)];
+      if (n <= 64 * 1024) scratch = cs; // kept for the next strings; a larger one is not kept
+    }
+    s.getChars(0, n, cs, 0);
+    return cs;
+  }
+
   /**
    * The characters of a JSON string (no quotes). The caller made room for their worst case without
    * escapes and {@code tail} bytes after them; an escape makes room for itself, the rest and the tail.
    */
   private void chars(String s, int tail) {
     int n = s.length();
-    for (int i = 0; i < n; i++) {
-      char c = s.charAt(i);
+    char[] cs = charsOf(s, n);
+    byte[] buf = this.buf;
+    int len = this.len;
+    int i = 0;
+    for (; i < n; i++) { // the common run: printable ASCII without quote or backslash, in local variables
+      char c = cs[i];
+      if (c >= 0x80 || c < 0x20 || c == '"' || c == '\\') break;
+      buf[len++] = (byte) c;
+    }
+    this.len = len;
+    if (i < n) charsFrom(cs, i, n, tail);
+  }
+
+  private void charsFrom(char[] cs, int from, int n, int tail) {
+    for (int i = from; i < n; i++) {
+      char c = cs[i];
       if (c < 0x80) {
         if (c >= 0x20 && c != '"' && c != '\\') {
           buf[len++] = (byte) c;
@@ -248,8 +288,8 @@ final class Utf8Json {
         buf[len++] = (byte) (0xc0 | (c >> 6));
         buf[len++] = (byte) (0x80 | (c & 0x3f));
       } else if (Character.isSurrogate(c)) {
-        if (Character.isHighSurrogate(c) && i + 1 < n && Character.isLowSurrogate(s.charAt(i + 1))) {
-          int cp = Character.toCodePoint(c, s.charAt(++i));
+        if (Character.isHighSurrogate(c) && i + 1 < n && Character.isLowSurrogate(cs[i + 1])) {
+          int cp = Character.toCodePoint(c, cs[++i]);
           buf[len++] = (byte) (0xf0 | (cp >> 18));
           buf[len++] = (byte) (0x80 | ((cp >> 12) & 0x3f));
           buf[len++] = (byte) (0x80 | ((cp >> 6) & 0x3f));
