@@ -56,18 +56,19 @@ micro_headers=(-H "X-User: u-1001" -H "Cookie: sid=8f14e45fceea167a5a36dedd4bea2
   -H "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
   -H "Accept: text/html,application/xhtml+xml" -H "Accept-Language: en-GB,en;q=0.9")
 
-# CPU ticks of a JVM: the process (all its threads, exited ones too), the agent's own (sender, decisions poller), the JIT compilers'
+# CPU ticks of a JVM: the process (all its threads, exited ones too), the agent's own (sender, decisions poller), the JIT
+# compilers', the GC's (and the VM thread's)
 # (one awk over /proc/PID/task/*/stat; a thread's name is between the first '(' and the last ')').
 ticks() {
   echo "$(awk '{print $14 + $15}' "/proc/$1/stat") $(awk '{ l = $0; o = index(l, "("); c = l; p = 0; while ((i = index(c, ")")) > 0) { p += i; c = substr(c, i + 1) }
          name = substr(l, o + 1, p - o - 1); split(substr(l, p + 2), f, " "); t = f[12] + f[13]
-         if (name ~ /^risk-hub/) agent += t; else if (name ~ /^C[12] Compiler/) jit += t }
-       END { print agent + 0, jit + 0 }' /proc/"$1"/task/*/stat 2>/dev/null)"
+         if (name ~ /^risk-hub/) agent += t; else if (name ~ /^C[12] Compiler/) jit += t; else if (name ~ /^(GC Thread|VM Thread)/) gc += t }
+       END { print agent + 0, jit + 0, gc + 0 }' /proc/"$1"/task/*/stat 2>/dev/null)"
 }
 hz=$(getconf CLK_TCK)
 results=target/bench-results.txt; : > "$results"
 
-# one VARIANT KIND SECONDS: prints "variant kind req/s cpu_us agent_us jit_us" (µs per request)
+# one VARIANT KIND SECONDS: prints "variant kind req/s cpu_us agent_us jit_us gc_us" (µs per request)
 one() {
   local v=$1 kind=$2 s=$3 pid port url out n rps t0 t1
   if [ "$v" = plain ]; then pid=$plain; port=$plain_port; else pid=$agent; port=$agent_port; fi
@@ -82,8 +83,8 @@ one() {
   read -r -a t1 <<< "$(ticks "$pid")"
   n=$(echo "$out" | awk '/requests in/ {print $1}')
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-  awk -v v="$v" -v k="$kind" -v rps="$rps" -v n="$n" -v hz="$hz" -v a=$((t1[0] - t0[0])) -v g=$((t1[1] - t0[1])) -v j=$((t1[2] - t0[2])) \
-    'BEGIN { f = 1e6 / hz / n; printf "%s %s %.0f %.1f %.1f %.1f\n", v, k, rps, a * f, g * f, j * f }'
+  awk -v v="$v" -v k="$kind" -v rps="$rps" -v n="$n" -v hz="$hz" -v a=$((t1[0] - t0[0])) -v g=$((t1[1] - t0[1])) -v j=$((t1[2] - t0[2])) -v c=$((t1[3] - t0[3])) \
+    'BEGIN { f = 1e6 / hz / n; printf "%s %s %.0f %.1f %.1f %.1f %.1f\n", v, k, rps, a * f, g * f, j * f, c * f }'
 }
 
 echo "agent: ${BENCH_AGENT_JAR:-target/risk-hub-agent-0.1.0.jar}; load: $(uptime | sed 's/.*load average: //')"
@@ -118,10 +119,11 @@ for kind in SHOP $micro; do
   read -r pr prl prh <<< "$(stat plain "$kind" 3)"; read -r ar arl arh <<< "$(stat agent "$kind" 3)"
   read -r pc pcl pch <<< "$(stat plain "$kind" 4)"; read -r ac acl ach <<< "$(stat agent "$kind" 4)"
   read -r at _ _ <<< "$(stat agent "$kind" 5)"; read -r pj _ _ <<< "$(stat plain "$kind" 6)"; read -r aj _ _ <<< "$(stat agent "$kind" 6)"
+  read -r pg _ _ <<< "$(stat plain "$kind" 7)"; read -r ag _ _ <<< "$(stat agent "$kind" 7)"
   awk -v k="$kind" -v pr="$pr" -v prl="$prl" -v prh="$prh" -v ar="$ar" -v arl="$arl" -v arh="$arh" \
-      -v pc="$pc" -v pcl="$pcl" -v pch="$pch" -v ac="$ac" -v acl="$acl" -v ach="$ach" -v at="$at" -v pj="$pj" -v aj="$aj" 'BEGIN {
-    printf "%-4s without: %6.0f req/s (%.0f-%.0f) %6.1f us CPU/request (%.1f-%.1f) | with: %6.0f req/s (%.0f-%.0f) %6.1f us (%.1f-%.1f; agent threads %.1f) | req/s %+.1f%%, CPU/request %+.1f%% (%+.1f us) | JIT %.1f / %.1f us\n",
-      k, pr, prl, prh, pc, pcl, pch, ar, arl, arh, ac, acl, ach, at, (ar / pr - 1) * 100, (ac / pc - 1) * 100, ac - pc, pj, aj }'
+      -v pc="$pc" -v pcl="$pcl" -v pch="$pch" -v ac="$ac" -v acl="$acl" -v ach="$ach" -v at="$at" -v pj="$pj" -v aj="$aj" -v pg="$pg" -v ag="$ag" 'BEGIN {
+    printf "%-4s without: %6.0f req/s (%.0f-%.0f) %6.1f us CPU/request (%.1f-%.1f) | with: %6.0f req/s (%.0f-%.0f) %6.1f us (%.1f-%.1f; agent threads %.1f) | req/s %+.1f%%, CPU/request %+.1f%% (%+.1f us) | JIT %.1f / %.1f, GC %.1f / %.1f us\n",
+      k, pr, prl, prh, pc, pcl, pch, ar, arl, arh, ac, acl, ach, at, (ar / pr - 1) * 100, (ac / pc - 1) * 100, ac - pc, pj, aj, pg, ag }'
 done
 kill "$agent"; wait "$agent" 2>/dev/null || true
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true

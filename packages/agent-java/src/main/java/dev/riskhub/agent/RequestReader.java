@@ -179,26 +179,24 @@ final class RequestReader {
         out.value(headerMap());
         return;
       }
-      for (int i = 0; i < n; i += 2) {
-        String name = headers.get(i);
-        for (int k = 0; k < name.length(); k++) {
-          if (name.charAt(k) >= 0x80) { // lower-casing beyond ASCII: as the maps do it
-            out.value(headerMap());
-            return;
-          }
-        }
-        for (int j = 0; j < i; j += 2) {
-          String other = headers.get(j);
-          if (other.length() == name.length() && other.equalsIgnoreCase(name)) { // merged by the maps
-            out.value(headerMap());
-            return;
-          }
-        }
-      }
+      int start = out.len;
+      int[] names = out.ints(2 * FEW); // where each name's bytes are in the buffer
       out.raw('{');
-      for (int i = 0; i < n; i += 2) {
+      for (int i = 0, k = 0; i < n; i += 2, k++) {
         if (i > 0) out.raw(',');
-        out.lowerAsciiString(headers.get(i));
+        int from = out.len;
+        // lower-cased as it is written; beyond ASCII, or a name met before in another case (the maps merge
+        // them): written again through the maps
+        boolean ascii = out.lowerAsciiString(headers.get(i));
+        int to = out.len;
+        for (int j = 0; j < k && ascii; j++) ascii = !out.same(names[2 * j], names[2 * j + 1], from, to);
+        if (!ascii) {
+          out.len = start;
+          out.value(headerMap());
+          return;
+        }
+        names[2 * k] = from;
+        names[2 * k + 1] = to;
         out.raw(':');
         out.string(bound(headers.get(i + 1)));
       }

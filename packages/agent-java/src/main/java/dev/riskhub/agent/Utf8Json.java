@@ -146,19 +146,23 @@ final class Utf8Json {
   /**
    * A JSON string of {@code s.toLowerCase(Locale.ROOT)} for a name of ASCII characters (header names),
    * lower-cased as it is written. False (nothing written) when {@code s} has a character beyond ASCII.
+   * Two ASCII names equal but for case are written as the same bytes (the escapes are one-to-one).
    */
   boolean lowerAsciiString(String s) {
     int n = s.length();
     char[] cs = charsOf(s, n);
-    for (int i = 0; i < n; i++) if (cs[i] >= 0x80) return false;
+    int mark = len;
     room(n * 6 + 2);
     buf[len++] = '"';
     for (int i = 0; i < n; i++) {
       char c = cs[i];
       if (c >= 'A' && c <= 'Z') {
         buf[len++] = (byte) (c + 32);
-      } else if (c >= 0x20 && c != '"' && c != '\\') {
+      } else if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
         buf[len++] = (byte) c;
+      } else if (c >= 0x80) {
+        len = mark;
+        return false;
       } else {
         switch (c) {
           case '"' -> esc('"');
@@ -172,6 +176,19 @@ final class Utf8Json {
     }
     buf[len++] = '"';
     return true;
+  }
+
+  /** Whether the bytes written at [a, aEnd) and [b, bEnd) are the same. */
+  boolean same(int a, int aEnd, int b, int bEnd) {
+    return Arrays.equals(buf, a, aEnd, buf, b, bEnd);
+  }
+
+  private int[] ints = new int[0];
+
+  /** A scratch array of at least {@code n} ints for a caller on this writer's thread (reused). */
+  int[] ints(int n) {
+    if (ints.length < n) ints = new int[n];
+    return ints;
   }
 
   /**
