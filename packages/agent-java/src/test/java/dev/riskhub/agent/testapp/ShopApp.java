@@ -155,6 +155,24 @@ public final class ShopApp {
     start(port, agent);
     System.out.println("shop on http://127.0.0.1:" + port + (agent != null ? " with the agent" : " without the agent"));
     RiskHubAgent a = agent;
+    if (a != null && System.getenv("SHOP_WATCH_QUEUE") != null) { // prints the queue when it passes half its bound
+      Thread w = new Thread(() -> {
+        long seen = 0;
+        while (true) {
+          try {
+            Thread.sleep(50);
+          } catch (InterruptedException e) {
+            return;
+          }
+          Map<String, Object> st = a.stats();
+          long dropped = (long) st.get("droppedQueueFull");
+          if ((int) st.get("queued") > 5000 || dropped != seen) System.out.println(System.currentTimeMillis() + " queue " + st.get("queued") + " inFlight " + st.get("inFlight") + " droppedQueueFull " + dropped);
+          seen = dropped;
+        }
+      }, "shop-watch");
+      w.setDaemon(true);
+      w.start();
+    }
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       if (a != null) System.out.println("agent " + a.stats());
     }));
