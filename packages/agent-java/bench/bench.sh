@@ -13,15 +13,15 @@
 # per event shows whole. On a 2-core machine the CPU per request is the steadier figure (requests/s also
 # moves with whatever else runs).
 #
-# Usage: packages/agent-java/bench/bench.sh [seconds per round, default 4] [rounds, default 6]
+# Usage: packages/agent-java/bench/bench.sh [seconds per round, default 4] [rounds, default 5]
 #   BENCH_MICRO="GET POST" (the secondary kinds; add PAGE for a 200-row page, "" for none),
-#   BENCH_MICRO_SECONDS=2, BENCH_MICRO_ROUNDS=3, BENCH_WARMUP_MAX=8,
+#   BENCH_MICRO_SECONDS=2, BENCH_MICRO_ROUNDS=2, BENCH_WARMUP_MAX=8,
 #   BENCH_AGENT_MODE=skip-all (the agent started with skip(r -> true): its filter passes every request on),
 #   BENCH_AGENT_JAR=path/to/another/risk-hub-agent.jar (the agent JVM runs that build: before/after comparisons).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs=${1:-4}; rounds=${2:-6}
-micro=${BENCH_MICRO-GET POST}; micro_secs=${BENCH_MICRO_SECONDS:-2}; micro_rounds=${BENCH_MICRO_ROUNDS:-3}
+secs=${1:-4}; rounds=${2:-5}
+micro=${BENCH_MICRO-GET POST}; micro_secs=${BENCH_MICRO_SECONDS:-2}; micro_rounds=${BENCH_MICRO_ROUNDS:-2}
 warmup_max=${BENCH_WARMUP_MAX:-8}
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 1; }
 
