@@ -15,7 +15,7 @@ import java.nio.charset.StandardCharsets;
  */
 final class CapturingRequest extends HttpServletRequestWrapper {
   private final int limit;
-  private final ByteArrayOutputStream copy = new ByteArrayOutputStream(0); // grows only if a body is read
+  private ByteArrayOutputStream copy; // made with the stream: only if a body is read
   private TeeStream stream;
   private BufferedReader reader;
   private TeeReader teeReader;
@@ -28,7 +28,11 @@ final class CapturingRequest extends HttpServletRequestWrapper {
 
   @Override
   public ServletInputStream getInputStream() throws IOException {
-    if (stream == null) stream = new TeeStream(super.getInputStream());
+    if (stream == null) {
+      ServletInputStream in = super.getInputStream();
+      copy = new ByteArrayOutputStream(0);
+      stream = new TeeStream(in);
+    }
     return stream;
   }
 
@@ -56,8 +60,8 @@ final class CapturingRequest extends HttpServletRequestWrapper {
    */
   String body() throws IOException {
     if (teeReader != null) return teeReader.rest();
+    ServletInputStream in = getInputStream();
     if (!eof && copy.size() <= limit) {
-      ServletInputStream in = getInputStream();
       byte[] buf = new byte[Math.min(8192, limit + 1)];
       while (copy.size() <= limit) {
         int n = in.read(buf, 0, Math.min(buf.length, limit + 1 - copy.size()));

@@ -1,22 +1,30 @@
 package dev.riskhub.agent;
 
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
+import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * The bounded in-memory queue between request threads and the sender: when full, the OLDEST event is
- * dropped and counted, so a relay outage costs memory for at most {@code max} events and never blocks a
- * request thread (offer() only takes a short lock).
+ * dropped and counted, so a relay outage costs memory for at most {@code max} events, and a request
+ * thread never blocks: offer() is lock-free (a contended lock made request threads wait for a lock holder
+ * descheduled on a busy machine, tens of ms at times). An event is a map of the protocol's fields or a
+ * {@link RequestReader.Captured} request event. One thread takes (the sender).
  */
 final class EventQueue {
-  private final ArrayDeque<Map<String, Object>> events = new ArrayDeque<>();
+  private final ConcurrentLinkedDeque<Object> events = new ConcurrentLinkedDeque<>();
+  /** Events in the deque (each add counted before, each removal after: never below the true count). */
+  private final AtomicInteger size = new AtomicInteger();
   private final int max;
   private final int batch;
   final AtomicLong droppedQueueFull = new AtomicLong();
+  /** The sender while it waits in take(), for the offer that has something for it to unpark it. */
+  private final AtomicReference<Thread> waiting = new AtomicReference<>();
 
   /** {@code batch}: the sender's batch size; a full batch wakes it before its linger time is over. */
   EventQueue(int max, int batch) {
@@ -24,58 +32,87 @@ final class EventQueue {
     this.batch = batch;
   }
 
-  synchronized void offer(Map<String, Object> event) {
-    if (events.size() >= max) {
-      events.pollFirst();
+  void offer(Object event) {
+    events.addLast(event);
+    int s = size.incrementAndGet();
+    if (s > max) dropOldest();
+    // the sender waits for a first event, then for a full batch: wake it when either is there
+    if (waiting.get() != null && (s == 1 || s >= batch)) wake();
+  }
+
+  private void dropOldest() {
+    if (events.pollFirst() != null) {
+      size.decrementAndGet();
       droppedQueueFull.incrementAndGet();
     }
-    events.addLast(event);
-    int size = events.size();
-    if (size == 1 || size == batch) notifyAll(); // the sender waits for a first event, then for a full batch
   }
 
   /** Puts a batch that could not be sent back in front, in order; the oldest go first if it overflows. */
-  synchronized void requeue(List<Map<String, Object>> batch) {
-    for (int i = batch.size() - 1; i >= 0; i--) events.addFirst(batch.get(i));
-    while (events.size() > max) {
-      events.pollFirst();
-      droppedQueueFull.incrementAndGet();
+  void requeue(List<Object> batch) {
+    for (int i = batch.size() - 1; i >= 0; i--) {
+      events.addFirst(batch.get(i));
+      size.incrementAndGet();
     }
+    while (size.get() > max) dropOldest();
   }
 
   /**
    * Up to {@code n} events: waits up to {@code waitMs} for the first one, then up to {@code lingerMs} for
-   * a fuller batch. Empty when nothing came.
+   * a fuller batch. Empty when nothing came. The sender's only.
    */
-  synchronized List<Map<String, Object>> take(int n, long waitMs, long lingerMs) throws InterruptedException {
+  List<Object> take(int n, long waitMs, long lingerMs) throws InterruptedException {
     long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(waitMs);
-    while (events.isEmpty()) {
-      long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
-      if (left <= 0) return List.of();
-      wait(left);
+    while (size.get() < 1) {
+      if (!park(deadline, 1)) return List.of();
     }
     long lingerEnd = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(lingerMs);
-    while (events.size() < n) {
-      long left = TimeUnit.NANOSECONDS.toMillis(lingerEnd - System.nanoTime());
-      if (left <= 0) break;
-      wait(left);
+    while (size.get() < n) {
+      if (!park(lingerEnd, n)) break;
     }
-    List<Map<String, Object>> out = new ArrayList<>(Math.min(n, events.size()));
-    while (out.size() < n && !events.isEmpty()) out.add(events.pollFirst());
+    List<Object> out = new ArrayList<>(Math.min(n, Math.max(1, size.get())));
+    while (out.size() < n) {
+      Object e = events.pollFirst();
+      if (e == null) break;
+      size.decrementAndGet();
+      out.add(e);
+    }
     return out;
   }
 
-  synchronized int size() {
-    return events.size();
+  /**
+   * Parks the sender until woken or {@code deadline}, unless {@code atLeast} events are there once it
+   * has said it waits (an offer adds, then looks for a waiter; the sender says it waits, then looks at
+   * the size: one of the two sees the other, so no wake-up is lost). False when the deadline passed.
+   */
+  private boolean park(long deadline, int atLeast) throws InterruptedException {
+    long left = deadline - System.nanoTime();
+    if (left <= 0) return false;
+    waiting.set(Thread.currentThread());
+    try {
+      if (size.get() < atLeast) LockSupport.parkNanos(this, left);
+    } finally {
+      waiting.set(null);
+    }
+    if (Thread.interrupted()) throw new InterruptedException();
+    return true;
   }
 
-  synchronized List<Map<String, Object>> drainAll() {
-    List<Map<String, Object>> out = new ArrayList<>(events);
-    events.clear();
+  int size() {
+    return Math.max(0, size.get());
+  }
+
+  List<Object> drainAll() {
+    List<Object> out = new ArrayList<>();
+    Object e;
+    while ((e = events.pollFirst()) != null) {
+      size.decrementAndGet();
+      out.add(e);
+    }
     return out;
   }
 
-  synchronized void wake() {
-    notifyAll();
+  void wake() {
+    Thread t = waiting.get();
+    if (t != null) LockSupport.unpark(t);
   }
 }

@@ -57,18 +57,19 @@ final class RequestReader {
   /**
    * What the request thread keeps of a request for its event: the container's strings (references;
    * the request object is recycled after the response, its strings are not), nothing parsed. The
-   * sender thread builds the event's request from it ({@link #build}).
+   * sender thread writes the event's request from it ({@link Captured#write}).
    */
   static Captured capture(HttpServletRequest r, Object body) {
     Captured c = new Captured();
     c.method = r.getMethod();
-    c.uri = uri(r);
-    c.remoteAddr = r.getRemoteAddr();
+    String path = r.getRequestURI();
+    c.path = path == null ? "/" : path;
     c.queryString = r.getQueryString();
+    c.remoteAddr = r.getRemoteAddr();
     c.body = body;
     c.pathParams = r.getAttribute(RiskHubAgent.PATH_PARAMS_ATTRIBUTE);
     Enumeration<String> names = r.getHeaderNames();
-    List<String> pairs = new ArrayList<>(32);
+    List<String> pairs = new ArrayList<>(24);
     while (names != null && names.hasMoreElements()) {
       String name = names.nextElement();
       if (name.equalsIgnoreCase("cookie")) {
@@ -82,12 +83,22 @@ final class RequestReader {
     return c;
   }
 
-  /** A request as its thread left it; {@link #build} makes the relay's request object (sender thread). */
+  /**
+   * A request event as its thread left it (queued as it is): when it happened, its user, and the
+   * request's pieces. The sender thread writes the relay's request object from it, straight into the
+   * POST's bytes ({@link #write}); {@link #build} makes the same object as maps.
+   */
   static final class Captured {
+    long at;
+    /** the event id's bits, drawn by the sender when it first writes the event (EventIds) */
+    long idHi, idLo;
+    boolean hasId;
+    RiskHubUser user;
     String method;
-    String uri;
-    String remoteAddr;
+    String path;
+    /** the raw query string, or null */
     String queryString;
+    String remoteAddr;
     String cookieHeader;
     /** name, value, name, value… in the container's order, without cookie and authorization */
     List<String> headers;
@@ -95,22 +106,208 @@ final class RequestReader {
     /** the parsed body, a {@link JsonText} to parse, or null */
     Object body;
 
+    String uri() {
+      return queryString == null ? path : path + "?" + queryString;
+    }
+
     Map<String, Object> build() {
       Map<String, Object> m = new LinkedHashMap<>();
       m.put("method", Identity.truncateUtf8(String.valueOf(method), 16));
-      m.put("uri", Identity.truncateUtf8(uri, 2048));
+      m.put("uri", Identity.truncateUtf8(uri(), 2048));
       m.put("ip", ip(remoteAddr));
-      Map<String, Object> h = new LinkedHashMap<>();
-      for (int i = 0; i < headers.size(); i += 2) {
-        if (h.size() >= MAX_ENTRIES) continue;
-        h.merge(headers.get(i).toLowerCase(Locale.ROOT), bound(headers.get(i + 1)), (a, b) -> a + ", " + b);
-      }
-      m.put("headers", h);
+      m.put("headers", headerMap());
       m.put("query", parseQuery(queryString));
       m.put("body", body instanceof JsonText t ? t.parse() : body);
       m.put("path_params", pathParams instanceof Map<?, ?> p ? p : new LinkedHashMap<>());
       m.put("cookies", parseCookies(cookieHeader));
       return m;
+    }
+
+    /** {method, uri, ip}: what is sure when the request cannot be read. */
+    Map<String, Object> summary() {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("method", Identity.truncateUtf8(String.valueOf(method), 16));
+      m.put("uri", Identity.truncateUtf8(String.valueOf(uri()), 2048));
+      m.put("ip", ip(remoteAddr));
+      return m;
+    }
+
+    private Map<String, Object> headerMap() {
+      Map<String, Object> h = new LinkedHashMap<>();
+      for (int i = 0; i < headers.size(); i += 2) {
+        if (h.size() >= MAX_ENTRIES) continue;
+        h.merge(headers.get(i).toLowerCase(Locale.ROOT), bound(headers.get(i + 1)), (a, b) -> a + ", " + b);
+      }
+      return h;
+    }
+
+    /**
+     * The relay's request object written as JSON into {@code out}: the same bytes as
+     * {@code out.value(build())}, without the maps, lists and copies (the common shapes are written as
+     * they are read; a shape they do not cover, such as a header name repeated in another case or more
+     * than {@link #FEW} query parameters or cookies, goes through the maps).
+     */
+    void write(Utf8Json out) {
+      out.raw("{\"method\":");
+      out.string(Identity.truncateUtf8(String.valueOf(method), 16));
+      out.raw(",\"uri\":");
+      if (queryString == null) out.string(Identity.truncateUtf8(path, 2048));
+      else if ((long) (path.length() + 1 + queryString.length()) * 3 <= 2048) out.string(path, '?', queryString);
+      else out.string(Identity.truncateUtf8(uri(), 2048));
+      out.raw(",\"ip\":");
+      out.value(ip(remoteAddr));
+      out.raw(",\"headers\":");
+      writeHeaders(out);
+      out.raw(",\"query\":");
+      writeQuery(out);
+      out.raw(",\"body\":");
+      out.value(body instanceof JsonText t ? t.parse() : body);
+      out.raw(",\"path_params\":");
+      if (pathParams instanceof Map<?, ?> p) out.value(p);
+      else out.raw("{}");
+      out.raw(",\"cookies\":");
+      writeCookies(out);
+      out.raw('}');
+    }
+
+    /** Most headers, query parameters or cookies written directly (duplicates are looked for pairwise). */
+    static final int FEW = 32;
+
+    private void writeHeaders(Utf8Json out) {
+      int n = headers.size();
+      if (n > 2 * FEW) {
+        out.value(headerMap());
+        return;
+      }
+      int start = out.len;
+      int[] names = out.ints(2 * FEW); // where each name's bytes are in the buffer
+      out.raw('{');
+      for (int i = 0, k = 0; i < n; i += 2, k++) {
+        if (i > 0) out.raw(',');
+        int from = out.len;
+        // lower-cased as it is written; beyond ASCII, or a name met before in another case (the maps merge
+        // them): written again through the maps
+        boolean ascii = out.lowerAsciiString(headers.get(i));
+        int to = out.len;
+        for (int j = 0; j < k && ascii; j++) ascii = !out.same(names[2 * j], names[2 * j + 1], from, to);
+        if (!ascii) {
+          out.len = start;
+          out.value(headerMap());
+          return;
+        }
+        names[2 * k] = from;
+        names[2 * k + 1] = to;
+        out.raw(':');
+        out.string(bound(headers.get(i + 1)));
+      }
+      out.raw('}');
+    }
+
+    private void writeQuery(Utf8Json out) {
+      String q = queryString;
+      if (q == null || q.isEmpty()) {
+        out.raw("{}");
+        return;
+      }
+      String[] names = out.strings(0, FEW); // the writer's own arrays: nothing allocated per event
+      String[] values = out.strings(1, FEW);
+      int count = 0;
+      int len = q.length();
+      for (int start = 0; start <= len; ) {
+        int end = q.indexOf('&', start);
+        if (end < 0) end = len;
+        if (end > start) {
+          if (count == FEW) {
+            out.value(parseQuery(q));
+            return;
+          }
+          int eq = q.indexOf('=', start);
+          if (eq < 0 || eq >= end) {
+            names[count] = bound(decode(q.substring(start, end), true));
+            values[count] = "";
+          } else {
+            names[count] = bound(decode(q.substring(start, eq), true));
+            values[count] = bound(decode(q.substring(eq + 1, end), true));
+          }
+          count++;
+        }
+        start = end + 1;
+      }
+      // name → [values…] in the order names first appear (a LinkedHashMap of lists)
+      out.raw('{');
+      boolean firstName = true;
+      for (int i = 0; i < count; i++) {
+        String name = names[i];
+        boolean seen = false;
+        for (int j = 0; j < i && !seen; j++) seen = names[j].equals(name);
+        if (seen) continue;
+        if (!firstName) out.raw(',');
+        firstName = false;
+        out.string(name);
+        out.raw(":[");
+        out.string(values[i]);
+        for (int k = i + 1; k < count; k++) {
+          if (names[k].equals(name)) {
+            out.raw(',');
+            out.string(values[k]);
+          }
+        }
+        out.raw(']');
+      }
+      out.raw('}');
+    }
+
+    private void writeCookies(Utf8Json out) {
+      String h = cookieHeader;
+      if (h == null || h.isEmpty()) {
+        out.raw("{}");
+        return;
+      }
+      String[] names = out.strings(0, FEW); // the writer's own arrays: nothing allocated per event
+      String[] values = out.strings(1, FEW);
+      int count = 0;
+      int len = h.length();
+      for (int start = 0; start < len; ) {
+        int end = h.indexOf(';', start);
+        if (end < 0) end = len;
+        int eq = h.indexOf('=', start);
+        if (eq >= 0 && eq < end) {
+          // trim() of name and value: characters up to U+0020 at either end
+          int ns = start, ne = eq, vs = eq + 1, ve = end;
+          while (ns < ne && h.charAt(ns) <= ' ') ns++;
+          while (ne > ns && h.charAt(ne - 1) <= ' ') ne--;
+          while (vs < ve && h.charAt(vs) <= ' ') vs++;
+          while (ve > vs && h.charAt(ve - 1) <= ' ') ve--;
+          if (ne > ns) {
+            if (ve - vs >= 2 && h.charAt(vs) == '"' && h.charAt(ve - 1) == '"') {
+              vs++;
+              ve--;
+            }
+            String name = bound(h.substring(ns, ne));
+            boolean seen = false;
+            for (int j = 0; j < count && !seen; j++) seen = names[j].equals(name);
+            if (!seen) { // the first of a repeated name
+              if (count == FEW) {
+                out.value(parseCookies(h));
+                return;
+              }
+              String value = h.substring(vs, ve);
+              names[count] = name;
+              values[count] = bound(value.indexOf('%') >= 0 ? decode(value, false) : value);
+              count++;
+            }
+          }
+        }
+        start = end + 1;
+      }
+      out.raw('{');
+      for (int i = 0; i < count; i++) {
+        if (i > 0) out.raw(',');
+        out.string(names[i]);
+        out.raw(':');
+        out.string(values[i]);
+      }
+      out.raw('}');
     }
   }
 
@@ -190,7 +387,12 @@ final class RequestReader {
    * are not UTF-8 become U+FFFD.
    */
   static String decode(String s, boolean plusIsSpace) {
-    if (s.indexOf('%') < 0 && (!plusIsSpace || s.indexOf('+') < 0)) return s;
+    if (s.indexOf('%') < 0) {
+      if (!plusIsSpace || s.indexOf('+') < 0) return s;
+      boolean surrogate = false;
+      for (int i = 0; i < s.length() && !surrogate; i++) surrogate = Character.isSurrogate(s.charAt(i));
+      if (!surrogate) return s.replace('+', ' '); // what the bytes below give back when no surrogate is in it
+    }
     ByteArrayOutputStream bytes = new ByteArrayOutputStream(s.length());
     for (int i = 0; i < s.length(); i++) {
       char c = s.charAt(i);

@@ -242,6 +242,7 @@ public final class RiskHubAgent implements AutoCloseable {
     }
     int left = queue.drainAll().size();
     droppedShutdown.addAndGet(left);
+    ids.close();
     notifySent();
   }
 
@@ -263,41 +264,62 @@ public final class RiskHubAgent implements AutoCloseable {
   }
 
   /**
-   * An event whose id the sender thread draws (no SecureRandom on the request thread) and whose user
-   * (immutable) it writes as JSON.
+   * Writes a queued event into the POST's body: a request event ({@link RequestReader.Captured}) straight
+   * from what its thread kept, with its id drawn here (no SecureRandom on the request thread) and its
+   * query, cookies and JSON body parsed here; any other event (a map) as it is. A request that cannot be
+   * read is still reported with what is sure ({method, uri, ip}).
    */
-  Map<String, Object> eventWithoutId(String kind, RiskHubUser user) {
-    Map<String, Object> e = new LinkedHashMap<>();
-    e.put("kind", kind);
-    e.put("id", null);
-    e.put("at", System.currentTimeMillis());
-    e.put("user", user);
-    return e;
-  }
-
-  /**
-   * Completes an event on the sender thread: its id, and the request object of a captured request
-   * (parsing the query, cookies and JSON body, bounding every string). A request that cannot be read
-   * is still reported with what is sure.
-   */
-  private void finish(Map<String, Object> e) {
-    if (e.get("id") == null) e.put("id", UUID.randomUUID().toString());
-    if (e.get("user") instanceof RiskHubUser u) e.put("user", u.toJson());
-    if (e.get("request") instanceof RequestReader.Captured c) {
-      try {
-        e.put("request", c.build());
-      } catch (RuntimeException ex) {
-        error(ex);
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("method", Identity.truncateUtf8(String.valueOf(c.method), 16));
-        m.put("uri", Identity.truncateUtf8(String.valueOf(c.uri), 2048));
-        m.put("ip", RequestReader.ip(c.remoteAddr));
-        e.put("request", m);
-      }
+  private void write(Utf8Json body, Object event) {
+    if (!(event instanceof RequestReader.Captured c)) {
+      @SuppressWarnings("unchecked")
+      Map<String, Object> m = (Map<String, Object>) event;
+      body.value(m);
+      return;
     }
+    body.raw("{\"kind\":\"request\",\"id\":");
+    ids.assign(c);
+    body.uuid(c.idHi, c.idLo);
+    body.raw(",\"at\":");
+    body.number(c.at);
+    body.raw(",\"user\":");
+    writeUser(body, c.user);
+    body.raw(",\"request\":");
+    int mark = body.len;
+    try {
+      c.write(body);
+    } catch (RuntimeException ex) {
+      error(ex);
+      body.len = mark;
+      body.value(c.summary());
+    }
+    body.raw('}');
   }
 
-  void enqueue(Map<String, Object> event) {
+  /** {"key", "identifiers"}: what {@code RiskHubUser.toJson()} gives, written. */
+  static void writeUser(Utf8Json body, RiskHubUser u) {
+    if (u == null) {
+      body.raw("null");
+      return;
+    }
+    body.raw("{\"key\":");
+    body.string(u.key());
+    body.raw(",\"identifiers\":{");
+    boolean first = true;
+    for (Map.Entry<String, String> e : u.identifiers().entrySet()) {
+      if (!first) body.raw(',');
+      first = false;
+      body.string(e.getKey());
+      body.raw(':');
+      body.value(e.getValue());
+    }
+    body.raw("}}");
+  }
+
+  /** The sender's event ids. */
+  private final EventIds ids = new EventIds();
+
+  /** Queues an event: a map of the protocol's fields, or a request event ({@link RequestReader.Captured}). */
+  void enqueue(Object event) {
     queue.offer(event);
   }
 
@@ -328,7 +350,7 @@ public final class RiskHubAgent implements AutoCloseable {
   private void sendLoop() {
     long backoffMs = 0;
     while (true) {
-      List<Map<String, Object>> batch;
+      List<Object> batch;
       try {
         if (!running && queue.size() == 0) break;
         if (!running && System.nanoTime() - shutdownDeadline > 0) break;
@@ -341,7 +363,7 @@ public final class RiskHubAgent implements AutoCloseable {
         continue;
       }
       inFlight.set(batch.size());
-      List<Map<String, Object>> unsent = send(batch);
+      List<Object> unsent = send(batch);
       inFlight.set(0);
       if (!unsent.isEmpty()) {
         if (!running) {
@@ -367,7 +389,7 @@ public final class RiskHubAgent implements AutoCloseable {
    * Sends a batch, in POSTs below MAX_POST_BYTES. Returns the events to try again (the relay could not
    * be reached), empty when every event was sent or dropped.
    */
-  private List<Map<String, Object>> send(List<Map<String, Object>> batch) {
+  private List<Object> send(List<Object> batch) {
     Utf8Json body = buffer; // the sender thread's own, reused: no growth per batch
     body.len = 0;
     body.raw("{\"agent\":");
@@ -385,8 +407,7 @@ public final class RiskHubAgent implements AutoCloseable {
       int mark = body.len;
       if (count > 0) body.raw(',');
       try {
-        finish(batch.get(i));
-        body.value(batch.get(i));
+        write(body, batch.get(i));
       } catch (RuntimeException e) {
         error(e);
         body.len = mark;

@@ -67,14 +67,16 @@ public class RiskHubFilter implements Filter {
       chain.doFilter(req, res);
       return;
     }
-    CapturingRequest wrapped;
+    HttpServletRequest wrapped;
     RiskHubUser resolved;
     try {
       if (a.options.skip.test(http)) {
         chain.doFilter(req, res);
         return;
       }
-      wrapped = new CapturingRequest(http, a.options.maxBodyBytes);
+      // Only a body of a JSON or form type is reported (body()): a request without a content type (nearly
+      // every GET) goes on as it came, without the wrapper that copies what the application reads.
+      wrapped = http.getContentType() == null ? http : new CapturingRequest(http, a.options.maxBodyBytes);
       resolved = resolve(a, wrapped);
       if (resolved != null && enforce(a, resolved, wrapped, response)) {
         report(a, wrapped, resolved, false);
@@ -107,8 +109,8 @@ public class RiskHubFilter implements Filter {
     }
   }
 
-  /** True when the request was answered here (blocked, or challenged by the application's handler). */
-  private static RiskHubUser resolve(RiskHubAgent a, CapturingRequest req) {
+  /** The resolver's user, within the contract's bounds; null when there is none or the resolver failed. */
+  private static RiskHubUser resolve(RiskHubAgent a, HttpServletRequest req) {
     try {
       return a.normalize(a.options.userResolver.apply(req));
     } catch (RuntimeException e) {
@@ -117,7 +119,8 @@ public class RiskHubFilter implements Filter {
     }
   }
 
-  private boolean enforce(RiskHubAgent a, RiskHubUser user, CapturingRequest req, HttpServletResponse res) throws IOException {
+  /** True when the request was answered here (blocked, or challenged by the application's handler). */
+  private boolean enforce(RiskHubAgent a, RiskHubUser user, HttpServletRequest req, HttpServletResponse res) throws IOException {
     if (!a.options.enforce) return false;
     Decision d = a.decisionFor(user.key());
     if (d == null || !d.enforceableAt(System.currentTimeMillis())) return false;
@@ -152,14 +155,15 @@ public class RiskHubFilter implements Filter {
   }
 
   /** Queues the request event; {@code readBody}: complete the body from the stream (synchronous only). */
-  private static void report(RiskHubAgent a, CapturingRequest req, RiskHubUser resolved, boolean readBody) {
+  private static void report(RiskHubAgent a, HttpServletRequest req, RiskHubUser resolved, boolean readBody) {
     try {
-      Object body = readBody ? body(a, req) : null;
+      Object body = readBody && req instanceof CapturingRequest c ? body(a, c) : null;
       // identify() or a successful trackLogin() in the application wins over the resolver's user
       RiskHubUser user = req.getAttribute(RiskHubAgent.USER_ATTRIBUTE) instanceof RiskHubUser u ? u : resolved;
-      // The event's id and its request object are made on the sender thread (RiskHubAgent.finish).
-      Map<String, Object> e = a.eventWithoutId("request", user);
-      e.put("request", RequestReader.capture(req, body));
+      // The event's id and its request object are made on the sender thread (RiskHubAgent.write).
+      RequestReader.Captured e = RequestReader.capture(req, body);
+      e.at = System.currentTimeMillis();
+      e.user = user;
       a.enqueue(e);
     } catch (RuntimeException e) {
       a.error(e);
