@@ -37,6 +37,7 @@ const USERS = Number(process.env.BENCH_USERS ?? 100_000);
 // per event). skewed: user = ⌊USERS·u³⌋ for a uniform u (the 0.1% most active users send 10% of the
 // attacks, as scanners and credential stuffers do), from a seeded generator so runs are comparable.
 const DISTRIBUTION = process.env.BENCH_DISTRIBUTION ?? 'uniform';
+const LAT_USER_OFFSET = Number(process.env.BENCH_LAT_USER_OFFSET ?? 0);
 if (DISTRIBUTION !== 'uniform' && DISTRIBUTION !== 'skewed') throw new Error(`BENCH_DISTRIBUTION must be uniform or skewed, not ${DISTRIBUTION}`);
 let seed = 0x9e3779b9;
 export function userOf(i: number): number {
@@ -133,10 +134,11 @@ export async function endOffsetsTotal(config: Config, topic: string): Promise<nu
   }
 }
 
-/** The Node.js flags the image starts every process with (Dockerfile ENTRYPOINT). */
-// The image's flags and the chart's scorer.nodeOptions (BENCH_IMAGE_FLAGS replaces them), so the
-// figures are the deployed scorer's; the image's MALLOC_ARENA_MAX is set on the child below.
-const IMAGE_NODE_FLAGS = process.env.BENCH_IMAGE_FLAGS ?? '--max-semi-space-size=16 --max-old-space-size=256';
+/** The Node.js flags the chart starts the scorer with. */
+// The image's flag (Dockerfile ENTRYPOINT), the chart's scorer.v8Flags and scorer.nodeOptions
+// (BENCH_IMAGE_FLAGS replaces them), so the figures are the deployed scorer's; the image's
+// MALLOC_ARENA_MAX is set on the child below.
+const IMAGE_NODE_FLAGS = process.env.BENCH_IMAGE_FLAGS ?? '--max-semi-space-size=16 --single-threaded-gc --heap-growing-percent=100 --max-old-space-size=256';
 
 export function spawnScorer(configFile: string, port: number): ChildProcess {
   const log = openSync(configFile.replace(/\.yaml$/, '.log'), 'a');
@@ -162,9 +164,17 @@ export async function stop(child: ChildProcess, graceMs = 90_000): Promise<void>
   clearTimeout(timer);
 }
 
-export async function waitReady(port: number, timeoutMs = 600_000): Promise<number> {
+/** Throws when the scorer has exited: a phase that waits on it must not wait forever. */
+export function assertRunning(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    throw new Error(`scorer (pid ${child.pid}) exited (${child.signalCode ?? `code ${child.exitCode}`}): see its log beside the bench's config`);
+  }
+}
+
+export async function waitReady(port: number, timeoutMs = 600_000, child?: ChildProcess): Promise<number> {
   const t0 = Date.now();
   while (Date.now() - t0 < timeoutMs) {
+    if (child) assertRunning(child);
     try {
       if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) return Date.now() - t0;
     } catch {
@@ -236,7 +246,7 @@ async function measureWith(config: Config): Promise<Record<string, string | numb
   }
   const children = instanceFiles.map((file, i) => spawnScorer(file, port + i));
   let child = children[0]!;
-  await Promise.all(children.map((_, i) => waitReady(port + i)));
+  await Promise.all(children.map((c, i) => waitReady(port + i, undefined, c)));
   // The first instances may have scored some events before the last one joined: count from here.
   const committed0 = INSTANCES > 1 ? await scorerCommittedTotal(config) : 0;
   const t0 = Date.now();
@@ -246,6 +256,7 @@ async function measureWith(config: Config): Promise<Record<string, string | numb
   let rss = 0;
   const peakRss = () => children.reduce((s, c) => s + peakRssMiB(c.pid!), 0);
   while ((await scorerCommittedTotal(config)) < N) {
+    children.forEach(assertRunning);
     rss = Math.max(rss, peakRss());
     await sleep(250);
   }
@@ -295,8 +306,10 @@ async function measureWith(config: Config): Promise<Record<string, string | numb
   const latTx0 = await metric(port, 'risk_hub_scorer_commit_duration_seconds_count');
   const latBatches0 = await metric(port, 'risk_hub_scorer_batch_duration_seconds_count');
   const lat = await latency(config, Number(process.env.BENCH_LATENCY_RATE ?? scorerRate / 2));
+  assertRunning(child);
   const latTx = (await metric(port, 'risk_hub_scorer_commit_duration_seconds_count')) - latTx0;
   const latBatches = (await metric(port, 'risk_hub_scorer_batch_duration_seconds_count')) - latBatches0;
+  if (process.env.BENCH_DUMP_METRICS) writeFileSync(process.env.BENCH_DUMP_METRICS, await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
   const latCpuUs = ((cpuSeconds(child.pid!) - latCpu0) / lat.sent) * 1e6;
   const latBrokerCpuUs = broker ? ((cpuSeconds(broker) - latBrokerCpu0) / lat.sent) * 1e6 : NaN;
 
@@ -304,7 +317,7 @@ async function measureWith(config: Config): Promise<Record<string, string | numb
   console.error('restore from the changelog…');
   rmSync(config.scorer.stateDir, { recursive: true, force: true });
   child = spawnScorer(configFile, port);
-  const restoreMs = await waitReady(port);
+  const restoreMs = await waitReady(port, undefined, child);
   const restored = await metric(port, 'risk_hub_scorer_restore_records_total');
   const restoreRss = peakRssMiB(child.pid!);
   await stop(child);
@@ -361,7 +374,8 @@ export async function latency(config: Config, rate: number, opts: LatencyOptions
   });
   await sleep(3000); // let the latency consumer join before probing
   const seconds = opts.seconds ?? 20;
-  const tickMs = 50;
+  // BENCH_TICK_MS: how often the load is sent (ms); each tick is one produce request, so about one fetched batch per partition.
+  const tickMs = Number(process.env.BENCH_TICK_MS ?? 50);
   const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
   let i = N + 1;
   const warmEnd = Date.now() + (opts.warmupSeconds ?? 0) * 1000;
@@ -369,7 +383,7 @@ export async function latency(config: Config, rate: number, opts: LatencyOptions
     const tick = Date.now();
     const messages = [];
     for (let k = 0; k < perTick; k++, i++) {
-      const a = attack(i, userOf(i), Date.now());
+      const a = attack(i, userOf(i) + LAT_USER_OFFSET, Date.now());
       messages.push({ key: userKey(a.application_id, a.environment, a.user.key), value: await serde.encode(subject, a) });
     }
     await producer.send({ topic: config.topics.attacks, messages, acks: -1 });
@@ -384,7 +398,7 @@ export async function latency(config: Config, rate: number, opts: LatencyOptions
     const tick = Date.now();
     const messages = [];
     for (let k = 0; k < perTick - 1; k++, i++) {
-      const a = attack(i, userOf(i), Date.now());
+      const a = attack(i, userOf(i) + LAT_USER_OFFSET, Date.now());
       messages.push({ key: userKey(a.application_id, a.environment, a.user.key), value: await serde.encode(subject, a) });
     }
     const probe = attack(i++, 0, Date.now(), 11);

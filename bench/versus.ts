@@ -165,7 +165,7 @@ async function measure(base: Config, refDir: string): Promise<void> {
     if (app.side === 'rh') {
       const port = await freePort();
       const child = spawnScorer(app.configFile!, port);
-      const readyMs = await waitReady(port, PHASE_TIMEOUT_MS).catch(async (e) => {
+      const readyMs = await waitReady(port, PHASE_TIMEOUT_MS, child).catch(async (e) => {
         await stop(child);
         throw e;
       });

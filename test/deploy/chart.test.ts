@@ -2,7 +2,7 @@
 // deploy/helm/risk-hub/ci/: lint clean, every object valid against the Kubernetes and
 // prometheus-operator schemas, hardened, wired together (selectors, ports, volumes, secrets), and a
 // configuration file the real loader accepts.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -115,6 +115,9 @@ describe.each(cases)('helm template with $name', ({ files }) => {
     const pod = podSpec(sts)!;
     const c = pod.containers.find((x) => x.name === 'scorer')!;
     expect(c.args).toEqual(['scorer']);
+    // The V8 flags NODE_OPTIONS cannot carry, on the image's own entrypoint (same node, flags and script).
+    const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(readFileSync('Dockerfile', 'utf8'))![1]!) as string[];
+    expect(c.command).toEqual([...entrypoint.slice(0, -1), '--single-threaded-gc', '--heap-growing-percent=100', entrypoint.at(-1)]);
 
     // State on a claim per pod, mounted where the configuration says the state lives.
     const claim = spec.volumeClaimTemplates.find((v) => v.metadata.name === 'state');

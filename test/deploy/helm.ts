@@ -123,6 +123,7 @@ export interface PodSpecLike {
 export interface ContainerLike {
   name: string;
   image: string;
+  command?: string[];
   args?: string[];
   env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } } }>;
   envFrom?: unknown[];

@@ -14,13 +14,13 @@
 // Every wait is bounded; containers, the volume and the topics are removed at the end, pass or fail.
 import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { userKey, type Attack } from '../../src/contracts.ts';
@@ -36,6 +36,13 @@ const DELIVERY_MS = 90_000;
 const STOP_MS = 30_000;
 
 class SmokeFailure extends Error {}
+
+/** The scorer's command in the chart's defaults: the Dockerfile's ENTRYPOINT with `scorer.v8Flags` before its script. */
+const chartScorerCommand: string[] = (() => {
+  const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(readFileSync('Dockerfile', 'utf8'))![1]!) as string[];
+  const v8Flags = (parse(readFileSync('deploy/helm/risk-hub/values.yaml', 'utf8')) as { scorer: { v8Flags?: string } }).scorer.v8Flags ?? '';
+  return [...entrypoint.slice(0, -1), ...v8Flags.split(' ').filter(Boolean), entrypoint.at(-1)!];
+})();
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);
@@ -154,7 +161,8 @@ async function main(): Promise<void> {
     console.log(`[smoke] topics applied and schemas registered by the image in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     docker(['volume', 'create', volume]);
-    docker(['run', '-d', '--name', names.scorer, ...hardened, '-v', `${volume}:/var/lib/risk-hub/state`, image, 'scorer', '--port', String(scorerPort)]);
+    // The scorer as the chart starts it: the image's node, flags and script, with scorer.v8Flags between.
+    docker(['run', '-d', '--name', names.scorer, ...hardened, '-v', `${volume}:/var/lib/risk-hub/state`, '--entrypoint', chartScorerCommand[0]!, image, ...chartScorerCommand.slice(1), 'scorer', '--port', String(scorerPort)]);
     docker(['run', '-d', '--name', names.notifier, ...hardened, '-e', 'SMOKE_WEBHOOK_SECRETS', image, 'notifier', '--channel', 'webhook', '--port', String(notifierPort)], 60_000, env);
     const t0 = Date.now();
     await until('scorer /readyz', READY_MS, () => (running(names.scorer), httpOk(`http://127.0.0.1:${scorerPort}/readyz`)));
