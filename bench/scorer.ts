@@ -292,7 +292,7 @@ async function measureWith(config: Config): Promise<Record<string, string | numb
   // With several instances, stopping all but one would move partitions (and rebuild their stores) under
   // the latency and restore phases: those phases run with one instance only.
   if (process.env.BENCH_THROUGHPUT_ONLY === '1' || INSTANCES > 1) {
-    await Promise.all(children.map(stop));
+    await Promise.all(children.map((c) => stop(c)));
     return throughput;
   }
 
