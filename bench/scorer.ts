@@ -138,7 +138,7 @@ export async function endOffsetsTotal(config: Config, topic: string): Promise<nu
 // The image's flag (Dockerfile ENTRYPOINT), the chart's scorer.v8Flags and scorer.nodeOptions
 // (BENCH_IMAGE_FLAGS replaces them), so the figures are the deployed scorer's; the image's
 // MALLOC_ARENA_MAX is set on the child below.
-const IMAGE_NODE_FLAGS = process.env.BENCH_IMAGE_FLAGS ?? '--max-semi-space-size=16 --single-threaded-gc --heap-growing-percent=100 --max-old-space-size=256';
+const IMAGE_NODE_FLAGS = process.env.BENCH_IMAGE_FLAGS ?? '--max-semi-space-size=16 --single-threaded-gc --heap-growing-percent=100 --max-old-space-size=320';
 
 export function spawnScorer(configFile: string, port: number): ChildProcess {
   const log = openSync(configFile.replace(/\.yaml$/, '.log'), 'a');

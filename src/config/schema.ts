@@ -85,9 +85,10 @@ export const ScorerSchema = z.strictObject({
   /**
    * Heap bytes (estimated per state) the hot-user cache may take in the whole process, shared by the
    * owned partitions: the largest memory consumer, so it is bounded whatever the number of users or
-   * partitions. 64 MiB holds about 45,000 typical users.
+   * partitions. 32 MiB holds about 22,000 typical users; a larger cache saves store reads but is marked
+   * again by every full collection of the V8 heap (docs/kubernetes.md "Sizing").
    */
-  cacheMaxBytes: z.number().int().min(0).default(64 * 1024 * 1024),
+  cacheMaxBytes: z.number().int().min(0).default(32 * 1024 * 1024),
   /**
    * Bytes of committed changes (encoded states) waiting for the local stores in the whole process: the
    * stores are written when this is reached, even before storeFlushIntervalMs.
@@ -115,7 +116,7 @@ export const ScorerSchema = z.strictObject({
    */
   concurrency: z.number().int().min(1).max(64).default(2),
   /** Bytes fetched per partition per request; bigger batches mean fewer transactions, and more memory in flight. */
-  fetchMaxBytesPerPartition: z.number().int().min(65_536).default(1024 * 1024),
+  fetchMaxBytesPerPartition: z.number().int().min(65_536).default(512 * 1024),
   /**
    * Bytes a fetch waits for (across the instance's partitions) before the broker answers, at most
    * fetchMaxWaitMs: at a moderate rate fewer, larger batches cost the scorer and the broker less per
