@@ -50,7 +50,11 @@ interface Restoring {
   target: RestoreTarget;
   next: bigint;
   buffered: Map<string, Buffer | null>;
-  /** Bytes of keys and values in `buffered` (versions replaced since included: an upper bound). */
+  /**
+   * Bytes of the keys and values in `buffered`. A replaced version is subtracted: each value is a copy
+   * of its own, so a replaced one is garbage, not memory held (the changelog before compaction holds
+   * many versions of a user, and counting them all flushed ~8× as many writes as users).
+   */
   bytes: number;
 }
 
@@ -126,19 +130,28 @@ export async function restore(opts: RestoreOptions): Promise<Map<number, number>
         lastActivity = Date.now();
         let last = -1n;
         let n = 0;
-        for (const m of batch.messages) {
-          const off = BigInt(m.offset);
-          if (off < e.next || off >= e.target.end) continue; // before the seek landed, or written after we began
+        const messages = batch.messages;
+        // Offsets ascend within a batch: when its first and last are in [next, end), every record is,
+        // and no record's offset needs parsing (a BigInt per record was ~5% of a restore's time).
+        const whole = BigInt(messages[0]!.offset) >= e.next && BigInt(messages[messages.length - 1]!.offset) < e.target.end;
+        for (let i = 0; i < messages.length; i++) {
+          const m = messages[i]!;
+          if (!whole) {
+            const off = BigInt(m.offset);
+            if (off < e.next || off >= e.target.end) continue; // before the seek landed, or written after we began
+            last = off;
+          }
           if (m.key) {
             const key = m.key.toString('utf8');
             // A copy: kafkajs' values are slices of the whole fetch response, which one kept value
             // would keep alive. A later version replaces an earlier one.
+            const before = e.buffered.get(key);
             e.buffered.set(key, m.value && Buffer.from(m.value));
-            e.bytes += BUFFERED_ENTRY_BYTES + m.key.length + (m.value?.length ?? 0);
+            e.bytes += before === undefined ? BUFFERED_ENTRY_BYTES + m.key.length + (m.value?.length ?? 0) : (m.value?.length ?? 0) - (before?.length ?? 0);
             n++;
           }
-          last = off;
         }
+        if (whole) last = BigInt(messages[messages.length - 1]!.offset);
         if (last < 0n) return;
         e.next = last + 1n;
         if (e.bytes >= bufferBytes) await flush(e, e.next);
