@@ -72,7 +72,8 @@ export function batchKeys(records: InputRecord[]): string[] {
   for (const r of records) {
     if (!r.attack || r.poison) continue;
     r.refused = refusal(r.recordKey, r.attack);
-    if (r.refused === undefined) keys.add((r.key = keyOf(r.attack)));
+    // Accepted means the record key equals the value's user key: reuse it rather than build it again.
+    if (r.refused === undefined) keys.add((r.key = r.recordKey!));
   }
   return [...keys];
 }
