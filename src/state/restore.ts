@@ -52,8 +52,8 @@ interface Restoring {
   buffered: Map<string, Buffer | null>;
   /**
    * Bytes of the keys and values in `buffered`. A replaced version is subtracted: each value is a copy
-   * of its own, so a replaced one is garbage, not memory held (the changelog before compaction holds
-   * many versions of a user, and counting them all flushed ~8× as many writes as users).
+   * of its own, so a replaced one is garbage, not memory held, and a changelog before compaction (many
+   * versions of each user) fills the buffer with users, not versions.
    */
   bytes: number;
 }
