@@ -22,7 +22,13 @@ const resolve = (id) => {
 };
 const kafkajs = resolve('kafkajs/package.json');
 // already applied (`npm pack` runs prepare again): patch-package would fail on a patched file
-if (kafkajs && readFileSync(join(dirname(kafkajs), 'src/producer/groupMessagesPerPartition.js'), 'utf8').includes('Patched (risk-hub)')) process.exit(0);
+if (kafkajs && readFileSync(join(dirname(kafkajs), 'src/producer/groupMessagesPerPartition.js'), 'utf8').includes('Patched (risk-hub)')) {
+  // patched before the patch gained KIP-447 (TxnOffsetCommit v3): patch-package cannot re-apply over it
+  if (!existsSync(join(dirname(kafkajs), 'src/protocol/requests/txnOffsetCommit/v3/request.js'))) {
+    console.warn('node_modules/kafkajs carries an older patches/kafkajs+2.2.4.patch: rm -rf node_modules/kafkajs && npm install');
+  }
+  process.exit(0);
+}
 const patchPackage = resolve('patch-package/package.json');
 if (!patchPackage) {
   // a production-only install (`npm ci --omit=dev`): nothing runs the checkout's kafkajs

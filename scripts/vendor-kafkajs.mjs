@@ -16,6 +16,11 @@ if (!marker) {
   console.error(`vendor-kafkajs: ${from} is not patched; run \`npx patch-package\` (or npm ci) first: the build must ship the patched client`);
   process.exit(1);
 }
+// The patch's KIP-447 part (patches/README.md): a copy patched before it would drop consumer-group fencing silently
+if (!existsSync(join(from, 'src/protocol/requests/txnOffsetCommit/v3/request.js'))) {
+  console.error(`vendor-kafkajs: ${from} carries an older patch (no KIP-447); rm -rf node_modules/kafkajs && npm install`);
+  process.exit(1);
+}
 const to = join(root, 'dist', 'vendor', 'kafkajs');
 rmSync(to, { recursive: true, force: true });
 mkdirSync(to, { recursive: true });
