@@ -77,6 +77,18 @@ export class TopologyDriftError extends RiskHubError {
   }
 }
 
+/**
+ * A shared transaction the consumer group refused (this member's generation is over: a rebalance) and
+ * that was aborted: nothing of it was committed, so its records can be scored again as they are, once
+ * the member has rejoined. Retriable: the tasks in it stay open.
+ */
+export class TransactionFencedByGroupError extends RiskHubError {
+  constructor(message: string, opts: { cause?: unknown } = {}) {
+    super('RH_TXN_GROUP_FENCED', message, { ...opts, retriable: true });
+    this.name = 'TransactionFencedByGroupError';
+  }
+}
+
 /** A notification that failed; `retriable` separates transient from permanent failures. */
 export class DeliveryError extends RiskHubError {
   readonly status: string;

@@ -156,6 +156,15 @@ export const ScorerSchema = z.strictObject({
    * redone after an abort.
    */
   commitMaxRecords: z.number().int().min(1).max(1_000_000).default(10_000),
+  /**
+   * What one transaction covers. `partition`: each owned input partition has its own transactional
+   * producer and commits on its own (its transactional id fences a zombie owner). `process`: the
+   * partitions of a process commit together through one producer, once per commitIntervalMs (Kafka
+   * Streams' exactly_once_v2, KIP-447: the consumer group's generation fences a zombie), which costs
+   * the broker and the scorer far fewer transactions at a steady rate. Switching between them needs
+   * every scorer of the application stopped first (docs/operations.md).
+   */
+  transactionScope: z.enum(['partition', 'process']).default('partition'),
 });
 
 export const HttpSchema = z.strictObject({
@@ -195,9 +204,21 @@ export const ConfigSchema = z.strictObject({
       message: `must be 0 (never forget users) or greater than scoring.windowMs + scoring.lateGraceMs (${keep} ms): a user's window would be forgotten while it can still count`,
     });
   }
+  if (c.scorer.transactionScope === 'process' && c.scorer.commitIntervalMs > MAX_SHARED_COMMIT_INTERVAL_MS) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['scorer', 'commitIntervalMs'],
+      message: `must be at most ${MAX_SHARED_COMMIT_INTERVAL_MS} ms with transactionScope process: a shared transaction must commit well within its ${SHARED_TRANSACTION_TIMEOUT_MS} ms timeout`,
+    });
+  }
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
+
+/** A shared (scorer.transactionScope process) transaction's timeout (ms): how long the broker keeps a dead process's transaction open (Kafka Streams' default under exactly-once). */
+export const SHARED_TRANSACTION_TIMEOUT_MS = 10_000;
+/** The longest commitIntervalMs a shared transaction may be open for by design: half its timeout. */
+const MAX_SHARED_COMMIT_INTERVAL_MS = SHARED_TRANSACTION_TIMEOUT_MS / 2;
 
 // Names derived from the configuration live in src/kafka/names.ts; re-exported for existing callers.
 export { changelogTopic, scorerGroupId } from '../kafka/names.ts';

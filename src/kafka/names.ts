@@ -26,6 +26,15 @@ export function scorerTransactionalId(config: AppId, partition: number): string 
   return `${config.applicationId}-scorer-${partition}`;
 }
 
+/**
+ * The transactional id of a scorer process whose partitions share one producer (scorer.transactionScope
+ * `process`): the process's own, kept in its state directory, so a restarted process fences what its
+ * previous incarnation left open. Never equal to a partition's id.
+ */
+export function scorerProcessTransactionalId(config: AppId, processId: string): string {
+  return `${config.applicationId}-scorer-process-${processId}`;
+}
+
 /** The scorer's Kafka client id on host `host` (shows in broker logs and describeGroups). */
 export function scorerClientId(config: AppId, host: string): string {
   return `${config.applicationId}-scorer-${host}`;

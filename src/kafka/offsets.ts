@@ -5,9 +5,14 @@ import { createKafka } from './client.ts';
 // How far the scorer group got on the input topic, whatever process it runs in: the scorer's own
 // ambiguous-commit check, the benchmark and the fault tests.
 
-/** The scorer group's committed offset per input partition (partitions without one are absent). */
-export async function scorerCommitted(admin: Admin, config: Pick<Config, 'applicationId' | 'topics'>, topic = config.topics.attacks): Promise<Map<number, bigint>> {
-  const [committed] = await admin.fetchOffsets({ groupId: scorerGroupId(config), topics: [topic] });
+/**
+ * The scorer group's committed offset per input partition (partitions without one are absent). With
+ * `stable`, read with require_stable: while a transaction holding offsets of the group is open, the
+ * broker answers UNSTABLE_OFFSET_COMMIT and kafkajs retries, so an offset a pending commit is about to
+ * move is never returned (what a new owner of a partition needs).
+ */
+export async function scorerCommitted(admin: Admin, config: Pick<Config, 'applicationId' | 'topics'>, topic = config.topics.attacks, stable = false): Promise<Map<number, bigint>> {
+  const [committed] = await admin.fetchOffsets({ groupId: scorerGroupId(config), topics: [topic], ...(stable ? { requireStable: true } : {}) });
   const out = new Map<number, bigint>();
   for (const p of committed?.partitions ?? []) if (BigInt(p.offset) >= 0n) out.set(p.partition, BigInt(p.offset));
   return out;

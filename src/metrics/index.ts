@@ -68,6 +68,12 @@ export const scorerCommitDuration = new Histogram({
   buckets: seconds,
   registers: [registry],
 });
+export const scorerSharedTransactionParts = new Histogram({
+  name: 'risk_hub_scorer_shared_transaction_partitions',
+  help: 'Partition transactions committed together in one shared transaction (scorer.transactionScope process)',
+  buckets: [1, 2, 4, 8, 16, 32, 64],
+  registers: [registry],
+});
 export const scorerTransactionAborts = new Counter({
   name: 'risk_hub_scorer_transaction_aborts_total',
   help: 'Transactions aborted (the batch is retried from the last committed offset)',

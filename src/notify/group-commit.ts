@@ -4,29 +4,32 @@
 // trip for many records instead of one each, and a single delivery still goes out at once (no linger).
 // Kafka-free (test/notify/group-commit.test.ts).
 
-interface Waiter<T> {
+interface Waiter<T, R> {
   item: T;
-  resolve: () => void;
+  resolve: (result: R) => void;
   reject: (err: unknown) => void;
 }
 
-export class GroupCommit<T> {
-  private readonly queue: Array<Waiter<T>> = [];
+export class GroupCommit<T, R = void> {
+  private readonly queue: Array<Waiter<T, R>> = [];
   private draining = false;
   /** Flushes made (one sink call each), for tests and the benchmark. */
   flushes = 0;
 
   constructor(
-    /** Writes the items durably, in order; a rejection fails exactly the writes of that call. */
-    private readonly sink: (items: T[]) => Promise<void>,
+    /**
+     * Writes the items durably, in order, and returns each item's result (in the same order); a
+     * rejection fails exactly the writes of that call.
+     */
+    private readonly sink: (items: T[]) => Promise<R[] | void>,
     private readonly maxItems = 500,
   ) {
     if (!Number.isInteger(maxItems) || maxItems < 1) throw new RangeError(`maxItems must be a positive integer, got ${maxItems}`);
   }
 
   /** Resolves once `item` was written (in a group with whatever else was waiting). */
-  add(item: T): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  add(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       if (!this.draining) void this.drain();
     });
@@ -42,8 +45,8 @@ export class GroupCommit<T> {
         const group = this.queue.splice(0, this.maxItems);
         this.flushes++;
         try {
-          await this.sink(group.map((w) => w.item));
-          for (const w of group) w.resolve();
+          const results = await this.sink(group.map((w) => w.item));
+          group.forEach((w, i) => w.resolve(results?.[i] as R));
         } catch (err) {
           for (const w of group) w.reject(err);
         }

@@ -67,7 +67,7 @@ export class BatchLoop {
     const { consumer, manager, inputTopic } = this.deps;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const mine = (e.payload.memberAssignment[inputTopic] ?? []).slice().sort((a, b) => a - b);
-      void manager.onAssignment(mine);
+      void manager.onAssignment(mine, { generationId: e.payload.generationId, memberId: e.payload.memberId });
     });
     consumer.on(consumer.events.REBALANCING, () => manager.onRebalancing());
     await consumer.connect();

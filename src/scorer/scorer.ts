@@ -1,11 +1,11 @@
 import { hostname } from 'node:os';
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
-import type { Config } from '../config/schema.ts';
+import { SHARED_TRANSACTION_TIMEOUT_MS, type Config } from '../config/schema.ts';
 import { SCORER_SKIPPED_FIELDS, type Decision, type RiskAlert, type ScoredAttack } from '../contracts.ts';
 import { isRetriable, PoisonRecordError } from '../errors.ts';
 import { startHttp, type HttpHandle, type Route } from '../http.ts';
 import { createKafka } from '../kafka/client.ts';
-import { changelogTopic, scorerClientId, scorerGroupId, scorerTransactionalId } from '../kafka/names.ts';
+import { changelogTopic, scorerClientId, scorerGroupId, scorerProcessTransactionalId, scorerTransactionalId } from '../kafka/names.ts';
 import { KAFKAJS_UNPATCHED, kafkajsPatched } from '../kafka/patched.ts';
 import { AvroSerde, readerType, subjectFor } from '../kafka/serde.ts';
 import { waitForBrokerForever, withTimeout } from '../kafka/wait.ts';
@@ -13,7 +13,9 @@ import type { Logger } from '../log.ts';
 import { memberView, urlAdvertisingAssigner } from './assigner.ts';
 import { BatchLoop } from './batch-loop.ts';
 import type { InputRecord } from './processor.ts';
-import { kafkaTransactionalProducer } from './producer.ts';
+import { processId } from './process-id.ts';
+import { partitionTransactionalProducer, transactionalKafkaProducer } from './producer.ts';
+import { SharedTransactions } from './shared-transactions.ts';
 import { queryRoute } from './query.ts';
 import { TaskManager } from './task-manager.ts';
 import type { TaskCodec, TaskNames } from './task.ts';
@@ -130,6 +132,8 @@ async function decodeAll(serde: AvroSerde, reader: ReturnType<typeof readerType>
 
 interface Processing {
   manager: TaskManager;
+  /** The process's shared producer (scorer.transactionScope process). */
+  shared?: SharedTransactions;
   loop: BatchLoop;
   consumer: ReturnType<Kafka['consumer']>;
   running: Promise<void>;
@@ -162,6 +166,13 @@ function startProcessing(
     partitionAssigners: [urlAdvertisingAssigner(deps.url)],
     retry: { retries: 10 },
   });
+  const shared =
+    config.scorer.transactionScope === 'process'
+      ? new SharedTransactions({
+          groupId: names.groupId,
+          createProducer: () => transactionalKafkaProducer(deps.kafka, scorerProcessTransactionalId(config, processId(config.scorer.stateDir)), SHARED_TRANSACTION_TIMEOUT_MS),
+        })
+      : undefined;
   const manager = new TaskManager({
     config,
     kafka: deps.kafka,
@@ -170,7 +181,8 @@ function startProcessing(
     names,
     partitions: deps.partitions,
     codec: deps.codec,
-    producerFor: (p) => kafkaTransactionalProducer(deps.kafka, scorerTransactionalId(config, p)),
+    producerFor: (p) => shared?.portFor(p) ?? partitionTransactionalProducer(deps.kafka, scorerTransactionalId(config, p), names.groupId),
+    onGeneration: (g) => shared?.setGeneration(g),
     pause: (p) => consumer.pause([{ topic: names.input, partitions: [p] }, { topic: names.requests, partitions: [p] }]),
     resume: (p) => consumer.resume([{ topic: names.input, partitions: [p] }, { topic: names.requests, partitions: [p] }]),
     seek: (topic, p, offset) => consumer.seek({ topic, partition: p, offset: offset.toString() }),
@@ -178,7 +190,7 @@ function startProcessing(
   });
   const loop = new BatchLoop({ consumer, manager, log: deps.log, inputTopic: names.input, requestsTopic: names.requests, concurrency: config.scorer.concurrency });
   manager.start();
-  return { manager, loop, consumer, running: loop.run() };
+  return { manager, shared, loop, consumer, running: loop.run() };
 }
 
 function handle(http: HttpHandle, url: string, p: Processing, admin: Admin, log: Logger): ScorerHandle {
@@ -198,6 +210,7 @@ function handle(http: HttpHandle, url: string, p: Processing, admin: Admin, log:
       await p.manager.commitAll();
       await p.consumer.disconnect().catch((err: unknown) => log.warn({ err }, 'consumer disconnect failed'));
       await p.manager.closeAll();
+      await p.shared?.close();
       await admin.disconnect().catch(() => undefined);
       await http.close();
     },

@@ -6,6 +6,7 @@ import * as m from '../metrics/index.ts';
 import { restore, type RestoreTarget } from '../state/restore.ts';
 import { PartitionStore, type StoreMemory } from '../state/store.ts';
 import type { TransactionalProducer } from './producer.ts';
+import type { GroupGeneration } from './shared-transactions.ts';
 import { PartitionTask, type TaskCodec, type TaskNames } from './task.ts';
 
 // The task manager (Kafka Streams' TaskManager): which partitions this instance owns, their tasks
@@ -34,6 +35,11 @@ export interface TaskManagerDeps {
   seek?: (topic: string, partition: number, offset: bigint) => void;
   /** Repair is impossible: the process must exit non-zero. */
   onFatal: (err: unknown) => void;
+  /**
+   * Told the group member this process commits offsets as, after each join, once the tasks of the
+   * partitions the join took away are closed (the shared producer's generation fencing).
+   */
+  onGeneration?: (g: GroupGeneration) => void;
   now?: () => number;
 }
 
@@ -62,6 +68,8 @@ export class TaskManager {
   }
   private assigned: number[] = [];
   private joined = false;
+  /** The group member this process was at its last join (undefined before the first, or without generations). */
+  private generation: GroupGeneration | undefined;
   private stopping = false;
   /** Partitions whose task could not be opened: when to try again, and how many times it failed. */
   private readonly failing = new Map<number, { attempts: number; retryAt: number; reason: string }>();
@@ -136,21 +144,26 @@ export class TaskManager {
   }
 
   /** Ownership learned from GROUP_JOIN (kafkajs has no revoke callback), serialised. */
-  onAssignment(mine: number[]): Promise<void> {
-    return this.enqueue(() => this.assign(mine));
+  onAssignment(mine: number[], generation?: GroupGeneration): Promise<void> {
+    return this.enqueue(() => this.assign(mine, generation));
   }
 
-  private async assign(mine: number[]): Promise<void> {
+  private async assign(mine: number[], generation: GroupGeneration | undefined): Promise<void> {
     this.assigned = mine;
     this.joined = true;
-    this.deps.log.info({ partitions: mine }, 'partitions assigned');
+    const lost = membershipLost(this.generation, generation);
+    if (generation) this.generation = generation;
+    this.deps.log.info({ partitions: mine, ...(generation ? { generation: generation.generationId } : {}) }, 'partitions assigned');
+    if (lost) this.deps.log.warn({ was: lost.was, now: lost.now }, 'this member had left the consumer group (a generation passed without it): every task is reopened, since its partitions may have been processed elsewhere meanwhile');
     for (const [p, t] of [...this.tasks]) {
-      if (mine.includes(p)) continue;
+      if (mine.includes(p) && !lost) continue;
       this.tasks.delete(p);
       await t.close({ flush: true });
       m.scorerRestoreRemaining.remove(String(p));
-      this.deps.log.info({ partition: p }, 'partition revoked, store closed');
+      this.deps.log.info({ partition: p }, mine.includes(p) ? 'partition closed, to be reopened' : 'partition revoked, store closed');
     }
+    // Only now: a commit as the new generation holds no partition this join took away.
+    if (generation) this.deps.onGeneration?.(generation);
     for (const p of [...this.failing.keys(), ...this.stuck.keys(), ...this.paused, ...this.dropped]) {
       if (mine.includes(p)) continue;
       this.failing.delete(p);
@@ -216,6 +229,7 @@ export class TaskManager {
         onDropped: (t) => this.onDropped(t),
         commitIntervalMs: this.deps.config.scorer.commitIntervalMs,
         commitMaxRecords: this.deps.config.scorer.commitMaxRecords,
+        alignCommits: this.deps.config.scorer.transactionScope === 'process',
         rewind: (topic, offset) => this.deps.seek?.(topic, p, offset),
         onFailed: (t, err) => this.onCommitFailed(t, err),
       });
@@ -228,8 +242,12 @@ export class TaskManager {
   private async fenceAndRestore(opened: PartitionTask[]): Promise<void> {
     const partitions = opened.map((t) => t.partition);
     try {
-      // Fence every previous owner first: the changelog end read next is then stable.
+      // 1. fence every previous owner: with a producer per partition its transactional id does; with
+      //    one per process the group's generation does, and the group's offsets are read with
+      //    require_stable, which waits for a previous owner's transaction holding offsets to end.
+      //    The changelog end read next is then stable.
       for (const t of opened) await t.fence();
+      if (this.deps.config.scorer.transactionScope === 'process') await this.stableOffsets();
       const offsets = await this.deps.admin.fetchTopicOffsets(this.deps.names.changelog);
       const targets = new Map<number, RestoreTarget>();
       for (const t of opened) {
@@ -255,7 +273,7 @@ export class TaskManager {
       // The group's offsets are stable once the previous owners are fenced (an open transaction of
       // theirs is settled): a record below them was committed and is skipped if fetched again.
       const names = this.deps.names;
-      const [inputs, requests] = await Promise.all([scorerCommitted(this.deps.admin, this.deps.config, names.input), scorerCommitted(this.deps.admin, this.deps.config, names.requests)]);
+      const [inputs, requests] = await Promise.all([scorerCommitted(this.deps.admin, this.deps.config, names.input, true), scorerCommitted(this.deps.admin, this.deps.config, names.requests, true)]);
       for (const t of opened) {
         const committed = new Map<string, bigint>();
         const i = inputs.get(t.partition);
@@ -275,6 +293,12 @@ export class TaskManager {
       }
     }
     this.updateGauges();
+  }
+
+  /** Waits (bounded by the retries of kafkajs' admin) until no transaction holding the group's offsets is open. */
+  private async stableOffsets(): Promise<void> {
+    const names = this.deps.names;
+    await Promise.all([scorerCommitted(this.deps.admin, this.deps.config, names.input, true), scorerCommitted(this.deps.admin, this.deps.config, names.requests, true)]);
   }
 
   private activate(t: PartitionTask, committed: ReadonlyMap<string, bigint>): void {
@@ -376,10 +400,9 @@ export class TaskManager {
     return undefined;
   }
 
-  /** The scorer group's committed offset of an input partition (-1 when none). */
   /** The group's committed offset of partition `p` of `topic` (the input by default); -1 when none. */
   async committedOffset(p: number, topic?: string): Promise<bigint> {
-    return (await scorerCommitted(this.deps.admin, this.deps.config, topic)).get(p) ?? -1n;
+    return (await scorerCommitted(this.deps.admin, this.deps.config, topic, true)).get(p) ?? -1n;
   }
 
   // -- timers -----------------------------------------------------------------------------------
@@ -481,6 +504,16 @@ export class TaskManager {
     for (const t of this.tasks.values()) await t.close({ flush: true });
     this.tasks.clear();
   }
+}
+
+/**
+ * Whether this member missed a generation of the group between two joins (a new member id, or a
+ * generation skipped: a member that stays in the group joins every one), so that partitions it owned
+ * may have been processed by another member meanwhile.
+ */
+function membershipLost(before: GroupGeneration | undefined, now: GroupGeneration | undefined): { was: GroupGeneration; now: GroupGeneration } | undefined {
+  if (!before || !now) return undefined;
+  return now.memberId !== before.memberId || now.generationId > before.generationId + 1 ? { was: before, now } : undefined;
 }
 
 function levelCode(err: unknown): string | undefined {

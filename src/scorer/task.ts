@@ -9,9 +9,10 @@ import * as m from '../metrics/index.ts';
 import { approxHeapBytes, isIdle, type UserState } from '../scoring/index.ts';
 import { decodeState, peekTimes } from '../state/codec.ts';
 import { entriesOf, type PartitionStore } from '../state/store.ts';
+import { TransactionFencedByGroupError } from '../errors.ts';
 import { RecordTooLargeError } from './failures.ts';
 import { batchKeys, processBatch, processRequests, requestKeys, type BatchResult, type InputRecord } from './processor.ts';
-import type { TopicMessages, TransactionalProducer } from './producer.ts';
+import type { InputOffset, SentRange, TopicMessages, TransactionalProducer } from './producer.ts';
 import { alertRecord, changelogRecords, changelogTombstones, DEAD_LETTER_MAX_BYTES, deadLetterRecord, decisionRecord, decisionTombstones, messageBytes } from './records.ts';
 
 // One owned input partition (Kafka Streams' StreamTask): its LevelDB store, its transactional producer
@@ -90,6 +91,11 @@ export interface TaskDeps {
   commitIntervalMs?: number;
   /** Input records an open transaction holds at most before it is committed (scorer.commitMaxRecords). */
   commitMaxRecords?: number;
+  /**
+   * Commit times on a grid of commitIntervalMs shared by every task of the process (a transaction is
+   * due at the first grid point after it began), so that tasks sharing one producer commit together.
+   */
+  alignCommits?: boolean;
   /** Moves this partition's consumer of `topic` back to `offset` (an aborted transaction's records are fetched again). */
   rewind?: (topic: string, offset: bigint) => void;
   /** Told when a commit outside `process` (the commit timer) failed: the task must be closed and reopened. */
@@ -332,7 +338,7 @@ export class PartitionTask {
       const out = await this.transactionRecords(batch, result);
       // 5. into the open transaction (begun by the first batch): the changed states (encoded at the
       //    commit), alerts, decisions, dead letters, and this batch's input offset; all sent at the commit
-      const tx = await this.hold(topic, batch);
+      const tx = this.hold(topic, batch);
       tx.records += batch.messages.length;
       tx.userDelta += result.counts.newUsers;
       if (result.streamTime > tx.streamTime) tx.streamTime = result.streamTime;
@@ -364,10 +370,16 @@ export class PartitionTask {
 
   /** Whether the open transaction must be committed now: its time is up, or it holds enough. */
   private commitDue(tx: OpenTransaction): boolean {
-    const interval = this.deps.commitIntervalMs ?? 0;
-    if (interval <= 0 || this.now() - tx.startedAt >= interval) return true;
+    if (this.now() >= this.dueAt(tx)) return true;
     if (tx.records >= (this.deps.commitMaxRecords ?? DEFAULT_COMMIT_MAX_RECORDS)) return true;
     return this.deps.budget !== undefined && this.pendingBytes + tx.bytes >= this.deps.budget().pendingBytes;
+  }
+
+  /** When `tx` is due by time (ms, the task's clock): commitIntervalMs after it began, or the grid point after its start. */
+  private dueAt(tx: OpenTransaction): number {
+    const interval = this.deps.commitIntervalMs ?? 0;
+    if (interval <= 0) return tx.startedAt;
+    return this.deps.alignCommits ? (Math.floor(tx.startedAt / interval) + 1) * interval : tx.startedAt + interval;
   }
 
   /** The part of `batch` not scored yet (offsets at or after `position`); undefined when none is left. */
@@ -385,10 +397,9 @@ export class PartitionTask {
    * The open transaction (begun when none is open), with the batch's input offset as its next offset of
    * `topic`; the caller adds the batch's records to it.
    */
-  private async hold(topic: string, batch: InputBatch): Promise<OpenTransaction> {
+  private hold(topic: string, batch: InputBatch): OpenTransaction {
     let tx = this.open;
     if (!tx) {
-      await this.deps.producer.begin();
       tx = { startedAt: this.now(), records: 0, bytes: 0, from: new Map(), offsets: new Map(), states: new Map(), alerts: [], decisions: [], deadLetters: [], userDelta: 0, streamTime: -Infinity, results: [] };
       this.open = tx;
     }
@@ -408,14 +419,10 @@ export class PartitionTask {
     return out;
   }
 
-  /**
-   * Sends `records` into the producer's open transaction. Returns the changelog end offset of this
-   * partition after what was sent (the store's next checkpoint), undefined when nothing was.
-   */
-  private async sendRecords(records: TopicMessages[]): Promise<bigint | undefined> {
-    if (!records.length) return undefined;
+  /** The changelog end offset of this partition after what a transaction sent (the store's next checkpoint), undefined when nothing was. */
+  private checkpointOf(sent: SentRange[]): bigint | undefined {
     let checkpoint: bigint | undefined;
-    for (const r of await this.deps.producer.send(records)) {
+    for (const r of sent) {
       if (r.topic !== this.deps.names.changelog || r.partition !== this.partition) continue;
       const end = r.baseOffset + BigInt(r.count);
       if (checkpoint === undefined || end > checkpoint) checkpoint = end;
@@ -433,7 +440,8 @@ export class PartitionTask {
     try {
       await this.commitTransaction();
     } catch (err) {
-      this.broken ??= err;
+      // Refused by the group and aborted: nothing is in doubt, the consumer was moved back (rollback).
+      if (!(err instanceof TransactionFencedByGroupError)) this.broken ??= err;
       throw err;
     }
   }
@@ -448,18 +456,17 @@ export class PartitionTask {
     const tx = this.open;
     if (!tx) return;
     this.disarmTimer();
-    const producer = this.deps.producer;
     const c0 = process.hrtime.bigint();
     let checkpoint: bigint | undefined;
     let changelog: OutMessage[];
     try {
       // 1. its states encoded, each once (one over the broker's limit fails here, before any send);
-      // 2. what it holds, in one send; 3. the input offsets of its last batches; 4. the commit
+      // 2. one transaction: what it holds, then the input offsets of its last batches, committed
       changelog = changelogRecords(tx.states, this.partition);
       for (let i = 0; i < changelog.length; i++) assertFits(changelog[i]!, 'the state of user');
-      checkpoint = await this.sendRecords(this.heldRecords(tx, changelog));
-      for (const [topic, next] of tx.offsets) await producer.sendOffsets(this.deps.names.groupId, topic, this.partition, next);
-      await producer.commit();
+      const offsets: InputOffset[] = [];
+      for (const [topic, next] of tx.offsets) offsets.push({ topic, partition: this.partition, next });
+      checkpoint = this.checkpointOf(await this.deps.producer.transact(this.heldRecords(tx, changelog), offsets));
     } catch (err) {
       await this.rollback(current, true);
       throw err;
@@ -485,8 +492,8 @@ export class PartitionTask {
     if (!tx) return;
     this.open = undefined;
     this.disarmTimer();
+    // Nothing of it reached the broker: its records are sent only by the commit, which aborts itself when it fails.
     m.scorerTransactionAborts.inc();
-    await this.deps.producer.abort().catch(() => undefined);
     if (!rewind) return;
     for (const [topic, from] of tx.from) {
       if (current && topic === current.topic && from === current.first) continue;
@@ -496,7 +503,7 @@ export class PartitionTask {
 
   private armTimer(tx: OpenTransaction): void {
     if (this.timer) return;
-    const wait = Math.max(0, tx.startedAt + (this.deps.commitIntervalMs ?? 0) - this.now());
+    const wait = Math.max(0, this.dueAt(tx) - this.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.exclusive(async () => {
@@ -506,7 +513,10 @@ export class PartitionTask {
           await this.commitOpen();
           await this.flushOrDrop();
         } else this.armTimer(this.open);
-      }).catch((err: unknown) => this.deps.onFailed?.(this, err));
+      }).catch((err: unknown) => {
+        if (err instanceof TransactionFencedByGroupError) this.deps.log.info({ partition: this.partition, err: err.message }, 'transaction refused by the consumer group (rebalancing); its records are fetched again');
+        else this.deps.onFailed?.(this, err);
+      });
     }, wait);
     this.timer.unref();
   }
@@ -529,7 +539,7 @@ export class PartitionTask {
     const topic = batch.topic ?? this.deps.names.input;
     const dead = batch.messages.map((msg) => deadLetterRecord(msg, { offset: msg.offset, reason, message }, { topic, partition: this.partition }, maxBytes));
     try {
-      const tx = await this.hold(topic, batch);
+      const tx = this.hold(topic, batch);
       tx.records += dead.length;
       holdAll(tx, tx.deadLetters, dead);
       await this.commitTransaction({ topic, first: BigInt(batch.messages[0]!.offset) });
@@ -556,22 +566,21 @@ export class PartitionTask {
   }
 
   /**
-   * A punctuation's own transaction (no input offset): begin, send `records`, commit. Any error aborts
-   * it (counted) and is rethrown. Returns the changelog end offset of this partition after what was
-   * sent (the store's next checkpoint), undefined when nothing was.
+   * A punctuation's own transaction: `records`, with the committed input offsets unchanged (no input
+   * was read; they make a zombie's punctuation fail the group's generation check when the producer is
+   * shared). An error aborts it (counted) and is rethrown. Returns the changelog end offset of this
+   * partition after what was sent (the store's next checkpoint), undefined when nothing was.
    */
   private async commit(records: TopicMessages[]): Promise<bigint | undefined> {
-    const producer = this.deps.producer;
     const c0 = process.hrtime.bigint();
-    await producer.begin();
+    const offsets: InputOffset[] = [];
+    for (const [topic, next] of this.committed) offsets.push({ topic, partition: this.partition, next });
     try {
-      const checkpoint = await this.sendRecords(records);
-      await producer.commit();
+      const checkpoint = this.checkpointOf(await this.deps.producer.transact(records, offsets));
       m.scorerCommitDuration.observe(Number(process.hrtime.bigint() - c0) / 1e9);
       return checkpoint;
     } catch (err) {
       m.scorerTransactionAborts.inc();
-      await producer.abort().catch(() => undefined);
       throw err;
     }
   }

@@ -53,8 +53,63 @@ afterEach(async () => {
 });
 
 describe('scorer under faults (real broker)', () => {
+  it('restores the same scores from the changelog after the state directory is deleted; an intact store reads only the tail', async () => {
+    const config = testConfig({ scoring: SCORING });
+    await prepareTopics(config);
+    const events = generateStream(5_000, 200, 11);
+    const producer = await new AttackProducer(config).connect();
+    await producer.send(events);
+    await producer.disconnect();
+
+    const users = ['u1', 'u2', 'u3', 'u10', 'u14', 'u35'].map((u) => ({ u, app: u === 'u10' || u === 'u35' ? 'billing' : 'shop', env: u === 'u14' || u === 'u35' ? 'staging' : 'production' }));
+    const query = async (s: ScorerHandle) =>
+      Promise.all(users.map(async ({ u, app, env }) => (await (await fetch(`${s.url}/v1/users/${app}/${env}/${u}/risk`)).json()) as Record<string, unknown>));
+    const restored = async (s: ScorerHandle) => Number(/risk_hub_scorer_restore_records_total (\d+)/.exec(await (await fetch(`${s.url}/metrics`)).text())?.[1] ?? 'NaN');
+
+    let s = await startTestScorer(config);
+    running.push(s);
+    await eventually(async () => ((await scorerLag(config)) === 0 ? true : undefined), 120_000, 'processed');
+    const before = await query(s);
+    expect(before.some((b) => (b.increase_24h as number) > 0)).toBe(true);
+    const restoredBase = await restored(s);
+    await s.stop();
+
+    rmSync(config.scorer.stateDir, { recursive: true, force: true });
+    const { startScorer } = await import('../../src/scorer/scorer.ts');
+    const { createLogger } = await import('../../src/log.ts');
+    s = await startScorer(config, { log: createLogger({ level: 'warn' }) });
+    running.push(s);
+    // Readiness stays false until the rebuild ends; when it turns true the scores are all back.
+    const seen: boolean[] = [];
+    await eventually(async () => {
+      const ok = (await fetch(`${s.url}/readyz`)).status === 200;
+      seen.push(ok);
+      return ok ? true : undefined;
+    }, 120_000, 'ready after rebuild');
+    expect(seen[0]).toBe(false);
+    expect(await query(s)).toEqual(before);
+    const rebuilt = (await restored(s)) - restoredBase;
+    expect(rebuilt).toBeGreaterThan(0);
+    // Each changelog record counted once: never more than the changelog's offsets (records + markers).
+    const admin = createKafka(config).admin();
+    await admin.connect();
+    const offsets = await admin.fetchTopicOffsets(`${config.applicationId}-user-risk-changelog`);
+    await admin.disconnect();
+    expect(rebuilt).toBeLessThanOrEqual(offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0));
+    await s.stop();
+
+    s = await startTestScorer(config);
+    running.push(s);
+    expect((await restored(s)) - restoredBase - rebuilt).toBe(0); // intact store, no tail: nothing replayed
+    expect(await query(s)).toEqual(before);
+  });
+});
+
+// Every exactly-once fault with each transaction scope: a producer per partition (fenced by its
+// transactional id) and one per process (fenced by the consumer group's generation, KIP-447).
+describe.each(['partition', 'process'] as const)('scorer under faults, transactionScope %s (real broker)', (scope) => {
   it('kill -9 several times during a 50,000-event stream: committed alerts equal the reference model exactly, each decision published once with its alert', async () => {
-    const config = testConfig({ scoring: SCORING, scorer: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 1_000 }, decisions: DECISIONS });
+    const config = testConfig({ scoring: SCORING, scorer: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 1_000, transactionScope: scope }, decisions: DECISIONS });
     await prepareTopics(config);
     const dir = join('/tmp/risk-hub-test', config.applicationId);
     mkdirSync(dir, { recursive: true });
@@ -125,59 +180,8 @@ describe('scorer under faults (real broker)', () => {
     expect([...published].sort(byId)).toEqual([...carried].sort(byId));
   });
 
-  it('restores the same scores from the changelog after the state directory is deleted; an intact store reads only the tail', async () => {
-    const config = testConfig({ scoring: SCORING });
-    await prepareTopics(config);
-    const events = generateStream(5_000, 200, 11);
-    const producer = await new AttackProducer(config).connect();
-    await producer.send(events);
-    await producer.disconnect();
-
-    const users = ['u1', 'u2', 'u3', 'u10', 'u14', 'u35'].map((u) => ({ u, app: u === 'u10' || u === 'u35' ? 'billing' : 'shop', env: u === 'u14' || u === 'u35' ? 'staging' : 'production' }));
-    const query = async (s: ScorerHandle) =>
-      Promise.all(users.map(async ({ u, app, env }) => (await (await fetch(`${s.url}/v1/users/${app}/${env}/${u}/risk`)).json()) as Record<string, unknown>));
-    const restored = async (s: ScorerHandle) => Number(/risk_hub_scorer_restore_records_total (\d+)/.exec(await (await fetch(`${s.url}/metrics`)).text())?.[1] ?? 'NaN');
-
-    let s = await startTestScorer(config);
-    running.push(s);
-    await eventually(async () => ((await scorerLag(config)) === 0 ? true : undefined), 120_000, 'processed');
-    const before = await query(s);
-    expect(before.some((b) => (b.increase_24h as number) > 0)).toBe(true);
-    const restoredBase = await restored(s);
-    await s.stop();
-
-    rmSync(config.scorer.stateDir, { recursive: true, force: true });
-    const { startScorer } = await import('../../src/scorer/scorer.ts');
-    const { createLogger } = await import('../../src/log.ts');
-    s = await startScorer(config, { log: createLogger({ level: 'warn' }) });
-    running.push(s);
-    // Readiness stays false until the rebuild ends; when it turns true the scores are all back.
-    const seen: boolean[] = [];
-    await eventually(async () => {
-      const ok = (await fetch(`${s.url}/readyz`)).status === 200;
-      seen.push(ok);
-      return ok ? true : undefined;
-    }, 120_000, 'ready after rebuild');
-    expect(seen[0]).toBe(false);
-    expect(await query(s)).toEqual(before);
-    const rebuilt = (await restored(s)) - restoredBase;
-    expect(rebuilt).toBeGreaterThan(0);
-    // Each changelog record counted once: never more than the changelog's offsets (records + markers).
-    const admin = createKafka(config).admin();
-    await admin.connect();
-    const offsets = await admin.fetchTopicOffsets(`${config.applicationId}-user-risk-changelog`);
-    await admin.disconnect();
-    expect(rebuilt).toBeLessThanOrEqual(offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0));
-    await s.stop();
-
-    s = await startTestScorer(config);
-    running.push(s);
-    expect((await restored(s)) - restoredBase - rebuilt).toBe(0); // intact store, no tail: nothing replayed
-    expect(await query(s)).toEqual(before);
-  });
-
   it('a second instance joins mid-stream and leaves: alerts stay exactly the reference, no duplicate alert_id', async () => {
-    const config = testConfig({ scoring: SCORING });
+    const config = testConfig({ scoring: SCORING, scorer: { transactionScope: scope } });
     await prepareTopics(config);
     const events = generateStream(20_000, 500, 3);
     const want = expected(config, events);
@@ -205,6 +209,52 @@ describe('scorer under faults (real broker)', () => {
     const alerts = await new TopicReader<RiskAlert>(config, config.topics.alerts).start();
     await alerts.waitFor(want.length, 60_000);
     const got = await alerts.settle(2_000);
+    await alerts.stop();
+    const ids = got.map((x) => x.value.alert_id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(sortAlerts(got.map((x) => withoutDecision(x.value)))).toEqual(want);
+  });
+
+  it('a zombie: a member frozen (SIGSTOP) past its session while the stream flows, its partitions moved to another, then thawed: alerts stay exactly the reference, no duplicate alert_id', async () => {
+    // Transactions open for 2 s: A is frozen holding one, and commits it (tries to) the moment it thaws.
+    const config = testConfig({ scoring: SCORING, scorer: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 1_000, commitIntervalMs: 2_000, transactionScope: scope } });
+    await prepareTopics(config);
+    const dir = join('/tmp/risk-hub-test', config.applicationId);
+    mkdirSync(dir, { recursive: true });
+    const configFile = join(dir, 'scorer.yaml');
+    writeFileSync(configFile, stringify({ ...JSON.parse(JSON.stringify(config)), log: { level: 'warn' }, http: { host: '127.0.0.1', port: 0 } }));
+    const events = generateStream(30_000, 600, 11);
+    const want = expected(config, events);
+    const producer = await new AttackProducer(config).connect();
+    const a = spawnScorer(configFile, join(dir, 'scorer-a.log'));
+    running.push(a);
+    await producer.send(events.slice(0, 6_000));
+    await eventually(async () => ((await scorerCommittedTotal(config)) > 0 ? true : undefined), 120_000, 'A committing');
+    const configB = { ...config, scorer: { ...config.scorer, stateDir: `${config.scorer.stateDir}-b` } } as Config;
+    const { startScorer } = await import('../../src/scorer/scorer.ts');
+    const { createLogger } = await import('../../src/log.ts');
+    const b = await startScorer(configB, { log: createLogger({ level: 'warn' }) });
+    running.push(b);
+    await eventually(() => (b.ownedPartitions().length > 0 && b.ownedPartitions().length < 6 ? true : undefined), 60_000, 'A and B sharing the partitions');
+    // Freeze A with work in hand: it keeps its open transactions, its cache and its view of the group.
+    await producer.send(events.slice(6_000, 12_000));
+    await new Promise((r) => setTimeout(r, 1_000));
+    a.kill('SIGSTOP');
+    try {
+      await eventually(() => (b.ownedPartitions().length === 6 ? true : undefined), 60_000, 'B owning every partition once A is gone');
+      await producer.send(events.slice(12_000, 20_000));
+      await eventually(async () => ((await scorerLag(config)) === 0 ? true : undefined), 120_000, 'B caught up');
+    } finally {
+      a.kill('SIGCONT');
+    }
+    // A thaws with stale transactions, stale caches and a stale generation; it rejoins and gets partitions back.
+    await producer.send(events.slice(20_000));
+    await producer.disconnect();
+    await eventually(() => (b.ownedPartitions().length < 6 ? true : undefined), 60_000, 'A back in the group');
+    await eventually(async () => ((await scorerLag(config)) === 0 ? true : undefined), 120_000, 'processed');
+    const alerts = await new TopicReader<RiskAlert>(config, config.topics.alerts).start();
+    await alerts.waitFor(want.length, 60_000);
+    const got = await alerts.settle(3_000);
     await alerts.stop();
     const ids = got.map((x) => x.value.alert_id);
     expect(new Set(ids).size).toBe(ids.length);

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DLQ_HEADERS } from '../../src/kafka/names.ts';
 import { createLogger } from '../../src/log.ts';
 import { BatchLoop, type BatchContext, type TaskSource } from '../../src/scorer/batch-loop.ts';
-import type { TopicMessages } from '../../src/scorer/producer.ts';
+import type { InputOffset, TopicMessages } from '../../src/scorer/producer.ts';
 import { messageBytes } from '../../src/scorer/records.ts';
 import type { PartitionTask } from '../../src/scorer/task.ts';
 import { activeTask, batchOf, cleanDirs, FakeProducer, messages, NAMES } from './task-fakes.ts';
@@ -105,10 +105,10 @@ describe('BatchLoop', () => {
     const { task, producer } = await activeTask();
     const manager = fakeManager(task);
     let failures = 6;
-    const send = producer.send.bind(producer);
-    producer.send = async (tm) => {
+    const transact = producer.transact.bind(producer);
+    producer.transact = async (tm, offsets) => {
       if (failures-- > 0) throw new Error('NOT_LEADER_FOR_PARTITION');
-      return send(tm);
+      return transact(tm, offsets);
     };
     expect(await loopWith(manager, 1).handleBatch(batchOf(messages(HIGH)), ctx())).toBe(true);
     expect(manager.stuck).toEqual(['task: NOT_LEADER_FOR_PARTITION', undefined]);
@@ -186,11 +186,11 @@ class RejectingProducer extends FakeProducer {
   ) {
     super();
   }
-  override async send(topicMessages: TopicMessages[]) {
+  override async transact(topicMessages: TopicMessages[], offsets: InputOffset[]) {
     const tooLarge = (t: TopicMessages) => t.topic === NAMES.deadLetters && t.messages.some((m) => messageBytes(m) > this.dlqLimit);
     if (topicMessages.some((t) => tooLarge(t) || (t.topic === NAMES.changelog && t.messages.some((m) => String(m.key).endsWith(`/${this.user}`))))) {
       throw Object.assign(new Error('The request included a message larger than the max message size the server will accept'), { name: 'KafkaJSProtocolError', type: 'MESSAGE_TOO_LARGE', retriable: false });
     }
-    return super.send(topicMessages);
+    return super.transact(topicMessages, offsets);
   }
 }

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../../src/config/schema.ts';
+import { TransactionFencedByGroupError } from '../../src/errors.ts';
 import { classifyFailure } from '../../src/scorer/failures.ts';
 import { decodeState } from '../../src/state/codec.ts';
 import { PartitionStore } from '../../src/state/store.ts';
@@ -31,7 +32,7 @@ describe('PartitionTask: one transaction across batches', () => {
     const { task, producer, store } = await activeTask({ commitIntervalMs: 100, now: () => now });
     const b1 = messages(HIGH);
     await task.process(batchOf(b1));
-    expect(producer.calls).toEqual(['fence', 'begin']); // held, nothing sent before the commit
+    expect(producer.calls).toEqual(['fence']); // held, nothing sent (no transaction begun) before the commit
     expect(await store.checkpoint()).toBeUndefined(); // nothing staged before the commit
     expect(task.streamTime).toBe(-Infinity);
     now += 100;
@@ -153,13 +154,53 @@ describe('PartitionTask: one transaction across batches', () => {
     expect(classifyFailure(err)).toBe('task'); // the batch loop closes and reopens it (fence, offsets read again)
   });
 
+  it('a timer commit the consumer group refused (a rebalance) aborts and moves the consumer back, but leaves the task usable: nothing is in doubt', async () => {
+    const rewinds: Array<{ topic: string; offset: bigint }> = [];
+    const failed: unknown[] = [];
+    const { task, producer } = await activeTask({ commitIntervalMs: 20, rewind: (topic, offset) => void rewinds.push({ topic, offset }), onFailed: (_t, err) => void failed.push(err) });
+    const b = messages(HIGH, HIGH);
+    producer.failNext = { step: 'sendOffsets', err: new TransactionFencedByGroupError('refused', { cause: Object.assign(new Error('generation'), { type: 'ILLEGAL_GENERATION' }) }) };
+    await task.process(batchOf(b));
+    await until(() => rewinds.length > 0);
+    expect(producer.committed).toHaveLength(0);
+    expect(rewinds).toEqual([{ topic: NAMES.input, offset: BigInt(b[0]!.offset) }]);
+    expect(failed).toEqual([]); // not reported: the task is not reopened
+    // the same records fetched again are scored again, as if for the first time (the aborted scoring left nothing behind)
+    await task.process(batchOf(b), { commitNow: true });
+    expect(producer.committed).toHaveLength(1);
+    expect(alertsOf(producer).map((a) => a.increase_24h)).toEqual([12]);
+  });
+
+  it('alignCommits: transactions begun at different times are due at the same grid point of commitIntervalMs', async () => {
+    let now = 1_000_050; // 50 ms into a 100 ms grid cell
+    const a = await activeTask({ commitIntervalMs: 100, alignCommits: true, now: () => now });
+    await a.task.process(batchOf(messages(HIGH)));
+    now = 1_000_099;
+    await a.task.process(batchOf(messages(HIGH)));
+    expect(a.producer.calls).not.toContain('commit'); // not due before the grid point
+    now = 1_000_100; // the grid point: 50 ms after it began, not 100
+    await a.task.process(batchOf(messages(HIGH)));
+    expect(a.producer.calls.filter((c) => c === 'commit')).toHaveLength(1);
+    // without alignment the same transaction is due 100 ms after it began
+    now = 1_000_050;
+    const b = await activeTask({ commitIntervalMs: 100, now: () => now });
+    await b.task.process(batchOf(messages(HIGH)));
+    now = 1_000_100;
+    await b.task.process(batchOf(messages(HIGH)));
+    expect(b.producer.calls).not.toContain('commit');
+    now = 1_000_150;
+    await b.task.process(batchOf(messages(HIGH)));
+    expect(b.producer.calls.filter((c) => c === 'commit')).toHaveLength(1);
+  });
+
   it('closing with an open transaction (a revocation) aborts it and never commits it; the store keeps only what was committed', async () => {
     const dir = tempDir();
     const { task, producer } = await activeTask({ commitIntervalMs: 60_000, storeFlushIntervalMs: 60_000, store: await PartitionStore.open(dir, NAMES.changelog, 0) });
     await task.process(batchOf(messages(HIGH)), { commitNow: true });
     await task.process(batchOf(messages(HIGH)));
     await task.close({ flush: true });
-    expect(producer.calls.slice(-2)).toEqual(['abort', 'disconnect']);
+    // the open transaction never reached the producer: nothing to abort there
+    expect(producer.calls).toEqual(['fence', 'begin', 'send', 'sendOffsets', 'commit', 'disconnect']);
     expect(producer.committed).toHaveLength(1);
     const store = await PartitionStore.open(dir, NAMES.changelog, 0);
     expect(await store.checkpoint()).toBe(1n); // the committed batch, flushed on close

@@ -7,7 +7,7 @@ import { userKey, type Attack } from '../../src/contracts.ts';
 import { ConnectionError, PoisonRecordError } from '../../src/errors.ts';
 import { createLogger } from '../../src/log.ts';
 import type { InputRecord } from '../../src/scorer/processor.ts';
-import type { SentRange, TopicMessages, TransactionalProducer } from '../../src/scorer/producer.ts';
+import type { InputOffset, SentRange, TopicMessages, TransactionalProducer } from '../../src/scorer/producer.ts';
 import { PartitionTask, type TaskCodec, type TaskDeps } from '../../src/scorer/task.ts';
 import { PartitionStore } from '../../src/state/store.ts';
 import { attack, T0 } from '../scoring/fixtures.ts';
@@ -22,11 +22,11 @@ export class FakeProducer implements TransactionalProducer {
   /** Records of committed transactions, one entry per transaction. */
   readonly committed: TopicMessages[][] = [];
   readonly offsets: Array<{ groupId: string; topic: string; partition: number; nextOffset: bigint }> = [];
-  private open: TopicMessages[] = [];
-  private openOffsets: typeof this.offsets = [];
   private readonly ends = new Map<string, bigint>();
   /** The next call of this step throws `failWith` (once). */
   failNext: { step: Step; err: Error } | undefined;
+
+  constructor(private readonly groupId = NAMES.groupId) {}
 
   private step(s: Step): void {
     this.calls.push(s);
@@ -39,40 +39,33 @@ export class FakeProducer implements TransactionalProducer {
   async fence() {
     this.step('fence');
   }
-  async begin() {
-    this.step('begin');
-    this.open = [];
-    this.openOffsets = [];
-  }
-  async send(topicMessages: TopicMessages[]): Promise<SentRange[]> {
-    this.step('send');
-    const out: SentRange[] = [];
-    for (const tm of topicMessages) {
-      this.open.push(tm);
-      const byPartition = new Map<number, number>();
-      for (const msg of tm.messages) byPartition.set(msg.partition ?? 0, (byPartition.get(msg.partition ?? 0) ?? 0) + 1);
-      for (const [partition, count] of byPartition) {
-        const k = `${tm.topic}/${partition}`;
-        const base = this.ends.get(k) ?? 0n;
-        this.ends.set(k, base + BigInt(count) + 1n); // + 1: the transaction marker takes an offset
-        out.push({ topic: tm.topic, partition, baseOffset: base, count });
+  /** The kafkajs adapter's steps, each of which can fail: begin, send (when there are records), sendOffsets (one per offset), commit; abort after a failure. */
+  async transact(records: TopicMessages[], offsets: InputOffset[]): Promise<SentRange[]> {
+    try {
+      this.step('begin');
+      const out: SentRange[] = [];
+      if (records.length) {
+        this.step('send');
+        for (const tm of records) {
+          const byPartition = new Map<number, number>();
+          for (const msg of tm.messages) byPartition.set(msg.partition ?? 0, (byPartition.get(msg.partition ?? 0) ?? 0) + 1);
+          for (const [partition, count] of byPartition) {
+            const k = `${tm.topic}/${partition}`;
+            const base = this.ends.get(k) ?? 0n;
+            this.ends.set(k, base + BigInt(count) + 1n); // + 1: the transaction marker takes an offset
+            out.push({ topic: tm.topic, partition, baseOffset: base, count });
+          }
+        }
       }
+      for (let i = 0; i < offsets.length; i++) this.step('sendOffsets');
+      this.step('commit');
+      this.committed.push(records);
+      this.offsets.push(...offsets.map((o) => ({ groupId: this.groupId, topic: o.topic, partition: o.partition, nextOffset: o.next })));
+      return out;
+    } catch (err) {
+      this.calls.push('abort');
+      throw err;
     }
-    return out;
-  }
-  async sendOffsets(groupId: string, topic: string, partition: number, nextOffset: bigint) {
-    this.step('sendOffsets');
-    this.openOffsets.push({ groupId, topic, partition, nextOffset });
-  }
-  async commit() {
-    this.step('commit');
-    this.committed.push(this.open);
-    this.offsets.push(...this.openOffsets);
-    this.open = [];
-  }
-  async abort() {
-    this.step('abort');
-    this.open = [];
   }
   async disconnect() {
     this.step('disconnect');

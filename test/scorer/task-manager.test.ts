@@ -169,7 +169,7 @@ describe('TaskManager: transactions open across batches', () => {
     await t0.exclusive(() => t0.process({ messages: b0, lastOffset: b0[0]!.offset }));
     await t1.exclusive(() => t1.process({ messages: b1, lastOffset: b1[0]!.offset }));
     await manager.onAssignment([1]); // partition 0 moved to another member
-    expect(producers.get(0)!.calls).toEqual(['fence', 'begin', 'abort', 'disconnect']); // nothing of it was ever sent
+    expect(producers.get(0)!.calls).toEqual(['fence', 'disconnect']); // nothing of it was ever sent
     expect(t0.phase).toBe('closed');
     // kafkajs fetches partition 1 again from the group's (older) committed offset: b1 is skipped
     const b2 = messages({ severity: 'HIGH' });
@@ -177,6 +177,41 @@ describe('TaskManager: transactions open across batches', () => {
     const p1 = producers.get(1)!;
     expect(p1.calls).toEqual(['fence', 'begin', 'send', 'sendOffsets', 'commit']);
     expect(p1.messages(NAMES.alerts)).toHaveLength(1); // 12 points: b1 and b2 once each
+    await manager.closeAll();
+  });
+
+  it('the generation to commit as is handed on only after the revoked tasks closed; a member that missed a generation (or came back with a new member id) reopens every task', async () => {
+    const generations: Array<{ generationId: number; memberId: string }> = [];
+    const { manager } = managerFor(tempDir(), { onGeneration: (g) => void generations.push(g) });
+    await manager.onAssignment([0, 1], { generationId: 3, memberId: 'm1' });
+    const t0 = manager.task(0)!;
+    const t1 = manager.task(1)!;
+    expect(generations).toEqual([{ generationId: 3, memberId: 'm1' }]);
+    // the next generation, partition 0 moved away: closed before generation 4 is handed on
+    const seen: string[] = [];
+    const ref: { t0?: { phase: string } } = {};
+    const handed = managerFor(tempDir(), { onGeneration: () => void seen.push(ref.t0?.phase ?? 'none') });
+    await handed.manager.onAssignment([0, 1], { generationId: 3, memberId: 'm1' });
+    ref.t0 = handed.manager.task(0)!;
+    await handed.manager.onAssignment([1], { generationId: 4, memberId: 'm1' });
+    expect(seen).toEqual(['none', 'closed']);
+    await handed.manager.closeAll();
+    // a consecutive generation keeps the tasks
+    await manager.onAssignment([0, 1], { generationId: 4, memberId: 'm1' });
+    expect(manager.task(0)).toBe(t0);
+    expect(manager.task(1)).toBe(t1);
+    // generation 5 passed without this member: every task is closed and opened again (restored)
+    await manager.onAssignment([0, 1], { generationId: 6, memberId: 'm1' });
+    expect(t0.phase).toBe('closed');
+    expect(t1.phase).toBe('closed');
+    expect(manager.task(0)).not.toBe(t0);
+    expect(manager.task(0)!.phase).toBe('active');
+    const t0b = manager.task(0)!;
+    // back under a new member id (it was removed from the group): the same
+    await manager.onAssignment([0, 1], { generationId: 7, memberId: 'm2' });
+    expect(t0b.phase).toBe('closed');
+    expect(manager.task(0)!.phase).toBe('active');
+    expect(generations.map((g) => g.generationId)).toEqual([3, 4, 6, 7]);
     await manager.closeAll();
   });
 

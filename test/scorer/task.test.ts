@@ -114,7 +114,7 @@ describe('PartitionTask.process: the numbered commit', () => {
 });
 
 describe('PartitionTask.punctuate', () => {
-  it('tombstones users idle longer than the TTL by stream time, in one transaction without an input offset', async () => {
+  it('tombstones users idle longer than the TTL by stream time, in one transaction with the committed input offset unchanged', async () => {
     // The clock moves too: a user is idle when their events are a TTL behind stream time AND nothing
     // arrived for them for a TTL (see the backfill rule).
     let now = T0 + 3_600_000;
@@ -125,7 +125,9 @@ describe('PartitionTask.punctuate', () => {
     expect(await task.punctuate()).toBe(1);
     const tx = producer.committed.at(-1)!;
     expect(tx).toEqual([{ topic: NAMES.changelog, messages: [{ key: 'app/production/alice', value: null, partition: 0 }] }]);
-    expect(producer.offsets).toHaveLength(2); // the two batches only
+    // the two batches', then the punctuation's: the same offset again (no input was read; it carries the group's fencing)
+    expect(producer.offsets).toHaveLength(3);
+    expect(producer.offsets[2]).toEqual(producer.offsets[1]);
     expect(await store.get('app/production/alice')).toBeUndefined();
     expect(await store.get('app/production/bob')).toBeInstanceOf(Buffer);
   });
