@@ -249,4 +249,27 @@ describe('KIP-447 in the patched kafkajs (real broker)', () => {
     expect(requests.filter((r) => r.apiName === 'TxnOffsetCommit')).toEqual([{ apiName: 'TxnOffsetCommit', apiVersion: 1 }]);
     await eventually(async () => ((await committed(n.groupId, n.input, false)) === '7' ? true : undefined), 10_000, 'offset 7 committed');
   });
+
+  it('f: a transaction begun right after the last one ended (its markers still being written: CONCURRENT_TRANSACTIONS) is retried shortly by kafkajs, not failed', async () => {
+    const n = names('f');
+    await createTopics(n.input, n.output);
+    const { joins } = await joinGroup(n.groupId, n.input);
+    const g = { generationId: joins[0]!.generationId, memberId: joins[0]!.memberId };
+    const { producer, requests } = await txProducer(n.txnId);
+    const ROUNDS = 20;
+    for (let i = 0; i < ROUNDS; i++) {
+      // offsets only, at once after the previous commit or abort: kafkajs used to fail AddOffsetsToTxn here
+      const txn = await producer.transaction();
+      await txn.sendOffsets({ consumerGroupId: n.groupId, topics: offsetsOf(n.input, String(i + 1)), consumerGroupMetadata: g });
+      if (i % 2) await txn.abort();
+      else await txn.commit();
+      const next = await producer.transaction();
+      await next.send({ topic: n.output, messages: [{ key: 'k', value: String(i) }] });
+      await next.commit();
+    }
+    // the broker did answer CONCURRENT_TRANSACTIONS: some AddOffsetsToTxn / AddPartitionsToTxn went twice
+    const sent = (api: string) => requests.filter((r) => r.apiName === api).length;
+    expect(sent('AddOffsetsToTxn') + sent('AddPartitionsToTxn')).toBeGreaterThan(2 * ROUNDS);
+    expect(await committed(n.groupId, n.input, true)).toBe(String(ROUNDS - 1));
+  });
 });
