@@ -160,9 +160,10 @@ export const ScorerSchema = z.strictObject({
    * What one transaction covers. `partition`: each owned input partition has its own transactional
    * producer and commits on its own (its transactional id fences a zombie owner). `process`: the
    * partitions of a process commit together through one producer, once per commitIntervalMs (Kafka
-   * Streams' exactly_once_v2, KIP-447: the consumer group's generation fences a zombie), which costs
-   * the broker and the scorer far fewer transactions at a steady rate. Switching between them needs
-   * every scorer of the application stopped first (docs/operations.md).
+   * Streams' exactly_once_v2, KIP-447: the consumer group's generation fences a zombie): fewer
+   * transactions at a steady rate, but one producer's requests in turn for every partition, so less
+   * throughput while catching up (docs/benchmarks.md). Switching between them needs
+   * every scorer of the application stopped first (docs/architecture.md "Transaction scope").
    */
   transactionScope: z.enum(['partition', 'process']).default('partition'),
 });

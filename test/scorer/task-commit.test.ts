@@ -224,4 +224,11 @@ describe('scorer.commitIntervalMs', () => {
     expect(() => ConfigSchema.parse({ scorer: { commitIntervalMs: 60_000 } })).toThrow();
     expect(() => ConfigSchema.parse({ scorer: { commitMaxRecords: 0 } })).toThrow();
   });
+
+  it('transactionScope: partition by default; process only with commitIntervalMs within half the shared transaction timeout', () => {
+    expect(ConfigSchema.parse({}).scorer.transactionScope).toBe('partition');
+    expect(ConfigSchema.parse({ scorer: { transactionScope: 'process', commitIntervalMs: 5000 } }).scorer.transactionScope).toBe('process');
+    expect(() => ConfigSchema.parse({ scorer: { transactionScope: 'process', commitIntervalMs: 5001 } })).toThrow(/at most 5000 ms with transactionScope process/);
+    expect(() => ConfigSchema.parse({ scorer: { transactionScope: 'thread' } })).toThrow();
+  });
 });
