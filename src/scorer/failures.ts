@@ -63,7 +63,7 @@ export function failureReason(err: unknown): string {
 }
 
 /** `err` and what it wraps (`cause`, kafkajs' `originalError`), at most a few levels deep. */
-function* causes(err: unknown): Generator<unknown> {
+export function* causes(err: unknown): Generator<unknown> {
   let e: unknown = err;
   for (let depth = 0; e && depth < 5; depth++) {
     yield e;

@@ -2,6 +2,7 @@ import type { Producer } from 'kafkajs';
 import { TransactionFencedByGroupError } from '../errors.ts';
 import * as m from '../metrics/index.ts';
 import { GroupCommit } from '../notify/group-commit.ts';
+import { causes } from './failures.ts';
 import { initTransactions, offsetTopics, sendInTransaction, type InputOffset, type SentRange, type TopicMessages, type TransactionalProducer } from './producer.ts';
 
 // One transactional producer for every partition task of a process (scorer.transactionScope
@@ -189,10 +190,9 @@ const GROUP_FENCING = new Set(['ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCE
 
 /** Whether `err`, or what it wraps (kafkajs' retrier wraps the broker's error), is a group-fencing error. */
 function refusedByGroup(err: unknown): boolean {
-  let e = err as { type?: unknown; originalError?: unknown; cause?: unknown } | undefined;
-  for (let depth = 0; e && depth < 5; depth++) {
-    if (typeof e.type === 'string' && GROUP_FENCING.has(e.type)) return true;
-    e = (e.originalError ?? e.cause) as typeof e;
+  for (const e of causes(err)) {
+    const type = (e as { type?: unknown }).type;
+    if (typeof type === 'string' && GROUP_FENCING.has(type)) return true;
   }
   return false;
 }
