@@ -14,8 +14,8 @@ import { initTransactions, offsetTopics, sendInTransaction, type InputOffset, ty
 //
 // Fencing moves from the transactional id to the consumer group: the input offsets are committed with
 // the group's generation and member id (TxnOffsetCommit v3), so a member the group has moved on from
-// (a zombie) cannot commit, and every shared transaction carries an offset of every partition in it
-// (a punctuation's too), so nothing commits without that check. A new owner reads the group's offsets
+// (a zombie) cannot commit; a punctuation's transaction carries its partition's committed offsets
+// unchanged, so it meets that check too. A new owner reads the group's offsets
 // with require_stable, which waits for a previous owner's transaction holding offsets to end. The
 // transactional id is the process's own (persisted in the state directory): a restarted process aborts
 // what its previous incarnation left open at once; the open transaction of a process that never comes
@@ -89,7 +89,7 @@ export class SharedTransactions {
     await p?.disconnect().catch(() => undefined);
   }
 
-  /** The connected producer, its transactional id initialised (once; again after `reset`). */
+  /** The connected producer, its transactional id initialised (once; again after a failure dropped it). */
   private init(): Promise<Producer> {
     this.initialised ??= (async () => {
       const producer = this.deps.createProducer();
@@ -98,16 +98,11 @@ export class SharedTransactions {
         await initTransactions(producer);
         return producer;
       } catch (err) {
-        await this.reset();
+        await this.close(); // the next transaction connects a new producer, whose initialisation settles what this one left
         throw err;
       }
     })();
     return this.initialised;
-  }
-
-  /** Drops the producer: the next transaction connects a new one, whose initialisation settles what this one left. */
-  private async reset(): Promise<void> {
-    await this.close();
   }
 
   /**
@@ -154,7 +149,7 @@ export class SharedTransactions {
       const aborted = await tx.abort().then(
         () => true,
         async () => {
-          await this.reset();
+          await this.close(); // the next transaction connects a new producer, whose initialisation settles what this one left
           return false;
         },
       );

@@ -243,11 +243,14 @@ export class TaskManager {
     const partitions = opened.map((t) => t.partition);
     try {
       // 1. fence every previous owner: with a producer per partition its transactional id does; with
-      //    one per process the group's generation does, and the group's offsets are read with
-      //    require_stable, which waits for a previous owner's transaction holding offsets to end.
-      //    The changelog end read next is then stable.
+      //    one per process the group's generation does;
+      // 2. the group's offsets, read with require_stable (which waits for a previous owner's
+      //    transaction holding offsets to end): stable from now on, as no one else commits them. A
+      //    record below them was committed and is skipped if fetched again. The changelog end read
+      //    next is stable too.
       for (const t of opened) await t.fence();
-      if (this.deps.config.scorer.transactionScope === 'process') await this.stableOffsets();
+      const names = this.deps.names;
+      const [inputs, requests] = await Promise.all([scorerCommitted(this.deps.admin, this.deps.config, names.input, true), scorerCommitted(this.deps.admin, this.deps.config, names.requests, true)]);
       const offsets = await this.deps.admin.fetchTopicOffsets(this.deps.names.changelog);
       const targets = new Map<number, RestoreTarget>();
       for (const t of opened) {
@@ -270,10 +273,6 @@ export class TaskManager {
           m.scorerRestoreRecords.inc(n);
         },
       });
-      // The group's offsets are stable once the previous owners are fenced (an open transaction of
-      // theirs is settled): a record below them was committed and is skipped if fetched again.
-      const names = this.deps.names;
-      const [inputs, requests] = await Promise.all([scorerCommitted(this.deps.admin, this.deps.config, names.input, true), scorerCommitted(this.deps.admin, this.deps.config, names.requests, true)]);
       for (const t of opened) {
         const committed = new Map<string, bigint>();
         const i = inputs.get(t.partition);
@@ -293,12 +292,6 @@ export class TaskManager {
       }
     }
     this.updateGauges();
-  }
-
-  /** Waits (bounded by the retries of kafkajs' admin) until no transaction holding the group's offsets is open. */
-  private async stableOffsets(): Promise<void> {
-    const names = this.deps.names;
-    await Promise.all([scorerCommitted(this.deps.admin, this.deps.config, names.input, true), scorerCommitted(this.deps.admin, this.deps.config, names.requests, true)]);
   }
 
   private activate(t: PartitionTask, committed: ReadonlyMap<string, bigint>): void {
