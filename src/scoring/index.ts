@@ -10,5 +10,25 @@
 // point-bearing timestamps in the window; beyond that the oldest entries are merged per bucket.
 
 export { resolvePolicy, pointsFor, tierFor, tierBound, type Policy } from './policy.ts';
-export { approxHeapBytes, emptyUserState, isIdle, markActive, activeSince, isUserState, entryCap, contributionCap, stateBytesBound, MAX_STATE_BYTES, upgradeIdKey, type IdKey, type UserState } from './state.ts';
+export {
+  approxHeapBytes,
+  emptyUserState,
+  isIdle,
+  markActive,
+  activeSince,
+  isUserState,
+  entryCap,
+  contributionCap,
+  stateBytesBound,
+  MAX_STATE_BYTES,
+  upgradeIdKey,
+  candidateCount,
+  contributionsOf,
+  setContributions,
+  pushCandidate,
+  ID_REF_SCALE,
+  type IdKey,
+  type StoredContribution,
+  type UserState,
+} from './state.ts';
 export { scoreEvent, riskView, alertIdFor, type ScoreResult, type RiskView } from './score.ts';

@@ -101,7 +101,7 @@ export function scoreEvent(state: UserState, attack: ScoredAttack, policy: Polic
   remember(state, idKey, policy.maxRememberedEvents);
   if (points > 0 && t > start) {
     addEntry(state, t, points, policy);
-    addContribution(state, [attack.event_id, attack.attack_type, attack.severity, points, t, seq, 0], policy);
+    addContribution(state, attack.event_id, attack.attack_type, attack.severity, points, t, seq, policy);
   }
 
   const tier = tierFor(policy, state.sum);

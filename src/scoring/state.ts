@@ -7,16 +7,23 @@ import { MAX_ATTACK_TYPE_BYTES, MAX_EVENT_ID_BYTES } from '../identity.ts';
 import type { Policy } from './policy.ts';
 
 /**
- * A contribution candidate kept in the state, as a tuple (about a third less JSON than an object; the
- * state is serialized for every batch that touches the user). `seq` is the arrival order among the
- * user's scored events (tie-break: later arrival ranks first); `dom` counts the window events that
- * rank above this one and leave the window no earlier (see addContribution).
+ * A contribution candidate as a tuple: how tests, the legacy JSON format and `contributionsOf` show one.
+ * The state itself keeps candidates in parallel arrays (see UserState.cn). `seq` is the arrival order
+ * among the user's scored events (tie-break: later arrival ranks first); `dom` counts the window events
+ * that rank above this one and leave the window no earlier (see addContribution).
  */
 export type StoredContribution = [event_id: string, attack_type: string, severity: Severity, points: number, occurred_at: number, seq: number, dom: number];
-const POINTS = 3;
-const AT = 4;
-const SEQ = 5;
-const DOM = 6;
+/** Numbers per candidate in `UserState.cn`, and their places. */
+const CN = 4;
+const POINTS = 0;
+const AT = 1;
+const SEQ = 2;
+const DOM = 3;
+/**
+ * An event id kept as bytes of `UserState.cbytes` is the number offset · ID_REF_SCALE + byte length: a
+ * small integer (a state is at most MAX_STATE_BYTES, an id at most MAX_EVENT_ID_BYTES).
+ */
+export const ID_REF_SCALE = 1024;
 
 /**
  * A user's scoring state. Plain data (numbers, strings, arrays): `JSON.parse(JSON.stringify(s))`
@@ -54,8 +61,20 @@ export interface UserState {
   /** Keys (`eventIdKey`) of the ids of the last `maxRememberedEvents` scored events: a ring buffer, oldest at `idPos` once full. */
   ids: IdKey[];
   idPos: number;
-  /** Contribution candidates in the window, best first (points desc, then newest, then latest arrival). */
-  top: StoredContribution[];
+  /**
+   * Contribution candidates in the window, best first (points desc, then newest, then latest arrival),
+   * as parallel arrays rather than an object per candidate: a state is decoded whenever a batch misses
+   * the cache, and per-candidate objects and strings were most of what the scorer allocated and kept.
+   * `cn`: four numbers each (points, occurred_at, seq, dom); `ctype`, `csev`: attack type and severity;
+   * `cid`: the event id, a string, or (for candidates the state had when it was last decoded or
+   * encoded) a reference into `cbytes` (`ID_REF_SCALE`), turned into a string only for an alert.
+   */
+  cn: number[];
+  cid: Array<string | number>;
+  ctype: string[];
+  csev: Severity[];
+  /** The encoded state (src/state/codec.ts) the numeric `cid` refer to; null when none does. */
+  cbytes: Buffer | null;
   /**
    * Counter-measures (src/decisions): enforced decisions made for the user so far (the escalation
    * step); absent = 0. Set by the scorer's processor, never by `scoreEvent`.
@@ -105,14 +124,18 @@ const DECISION_MEMORY_BYTES = 5 + 1 + 1 + 9 + 1 + 32;
  * a user with one event, within ~15 % up to the caps, erring high.
  */
 export function approxHeapBytes(s: UserState): number {
-  let bytes = 1100 + 30 * s.et.length + 16 * s.ids.length;
-  for (const c of s.top) bytes += 110 + c[0].length;
+  let bytes = 1100 + 30 * s.et.length + 16 * s.ids.length + 56 * s.ctype.length + (s.cbytes?.length ?? 0);
+  const cid = s.cid;
+  for (let i = 0; i < cid.length; i++) {
+    const id = cid[i]!;
+    if (typeof id === 'string') bytes += 24 + id.length;
+  }
   return bytes;
 }
 
 /** A fresh state for a user never seen. */
 export function emptyUserState(): UserState {
-  return { v: 1, last: null, activeAt: null, score: 0, scored: 0, alerted: 0, sum: 0, count: 0, et: [], ep: [], ec: [], ids: [], idPos: 0, top: [] };
+  return { v: 1, last: null, activeAt: null, score: 0, scored: 0, alerted: 0, sum: 0, count: 0, et: [], ep: [], ec: [], ids: [], idPos: 0, cn: [], cid: [], ctype: [], csev: [], cbytes: null };
 }
 
 /**
@@ -166,7 +189,14 @@ export function isUserState(x: unknown): x is UserState {
     s.et.length === s.ec.length &&
     Array.isArray(s.ids) &&
     typeof s.idPos === 'number' &&
-    Array.isArray(s.top)
+    Array.isArray(s.cn) &&
+    Array.isArray(s.cid) &&
+    Array.isArray(s.ctype) &&
+    Array.isArray(s.csev) &&
+    s.cid.length === s.ctype.length &&
+    s.csev.length === s.ctype.length &&
+    s.cn.length === CN * s.ctype.length &&
+    (s.cbytes === null || s.cbytes instanceof Uint8Array)
   );
 }
 
@@ -202,13 +232,15 @@ export function evict(state: UserState, start: number): void {
     ep.splice(0, k);
     ec.splice(0, k);
   }
-  const top = state.top;
+  const cn = state.cn;
+  const n = state.ctype.length;
   let w = 0;
-  for (let r = 0; r < top.length; r++) {
-    const c = top[r] as StoredContribution;
-    if (c[AT] > start) top[w++] = c;
+  for (let r = 0; r < n; r++) {
+    if ((cn[r * CN + AT] as number) <= start) continue;
+    if (w !== r) moveCandidate(state, r, w);
+    w++;
   }
-  top.length = w;
+  if (w < n) truncateCandidates(state, w);
 }
 
 /** Adds `points` (> 0) at time `t` to the window, merging an equal timestamp. */
@@ -299,46 +331,123 @@ export function contributionCap(policy: Pick<Policy, 'maxContributions'>): numbe
   return Math.max(64, 8 * policy.maxContributions);
 }
 
-/** Ranking: more points first, then the newer event, then the later arrival. */
-function ranksBefore(a: StoredContribution, b: StoredContribution): boolean {
-  if (a[POINTS] !== b[POINTS]) return a[POINTS] > b[POINTS];
-  if (a[AT] !== b[AT]) return a[AT] > b[AT];
-  return a[SEQ] > b[SEQ];
+/** Candidates in the state. */
+export function candidateCount(state: UserState): number {
+  return state.ctype.length;
 }
 
-/** Adds a new window event (points > 0, `dom` ignored) to the candidates, dropping those it makes irrelevant. */
-export function addContribution(state: UserState, x: StoredContribution, policy: Policy): void {
-  const top = state.top;
+/** Whether candidate `i` ranks before (points, at, seq): more points first, then the newer event, then the later arrival. */
+function ranksBefore(cn: number[], i: number, points: number, at: number, seq: number): boolean {
+  const b = i * CN;
+  const p = cn[b + POINTS] as number;
+  if (p !== points) return p > points;
+  const t = cn[b + AT] as number;
+  if (t !== at) return t > at;
+  return (cn[b + SEQ] as number) > seq;
+}
+
+/** Copies candidate `from` to place `to` (to < from): the arrays are compacted in place. */
+function moveCandidate(state: UserState, from: number, to: number): void {
+  const cn = state.cn;
+  const f = from * CN;
+  const t = to * CN;
+  cn[t] = cn[f] as number;
+  cn[t + 1] = cn[f + 1] as number;
+  cn[t + 2] = cn[f + 2] as number;
+  cn[t + 3] = cn[f + 3] as number;
+  state.cid[to] = state.cid[from] as string | number;
+  state.ctype[to] = state.ctype[from] as string;
+  state.csev[to] = state.csev[from] as Severity;
+}
+
+function truncateCandidates(state: UserState, n: number): void {
+  state.cn.length = n * CN;
+  state.cid.length = n;
+  state.ctype.length = n;
+  state.csev.length = n;
+  if (n === 0) state.cbytes = null;
+}
+
+/** Appends a candidate as it is (the codec's decoding: the candidates arrive best first). */
+export function pushCandidate(state: UserState, id: string | number, type: string, severity: Severity, points: number, at: number, seq: number, dom: number): void {
+  state.cn.push(points, at, seq, dom);
+  state.cid.push(id);
+  state.ctype.push(type);
+  state.csev.push(severity);
+}
+
+/**
+ * Adds a new window event (points > 0, at its clamped time `at`, arrival `seq`) to the candidates,
+ * dropping those it makes irrelevant.
+ */
+export function addContribution(state: UserState, eventId: string, type: string, severity: Severity, points: number, at: number, seq: number, policy: Policy): void {
+  const cn = state.cn;
+  const n = state.ctype.length;
   const k = policy.maxContributions;
   // Members ranked before x come first (the list is sorted); count those that also outlive x.
   let pos = 0;
   let dom = 0;
-  while (pos < top.length && ranksBefore(top[pos] as StoredContribution, x)) {
-    if ((top[pos] as StoredContribution)[AT] >= x[AT]) dom++;
+  while (pos < n && ranksBefore(cn, pos, points, at, seq)) {
+    if ((cn[pos * CN + AT] as number) >= at) dom++;
     pos++;
   }
   if (dom >= k) return; // never again in a top-K (and then it dominates no member either)
-  x[DOM] = dom;
   // Members after x that x outlives gain a dominator; drop those reaching K.
   let w = pos;
-  for (let r = pos; r < top.length; r++) {
-    const c = top[r] as StoredContribution;
-    if (x[AT] >= c[AT] && ++c[DOM] >= k) continue;
-    top[w++] = c;
+  for (let r = pos; r < n; r++) {
+    const b = r * CN;
+    if (at >= (cn[b + AT] as number)) {
+      const d = (cn[b + DOM] as number) + 1;
+      cn[b + DOM] = d;
+      if (d >= k) continue;
+    }
+    if (w !== r) moveCandidate(state, r, w);
+    w++;
   }
-  top.length = w;
-  top.splice(pos, 0, x);
+  if (w < n) truncateCandidates(state, w);
+  cn.splice(pos * CN, 0, points, at, seq, dom);
+  state.cid.splice(pos, 0, eventId);
+  state.ctype.splice(pos, 0, type);
+  state.csev.splice(pos, 0, severity);
   const cap = contributionCap(policy);
-  if (top.length > cap) top.length = cap; // drop the lowest ranked (exactness lost only here)
+  if (state.ctype.length > cap) truncateCandidates(state, cap); // drop the lowest ranked (exactness lost only here)
+}
+
+/** Candidate `i`'s event id (read from `cbytes` when kept there). */
+export function candidateId(state: UserState, i: number): string {
+  const id = state.cid[i] as string | number;
+  if (typeof id === 'string') return id;
+  const off = Math.floor(id / ID_REF_SCALE);
+  return (state.cbytes as Buffer).toString('utf8', off, off + (id % ID_REF_SCALE));
+}
+
+/** Candidate `i` as a tuple (tests, tools and the legacy formats). */
+export function contributionAt(state: UserState, i: number): StoredContribution {
+  const b = i * CN;
+  const cn = state.cn;
+  return [candidateId(state, i), state.ctype[i] as string, state.csev[i] as Severity, cn[b + POINTS] as number, cn[b + AT] as number, cn[b + SEQ] as number, cn[b + DOM] as number];
+}
+
+/** Every candidate as a tuple, best first. */
+export function contributionsOf(state: UserState): StoredContribution[] {
+  const out: StoredContribution[] = [];
+  for (let i = 0; i < state.ctype.length; i++) out.push(contributionAt(state, i));
+  return out;
+}
+
+/** Replaces the candidates with `list` (best first, as `contributionsOf` gives them). */
+export function setContributions(state: UserState, list: readonly StoredContribution[]): void {
+  truncateCandidates(state, 0);
+  for (const c of list) pushCandidate(state, c[0], c[1], c[2], c[3], c[4], c[5], c[6]);
 }
 
 /** The best `max` candidates as public contributions (fresh objects, internal fields stripped). */
 export function topContributions(state: UserState, max: number): Contribution[] {
-  const n = Math.min(max, state.top.length);
+  const n = Math.min(max, state.ctype.length);
   const out: Contribution[] = new Array(n);
+  const cn = state.cn;
   for (let i = 0; i < n; i++) {
-    const c = state.top[i] as StoredContribution;
-    out[i] = { event_id: c[0], attack_type: c[1], severity: c[2], points: c[3], occurred_at: c[4] };
+    out[i] = { event_id: candidateId(state, i), attack_type: state.ctype[i] as string, severity: state.csev[i] as Severity, points: cn[i * CN + POINTS] as number, occurred_at: cn[i * CN + AT] as number };
   }
   return out;
 }

@@ -1,8 +1,8 @@
 import { SEVERITIES, type Severity } from '../contracts.ts';
-import type { IdKey, UserState } from '../scoring/index.ts';
+import type { IdKey, StoredContribution, UserState } from '../scoring/index.ts';
 import type { ActiveDecision } from '../scoring/state.ts';
 import { MAX_ATTACK_TYPE_BYTES, MAX_EVENT_ID_BYTES, truncateUtf8 } from '../identity.ts';
-import { activeSince, isUserState, upgradeIdKey } from '../scoring/index.ts';
+import { activeSince, emptyUserState, ID_REF_SCALE, pushCandidate, setContributions, upgradeIdKey } from '../scoring/index.ts';
 
 // The changelog / LevelDB value of a user's state: a compact binary layout, written for every user a
 // batch changes (one per event on a stream of many users), so it is on the scorer's hot path and its
@@ -31,6 +31,10 @@ import { activeSince, isUserState, upgradeIdKey } from '../scoring/index.ts';
 // uv count | uv idPos | uv n × (f64 et, f64 ep, uv ec) | uv n × str id | uv n × (str event_id,
 // str attack_type, str severity, f64 points, f64 occurred_at, uv seq, uv dom)) and JSON (first byte `{`),
 // their hashed id keys ('#…' strings) upgraded to numbers (`upgradeIdKey`).
+//
+// A decoded state keeps its candidates' event ids as references into the value it was decoded from
+// (UserState.cbytes), and `encodeState` re-points them at the value it returns: ids are copied as bytes
+// from one version of the state to the next and become strings only when an alert carries them.
 
 const FORMAT = 4;
 const FORMAT_3 = 3;
@@ -74,13 +78,18 @@ function deltaMode(s: UserState): boolean {
     const t = et[i]!;
     if (!(t >= 0 && t <= NUM_INT_LIMIT && Math.floor(t) === t)) return false;
   }
-  const top = s.top;
-  for (let i = 0; i < top.length; i++) {
-    const t = top[i]![4];
+  const cn = s.cn;
+  for (let i = 1; i < cn.length; i += CN) {
+    const t = cn[i]!;
     if (!(t >= 0 && t <= NUM_INT_LIMIT && Math.floor(t) === t)) return false;
   }
   return true;
 }
+
+/** Numbers per candidate in UserState.cn (points, occurred_at, seq, dom). */
+const CN = 4;
+/** Where `encodeState` wrote each candidate's id (ID_REF_SCALE references into its output), reused. */
+const written: number[] = [];
 
 export function encodeState(s: UserState): Buffer {
   const delta = deltaMode(s);
@@ -140,30 +149,44 @@ export function encodeState(s: UserState): Buffer {
       w.f64(id);
     } else w.str(id, 1);
   }
+  const nc = s.ctype.length;
   w.ensure(9);
-  w.uv(s.top.length);
+  w.uv(nc);
   const types: string[] = [];
-  for (const c of s.top) {
-    w.str(c[0]); // and room for the rest of the contribution (STR_TAIL)
-    const k = types.indexOf(c[1]);
+  const cn = s.cn;
+  const cid = s.cid;
+  written.length = nc;
+  for (let i = 0; i < nc; i++) {
+    const id = cid[i]!;
+    // The id (and room for the rest of the candidate: STR_TAIL), as bytes from the value the state
+    // was decoded from or last encoded into, else from its string.
+    written[i] = typeof id === 'string' ? w.strRef(id) : w.bytesRef(s.cbytes!, id);
+    const type = s.ctype[i]!;
+    const k = types.indexOf(type);
     if (k < 0) {
       w.uv(0);
-      w.str(c[1]);
-      types.push(c[1]);
+      w.str(type);
+      types.push(type);
     } else w.uv(k + 1);
-    const sev = SEVERITIES.indexOf(c[2]);
+    const severity = s.csev[i]!;
+    const sev = SEVERITIES.indexOf(severity);
     if (sev < 0) {
       w.u8(SEVERITY_LITERAL);
-      w.str(c[2]);
+      w.str(severity);
     } else w.u8(sev);
-    w.num(c[3]);
-    if (delta) w.num(last - c[4]);
-    else w.f64(c[4]);
-    w.uv(c[5]);
-    w.uv(c[6]);
+    const b = i * CN;
+    w.num(cn[b]!);
+    if (delta) w.num(last - cn[b + 1]!);
+    else w.f64(cn[b + 1]!);
+    w.uv(cn[b + 2]!);
+    w.uv(cn[b + 3]!);
   }
   const out = Buffer.allocUnsafe(w.off);
   scratch.copy(out, 0, 0, w.off);
+  // The ids now live in `out` too: the state refers to them there (strings let go; ids too long to
+  // refer to, which only a state written before src/identity.ts's limits holds, stay strings).
+  s.cbytes = nc > 0 ? out : null;
+  for (let i = 0; i < nc; i++) if (written[i]! >= 0) cid[i] = written[i]!;
   return out;
 }
 
@@ -201,12 +224,8 @@ export function decodeState(b: Buffer): UserState | undefined {
   if (b.length === 0) return undefined;
   if (b[0] === JSON_OPEN) {
     try {
-      const parsed: unknown = JSON.parse(b.toString('utf8'));
-      if (!isUserState(parsed)) return undefined;
-      parsed.ids = parsed.ids.map(upgradeIdKey);
-      // Keys in emptyUserState's order (activeAt did not exist when JSON was written).
-      const { v, last, activeAt, ...rest } = parsed;
-      return clipLegacy({ v, last, activeAt: activeAt ?? null, ...rest });
+      const s = fromJson(JSON.parse(b.toString('utf8')));
+      return s === undefined ? undefined : clipLegacy(s);
     } catch {
       return undefined;
     }
@@ -227,10 +246,71 @@ export function decodeState(b: Buffer): UserState | undefined {
  * the broker's message limit.
  */
 function clipLegacy(s: UserState): UserState {
-  for (const c of s.top) {
-    c[0] = truncateUtf8(c[0], MAX_EVENT_ID_BYTES);
-    c[1] = truncateUtf8(c[1], MAX_ATTACK_TYPE_BYTES);
+  for (let i = 0; i < s.ctype.length; i++) {
+    const id = s.cid[i]!;
+    if (typeof id === 'string') s.cid[i] = truncateUtf8(id, MAX_EVENT_ID_BYTES);
+    s.ctype[i] = truncateUtf8(s.ctype[i]!, MAX_ATTACK_TYPE_BYTES);
   }
+  return s;
+}
+
+/** The JSON form the first versions wrote (contribution candidates as tuples in `top`), checked field by field. */
+interface JsonState {
+  v: 1;
+  last: number | null;
+  activeAt?: number | null;
+  score: number;
+  scored: number;
+  alerted: number;
+  sum: number;
+  count: number;
+  et: number[];
+  ep: number[];
+  ec: number[];
+  ids: IdKey[];
+  idPos: number;
+  top: StoredContribution[];
+}
+
+const isNum = (x: unknown): x is number => typeof x === 'number';
+
+function isJsonState(x: unknown): x is JsonState {
+  if (typeof x !== 'object' || x === null) return false;
+  const s = x as Partial<JsonState>;
+  return (
+    s.v === 1 &&
+    (s.last === null || isNum(s.last)) &&
+    (s.activeAt === undefined || s.activeAt === null || isNum(s.activeAt)) &&
+    [s.score, s.scored, s.alerted, s.sum, s.count, s.idPos].every(isNum) &&
+    Array.isArray(s.et) &&
+    Array.isArray(s.ep) &&
+    Array.isArray(s.ec) &&
+    s.et.length === s.ep.length &&
+    s.et.length === s.ec.length &&
+    [s.et, s.ep, s.ec].every((a) => a.every(isNum)) &&
+    Array.isArray(s.ids) &&
+    s.ids.every((k) => typeof k === 'string' || isNum(k)) &&
+    Array.isArray(s.top) &&
+    s.top.every((c) => Array.isArray(c) && c.length === 7 && typeof c[0] === 'string' && typeof c[1] === 'string' && typeof c[2] === 'string' && c.slice(3).every(isNum))
+  );
+}
+
+function fromJson(x: unknown): UserState | undefined {
+  if (!isJsonState(x)) return undefined;
+  const s = emptyUserState();
+  s.last = x.last;
+  s.activeAt = x.activeAt ?? null; // activeAt did not exist when JSON was written
+  s.score = x.score;
+  s.scored = x.scored;
+  s.alerted = x.alerted;
+  s.sum = x.sum;
+  s.count = x.count;
+  s.et = x.et;
+  s.ep = x.ep;
+  s.ec = x.ec;
+  s.ids = x.ids.map(upgradeIdKey);
+  s.idPos = x.idPos;
+  setContributions(s, x.top);
   return s;
 }
 
@@ -275,7 +355,7 @@ function readFormat34(r: Reader): UserState | undefined {
   const delta = h.delta;
   const last = h.lastRaw;
   // Keys in emptyUserState's order, so decoded and fresh states share one object shape.
-  const s: UserState = { v: 1, last: h.last, activeAt: h.activeAt, score: r.num(), scored: 0, alerted: 0, sum: r.num(), count: 0, et: [], ep: [], ec: [], ids: [], idPos: 0, top: [] };
+  const s: UserState = { v: 1, last: h.last, activeAt: h.activeAt, score: r.num(), scored: 0, alerted: 0, sum: r.num(), count: 0, et: [], ep: [], ec: [], ids: [], idPos: 0, cn: [], cid: [], ctype: [], csev: [], cbytes: null };
   s.scored = r.uv();
   s.alerted = r.uv();
   s.count = r.uv();
@@ -295,8 +375,9 @@ function readFormat34(r: Reader): UserState | undefined {
   for (let i = 0; i < ni; i++) s.ids.push(r.idKey());
   const nt = r.count();
   const types: string[] = [];
+  if (nt > 0) s.cbytes = r.bytes;
   for (let i = 0; i < nt; i++) {
-    const id = r.str();
+    const id = r.strRef();
     const k = r.uv();
     let type: string;
     if (k === 0) types.push((type = r.str()));
@@ -309,7 +390,7 @@ function readFormat34(r: Reader): UserState | undefined {
     else return undefined;
     const points = r.num();
     const at = delta ? last - r.num() : r.f64();
-    s.top.push([id, type, severity, points, at, r.uv(), r.uv()]);
+    pushCandidate(s, id, type, severity, points, at, r.uv(), r.uv());
   }
   if (h.offenses !== undefined) {
     s.offenses = h.offenses;
@@ -328,7 +409,7 @@ function readFormat2(r: Reader): UserState {
   const alerted = r.uv();
   const count = r.uv();
   const idPos = r.uv();
-  const s: UserState = { v: 1, last: hasLast ? last : null, activeAt: null, score, scored, alerted, sum, count, et: [], ep: [], ec: [], ids: [], idPos, top: [] };
+  const s: UserState = { v: 1, last: hasLast ? last : null, activeAt: null, score, scored, alerted, sum, count, et: [], ep: [], ec: [], ids: [], idPos, cn: [], cid: [], ctype: [], csev: [], cbytes: null };
   const n = r.count();
   for (let i = 0; i < n; i++) {
     s.et.push(r.f64());
@@ -338,7 +419,8 @@ function readFormat2(r: Reader): UserState {
   const ni = r.count();
   for (let i = 0; i < ni; i++) s.ids.push(upgradeIdKey(r.str()));
   const nt = r.count();
-  for (let i = 0; i < nt; i++) s.top.push([r.str(), r.str(), r.str() as Severity, r.f64(), r.f64(), r.uv(), r.uv()]);
+  if (nt > 0) s.cbytes = r.bytes;
+  for (let i = 0; i < nt; i++) pushCandidate(s, r.strRef(), r.str(), r.str() as Severity, r.f64(), r.f64(), r.uv(), r.uv());
   return s;
 }
 
@@ -399,8 +481,8 @@ class Writer {
     scratch[this.off++] = v;
   }
 
-  /** A string as uv (UTF-8 byte length + `bias`) then its bytes. */
-  str(v: string, bias = 0): void {
+  /** A string as uv (UTF-8 byte length + `bias`) then its bytes; returns the bytes' length. */
+  str(v: string, bias = 0): number {
     // ASCII (event ids, attack types, severities) is copied byte by byte in JS, which for these short
     // strings is cheaper than a native write; anything else goes through Buffer#write.
     const len = v.length;
@@ -417,20 +499,46 @@ class Writer {
       if (i === len) {
         buf[this.off] = len + bias;
         this.off = start + len;
-        return;
+        return len;
       }
     }
     const bytes = Buffer.byteLength(v, 'utf8');
     this.uv(bytes + bias);
     this.off += scratch.write(v, this.off, bytes, 'utf8');
+    return bytes;
+  }
+
+  /** `str`, returning where its bytes are as an ID_REF_SCALE reference (-1 when too long to refer to). */
+  strRef(v: string): number {
+    const bytes = this.str(v);
+    return bytes < ID_REF_SCALE ? (this.off - bytes) * ID_REF_SCALE + bytes : -1;
+  }
+
+  /** The `str` whose bytes `ref` (ID_REF_SCALE) locates in `from`, copied; returns where they are now. */
+  bytesRef(from: Buffer, ref: number): number {
+    const off = Math.floor(ref / ID_REF_SCALE);
+    const len = ref % ID_REF_SCALE;
+    this.ensure(9 + len + STR_TAIL);
+    this.uv(len);
+    const start = this.off;
+    // Short ids byte by byte: cheaper than a native copy at these sizes.
+    if (len <= 64) {
+      const buf = scratch;
+      for (let i = 0; i < len; i++) buf[start + i] = from[off + i]!;
+    } else from.copy(scratch, start, off, off + len);
+    this.off = start + len;
+    return start * ID_REF_SCALE + len;
   }
 }
 
 class Reader {
   off = 0;
   private readonly view: DataView;
+  private readonly b: Buffer;
 
-  constructor(private readonly b: Buffer) {
+  constructor(readonly bytes: Buffer) {
+    const b = bytes;
+    this.b = b;
     this.view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   }
 
@@ -482,6 +590,20 @@ class Reader {
 
   str(): string {
     return this.utf8(this.uv());
+  }
+
+  /**
+   * A `str` left in the value: an ID_REF_SCALE reference to its bytes (checked as UTF-8 would be read:
+   * invalid sequences are replaced when it is turned into a string); a string, cut to
+   * MAX_EVENT_ID_BYTES, when it is longer (only states written before that limit hold one).
+   */
+  strRef(): string | number {
+    const len = this.uv();
+    if (len > MAX_EVENT_ID_BYTES) return truncateUtf8(this.utf8(len), MAX_EVENT_ID_BYTES);
+    if (this.off + len > this.b.length) throw new RangeError('truncated');
+    const ref = this.off * ID_REF_SCALE + len;
+    this.off += len;
+    return ref;
   }
 
   private utf8(len: number): string {

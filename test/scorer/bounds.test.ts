@@ -9,7 +9,7 @@ import type { Attack } from '../../src/contracts.ts';
 import { boundIdentifiers, eventIdProblem, MAX_ATTACK_TYPE_BYTES, MAX_EVENT_ID_BYTES, MAX_IDENTIFIERS, truncateUtf8, utf8Length } from '../../src/identity.ts';
 import { partitionFor } from '../../src/kafka/partitioner.ts';
 import { batchKeys, processBatch, type InputRecord } from '../../src/scorer/processor.ts';
-import { emptyUserState, MAX_STATE_BYTES, resolvePolicy, stateBytesBound, type UserState } from '../../src/scoring/index.ts';
+import { candidateCount, contributionsOf, emptyUserState, MAX_STATE_BYTES, pushCandidate, resolvePolicy, stateBytesBound, type UserState } from '../../src/scoring/index.ts';
 import { decodeState, encodeState } from '../../src/state/codec.ts';
 
 const scoring = ScoringSchema.parse({});
@@ -104,7 +104,7 @@ describe('bounded input', () => {
     run(ring, states);
     const s = states.get(KEY)!;
     expect(s.ids.length).toBe(512);
-    expect(s.top.length).toBe(80);
+    expect(candidateCount(s)).toBe(80);
     const bytes = encodeState(s).length;
     expect(bytes).toBeGreaterThan(50_000);
     expect(bytes).toBeLessThanOrEqual(bound);
@@ -114,11 +114,11 @@ describe('bounded input', () => {
     // Before the limits: 60 events with 14 KB ids made a state of ~840 KB (the next ones would not fit in 1 MiB).
     const legacy = emptyUserState();
     legacy.last = T;
-    for (let i = 0; i < 60; i++) legacy.top.push([`${i}-`.padEnd(14_000, 'x'), 'sql_injection', 'HIGH', 6, T - i, i, 0]);
+    for (let i = 0; i < 60; i++) pushCandidate(legacy, `${i}-`.padEnd(14_000, 'x'), 'sql_injection', 'HIGH', 6, T - i, i, 0);
     const stored = encodeState(legacy);
     expect(stored.length).toBeGreaterThan(800_000);
     const back = decodeState(stored)!;
-    for (const c of back.top) expect(c[0].length).toBe(MAX_EVENT_ID_BYTES);
+    for (const c of contributionsOf(back)) expect(c[0].length).toBe(MAX_EVENT_ID_BYTES);
     expect(encodeState(back).length).toBeLessThan(20_000);
   });
 

@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { SEVERITIES, type Attack } from '../../src/contracts.ts';
-import { contributionCap, emptyUserState, entryCap, riskView, scoreEvent } from '../../src/scoring/index.ts';
+import { candidateCount, contributionCap, emptyUserState, entryCap, riskView, scoreEvent } from '../../src/scoring/index.ts';
 import { DAY, HOUR, policyWith, T0, rng } from './fixtures.ts';
 
 
@@ -52,12 +52,12 @@ describe('bounded state', () => {
     const seconds = (performance.now() - started) / 1000;
     console.log(
       `flood: ${N} events in ${seconds.toFixed(2)} s (${Math.round(N / seconds)} events/s); largest JSON state ${maxJson} chars; ` +
-        `${state.et.length} entries, ${state.top.length} candidates, ${state.ids.length} ids; outcomes ${JSON.stringify(outcomes)}, ${alerts} alerts`,
+        `${state.et.length} entries, ${candidateCount(state)} candidates, ${state.ids.length} ids; outcomes ${JSON.stringify(outcomes)}, ${alerts} alerts`,
     );
     expect(outcomes.duplicate).toBeGreaterThan(1000);
     expect(outcomes.late).toBeGreaterThan(100);
     expect(state.et.length).toBeLessThanOrEqual(entryCap(policy)); // 2162
-    expect(state.top.length).toBeLessThanOrEqual(contributionCap(policy)); // 80
+    expect(candidateCount(state)).toBeLessThanOrEqual(contributionCap(policy)); // 80
     expect(state.ids.length).toBe(policy.maxRememberedEvents);
     // Each entry is 3 numbers (<= ~25 chars), each id ~14 chars, each candidate ~150 chars.
     expect(maxJson).toBeLessThan(entryCap(policy) * 25 + 512 * 16 + contributionCap(policy) * 160 + 1000);

@@ -2,7 +2,7 @@
 
 import type { Attack, Severity } from '../../src/contracts.ts';
 import { ScoringSchema } from '../../src/config/scoring.ts';
-import { resolvePolicy, type Policy } from '../../src/scoring/index.ts';
+import { contributionsOf, resolvePolicy, setContributions, type Policy, type StoredContribution, type UserState } from '../../src/scoring/index.ts';
 
 export const MINUTE = 60_000;
 export const HOUR = 60 * MINUTE;
@@ -48,4 +48,26 @@ export function rng(seed: number): () => number {
     x ^= x << 5;
     return (x >>> 0) / 4_294_967_296;
   };
+}
+
+/**
+ * A state as plain data with its candidates as tuples (`top`), whatever its event ids refer to (strings
+ * or bytes of the value it was decoded from): what two states that behave alike have in common.
+ */
+export function plain(s: UserState): Record<string, unknown> {
+  const { cn: _cn, cid: _cid, ctype: _ctype, csev: _csev, cbytes: _cbytes, ...rest } = s;
+  return { ...rest, top: contributionsOf(s) };
+}
+
+/** The JSON value the first versions wrote to LevelDB and the changelog for `s` (candidates as tuples in `top`). */
+export function legacyJson(s: UserState, extra: Record<string, unknown> = {}): Buffer {
+  const { v, last, activeAt, score, scored, alerted, sum, count, et, ep, ec, ids, idPos } = s;
+  return Buffer.from(JSON.stringify({ v, last, activeAt, score, scored, alerted, sum, count, et, ep, ec, ids, idPos, top: contributionsOf(s), ...extra }));
+}
+
+/** A copy of `s` (sharing its arrays but the candidates') whose candidates are `top`, best first. */
+export function withTop(s: UserState, top: StoredContribution[]): UserState {
+  const out: UserState = { ...s, cn: [], cid: [], ctype: [], csev: [], cbytes: null };
+  setContributions(out, top);
+  return out;
 }

@@ -4,9 +4,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SEVERITIES, type Attack } from '../../src/contracts.ts';
-import { contributionCap, emptyUserState, entryCap, riskView, scoreEvent, type Policy, type ScoreResult, type UserState } from '../../src/scoring/index.ts';
+import { candidateCount, contributionCap, emptyUserState, entryCap, riskView, scoreEvent, type Policy, type ScoreResult, type UserState } from '../../src/scoring/index.ts';
 import { decodeState, encodeState } from '../../src/state/codec.ts';
 import { referenceAlerts, referenceRun } from './reference.ts';
+import { legacyJson } from './fixtures.ts';
 
 const NOW = 10_000;
 const USERS = [
@@ -102,12 +103,12 @@ function runImpl(events: Attack[], policyFor: (app: string) => Policy, viaStore:
   return events.map((e, i) => {
     const key = `${e.application_id}/${e.environment}/${e.user.key}`;
     let state = states.get(key) ?? emptyUserState();
-    if (viaStore[i]) state = i % 2 ? decodeState(encodeState(state))! : (JSON.parse(JSON.stringify(state)) as UserState);
+    if (viaStore[i]) state = decodeState(i % 2 ? encodeState(state) : legacyJson(state))!;
     states.set(key, state);
     const policy = policyFor(e.application_id);
     const result: ScoreResult = scoreEvent(state, e, policy, NOW);
     const view = riskView(state, policy, { application_id: e.application_id, environment: e.environment, user: e.user.key });
-    if (state.et.length > entryCap(policy) || state.top.length > contributionCap(policy)) throw new Error(`state beyond its caps after event ${i}`);
+    if (state.et.length > entryCap(policy) || candidateCount(state) > contributionCap(policy)) throw new Error(`state beyond its caps after event ${i}`);
     return { result, view };
   });
 }

@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SEVERITIES } from '../../src/contracts.ts';
-import { emptyUserState, isUserState, markActive, scoreEvent, type UserState } from '../../src/scoring/index.ts';
+import { contributionsOf, emptyUserState, isUserState, markActive, scoreEvent, type StoredContribution, type UserState } from '../../src/scoring/index.ts';
 import { decodeState, encodeState, peekLast, resetScratch } from '../../src/state/codec.ts';
 import { eventIdKey } from '../../src/scoring/state.ts';
 import { randomUUID } from 'node:crypto';
-import { attack, HOUR, MINUTE, NOW, policyWith, T0 } from '../scoring/fixtures.ts';
+import { attack, HOUR, legacyJson, MINUTE, NOW, plain, policyWith, T0, withTop } from '../scoring/fixtures.ts';
 
 // The changelog / LevelDB value codec. The scoring property test also sends states through it
 // between events and checks the outcomes against the reference model.
@@ -38,10 +38,10 @@ describe('state codec', () => {
           scoreEvent(s, attack({ at: t, event_id: e.id, severity: e.severity, points: e.points, attack_type: e.type }), policy, NOW);
           markActive(s, t + e.ahead);
           const back = decodeState(encodeState(s));
-          expect(back).toEqual(JSON.parse(JSON.stringify(s)));
+          expect(plain(back!)).toEqual(plain(s));
           const since = Math.max(s.last!, s.activeAt ?? -Infinity);
           expect(peekLast(encodeState(s))).toBe(since);
-          expect(peekLast(Buffer.from(JSON.stringify(s)))).toBe(since);
+          expect(peekLast(legacyJson(s))).toBe(since);
           expect(isUserState(back)).toBe(true);
           expect(Object.keys(back!)).toEqual(Object.keys(emptyUserState()));
         }
@@ -50,9 +50,39 @@ describe('state codec', () => {
     );
   });
 
+  it('keeps a decoded state\'s event ids as bytes of its value, and re-points them at each value it is encoded into', () => {
+    const policy = policyWith({ maxContributions: 3, tiers: [40, 100] });
+    const s = emptyUserState();
+    for (let i = 0; i < 4; i++) scoreEvent(s, attack({ at: T0 + i * MINUTE, event_id: `ev-ü-${i}`, points: 5 + i }), policy, NOW);
+    const before = contributionsOf(s);
+    expect(s.cid.every((id) => typeof id === 'string')).toBe(true);
+    // Encoding: the ids now refer to the value written (the strings are let go), and read the same.
+    const b = encodeState(s);
+    expect(s.cbytes).toBe(b);
+    expect(s.cid.every((id) => typeof id === 'number')).toBe(true);
+    expect(contributionsOf(s)).toEqual(before);
+    // Decoding: no string per candidate, the value itself is kept.
+    const back = decodeState(b)!;
+    expect(back.cbytes).toBe(b);
+    expect(back.cid.every((id) => typeof id === 'number')).toBe(true);
+    expect(contributionsOf(back)).toEqual(before);
+    // A new event mixes a string in; the alert it raises reads ids of both kinds; the next value holds all.
+    const r = scoreEvent(back, attack({ at: T0 + HOUR, event_id: 'ev-new', points: 30 }), policy, NOW);
+    expect(r.alert?.contributions.map((c) => c.event_id)).toEqual(['ev-new', 'ev-ü-3', 'ev-ü-2']);
+    expect(back.cid.filter((id) => typeof id === 'string')).toEqual(['ev-new']);
+    const next = encodeState(back);
+    expect(back.cbytes).toBe(next);
+    expect(plain(decodeState(next)!)).toEqual(plain(back));
+    expect(contributionsOf(back).map((c) => c[0])).toEqual(['ev-new', 'ev-ü-3', 'ev-ü-2']); // ev-ü-1 now has K dominators
+    // Once every candidate has left the window the value is let go too.
+    scoreEvent(back, attack({ at: T0 + 3 * 24 * HOUR, event_id: 'ev-late', points: 0 }), policy, NOW);
+    expect(back.cid).toEqual([]);
+    expect(back.cbytes).toBeNull();
+  });
+
   it('round-trips the empty state and a state with every number at its edge', () => {
     expect(decodeState(encodeState(emptyUserState()))).toEqual(emptyUserState());
-    const s: UserState = {
+    const s: UserState = withTop({
       ...emptyUserState(),
       last: Number.MAX_SAFE_INTEGER,
       score: -0.5,
@@ -65,9 +95,8 @@ describe('state codec', () => {
       ec: [1, 127, 128],
       ids: ['', '#abc', '日本語', 0, 2 ** 53 - 1],
       idPos: 2,
-      top: [['ev-😀', 'xss', 'HIGH', 6.25, 1_795_610_097_016, 2 ** 31, 0]],
-    };
-    expect(decodeState(encodeState(s))).toEqual(s);
+    }, [['ev-😀', 'xss', 'HIGH', 6.25, 1_795_610_097_016, 2 ** 31, 0]]);
+    expect(plain(decodeState(encodeState(s))!)).toEqual(plain(s));
   });
 
   it('is 40% smaller than format 2, and half the JSON before it, for a typical state', () => {
@@ -92,7 +121,7 @@ describe('state codec', () => {
     const s = emptyUserState();
     scoreEvent(s, attack({ at: T0, event_id: 'ev-😀', severity: 'HIGH', points: 6, attack_type: 'ünïcode_type' }), policyWith(), NOW);
     scoreEvent(s, attack({ at: T0 + HOUR, event_id: 'x'.repeat(40), severity: 'LOW', attack_type: 'xss' }), policyWith(), NOW);
-    expect(decodeState(v3)).toEqual(s);
+    expect(plain(decodeState(v3)!)).toEqual(plain(s));
     expect(decodeState(v3)!.activeAt).toBeNull();
     expect(Object.keys(decodeState(v3)!)).toEqual(Object.keys(emptyUserState()));
     expect(peekLast(v3)).toBe(T0 + HOUR);
@@ -103,7 +132,7 @@ describe('state codec', () => {
     expect(decodeState(bad)).toBeUndefined();
     // Re-encoded, it is format 4 and the same state.
     expect(encodeState(s)[0]).toBe(4);
-    expect(decodeState(encodeState(decodeState(v3)!))).toEqual(s);
+    expect(plain(decodeState(encodeState(decodeState(v3)!))!)).toEqual(plain(s));
   });
 
   it('still reads format 2, which stores and changelogs written before format 3 hold', () => {
@@ -115,43 +144,43 @@ describe('state codec', () => {
     const s = emptyUserState();
     scoreEvent(s, attack({ at: T0, event_id: 'ev-😀', severity: 'HIGH', points: 6.25, attack_type: 'ünïcode_type' }), policyWith(), NOW);
     scoreEvent(s, attack({ at: T0 + 1000, event_id: 'x'.repeat(40), severity: 'LOW', attack_type: 'xss' }), policyWith(), NOW);
-    expect(decodeState(v2)).toEqual(s);
+    expect(plain(decodeState(v2)!)).toEqual(plain(s));
     expect(Object.keys(decodeState(v2)!)).toEqual(Object.keys(emptyUserState()));
     expect(peekLast(v2)).toBe(T0 + 1000);
     for (let n = 1; n < v2.length; n++) expect(decodeState(v2.subarray(0, n))).toBeUndefined();
     // Re-encoded, it is format 3 and the same state.
-    expect(decodeState(encodeState(decodeState(v2)!))).toEqual(s);
+    expect(plain(decodeState(encodeState(decodeState(v2)!))!)).toEqual(plain(s));
   });
 
   it('falls back to absolute f64 times when a time is not an integer in [0, 2^52], and keeps -0, NaN and ±Infinity', () => {
-    const base: UserState = { ...emptyUserState(), last: T0, score: 3, sum: 3, count: 1, et: [T0], ep: [3], ec: [1], top: [['a', 'xss', 'LOW', 3, T0, 0, 0]] };
+    // Each its own candidates: encoding re-points a state's candidate arrays at the bytes it wrote.
+    const base = (over: Partial<UserState> = {}, top: StoredContribution[] = [['a', 'xss', 'LOW', 3, T0, 0, 0]]): UserState =>
+      withTop({ ...emptyUserState(), last: T0, score: 3, sum: 3, count: 1, et: [T0], ep: [3], ec: [1], ...over }, top);
     for (const s of [
-      { ...base, et: [T0 - 0.5] },
-      { ...base, top: [['a', 'xss', 'LOW', 3, -1, 0, 0]] as UserState['top'] },
-      { ...base, last: 2 ** 52 + 2 },
-      { ...base, score: -0, sum: NaN, ep: [-Infinity] },
-      { ...base, top: [['a', 'xss', 'LOW', 2 ** 52, T0, 0, 0]] as UserState['top'] },
-      { ...base, activeAt: T0 + 0.5 },
-      { ...base, activeAt: T0 + 2 ** 52 },
-      { ...base, last: T0 - 0.5, activeAt: T0 },
-      { ...base, last: null, activeAt: T0 },
+      base({ et: [T0 - 0.5] }),
+      base({}, [['a', 'xss', 'LOW', 3, -1, 0, 0]]),
+      base({ last: 2 ** 52 + 2 }),
+      base({ score: -0, sum: NaN, ep: [-Infinity] }),
+      base({}, [['a', 'xss', 'LOW', 2 ** 52, T0, 0, 0]]),
+      base({ activeAt: T0 + 0.5 }),
+      base({ activeAt: T0 + 2 ** 52 }),
+      base({ last: T0 - 0.5, activeAt: T0 }),
+      base({ last: null, activeAt: T0 }),
     ]) {
-      expect(decodeState(encodeState(s))).toEqual(s);
+      expect(plain(decodeState(encodeState(s))!)).toEqual(plain(s));
       expect(Object.is(decodeState(encodeState(s))!.score, s.score)).toBe(true);
     }
   });
 
   it('grows its scratch buffer for a state larger than 64 KiB (long non-ASCII ids, many contributions)', () => {
     const id = (i: number) => `${'日本語'.repeat(12)}-${i}`;
-    const s: UserState = {
-      ...emptyUserState(),
-      last: T0,
-      ids: Array.from({ length: 5_000 }, (_, i) => id(i)),
-      top: Array.from({ length: 100 }, (_, i) => [id(i), `type-${i}-ü`, 'SEVERE' as never, 0.5, T0 - i, i, 0]),
-    };
+    const s: UserState = withTop(
+      { ...emptyUserState(), last: T0, ids: Array.from({ length: 5_000 }, (_, i) => id(i)) },
+      Array.from({ length: 100 }, (_, i) => [id(i), `type-${i}-ü`, 'SEVERE' as never, 0.5, T0 - i, i, 0]),
+    );
     const b = encodeState(s);
     expect(b.length).toBeGreaterThan(500_000);
-    expect(decodeState(b)).toEqual(s);
+    expect(plain(decodeState(b)!)).toEqual(plain(s));
   });
 
   it('writes every byte whatever room its scratch buffer starts with (it grows mid-state)', () => {
@@ -166,7 +195,7 @@ describe('state codec', () => {
     ] as const) {
       const s = emptyUserState();
       for (let i = 0; i < 12; i++) scoreEvent(s, attack({ at: T0 + i * MINUTE + (i % 2) * 0.5, event_id: ids(i), severity: SEVERITIES[i % 5], points: i % 3 ? null : 2.5, attack_type: types(i) }), policy, NOW);
-      states.push(s, { ...s, top: s.top.map((c) => [c[0], c[1], '重大' as never, c[3], c[4], c[5], c[6]]) });
+      states.push(s, withTop(s, contributionsOf(s).map((c) => [c[0], c[1], '重大' as never, c[3], c[4], c[5], c[6]])));
     }
     try {
       for (const s of states) {
@@ -178,7 +207,7 @@ describe('state codec', () => {
           if (!encodeState(s).equals(expected)) wrong++;
         }
         expect(wrong).toBe(0);
-        expect(decodeState(expected)).toEqual(s);
+        expect(plain(decodeState(expected)!)).toEqual(plain(s));
       }
     } finally {
       resetScratch();
@@ -191,18 +220,18 @@ describe('state codec', () => {
     const b = encodeState(s);
     expect(b.toString('latin1').split('sql_injection').length - 1).toBe(1);
     expect(b.toString('latin1').split('path_traversal').length - 1).toBe(1);
-    const odd: UserState = { ...s, top: [...s.top, ['ev-x', 'sql_injection', 'SEVERE' as never, 1, T0, 10, 0]] };
-    expect(decodeState(encodeState(odd))).toEqual(odd);
+    const odd: UserState = withTop(s, [...contributionsOf(s), ['ev-x', 'sql_injection', 'SEVERE' as never, 1, T0, 10, 0]]);
+    expect(plain(decodeState(encodeState(odd))!)).toEqual(plain(odd));
   });
 
   it('still reads the JSON values earlier versions wrote to LevelDB and the changelog', () => {
     const s = emptyUserState();
     scoreEvent(s, attack({ at: T0, severity: 'HIGH' }), policyWith(), NOW);
-    expect(decodeState(Buffer.from(JSON.stringify(s)))).toEqual(s);
+    expect(plain(decodeState(legacyJson(s))!)).toEqual(plain(s));
     expect(decodeState(Buffer.from('{"not":"a state"}'))).toBeUndefined();
+    expect(decodeState(legacyJson(s, { top: [['ev', 'xss', 'HIGH', 'six', T0, 0, 0]] }))).toBeUndefined();
     // Hashed id keys were '#…' strings then: they come back as the numbers eventIdKey now gives.
-    const legacy = { ...JSON.parse(JSON.stringify(s)), ids: ['#1vp6ohd00s1601', 'evt-1'] };
-    expect(decodeState(Buffer.from(JSON.stringify(legacy)))!.ids).toEqual([eventIdKey('0b7c6d6e-8f1a-4f55-9a52-3a7e1c1b2d3e'), 'evt-1']);
+    expect(decodeState(legacyJson(s, { ids: ['#1vp6ohd00s1601', 'evt-1'] }))!.ids).toEqual([eventIdKey('0b7c6d6e-8f1a-4f55-9a52-3a7e1c1b2d3e'), 'evt-1']);
     expect(decodeState(Buffer.from('{broken'))).toBeUndefined();
   });
 
