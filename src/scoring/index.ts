@@ -27,6 +27,7 @@ export {
   setContributions,
   pushCandidate,
   ID_REF_SCALE,
+  ID_REF_UUID,
   type IdKey,
   type StoredContribution,
   type UserState,

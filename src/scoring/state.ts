@@ -24,6 +24,10 @@ const DOM = 3;
  * small integer (a state is at most MAX_STATE_BYTES, an id at most MAX_EVENT_ID_BYTES).
  */
 export const ID_REF_SCALE = 1024;
+/** The byte length of a reference to a UUID kept as its 16 bytes (src/state/codec.ts, format 5). */
+export const ID_REF_UUID = ID_REF_SCALE - 1;
+/** Two lower-case hex digits for each byte value. */
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
 
 /**
  * A user's scoring state. Plain data (numbers, strings, arrays): `JSON.parse(JSON.stringify(s))`
@@ -119,12 +123,13 @@ export function stateBytesBound(policy: Pick<Policy, 'windowMs' | 'bucketMs' | '
 const DECISION_MEMORY_BYTES = 5 + 1 + 1 + 9 + 1 + 32;
 
 /**
- * Approximate V8 heap bytes of a decoded state (objects, arrays, strings), for the scorer's hot-user
- * cache budget. A linear fit of measured heap per state (docs/benchmarks.md, "memory"): about 1.3 KB for
- * a user with one event, within ~15 % up to the caps, erring high.
+ * Approximate memory of a decoded state, for the scorer's hot-user cache budget: V8 heap (objects,
+ * arrays, strings) plus the encoded value its candidates' ids refer to (`cbytes`, outside the heap). A
+ * fit of measured heap per decoded state (docs/benchmarks.md, "Contribution candidates without an
+ * object each"): ~1.8 KB for a user with one event, ~2.6 KB with ten, within ~7 % up to thirty.
  */
 export function approxHeapBytes(s: UserState): number {
-  let bytes = 1100 + 30 * s.et.length + 16 * s.ids.length + 56 * s.ctype.length + (s.cbytes?.length ?? 0);
+  let bytes = 1700 + 12 * s.et.length + 12 * s.ids.length + 20 * s.ctype.length + (s.cbytes?.length ?? 0);
   const cid = s.cid;
   for (let i = 0; i < cid.length; i++) {
     const id = cid[i]!;
@@ -418,7 +423,12 @@ export function candidateId(state: UserState, i: number): string {
   const id = state.cid[i] as string | number;
   if (typeof id === 'string') return id;
   const off = Math.floor(id / ID_REF_SCALE);
-  return (state.cbytes as Buffer).toString('utf8', off, off + (id % ID_REF_SCALE));
+  const len = id % ID_REF_SCALE;
+  const b = state.cbytes as Buffer;
+  if (len !== ID_REF_UUID) return b.toString('utf8', off, off + len);
+  let uuid = '';
+  for (let i = 0; i < 16; i++) uuid += (i === 4 || i === 6 || i === 8 || i === 10 ? '-' : '') + HEX[b[off + i]!];
+  return uuid;
 }
 
 /** Candidate `i` as a tuple (tests, tools and the legacy formats). */

@@ -2,12 +2,17 @@ import { SEVERITIES, type Severity } from '../contracts.ts';
 import type { IdKey, StoredContribution, UserState } from '../scoring/index.ts';
 import type { ActiveDecision } from '../scoring/state.ts';
 import { MAX_ATTACK_TYPE_BYTES, MAX_EVENT_ID_BYTES, truncateUtf8 } from '../identity.ts';
-import { activeSince, emptyUserState, ID_REF_SCALE, pushCandidate, setContributions, upgradeIdKey } from '../scoring/index.ts';
+import { activeSince, emptyUserState, ID_REF_SCALE, ID_REF_UUID, pushCandidate, setContributions, upgradeIdKey } from '../scoring/index.ts';
 
 // The changelog / LevelDB value of a user's state: a compact binary layout, written for every user a
 // batch changes (one per event on a stream of many users), so it is on the scorer's hot path and its
 // size is what the changelog topic, the producer, the broker and LevelDB carry. JSON.stringify took
-// ~10 µs for a state with ten events (~1.1 KB); format 2 ~4.5 µs (~960 bytes); format 3 ~540 bytes.
+// ~10 µs for a state with ten events (~1.1 KB); format 2 ~4.5 µs (~960 bytes); format 3 ~540 bytes;
+// format 5 ~440 bytes with UUID event ids.
+//
+// Format 5 is format 4 below with one difference: a contribution's event id is `eid` instead of `str`,
+// uv 0 then the 16 bytes of a UUID in its canonical form (36 characters, lower-case hex and four
+// dashes: what crypto.randomUUID() and the agents draw), else uv (byte length + 1) then UTF-8 bytes.
 //
 // Format 4 (numbers little-endian; `uv` = unsigned LEB128 varint; `str` = uv byte length + UTF-8 bytes;
 // `num` = uv 2·v for an integer 0 ≤ v < 2^52, else uv 1 then f64 v; `time` = num of the distance back
@@ -26,7 +31,7 @@ import { activeSince, emptyUserState, ID_REF_SCALE, pushCandidate, setContributi
 // UTF-8 bytes of a string key; `type` is uv k: 0 = a str follows (the state's next new attack type), k > 0 = the k-th new one,
 // and `severity` is u8 index in SEVERITIES, or 0xff then str. Delta mode: `last` and every time are
 // integers in [0, 2^52], so every distance is exact (event times in ms are ~2^41).
-// Still read: format 3 (format 4 without activeAt: u8 3 | u8 flags (1, 2) | f64 last | num score | …,
+// Still read: format 4, format 3 (format 4 without activeAt: u8 3 | u8 flags (1, 2) | f64 last | num score | …,
 // activeAt null), format 2 (u8 2 | u8 hasLast | f64 last | f64 score | f64 sum | uv scored | uv alerted |
 // uv count | uv idPos | uv n × (f64 et, f64 ep, uv ec) | uv n × str id | uv n × (str event_id,
 // str attack_type, str severity, f64 points, f64 occurred_at, uv seq, uv dom)) and JSON (first byte `{`),
@@ -36,7 +41,8 @@ import { activeSince, emptyUserState, ID_REF_SCALE, pushCandidate, setContributi
 // (UserState.cbytes), and `encodeState` re-points them at the value it returns: ids are copied as bytes
 // from one version of the state to the next and become strings only when an alert carries them.
 
-const FORMAT = 4;
+const FORMAT = 5;
+const FORMAT_4 = 4;
 const FORMAT_3 = 3;
 const FORMAT_2 = 2;
 const JSON_OPEN = 0x7b;
@@ -160,7 +166,7 @@ export function encodeState(s: UserState): Buffer {
     const id = cid[i]!;
     // The id (and room for the rest of the candidate: STR_TAIL), as bytes from the value the state
     // was decoded from or last encoded into, else from its string.
-    written[i] = typeof id === 'string' ? w.strRef(id) : w.bytesRef(s.cbytes!, id);
+    written[i] = typeof id === 'string' ? w.eidRef(id) : w.bytesRef(s.cbytes!, id);
     const type = s.ctype[i]!;
     const k = types.indexOf(type);
     if (k < 0) {
@@ -206,7 +212,7 @@ export function peekLast(b: Buffer): number | null | undefined {
 export function peekTimes(b: Buffer): { since: number | null; decisionUntil: number | null } | undefined {
   // Formats 2, 3 and 4 all start u8 format | u8 (bit 0: has last) | f64 last; format 4 then activeAt.
   if (b.length >= 10 && (b[0] === FORMAT_3 || b[0] === FORMAT_2)) return { since: b[1]! & HAS_LAST ? b.readDoubleLE(2) : null, decisionUntil: null };
-  if (b.length >= 10 && b[0] === FORMAT) {
+  if (b.length >= 10 && (b[0] === FORMAT || b[0] === FORMAT_4)) {
     try {
       const r = new Reader(b);
       const h = readHeader(r);
@@ -232,7 +238,7 @@ export function decodeState(b: Buffer): UserState | undefined {
   }
   try {
     const r = new Reader(b);
-    const s = b[0] === FORMAT || b[0] === FORMAT_3 ? readFormat34(r) : b[0] === FORMAT_2 ? readFormat2(r) : undefined;
+    const s = b[0] === FORMAT || b[0] === FORMAT_4 || b[0] === FORMAT_3 ? readFormat345(r, b[0]) : b[0] === FORMAT_2 ? readFormat2(r) : undefined;
     return s !== undefined && r.off === b.length ? clipLegacy(s) : undefined;
   } catch {
     return undefined;
@@ -328,7 +334,7 @@ interface Header {
 function readHeader(r: Reader): Header | undefined {
   const format = r.u8();
   const flags = r.u8();
-  const allowed = format === FORMAT ? HAS_LAST | DELTA | ACTIVE_DELTA | ACTIVE_F64 | HAS_DECISION : HAS_LAST | DELTA;
+  const allowed = format === FORMAT || format === FORMAT_4 ? HAS_LAST | DELTA | ACTIVE_DELTA | ACTIVE_F64 | HAS_DECISION : HAS_LAST | DELTA;
   if ((flags & ~allowed) !== 0 || (flags & DELTA && !(flags & HAS_LAST))) return undefined;
   if ((flags & ACTIVE_DELTA && flags & ACTIVE_F64) || (flags & ACTIVE_DELTA && !(flags & DELTA))) return undefined;
   const lastRaw = r.f64();
@@ -349,7 +355,8 @@ function readHeader(r: Reader): Header | undefined {
   return { delta: (flags & DELTA) !== 0, last: flags & HAS_LAST ? lastRaw : null, lastRaw, activeAt, offenses, dec };
 }
 
-function readFormat34(r: Reader): UserState | undefined {
+/** Formats 3, 4 and 5 (`format`): the same layout but for activeAt (4 and 5) and the contributions' ids (5). */
+function readFormat345(r: Reader, format: number): UserState | undefined {
   const h = readHeader(r);
   if (h === undefined) return undefined;
   const delta = h.delta;
@@ -377,7 +384,7 @@ function readFormat34(r: Reader): UserState | undefined {
   const types: string[] = [];
   if (nt > 0) s.cbytes = r.bytes;
   for (let i = 0; i < nt; i++) {
-    const id = r.strRef();
+    const id = format === FORMAT ? r.eidRef() : r.strRef();
     const k = r.uv();
     let type: string;
     if (k === 0) types.push((type = r.str()));
@@ -508,18 +515,41 @@ class Writer {
     return bytes;
   }
 
-  /** `str`, returning where its bytes are as an ID_REF_SCALE reference (-1 when too long to refer to). */
-  strRef(v: string): number {
-    const bytes = this.str(v);
-    return bytes < ID_REF_SCALE ? (this.off - bytes) * ID_REF_SCALE + bytes : -1;
+  /**
+   * A contribution's event id as `eid` (a UUID in its canonical form as its 16 bytes, else `str` with
+   * its length + 1); returns where it is as an ID_REF_SCALE reference (-1 when too long to refer to).
+   */
+  eidRef(v: string): number {
+    this.ensure(1 + 16 + STR_TAIL);
+    const start = this.off + 1;
+    if (v.length === 36 && uuidToBytes(v, scratch, start)) {
+      scratch[this.off] = 0;
+      this.off = start + 16;
+      return start * ID_REF_SCALE + ID_REF_UUID;
+    }
+    const bytes = this.str(v, 1);
+    return bytes < ID_REF_UUID ? (this.off - bytes) * ID_REF_SCALE + bytes : -1;
   }
 
-  /** The `str` whose bytes `ref` (ID_REF_SCALE) locates in `from`, copied; returns where they are now. */
+  /**
+   * The event id that `ref` (ID_REF_SCALE) locates in `from` (text, or a UUID's 16 bytes) written as
+   * `eid`, copied byte for byte; returns where it is now.
+   */
   bytesRef(from: Buffer, ref: number): number {
     const off = Math.floor(ref / ID_REF_SCALE);
     const len = ref % ID_REF_SCALE;
+    // A UUID: its 16 bytes, also when a value of format 4 held it as text.
+    if (len === ID_REF_UUID || (len === 36 && textUuid(from, off, null, 0))) {
+      this.ensure(1 + 16 + STR_TAIL);
+      const start = this.off + 1;
+      if (len === ID_REF_UUID) for (let i = 0; i < 16; i++) scratch[start + i] = from[off + i]!;
+      else textUuid(from, off, scratch, start);
+      scratch[this.off] = 0;
+      this.off = start + 16;
+      return start * ID_REF_SCALE + ID_REF_UUID;
+    }
     this.ensure(9 + len + STR_TAIL);
-    this.uv(len);
+    this.uv(len + 1);
     const start = this.off;
     // Short ids byte by byte: cheaper than a native copy at these sizes.
     if (len <= 64) {
@@ -529,6 +559,52 @@ class Writer {
     this.off = start + len;
     return start * ID_REF_SCALE + len;
   }
+}
+
+/** A hex digit's value, -1 for anything but 0-9 and a-f (the canonical form is lower-case). */
+function nibble(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
+/** Whether place `i` of a 36-character UUID is one of its four dashes. */
+const isDash = (i: number): boolean => i === 8 || i === 13 || i === 18 || i === 23;
+
+/** Writes the 16 bytes of `v` at `to[at]` when `v` is a UUID in its canonical form; false (and bytes of no meaning written) otherwise. */
+function uuidToBytes(v: string, to: Buffer, at: number): boolean {
+  let o = at;
+  for (let i = 0; i < 36; ) {
+    if (isDash(i)) {
+      if (v.charCodeAt(i) !== 0x2d) return false;
+      i++;
+      continue;
+    }
+    const hi = nibble(v.charCodeAt(i));
+    const lo = nibble(v.charCodeAt(i + 1));
+    if (hi < 0 || lo < 0) return false;
+    to[o++] = (hi << 4) | lo;
+    i += 2;
+  }
+  return true;
+}
+
+/** `uuidToBytes` for the 36 bytes of text at `from[off]` (an id a format-4 value held as text); with `to` null it only checks. */
+function textUuid(from: Buffer, off: number, to: Buffer | null, at: number): boolean {
+  let o = at;
+  for (let i = 0; i < 36; ) {
+    if (isDash(i)) {
+      if (from[off + i] !== 0x2d) return false;
+      i++;
+      continue;
+    }
+    const hi = nibble(from[off + i]!);
+    const lo = nibble(from[off + i + 1]!);
+    if (hi < 0 || lo < 0) return false;
+    if (to) to[o++] = (hi << 4) | lo;
+    i += 2;
+  }
+  return true;
 }
 
 class Reader {
@@ -598,7 +674,20 @@ class Reader {
    * MAX_EVENT_ID_BYTES, when it is longer (only states written before that limit hold one).
    */
   strRef(): string | number {
-    const len = this.uv();
+    return this.textRef(this.uv());
+  }
+
+  /** An `eid` (format 5) left in the value, as `strRef` leaves a `str`. */
+  eidRef(): string | number {
+    const x = this.uv();
+    if (x > 0) return this.textRef(x - 1);
+    if (this.off + 16 > this.b.length) throw new RangeError('truncated');
+    const ref = this.off * ID_REF_SCALE + ID_REF_UUID;
+    this.off += 16;
+    return ref;
+  }
+
+  private textRef(len: number): string | number {
     if (len > MAX_EVENT_ID_BYTES) return truncateUtf8(this.utf8(len), MAX_EVENT_ID_BYTES);
     if (this.off + len > this.b.length) throw new RangeError('truncated');
     const ref = this.off * ID_REF_SCALE + len;

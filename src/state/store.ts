@@ -34,7 +34,10 @@ export class PartitionStore {
 
   private constructor(dir: string, memory: StoreMemory) {
     this.dir = dir;
-    this.db = new ClassicLevel<string, Buffer>(dir, { keyEncoding: 'utf8', valueEncoding: 'buffer', cacheSize: memory.cacheBytes, writeBufferSize: memory.writeBufferBytes });
+    // Without Snappy: a state is a few hundred bytes of varints and event ids that compress little, and
+    // compressing them cost the compactions and every read that decompressed a block for one user
+    // (docs/benchmarks.md, "LevelDB without compression"). Blocks written compressed are still read.
+    this.db = new ClassicLevel<string, Buffer>(dir, { keyEncoding: 'utf8', valueEncoding: 'buffer', cacheSize: memory.cacheBytes, writeBufferSize: memory.writeBufferBytes, compression: false });
   }
 
   static dirFor(stateDir: string, changelog: string, partition: number): string {

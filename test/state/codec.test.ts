@@ -99,17 +99,63 @@ describe('state codec', () => {
     expect(plain(decodeState(encodeState(s))!)).toEqual(plain(s));
   });
 
-  it('is 40% smaller than format 2, and half the JSON before it, for a typical state', () => {
+  it('is 60% smaller than format 2, and a third of the JSON before it, for a typical state (UUID event ids)', () => {
     const s = emptyUserState();
     const policy = policyWith();
     for (let i = 0; i < 10; i++) scoreEvent(s, attack({ at: T0 + i * HOUR, event_id: `4f1c2a9e-0b7d-4c1e-9a55-${String(i).padStart(12, '0')}`, severity: SEVERITIES[i % 5] }), policy, NOW);
     // 929 bytes in format 2 and 1,137 as JSON (measured with their encoders, with the id keys of then).
-    expect(encodeState(s).length).toBeLessThanOrEqual(Math.round(929 * 0.6));
-    expect(encodeState(s)[0]).toBe(4);
+    // Format 4 took 527 bytes, the ids as text.
+    expect(encodeState(s).length).toBeLessThanOrEqual(Math.round(929 * 0.41));
+    expect(encodeState(s)[0]).toBe(5);
     // A backfilled user: the partition's stream time 30 days ahead costs 5 bytes.
     const n = encodeState(s).length;
     markActive(s, s.last! + 30 * 24 * HOUR);
     expect(encodeState(s).length).toBe(n + 5);
+  });
+
+  it('still reads format 4, which stores and changelogs written before format 5 hold, and writes its UUIDs as 16 bytes', () => {
+    // Written by the format-4 encoder (dcbf380 and earlier): a UUID, a non-ASCII id and type, an upper-case UUID.
+    const v4 = Buffer.from(
+      'BAMAAJB1+UF5QiIiAwEDAAOA9O4GDAGAurcDAgGAurcDFAEDALdkQQlgnT5DCGV2LfCfmIAAyDUzaFp4J0MDJDNGMkExQjRDLTVENkUtNEY3MC04QTlCLTBDMUQyRTNGNEE1QgADeHNzBBQAAgAkM2YyYTFiNGMtNWQ2ZS00ZjcwLThhOWItMGMxZDJlM2Y0YTViAA7DvG7Dr2NvZGVfdHlwZQMMgPTuBgABB2V2LfCfmIABAQKAurcDAQE=',
+      'base64',
+    );
+    const s = emptyUserState();
+    scoreEvent(s, attack({ at: T0, event_id: '3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b', severity: 'HIGH', points: 6, attack_type: 'ünïcode_type' }), policyWith(), NOW);
+    scoreEvent(s, attack({ at: T0 + HOUR, event_id: 'ev-😀', severity: 'LOW', attack_type: 'xss' }), policyWith(), NOW);
+    scoreEvent(s, attack({ at: T0 + 2 * HOUR, event_id: '3F2A1B4C-5D6E-4F70-8A9B-0C1D2E3F4A5B', severity: 'CRITICAL', attack_type: 'xss' }), policyWith(), NOW);
+    const back = decodeState(v4)!;
+    expect(plain(back)).toEqual(plain(s));
+    expect(peekLast(v4)).toBe(T0 + 2 * HOUR);
+    for (let n = 1; n < v4.length; n++) expect(decodeState(v4.subarray(0, n))).toBeUndefined();
+    // Written again: format 5, the lower-case UUID in 16 bytes instead of 36 (the upper-case one stays text, as it came).
+    const v5 = encodeState(back);
+    expect(v5[0]).toBe(5);
+    expect(v5.length).toBe(v4.length - 20);
+    expect(v5.includes('3F2A1B4C-5D6E-4F70-8A9B-0C1D2E3F4A5B')).toBe(true);
+    expect(v5.includes('3f2a1b4c')).toBe(false);
+    expect(contributionsOf(decodeState(v5)!).map((c) => c[0]).sort()).toEqual(['3F2A1B4C-5D6E-4F70-8A9B-0C1D2E3F4A5B', '3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b', 'ev-😀']);
+    expect(plain(decodeState(v5)!)).toEqual(plain(s));
+    expect(encodeState(s).equals(v5)).toBe(true);
+  });
+
+  it('writes an event id as 16 bytes only when it is a UUID in its canonical form', () => {
+    const ids = [
+      '00000000-0000-0000-0000-000000000000',
+      'ffffffff-ffff-ffff-ffff-ffffffffffff',
+      '0123456789ab-cdef-0123-4567-89abcdef', // dashes misplaced
+      '01234567-89ab-cdef-0123-456789abcdeg', // not hex
+      '01234567-89AB-cdef-0123-456789abcdef', // upper case
+      '01234567-89ab-cdef-0123-456789abcdef0', // 37 characters
+      '01234567_89ab-cdef-0123-456789abcdef',
+      '０1234567-89ab-cdef-0123-456789abcdef', // a full-width digit
+    ];
+    for (const [i, id] of ids.entries()) {
+      const s = emptyUserState();
+      scoreEvent(s, attack({ at: T0, event_id: id }), policyWith(), NOW);
+      const b = encodeState(s);
+      expect(contributionsOf(decodeState(b)!)[0]![0]).toBe(id);
+      expect(b.includes(id)).toBe(i >= 2);
+    }
   });
 
   it('still reads format 3, which stores and changelogs written before format 4 hold (activeAt null)', () => {
@@ -130,8 +176,8 @@ describe('state codec', () => {
     const bad = Buffer.from(v3);
     bad[1] = bad[1]! | 4;
     expect(decodeState(bad)).toBeUndefined();
-    // Re-encoded, it is format 4 and the same state.
-    expect(encodeState(s)[0]).toBe(4);
+    // Re-encoded, it is format 5 and the same state.
+    expect(encodeState(s)[0]).toBe(5);
     expect(plain(decodeState(encodeState(decodeState(v3)!))!)).toEqual(plain(s));
   });
 
