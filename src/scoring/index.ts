@@ -12,6 +12,7 @@
 export { resolvePolicy, pointsFor, tierFor, tierBound, type Policy } from './policy.ts';
 export {
   approxHeapBytes,
+  compactState,
   emptyUserState,
   isIdle,
   markActive,
@@ -26,6 +27,7 @@ export {
   contributionsOf,
   setContributions,
   pushCandidate,
+  CANDIDATE_NUMBERS,
   ID_REF_SCALE,
   ID_REF_UUID,
   type IdKey,

@@ -9,10 +9,11 @@ import { eventually, prepareTopics, testConfig } from './helpers.ts';
 import { AttackProducer, mkAttack, startTestScorer, TopicReader, type RiskAlert } from './scorer-harness.ts';
 
 // Upgrading across a state format: a changelog written by an earlier version (format 2, with the
-// '#…' duplicate keys of then; format 3, before the user's active time; both under the key
+// '#…' duplicate keys of then; format 3, before the user's active time; format 4, its UUID event ids
+// as text; all under the key
 // `shop/production/upgraded`, which the identity rules of src/identity.ts keep as it was) restores
 // into this one without a migration, keeps the user's score, still recognises a retried event as a
-// duplicate, and is written back in the current format (4).
+// duplicate, and is written back in the current format (5).
 
 const T = 1_764_000_000_000;
 const FIRST = '7d3f9a2e-4b1c-4e8a-9f60-2c5d8e1a4b37';
@@ -27,9 +28,14 @@ const FORMAT_2_STATE =
 const FORMAT_3_STATE =
   'AwMAgL5+aat5QhQUAgACAALQDwwB0A8IAQIAgNuFOb4Z60IA2Hsm6N8gFkMCJDdkM2Y5YTJlLTRiMWMtNGU4YS05ZjYwLTJjNWQ4ZTFhNGIzNwANc3FsX2luamVjdGlvbgMM0A8AACRjODFlNzI4ZC05ZDRjLTRmNjMtOGEyYi0xZTBmNWM3ZDlhNDYAA3hzcwIIAAEA';
 
+/** The same state as the format-4 encoder (dcbf380 and before) wrote it. */
+const FORMAT_4_STATE =
+  'BAMAgL5+aat5QhQUAgACAALQDwwB0A8IAQIAgNuFOb4Z60IA2Hsm6N8gFkMCJDdkM2Y5YTJlLTRiMWMtNGU4YS05ZjYwLTJjNWQ4ZTFhNGIzNwANc3FsX2luamVjdGlvbgMM0A8AACRjODFlNzI4ZC05ZDRjLTRmNjMtOGEyYi0xZTBmNWM3ZDlhNDYAA3hzcwIIAAEA';
+
 describe.each([
   [2, FORMAT_2_STATE],
   [3, FORMAT_3_STATE],
+  [4, FORMAT_4_STATE],
 ])('a changelog written in state format %i, on the real broker', (_format, state) => {
   let config: Config;
   let scorer: ScorerHandle;
@@ -57,7 +63,7 @@ describe.each([
     await scorer?.stop();
   });
 
-  it('restores the user, counts a retried event once, alerts on the next point, and writes format 4', async () => {
+  it('restores the user, counts a retried event once, alerts on the next point, and writes format 5', async () => {
     const risk = async () => (await (await fetch(`${scorer.url}/v1/users/shop/production/upgraded/risk`)).json()) as { known: boolean; risk_score: number; increase_24h: number };
     expect(await risk()).toMatchObject({ known: true, risk_score: 10, increase_24h: 10 });
 
@@ -77,9 +83,9 @@ describe.each([
     await eventually(async () => ((await risk()).risk_score === 11 ? true : undefined), 30_000, 'risk_score 11');
     expect(await duplicates()).toBe(before + 1);
 
-    // Written back in format 4: the last changelog value of the user starts with its format byte.
+    // Written back in format 5: the last changelog value of the user starts with its format byte.
     const records = await changelog.waitFor(2);
-    expect(records.filter((r) => r.key === key).at(-1)!.value![0]).toBe(4);
+    expect(records.filter((r) => r.key === key).at(-1)!.value![0]).toBe(5);
     expect(await alerts.settle(1000)).toHaveLength(1);
     await alerts.stop();
     await changelog.stop();
