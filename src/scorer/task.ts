@@ -6,7 +6,7 @@ import type { Decision, RiskAlert } from '../contracts.ts';
 import type { OutMessage } from '../kafka/chunk.ts';
 import type { Logger } from '../log.ts';
 import * as m from '../metrics/index.ts';
-import { approxHeapBytes, compactState, isIdle, type UserState } from '../scoring/index.ts';
+import { approxHeapBytes, isIdle, type UserState } from '../scoring/index.ts';
 import { decodeState, peekTimes } from '../state/codec.ts';
 import { entriesOf, type PartitionStore } from '../state/store.ts';
 import { TransactionFencedByGroupError } from '../errors.ts';
@@ -476,10 +476,7 @@ export class PartitionTask {
     for (const [topic, next] of tx.offsets) this.committed.set(topic, next);
     if (checkpoint !== undefined) this.stage(changelog as Array<{ key: string; value: Buffer }>, checkpoint, tx.userDelta);
     if (tx.streamTime > this.streamTimeMs) this.streamTimeMs = tx.streamTime;
-    tx.states.forEach((s, k) => {
-      compactState(s); // scoring grew its arrays: kept at their exact size, the cache holds twice the users
-      this.cache.set(k, s);
-    });
+    tx.states.forEach((s, k) => this.cache.set(k, s));
     this.trimCache();
     for (const { result, t0 } of tx.results) recordBatchMetrics(this.deps.log, this.partition, result, t0);
   }

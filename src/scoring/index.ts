@@ -12,7 +12,6 @@
 export { resolvePolicy, pointsFor, tierFor, tierBound, type Policy } from './policy.ts';
 export {
   approxHeapBytes,
-  compactState,
   emptyUserState,
   isIdle,
   markActive,
@@ -27,7 +26,6 @@ export {
   contributionsOf,
   setContributions,
   pushCandidate,
-  CANDIDATE_NUMBERS,
   ID_REF_SCALE,
   ID_REF_UUID,
   type IdKey,

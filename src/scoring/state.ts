@@ -14,8 +14,7 @@ import type { Policy } from './policy.ts';
  */
 export type StoredContribution = [event_id: string, attack_type: string, severity: Severity, points: number, occurred_at: number, seq: number, dom: number];
 /** Numbers per candidate in `UserState.cn`, and their places. */
-export const CANDIDATE_NUMBERS = 4;
-const CN = CANDIDATE_NUMBERS;
+const CN = 4;
 const POINTS = 0;
 const AT = 1;
 const SEQ = 2;
@@ -124,37 +123,19 @@ export function stateBytesBound(policy: Pick<Policy, 'windowMs' | 'bucketMs' | '
 const DECISION_MEMORY_BYTES = 5 + 1 + 1 + 9 + 1 + 32;
 
 /**
- * Approximate memory of a state whose arrays are at their exact size (decoded, or after `compactState`),
- * for the scorer's hot-user cache budget: V8 heap (objects, arrays, strings) plus the encoded value its
- * candidates' ids refer to (`cbytes`, outside the heap). A fit of measured heap per state
- * (docs/benchmarks.md, "Contribution candidates without an object each"): ~0.8 KB for a user with one
- * event, ~1.9 KB with ten, within ~5 % up to thirty.
+ * Approximate memory of a decoded state, for the scorer's hot-user cache budget: V8 heap (objects,
+ * arrays, strings) plus the encoded value its candidates' ids refer to (`cbytes`, outside the heap). A
+ * fit of measured heap per decoded state (docs/benchmarks.md, "Contribution candidates without an
+ * object each"): ~1.8 KB for a user with one event, ~2.6 KB with ten, within ~7 % up to thirty.
  */
 export function approxHeapBytes(s: UserState): number {
-  let bytes = 620 + 16 * (s.et.length + s.ids.length) + 56 * s.ctype.length + (s.cbytes?.length ?? 0);
+  let bytes = 1700 + 12 * s.et.length + 12 * s.ids.length + 20 * s.ctype.length + (s.cbytes?.length ?? 0);
   const cid = s.cid;
   for (let i = 0; i < cid.length; i++) {
     const id = cid[i]!;
     if (typeof id === 'string') bytes += 24 + id.length;
   }
   return bytes;
-}
-
-/**
- * Gives each of the state's arrays its exact size: scoring grows them by push, which leaves room for
- * ~50% more elements plus 16, most of a small state's heap. The scorer compacts the states it keeps in
- * its cache.
- */
-export function compactState(s: UserState): void {
-  s.et = s.et.slice();
-  s.ep = s.ep.slice();
-  s.ec = s.ec.slice();
-  s.ids = s.ids.slice();
-  if (s.ctype.length === 0) return;
-  s.cn = s.cn.slice();
-  s.cid = s.cid.slice();
-  s.ctype = s.ctype.slice();
-  s.csev = s.csev.slice();
 }
 
 /** A fresh state for a user never seen. */

@@ -2,7 +2,7 @@ import { SEVERITIES, type Severity } from '../contracts.ts';
 import type { IdKey, StoredContribution, UserState } from '../scoring/index.ts';
 import type { ActiveDecision } from '../scoring/state.ts';
 import { MAX_ATTACK_TYPE_BYTES, MAX_EVENT_ID_BYTES, truncateUtf8 } from '../identity.ts';
-import { activeSince, CANDIDATE_NUMBERS, emptyUserState, ID_REF_SCALE, ID_REF_UUID, pushCandidate, setContributions, upgradeIdKey } from '../scoring/index.ts';
+import { activeSince, emptyUserState, ID_REF_SCALE, ID_REF_UUID, pushCandidate, setContributions, upgradeIdKey } from '../scoring/index.ts';
 
 // The changelog / LevelDB value of a user's state: a compact binary layout, written for every user a
 // batch changes (one per event on a stream of many users), so it is on the scorer's hot path and its
@@ -93,7 +93,7 @@ function deltaMode(s: UserState): boolean {
 }
 
 /** Numbers per candidate in UserState.cn (points, occurred_at, seq, dom). */
-const CN = CANDIDATE_NUMBERS;
+const CN = 4;
 /** Where `encodeState` wrote each candidate's id (ID_REF_SCALE references into its output), reused. */
 const written: number[] = [];
 
@@ -355,14 +355,6 @@ function readHeader(r: Reader): Header | undefined {
   return { delta: (flags & DELTA) !== 0, last: flags & HAS_LAST ? lastRaw : null, lastRaw, activeAt, offenses, dec };
 }
 
-/**
- * An array for `n` elements the caller fills, at its exact size: decoded states are most of what the
- * scorer keeps between collections, and arrays grown by push had ~40% of their room empty.
- */
-function sized<T>(n: number): T[] {
-  return n === 0 ? [] : new Array<T>(n);
-}
-
 /** Formats 3, 4 and 5 (`format`): the same layout but for activeAt (4 and 5) and the contributions' ids (5). */
 function readFormat345(r: Reader, format: number): UserState | undefined {
   const h = readHeader(r);
@@ -376,29 +368,21 @@ function readFormat345(r: Reader, format: number): UserState | undefined {
   s.count = r.uv();
   s.idPos = r.uv();
   const n = r.count();
-  const et = (s.et = sized(n));
-  const ep = (s.ep = sized(n));
-  const ec = (s.ec = sized(n));
   let prev = last;
   for (let i = 0; i < n; i++) {
     if (delta) {
       const d = r.num();
       prev = i === 0 ? last - d : prev + d;
-      et[i] = prev;
-    } else et[i] = r.f64();
-    ep[i] = r.num();
-    ec[i] = r.uv();
+      s.et.push(prev);
+    } else s.et.push(r.f64());
+    s.ep.push(r.num());
+    s.ec.push(r.uv());
   }
   const ni = r.count();
-  const ids = (s.ids = sized(ni));
-  for (let i = 0; i < ni; i++) ids[i] = r.idKey();
+  for (let i = 0; i < ni; i++) s.ids.push(r.idKey());
   const nt = r.count();
   const types: string[] = [];
   if (nt > 0) s.cbytes = r.bytes;
-  const cn = (s.cn = sized(nt * CN));
-  const cid = (s.cid = sized(nt));
-  const ctype = (s.ctype = sized(nt));
-  const csev = (s.csev = sized(nt));
   for (let i = 0; i < nt; i++) {
     const id = format === FORMAT ? r.eidRef() : r.strRef();
     const k = r.uv();
@@ -411,14 +395,9 @@ function readFormat345(r: Reader, format: number): UserState | undefined {
     if (sevByte === SEVERITY_LITERAL) severity = r.str() as Severity;
     else if (sevByte < SEVERITIES.length) severity = SEVERITIES[sevByte]!;
     else return undefined;
-    const b = i * CN;
-    cn[b] = r.num();
-    cn[b + 1] = delta ? last - r.num() : r.f64();
-    cn[b + 2] = r.uv();
-    cn[b + 3] = r.uv();
-    cid[i] = id;
-    ctype[i] = type;
-    csev[i] = severity;
+    const points = r.num();
+    const at = delta ? last - r.num() : r.f64();
+    pushCandidate(s, id, type, severity, points, at, r.uv(), r.uv());
   }
   if (h.offenses !== undefined) {
     s.offenses = h.offenses;

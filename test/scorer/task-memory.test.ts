@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { approxHeapBytes, compactState, emptyUserState, scoreEvent } from '../../src/scoring/index.ts';
-import { decodeState, encodeState } from '../../src/state/codec.ts';
-import { attack, plain, policyWith, T0 } from '../scoring/fixtures.ts';
+import { approxHeapBytes, emptyUserState, scoreEvent } from '../../src/scoring/index.ts';
+import { attack, policyWith, T0 } from '../scoring/fixtures.ts';
 import { activeTask, batchOf, cleanDirs, messages } from './task-fakes.ts';
 
 // Issue 13 item 10: the scorer's memory consumers are bounded by settings, whatever the number of
@@ -52,19 +51,5 @@ describe('approxHeapBytes', () => {
     for (let i = 0; i < 2000; i++) scoreEvent(s, attack({ at: T0 + i * 1000, severity: 'LOW' }), policy, T0 + 2000 * 1000);
     expect(approxHeapBytes(s)).toBeGreaterThan(one);
     expect(approxHeapBytes(s)).toBeLessThan(200_000);
-  });
-
-  it('compacting a scored state changes nothing it says or does', () => {
-    const policy = policyWith({});
-    const s = emptyUserState();
-    for (let i = 0; i < 12; i++) scoreEvent(s, attack({ at: T0 + i * 60_000, points: 1 + (i % 4) }), policy, T0 + 3_600_000);
-    const decoded = decodeState(encodeState(s))!;
-    const copy = decodeState(encodeState(s))!;
-    const before = plain(copy);
-    compactState(copy);
-    expect(plain(copy)).toEqual(before);
-    const next = attack({ at: T0 + 20 * 60_000, points: 3 });
-    expect(scoreEvent(copy, next, policy, T0 + 3_600_000)).toEqual(scoreEvent(decoded, next, policy, T0 + 3_600_000));
-    expect(plain(copy)).toEqual(plain(decoded));
   });
 });
