@@ -30,8 +30,10 @@ export const ID_REF_UUID = ID_REF_SCALE - 1;
 const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
 
 /**
- * A user's scoring state. Plain data (numbers, strings, arrays): `JSON.parse(JSON.stringify(s))`
- * behaves exactly like `s`. Treat it as opaque outside src/scoring; `scoreEvent` mutates it in place.
+ * A user's scoring state: numbers, strings and arrays, and once it has been decoded or encoded
+ * (src/state/codec.ts) the value its candidates' event ids refer to (`cbytes`); a state never encoded
+ * is plain data (`JSON.parse(JSON.stringify(s))` behaves exactly like it). Treat it as opaque outside
+ * src/scoring and src/state; `scoreEvent` mutates it in place, and `encodeState` re-points `cid`.
  */
 export interface UserState {
   v: 1;

@@ -210,7 +210,7 @@ export function peekLast(b: Buffer): number | null | undefined {
  * without decoding the rest: the idle-user scan reads both.
  */
 export function peekTimes(b: Buffer): { since: number | null; decisionUntil: number | null } | undefined {
-  // Formats 2, 3 and 4 all start u8 format | u8 (bit 0: has last) | f64 last; format 4 then activeAt.
+  // Formats 2 to 5 all start u8 format | u8 (bit 0: has last) | f64 last; formats 4 and 5 then activeAt.
   if (b.length >= 10 && (b[0] === FORMAT_3 || b[0] === FORMAT_2)) return { since: b[1]! & HAS_LAST ? b.readDoubleLE(2) : null, decisionUntil: null };
   if (b.length >= 10 && (b[0] === FORMAT || b[0] === FORMAT_4)) {
     try {
@@ -260,23 +260,11 @@ function clipLegacy(s: UserState): UserState {
   return s;
 }
 
-/** The JSON form the first versions wrote (contribution candidates as tuples in `top`), checked field by field. */
-interface JsonState {
-  v: 1;
-  last: number | null;
+/** The JSON form the first versions wrote: the fields of then, contribution candidates as tuples in `top`. */
+type JsonState = Pick<UserState, 'v' | 'last' | 'score' | 'scored' | 'alerted' | 'sum' | 'count' | 'et' | 'ep' | 'ec' | 'ids' | 'idPos'> & {
   activeAt?: number | null;
-  score: number;
-  scored: number;
-  alerted: number;
-  sum: number;
-  count: number;
-  et: number[];
-  ep: number[];
-  ec: number[];
-  ids: IdKey[];
-  idPos: number;
   top: StoredContribution[];
-}
+};
 
 const isNum = (x: unknown): x is number => typeof x === 'number';
 
@@ -320,7 +308,7 @@ function fromJson(x: unknown): UserState | undefined {
   return s;
 }
 
-/** The header of formats 3 and 4, up to and including activeAt; undefined when its flags are invalid. */
+/** The header of formats 3, 4 and 5, up to and including activeAt; undefined when its flags are invalid. */
 interface Header {
   delta: boolean;
   last: number | null;
