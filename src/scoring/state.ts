@@ -421,7 +421,7 @@ export function addContribution(state: UserState, eventId: string, type: string,
 }
 
 /** Candidate `i`'s event id (read from `cbytes` when kept there). */
-export function candidateId(state: UserState, i: number): string {
+function candidateId(state: UserState, i: number): string {
   const id = state.cid[i] as string | number;
   if (typeof id === 'string') return id;
   const off = Math.floor(id / ID_REF_SCALE);
@@ -434,7 +434,7 @@ export function candidateId(state: UserState, i: number): string {
 }
 
 /** Candidate `i` as a tuple (tests, tools and the legacy formats). */
-export function contributionAt(state: UserState, i: number): StoredContribution {
+function contributionAt(state: UserState, i: number): StoredContribution {
   const b = i * CN;
   const cn = state.cn;
   return [candidateId(state, i), state.ctype[i] as string, state.csev[i] as Severity, cn[b + POINTS] as number, cn[b + AT] as number, cn[b + SEQ] as number, cn[b + DOM] as number];
