@@ -95,8 +95,9 @@ export const ScorerSchema = z.strictObject({
    */
   storeFlushMaxBytes: z.number().int().min(65_536).default(16 * 1024 * 1024),
   /**
-   * Bytes of changelog records a restore holds before writing them to the stores (the latest value per
-   * user), in the whole process; at most a quarter of it per partition.
+   * Bytes of changelog a restore reads per chunk in the whole process (a partition's chunk at most a
+   * quarter of it): a restore reads each partition backwards a chunk at a time and holds one chunk's
+   * fetched records per partition until it is written.
    */
   restoreBufferBytes: z.number().int().min(1024 * 1024).default(32 * 1024 * 1024),
   /** LevelDB block cache of each owned partition's store (bytes; native memory, outside the heap). */
