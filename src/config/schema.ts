@@ -99,7 +99,7 @@ export const ScorerSchema = z.strictObject({
    * quarter of it): a restore reads each partition backwards a chunk at a time and holds one chunk's
    * fetched records per partition until it is written.
    */
-  restoreBufferBytes: z.number().int().min(1024 * 1024).default(32 * 1024 * 1024),
+  restoreBufferBytes: z.number().int().min(1024 * 1024).default(16 * 1024 * 1024),
   /** LevelDB block cache of each owned partition's store (bytes; native memory, outside the heap). */
   storeCacheBytes: z.number().int().min(0).default(4 * 1024 * 1024),
   /** LevelDB memtable of each owned partition's store (bytes; up to two at a time while one is written out). */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import { restoreGroupId } from '../kafka/names.ts';
 import type { Logger } from '../log.ts';
+import { KeySet } from './key-set.ts';
 import type { PartitionStore } from './store.ts';
 
 // Restore replays the committed changelog (read_committed) into the local stores, from each store's
@@ -46,7 +47,7 @@ export interface RestoreOptions {
 }
 
 /** Bytes per chunk in all partitions, when the caller gives no `bufferBytes` (scorer.restoreBufferBytes). */
-const RESTORE_BUFFER_DEFAULT = 32 * 1024 * 1024;
+const RESTORE_BUFFER_DEFAULT = 16 * 1024 * 1024;
 /** Bytes of a changelog record beside its key and value (offset delta, timestamp, lengths, batch header share). */
 const RECORD_OVERHEAD_BYTES = 24;
 /** Bytes per offset assumed for a partition's first chunk, before any record of it was read. */
@@ -71,7 +72,7 @@ interface Restoring {
   target: RestoreTarget;
   chunk: Chunk;
   /** Keys written from newer chunks: an older version of them is skipped. */
-  seen: Set<string>;
+  seen: KeySet;
   /** Bytes per offset measured so far (chunk sizes follow it). */
   bytesPerOffset: number;
   /** The previous chunk's write (one in flight per partition while the next chunk is read). */
@@ -91,7 +92,7 @@ export async function restore(opts: RestoreOptions): Promise<Map<number, number>
   };
   for (const [p, t] of opts.targets) {
     applied.set(p, 0);
-    if (t.from < t.end) pending.set(p, { target: t, chunk: chunkBelow(t.end, t.from, FIRST_GUESS_BYTES_PER_OFFSET), seen: new Set(), bytesPerOffset: FIRST_GUESS_BYTES_PER_OFFSET, writing: Promise.resolve() });
+    if (t.from < t.end) pending.set(p, { target: t, chunk: chunkBelow(t.end, t.from, FIRST_GUESS_BYTES_PER_OFFSET), seen: new KeySet(), bytesPerOffset: FIRST_GUESS_BYTES_PER_OFFSET, writing: Promise.resolve() });
     else opts.onProgress?.(p, 0n, 0);
   }
   if (pending.size === 0) return applied;
@@ -124,7 +125,7 @@ export async function restore(opts: RestoreOptions): Promise<Map<number, number>
     c.closing = true;
     const entries: Array<{ key: string; value: Buffer | null }> = [];
     for (const [key, value] of c.latest) {
-      e.seen.add(key);
+      addKey(e.seen, key);
       entries.push({ key, value });
     }
     c.latest.clear();
@@ -205,11 +206,10 @@ export async function restore(opts: RestoreOptions): Promise<Map<number, number>
           c.records++;
           if (!m.key) continue;
           c.bytes += RECORD_OVERHEAD_BYTES + m.key.length + (m.value?.length ?? 0);
-          const key = m.key.toString('utf8');
           // A newer chunk wrote this user: this version is older. Within the chunk a later one replaces
-          // an earlier one. The value stays a slice of the fetch response until the chunk is written
-          // (LevelDB's batch copies it): a chunk's responses are what a restore holds.
-          if (!seen.has(key)) latest.set(key, m.value);
+          // an earlier one. A copy: kafkajs' values are slices of the whole fetch response (all
+          // partitions' records), which one kept value would keep alive until its chunk is written.
+          if (!seen.has(m.key)) latest.set(m.key.toString('utf8'), m.value && Buffer.from(m.value));
         }
         reached(batch.partition, e, BigInt(batch.lastOffset()));
         await heartbeat();
@@ -220,4 +220,15 @@ export async function restore(opts: RestoreOptions): Promise<Map<number, number>
     await consumer.disconnect().catch((err: unknown) => opts.log.warn({ err }, 'restore consumer disconnect failed'));
   }
   return applied;
+}
+
+/**
+ * UTF-8 of a chunk's keys as they join `seen` (a Buffer per key would be garbage at once). The scorer
+ * writes changelog keys from strings, so they are valid UTF-8 and these bytes are the record's.
+ */
+const scratch = Buffer.allocUnsafe(4096);
+
+function addKey(seen: KeySet, key: string): void {
+  if (key.length * 3 > scratch.length) seen.add(Buffer.from(key, 'utf8'));
+  else seen.add(scratch, scratch.write(key, 0, 'utf8'));
 }
