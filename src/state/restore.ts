@@ -224,7 +224,8 @@ export async function restore(opts: RestoreOptions): Promise<Map<number, number>
 
 /**
  * UTF-8 of a chunk's keys as they join `seen` (a Buffer per key would be garbage at once). The scorer
- * writes changelog keys from strings, so they are valid UTF-8 and these bytes are the record's.
+ * writes changelog keys from strings, so they are valid UTF-8 and these bytes are the record's; they
+ * are user keys within src/identity.ts' limits, far below the set's KEY_SET_MAX_KEY_BYTES.
  */
 const scratch = Buffer.allocUnsafe(4096);
 
