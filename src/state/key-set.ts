@@ -31,7 +31,7 @@ export class KeySet {
 
   /** Whether the first `length` bytes of `key` are in the set. */
   has(key: Buffer, length = key.length): boolean {
-    const h = hash(key, length);
+    const h = keyHash(key, length);
     const mask = this.slots.length - 1;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const s = this.slots[i]!;
@@ -43,7 +43,7 @@ export class KeySet {
   /** Adds the first `length` bytes of `key` (copied); returns false when they were there already. */
   add(key: Buffer, length = key.length): boolean {
     if (length > KEY_SET_MAX_KEY_BYTES) throw new RangeError(`key of ${length} bytes: at most ${KEY_SET_MAX_KEY_BYTES}`);
-    const h = hash(key, length);
+    const h = keyHash(key, length);
     const mask = this.slots.length - 1;
     let i = h & mask;
     for (; ; i = (i + 1) & mask) {
@@ -104,8 +104,9 @@ export class KeySet {
 /**
  * FNV-1a, then murmur3's finaliser so the low bits (the slot) depend on every byte. Not murmur2: the
  * keys of one partition share murmur2's value modulo the partition count, so its low bit is constant.
+ * Exported for the tests (keys whose hashes collide).
  */
-function hash(key: Buffer, length: number): number {
+export function keyHash(key: Buffer, length = key.length): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < length; i++) h = Math.imul(h ^ key[i]!, 0x01000193);
   h ^= h >>> 16;

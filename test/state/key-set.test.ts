@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { KEY_SET_MAX_KEY_BYTES, KeySet } from '../../src/state/key-set.ts';
+import { KEY_SET_MAX_KEY_BYTES, KeySet, keyHash } from '../../src/state/key-set.ts';
 
 // The restore's set of keys written from newer chunks: exact, whatever the keys (a false "seen" would
 // drop a user's newest state, a false "not seen" would overwrite it with an older one).
@@ -41,6 +41,31 @@ describe('KeySet', () => {
     for (let i = 0; i < 400_000; i++) if (set.has(put(i)) !== (i % 2 === 0)) wrong.push(i);
     expect(wrong).toEqual([]);
     expect(set.add(put(0))).toBe(false);
+  });
+
+  it('tells apart keys whose hashes collide (the bytes decide, not the hash)', () => {
+    // A 32-bit hash: among 400,000 random keys ~18 pairs collide (birthday bound); find one. The keys
+    // come from a fixed LCG, so the test is the same every run, and all have one length, so only the
+    // bytes can tell a colliding pair apart.
+    const byHash = new Map<number, string>();
+    let pair: [string, string] | undefined;
+    let x = 12345;
+    for (let i = 0; i < 400_000 && !pair; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      const k = `user-${x.toString(16).padStart(8, '0')}-${((x ^ 0x5bd1e995) >>> 0).toString(16).padStart(8, '0')}`;
+      const h = keyHash(Buffer.from(k));
+      const other = byHash.get(h);
+      if (other !== undefined) pair = [other, k];
+      else byHash.set(h, k);
+    }
+    expect(pair).toBeDefined();
+    const [a, b] = pair!;
+    const set = new KeySet();
+    set.add(Buffer.from(a));
+    expect(set.has(Buffer.from(b))).toBe(false);
+    expect(set.add(Buffer.from(b))).toBe(true);
+    expect(set.has(Buffer.from(a)) && set.has(Buffer.from(b))).toBe(true);
+    expect(set.size).toBe(2);
   });
 
   it('reads only the first `length` bytes of a scratch buffer', () => {
