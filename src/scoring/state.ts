@@ -525,8 +525,8 @@ export function isRemembered(state: UserState, id: IdKey, max: number): boolean 
     state.ids = ordered.slice(ordered.length - max);
     state.idPos = 0;
   }
-  // A linear scan, whatever the ring's length: ~180 ns over 512 numbers, where a Set built for a state
-  // just decoded cost ~10 µs and ~4 KB of heap (boxed numbers) that the cache kept alive uncounted.
+  // A linear scan, whatever the ring's length: most states are used once after decoding, and a Set
+  // built for each cost far more than the scan (docs/benchmarks.md, "The long run").
   return state.ids.includes(id);
 }
 

@@ -2,10 +2,10 @@
 // buffer, and an open-addressing table of their positions in it.
 //
 // Why not a Set<string>: a restore remembers every user written from a newer chunk, and at 1,000,000
-// users a Set of their keys is ~66 MiB of strings and hash tables, which the garbage collector marks
-// on every major collection and lets the heap grow to twice. Here a key costs its bytes, 6 bytes of
-// header and 8 to 16 bytes of table (4 per slot), outside the heap; a key is looked up from the
-// record's own bytes (no string is made for a version that is skipped).
+// users a Set of their keys is tens of MiB of strings and hash tables that the garbage collector marks
+// on every major collection (docs/benchmarks.md, "Restore backwards"). Here a key costs its bytes, 6
+// bytes of header and 8 to 16 bytes of table (4 per slot), outside the heap; a key is looked up from
+// the record's own bytes (no string is made for a version that is skipped).
 //
 // A key record in the buffer: its hash (4 bytes; a probe compares bytes only when hashes are equal),
 // its length (2 bytes), its bytes.
@@ -16,6 +16,8 @@ const INITIAL_SLOTS = 1024;
 const INITIAL_ARENA_BYTES = 64 * 1024;
 /** The longest key (its length is stored in 2 bytes); changelog keys are bounded far below it. */
 export const KEY_SET_MAX_KEY_BYTES = 0xffff;
+/** UTF-8 of the strings `addString` is given (any UTF-16 unit is at most 3 bytes of UTF-8). */
+const scratch = Buffer.allocUnsafe(4096);
 
 export class KeySet {
   /** Key records: hash, length, bytes. */
@@ -54,6 +56,15 @@ export class KeySet {
     this.slots[i] = this.append(h, key, length) + 1;
     if (++this.count > this.slots.length * MAX_LOAD) this.grow();
     return true;
+  }
+
+  /**
+   * Adds `key` as UTF-8; returns false when it was there already. Through a scratch buffer: a Buffer
+   * per key would be garbage at once.
+   */
+  addString(key: string): boolean {
+    if (key.length * 3 > scratch.length) return this.add(Buffer.from(key, 'utf8'));
+    return this.add(scratch, scratch.write(key, 0, 'utf8'));
   }
 
   clear(): void {

@@ -125,7 +125,9 @@ export async function restore(opts: RestoreOptions): Promise<Map<number, number>
     c.closing = true;
     const entries: Array<{ key: string; value: Buffer | null }> = [];
     for (const [key, value] of c.latest) {
-      addKey(e.seen, key);
+      // The scorer writes changelog keys from strings (valid UTF-8, user keys within src/identity.ts'
+      // limits), so these bytes are the records' own.
+      e.seen.addString(key);
       entries.push({ key, value });
     }
     c.latest.clear();
@@ -220,16 +222,4 @@ export async function restore(opts: RestoreOptions): Promise<Map<number, number>
     await consumer.disconnect().catch((err: unknown) => opts.log.warn({ err }, 'restore consumer disconnect failed'));
   }
   return applied;
-}
-
-/**
- * UTF-8 of a chunk's keys as they join `seen` (a Buffer per key would be garbage at once). The scorer
- * writes changelog keys from strings, so they are valid UTF-8 and these bytes are the record's; they
- * are user keys within src/identity.ts' limits, far below the set's KEY_SET_MAX_KEY_BYTES.
- */
-const scratch = Buffer.allocUnsafe(4096);
-
-function addKey(seen: KeySet, key: string): void {
-  if (key.length * 3 > scratch.length) seen.add(Buffer.from(key, 'utf8'));
-  else seen.add(scratch, scratch.write(key, 0, 'utf8'));
 }

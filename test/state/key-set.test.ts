@@ -79,6 +79,16 @@ describe('KeySet', () => {
     expect(set.has(Buffer.from('alice'))).toBe(true);
   });
 
+  it('adds a string as its UTF-8 bytes, short or longer than the scratch buffer', () => {
+    const set = new KeySet();
+    const long = `app\u0000prod\u0000${'é'.repeat(3000)}`;
+    expect(set.addString('app\u0000prod\u0000zoë')).toBe(true);
+    expect(set.addString(long)).toBe(true);
+    expect(set.has(Buffer.from('app\u0000prod\u0000zoë', 'utf8'))).toBe(true);
+    expect(set.has(Buffer.from(long, 'utf8'))).toBe(true);
+    expect(set.addString('app\u0000prod\u0000zoë')).toBe(false);
+  });
+
   it('forgets everything on clear, and refuses a key longer than its length field', () => {
     const set = new KeySet();
     set.add(Buffer.from('k'));
