@@ -272,4 +272,25 @@ describe('KIP-447 in the patched kafkajs (real broker)', () => {
     expect(sent('AddOffsetsToTxn') + sent('AddPartitionsToTxn')).toBeGreaterThan(2 * ROUNDS);
     expect(await committed(n.groupId, n.input, true)).toBe(String(ROUNDS - 1));
   });
+  it('g: the transaction and group coordinators are looked up once, not before every transaction\'s requests (FindCoordinator, kafkajs\' GroupCoordinator)', async () => {
+    const n = names('g');
+    await createTopics(n.input, n.output);
+    const { joins } = await joinGroup(n.groupId, n.input);
+    const g = { generationId: joins[0]!.generationId, memberId: joins[0]!.memberId };
+    const { producer, requests } = await txProducer(n.txnId);
+    const before = requests.length;
+    const ROUNDS = 10;
+    for (let i = 0; i < ROUNDS; i++) {
+      const txn = await producer.transaction();
+      await txn.send({ topic: n.output, messages: [{ key: 'k', value: String(i) }] });
+      await txn.sendOffsets({ consumerGroupId: n.groupId, topics: offsetsOf(n.input, String(i + 1)), consumerGroupMetadata: g });
+      await txn.commit();
+    }
+    const sent = (api: string) => requests.slice(before).filter((r) => r.apiName === api).length;
+    // one lookup of each coordinator, the transaction's (InitProducerId, on the first transaction) and the group's (kafkajs sent 4 per transaction)
+    expect(sent('GroupCoordinator')).toBe(2);
+    expect(sent('EndTxn')).toBe(ROUNDS);
+    expect(sent('TxnOffsetCommit')).toBe(ROUNDS);
+    expect(await committed(n.groupId, n.input, true)).toBe(String(ROUNDS));
+  });
 });
