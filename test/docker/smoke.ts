@@ -7,7 +7,7 @@
 // Two containers from the image, each as user 65532 with a read-only root filesystem, no capabilities,
 // a tmpfs on /tmp and the configuration mounted read-only: `topics apply` and `schemas register` first,
 // then the scorer (its state on a named volume) and the webhook notifier. They reach the broker and the
-// registry of this machine (KAFKA_BROKERS / SCHEMA_REGISTRY_URL, else the local stack's defaults) over
+// registry of this machine (KAFKA_BROKERS / SCHEMA_REGISTRY_URL, else the local stack's, at RISK_HUB_LOCAL_*_PORT) over
 // the host network. An attack of 15 points is produced; the alert must reach a Standard Webhooks
 // receiver on the host with a valid signature. Then SIGTERM must stop both containers with exit code 0.
 // First, the image's node_modules must hold no development-only or agent-only package.
@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { parse, stringify } from 'yaml';
+import { localPorts } from '../../src/local/paths.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { userKey, type Attack } from '../../src/contracts.ts';
@@ -103,8 +104,10 @@ async function main(): Promise<void> {
   checkContents(image);
 
   const id = randomBytes(4).toString('hex');
-  const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
-  const registry = process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7';
+  // the local stack's ports follow RISK_HUB_LOCAL_*_PORT, as `local up` does
+  const ports = localPorts();
+  const brokers = process.env.KAFKA_BROKERS ?? `127.0.0.1:${ports.kafka}`;
+  const registry = process.env.SCHEMA_REGISTRY_URL ?? `http://127.0.0.1:${ports.registry}/apis/ccompat/v7`;
   const [scorerPort, notifierPort] = [await freePort(), await freePort()];
   const secret = `whsec_${randomBytes(24).toString('base64')}`;
 
