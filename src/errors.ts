@@ -43,6 +43,18 @@ export class RegistryUnavailableError extends ConnectionError {
   }
 }
 
+/**
+ * The scorer's consumer stopped and kafkajs will not restart it: the group refused this member (its
+ * transaction scope differs from the running members', `RH_SCOPE_MISMATCH`) or another error it does
+ * not retry (`RH_CONSUMER_STOPPED`). The process exits so the orchestrator shows it.
+ */
+export class ConsumerStoppedError extends RiskHubError {
+  constructor(code: 'RH_SCOPE_MISMATCH' | 'RH_CONSUMER_STOPPED', message: string, opts: { cause?: unknown } = {}) {
+    super(code, message, opts);
+    this.name = 'ConsumerStoppedError';
+  }
+}
+
 /** The local stack (Maven-resolved broker and registry) could not start. */
 export class LocalStackError extends RiskHubError {
   constructor(message: string, opts: { cause?: unknown } = {}) {

@@ -147,10 +147,10 @@ export const ScorerSchema = z.strictObject({
   /**
    * How long (ms) a partition's transaction stays open across fetched batches before it is committed
    * (Kafka Streams' commit.interval.ms): alerts become visible at the commit, so this bounds the latency
-   * it adds; fewer transactions cost the broker and the scorer less. 0 commits every batch. At most
-   * 10 s, far below the producer's transaction timeout (60 s).
+   * it adds (an alert waits half of it on average); fewer transactions cost the broker and the scorer
+   * less. 0 commits every batch. At most 10 s, far below the producer's transaction timeout (60 s).
    */
-  commitIntervalMs: z.number().int().min(0).max(10_000).default(100),
+  commitIntervalMs: z.number().int().min(0).max(10_000).default(50),
   /**
    * Input records a partition's open transaction holds at most: it is committed when it reaches this.
    * It bounds the decoded states the transaction holds apart (uncommitted, never evicted) and the work
@@ -161,12 +161,12 @@ export const ScorerSchema = z.strictObject({
    * What one transaction covers. `partition`: each owned input partition has its own transactional
    * producer and commits on its own (its transactional id fences a zombie owner). `process`: the
    * partitions of a process commit together through one producer, once per commitIntervalMs (Kafka
-   * Streams' exactly_once_v2, KIP-447: the consumer group's generation fences a zombie): fewer
-   * transactions at a steady rate, but one producer's requests in turn for every partition, so less
-   * throughput while catching up (docs/benchmarks.md). Switching between them needs
-   * every scorer of the application stopped first (docs/architecture.md "Transaction scope").
+   * Streams' exactly_once_v2, KIP-447: the consumer group's generation fences a zombie): one transaction
+   * per interval for all of them, so at a steady rate a shorter interval for the same broker load
+   * (docs/benchmarks.md, "Scorer"). Switching between them needs every scorer of the application
+   * stopped first: the group refuses a scorer of the other scope (docs/architecture.md "Transaction scope").
    */
-  transactionScope: z.enum(['partition', 'process']).default('partition'),
+  transactionScope: z.enum(['partition', 'process']).default('process'),
 });
 
 export const HttpSchema = z.strictObject({

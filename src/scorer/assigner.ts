@@ -6,9 +6,13 @@ import kafkajs from '../kafka/kafkajs.ts';
 // partition p's task with its store and producer. The member metadata's userData carries this
 // instance's advertised URL, so any instance can tell a caller which instance owns a user
 // (describeGroups shows every member's metadata and assignment). The protocol name differs from
-// kafkajs' own so all members agree on it, and is unchanged since it dealt out one topic only.
+// kafkajs' own so all members agree on it, and it names the transaction scope: the group coordinator
+// refuses a member whose protocols none of the others speak (INCONSISTENT_GROUP_PROTOCOL), so a scorer
+// of one scope never joins a group with scorers of the other, which it could not fence
+// (docs/architecture.md "Transaction scope"). `partition` keeps the name of the versions before scopes.
 
-export const ASSIGNER_NAME = 'RiskHubRoundRobin';
+export const ASSIGNER_NAMES = Object.freeze({ partition: 'RiskHubRoundRobin', process: 'RiskHubRoundRobin.process' });
+export type TransactionScope = keyof typeof ASSIGNER_NAMES;
 
 type Cluster = { findTopicPartitionMetadata(topic: string): Array<{ partitionId: number }> };
 
@@ -28,12 +32,13 @@ export function coPartitionedAssignment(memberIds: string[], partitionsByTopic: 
   return out;
 }
 
-export function urlAdvertisingAssigner(url: string): PartitionAssigner {
+export function urlAdvertisingAssigner(url: string, scope: TransactionScope): PartitionAssigner {
+  const name = ASSIGNER_NAMES[scope];
   return (config) => {
     const rr = kafkajs.PartitionAssigners.roundRobin(config) as Assigner;
     const cluster = (config as unknown as { cluster: Cluster }).cluster;
     return {
-      name: ASSIGNER_NAME,
+      name,
       version: rr.version,
       assign: async ({ members, topics }) => {
         const byTopic = new Map(topics.map((topic) => [topic, cluster.findTopicPartitionMetadata(topic).map((m) => m.partitionId)]));
@@ -44,7 +49,7 @@ export function urlAdvertisingAssigner(url: string): PartitionAssigner {
         }));
       },
       protocol: ({ topics }) => ({
-        name: ASSIGNER_NAME,
+        name,
         metadata: kafkajs.AssignerProtocol.MemberMetadata.encode({ version: rr.version, topics, userData: Buffer.from(url, 'utf8') }),
       }),
     };

@@ -33,6 +33,8 @@ export interface BatchLoopDeps {
   concurrency: number;
   /** First retry delay (ms), doubling to RETRY_MAX_MS; 500 by default (tests shorten it). */
   retryBaseMs?: number;
+  /** The consumer stopped for good (an error kafkajs does not restart from, e.g. a refused join). */
+  onStopped?: (err: unknown) => void;
 }
 
 /** Attempts of a whole batch failing deterministically before it is split. */
@@ -70,6 +72,11 @@ export class BatchLoop {
       void manager.onAssignment(mine, { generationId: e.payload.generationId, memberId: e.payload.memberId });
     });
     consumer.on(consumer.events.REBALANCING, () => manager.onRebalancing());
+    // kafkajs restarts the consumer after a retriable error; after any other it stays stopped, and the
+    // process would look alive with nothing consumed.
+    consumer.on(consumer.events.CRASH, (e) => {
+      if (!e.payload.restart && !this.stopping) this.deps.onStopped?.(e.payload.error);
+    });
     await consumer.connect();
     const topics = this.deps.requestsTopic ? [inputTopic, this.deps.requestsTopic] : [inputTopic];
     await consumer.subscribe({ topics, fromBeginning: true });

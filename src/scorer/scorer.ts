@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
 import { SHARED_TRANSACTION_TIMEOUT_MS, type Config } from '../config/schema.ts';
 import { SCORER_SKIPPED_FIELDS, type Decision, type RiskAlert, type ScoredAttack } from '../contracts.ts';
-import { isRetriable, PoisonRecordError } from '../errors.ts';
+import { ConsumerStoppedError, isRetriable, PoisonRecordError } from '../errors.ts';
 import { startHttp, type HttpHandle, type Route } from '../http.ts';
 import { createKafka } from '../kafka/client.ts';
 import { changelogTopic, scorerClientId, scorerGroupId, scorerProcessTransactionalId, scorerTransactionalId } from '../kafka/names.ts';
@@ -163,7 +163,7 @@ function startProcessing(
     sessionTimeout: config.scorer.sessionTimeoutMs,
     rebalanceTimeout: 60_000,
     heartbeatInterval: config.scorer.heartbeatIntervalMs,
-    partitionAssigners: [urlAdvertisingAssigner(deps.url)],
+    partitionAssigners: [urlAdvertisingAssigner(deps.url, config.scorer.transactionScope)],
     retry: { retries: 10 },
   });
   const shared =
@@ -188,7 +188,15 @@ function startProcessing(
     seek: (topic, p, offset) => consumer.seek({ topic, partition: p, offset: offset.toString() }),
     onFatal: deps.onFatal,
   });
-  const loop = new BatchLoop({ consumer, manager, log: deps.log, inputTopic: names.input, requestsTopic: names.requests, concurrency: config.scorer.concurrency });
+  const loop = new BatchLoop({
+    consumer,
+    manager,
+    log: deps.log,
+    inputTopic: names.input,
+    requestsTopic: names.requests,
+    concurrency: config.scorer.concurrency,
+    onStopped: (err) => deps.onFatal(consumerStopped(err, config)),
+  });
   manager.start();
   return { manager, shared, loop, consumer, running: loop.run() };
 }
@@ -225,6 +233,22 @@ function rateLimited(log: Logger, msg: string): (err: unknown, attempt: number, 
     loggedAt = Date.now();
     log.warn({ err: (err as Error).message, attempt, retryInMs: delayMs }, msg);
   };
+}
+
+/** Why the consumer stopped for good, said so that an operator knows what to do. */
+export function consumerStopped(err: unknown, config: Config): ConsumerStoppedError {
+  const cause = { cause: err };
+  if ((err as { type?: string } | undefined)?.type !== 'INCONSISTENT_GROUP_PROTOCOL') {
+    return new ConsumerStoppedError('RH_CONSUMER_STOPPED', `the scorer's consumer stopped after an error it does not retry: ${err instanceof Error ? err.message : String(err)}`, cause);
+  }
+  const scope = config.scorer.transactionScope;
+  const others = scope === 'process' ? 'scorer.transactionScope partition (or are of a version before transaction scopes were checked)' : 'scorer.transactionScope process';
+  return new ConsumerStoppedError(
+    'RH_SCOPE_MISMATCH',
+    `consumer group ${scorerGroupId(config)} refused this scorer (scorer.transactionScope ${scope}): the scorers running in it have ${others}, ` +
+      'whose zombies this one could not fence. Stop every scorer of the application before changing the scope, or give them all the same one (docs/architecture.md "Transaction scope").',
+    cause,
+  );
 }
 
 function exitOnFatal(log: Logger): (err: unknown) => void {

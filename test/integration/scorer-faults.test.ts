@@ -105,6 +105,29 @@ describe('scorer under faults (real broker)', () => {
   });
 });
 
+// A scorer of one scope cannot fence a zombie of the other, so the group refuses to mix them.
+describe('scorers of two transaction scopes in one group (real broker)', () => {
+  it('the group refuses the second scope: that scorer stops with RH_SCOPE_MISMATCH, the running one keeps its partitions', async () => {
+    const config = testConfig({ scoring: SCORING, scorer: { transactionScope: 'partition' } });
+    await prepareTopics(config);
+    const a = await startTestScorer(config);
+    running.push(a);
+    const configB = { ...config, scorer: { ...config.scorer, transactionScope: 'process', stateDir: `${config.scorer.stateDir}-b` } } as Config;
+    const { startScorer } = await import('../../src/scorer/scorer.ts');
+    const { createLogger } = await import('../../src/log.ts');
+    let fatal: (Error & { code?: string }) | undefined;
+    const b = await startScorer(configB, { log: createLogger({ level: 'silent' }), onFatal: (err) => (fatal = err as Error & { code?: string }) });
+    running.push(b);
+    const refused = await eventually(() => fatal, 60_000, 'the process-scope scorer refused');
+    expect(refused.code).toBe('RH_SCOPE_MISMATCH');
+    expect(refused.message).toContain('scorer.transactionScope process');
+    expect(b.isReady()).toBe(false);
+    expect(b.ownedPartitions()).toEqual([]);
+    expect(a.ownedPartitions()).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(a.isReady()).toBe(true);
+  });
+});
+
 // Every exactly-once fault with each transaction scope: a producer per partition (fenced by its
 // transactional id) and one per process (fenced by the consumer group's generation, KIP-447).
 describe.each(['partition', 'process'] as const)('scorer under faults, transactionScope %s (real broker)', (scope) => {

@@ -194,3 +194,28 @@ class RejectingProducer extends FakeProducer {
     return super.transact(topicMessages, offsets);
   }
 }
+
+describe('BatchLoop and a consumer that stops for good', () => {
+  /** A consumer whose connect fails as a refused join does, after which kafkajs emits CRASH. */
+  function crashingConsumer(restart: boolean, error: Error): Consumer {
+    const handlers = new Map<string, (e: unknown) => void>();
+    return {
+      events: { GROUP_JOIN: 'consumer.group_join', REBALANCING: 'consumer.rebalancing', CRASH: 'consumer.crash' },
+      on: (event: string, f: (e: unknown) => void) => void handlers.set(event, f),
+      connect: async () => {},
+      subscribe: async () => {},
+      run: async () => handlers.get('consumer.crash')?.({ payload: { error, groupId: 'g', restart } }),
+    } as unknown as Consumer;
+  }
+
+  it('reports a crash kafkajs will not restart from (onStopped), and not one it restarts from', async () => {
+    const refused = Object.assign(new Error('The group member\'s supported protocols are incompatible with those of existing members'), { type: 'INCONSISTENT_GROUP_PROTOCOL' });
+    const stopped: unknown[] = [];
+    const manager = {} as TaskSource;
+    const log = createLogger({ level: 'silent' });
+    await new BatchLoop({ consumer: crashingConsumer(false, refused), manager, log, inputTopic: NAMES.input, concurrency: 1, onStopped: (e) => stopped.push(e) }).run();
+    expect(stopped).toEqual([refused]);
+    await new BatchLoop({ consumer: crashingConsumer(true, new Error('broker gone')), manager, log, inputTopic: NAMES.input, concurrency: 1, onStopped: (e) => stopped.push(e) }).run();
+    expect(stopped).toHaveLength(1);
+  });
+});

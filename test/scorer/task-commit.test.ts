@@ -218,15 +218,17 @@ describe('PartitionTask: one transaction across batches', () => {
 });
 
 describe('scorer.commitIntervalMs', () => {
-  it('defaults to 100 ms, 0 commits every batch, and more than 10 s is refused', () => {
-    expect(ConfigSchema.parse({}).scorer.commitIntervalMs).toBe(100);
+  it('defaults to 50 ms, 0 commits every batch, and more than 10 s is refused', () => {
+    expect(ConfigSchema.parse({}).scorer.commitIntervalMs).toBe(50);
     expect(ConfigSchema.parse({ scorer: { commitIntervalMs: 0 } }).scorer.commitIntervalMs).toBe(0);
     expect(() => ConfigSchema.parse({ scorer: { commitIntervalMs: 60_000 } })).toThrow();
     expect(() => ConfigSchema.parse({ scorer: { commitMaxRecords: 0 } })).toThrow();
   });
 
-  it('transactionScope: partition by default; process only with commitIntervalMs within half the shared transaction timeout', () => {
-    expect(ConfigSchema.parse({}).scorer.transactionScope).toBe('partition');
+  it('transactionScope: process by default, only with commitIntervalMs within half the shared transaction timeout; partition on request', () => {
+    expect(ConfigSchema.parse({}).scorer.transactionScope).toBe('process');
+    expect(() => ConfigSchema.parse({ scorer: { commitIntervalMs: 8000 } })).toThrow(/at most 5000 ms with transactionScope process/);
+    expect(ConfigSchema.parse({ scorer: { transactionScope: 'partition', commitIntervalMs: 8000 } }).scorer.commitIntervalMs).toBe(8000);
     expect(ConfigSchema.parse({ scorer: { transactionScope: 'process', commitIntervalMs: 5000 } }).scorer.transactionScope).toBe('process');
     expect(() => ConfigSchema.parse({ scorer: { transactionScope: 'process', commitIntervalMs: 5001 } })).toThrow(/at most 5000 ms with transactionScope process/);
     expect(() => ConfigSchema.parse({ scorer: { transactionScope: 'thread' } })).toThrow();

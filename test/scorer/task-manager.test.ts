@@ -22,7 +22,8 @@ async function value(g: { get(): Promise<{ values: Array<{ value: number }> }> }
 function managerFor(stateDir: string, over: Partial<TaskManagerDeps> = {}, scorer: Record<string, unknown> = {}) {
   let now = 1_000_000;
   const events = { paused: [] as number[], resumed: [] as number[], fatal: [] as unknown[] };
-  const config = ConfigSchema.parse({ scorer: { stateDir, storeFlushIntervalMs: 0, commitIntervalMs: 0, ...scorer } });
+  // a producer per partition (the fakes below); test/scorer/shared-transactions.test.ts has the process scope
+  const config = ConfigSchema.parse({ scorer: { stateDir, storeFlushIntervalMs: 0, commitIntervalMs: 0, transactionScope: 'partition', ...scorer } });
   const admin = {
     fetchTopicOffsets: async () => [0, 1, 2].map((partition) => ({ partition, low: '0', high: '0', offset: '0' })),
     fetchOffsets: async () => [],
