@@ -101,6 +101,19 @@ export function offsetTopics(offsets: InputOffset[]): Array<{ topic: string; par
   return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
 }
 
+/**
+ * Initialises a partition's transactional id of the `partition` scope once and lets it go: whatever a
+ * scorer of that scope left open on it is aborted, and that scorer's producer is fenced.
+ */
+export async function fencePartitionTransactionalId(kafka: Kafka, transactionalId: string): Promise<void> {
+  const producer = transactionalKafkaProducer(kafka, transactionalId, PARTITION_TRANSACTION_TIMEOUT_MS);
+  try {
+    await initTransactions(producer);
+  } finally {
+    await producer.disconnect().catch(() => undefined);
+  }
+}
+
 /** The port on a producer of the partition's own: its transactional id is the partition's (scorer.transactionScope `partition`). */
 export function partitionTransactionalProducer(kafka: Kafka, transactionalId: string, groupId: string): TransactionalProducer {
   const producer = transactionalKafkaProducer(kafka, transactionalId, PARTITION_TRANSACTION_TIMEOUT_MS);

@@ -14,7 +14,7 @@ import { memberView, urlAdvertisingAssigner } from './assigner.ts';
 import { BatchLoop } from './batch-loop.ts';
 import type { InputRecord } from './processor.ts';
 import { processId } from './process-id.ts';
-import { partitionTransactionalProducer, transactionalKafkaProducer } from './producer.ts';
+import { fencePartitionTransactionalId, partitionTransactionalProducer, transactionalKafkaProducer } from './producer.ts';
 import { SharedTransactions } from './shared-transactions.ts';
 import { queryRoute } from './query.ts';
 import { TaskManager } from './task-manager.ts';
@@ -171,6 +171,7 @@ function startProcessing(
       ? new SharedTransactions({
           groupId: names.groupId,
           createProducer: () => transactionalKafkaProducer(deps.kafka, scorerProcessTransactionalId(config, processId(config.scorer.stateDir)), SHARED_TRANSACTION_TIMEOUT_MS),
+          fencePartitionScope: (p) => fencePartitionTransactionalId(deps.kafka, scorerTransactionalId(config, p)),
         })
       : undefined;
   const manager = new TaskManager({

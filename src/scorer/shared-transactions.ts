@@ -43,6 +43,12 @@ export interface SharedTransactionsDeps {
   /** A new transactional producer (not connected); called again after a failure its abort could not settle. */
   createProducer: () => Producer;
   groupId: string;
+  /**
+   * Fences the partition's transactional id of the `partition` scope (`<app>-scorer-<p>`): a scorer of
+   * that scope still running outside the group (frozen, partitioned away) could otherwise commit the
+   * transaction it holds open after this process took the partition over. Absent: nothing to fence.
+   */
+  fencePartitionScope?: (partition: number) => Promise<void>;
 }
 
 export class SharedTransactions {
@@ -75,6 +81,7 @@ export class SharedTransactions {
     return {
       fence: async () => {
         await this.init();
+        await this.deps.fencePartitionScope?.(partition);
       },
       transact: (records, offsets) => this.group.add({ partition, records, offsets }),
       // The producer is the process's: `close` disconnects it.

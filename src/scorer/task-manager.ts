@@ -242,13 +242,14 @@ export class TaskManager {
   private async fenceAndRestore(opened: PartitionTask[]): Promise<void> {
     const partitions = opened.map((t) => t.partition);
     try {
-      // 1. fence every previous owner: with a producer per partition its transactional id does; with
-      //    one per process the group's generation does;
+      // 1. fence every previous owner, together: with a producer per partition its transactional id
+      //    does; with one per process the group's generation does, and the partition's id of the other
+      //    scope is initialised too (a scorer of that scope may still be running outside the group);
       // 2. the group's offsets, read with require_stable (which waits for a previous owner's
       //    transaction holding offsets to end): stable from now on, as no one else commits them. A
       //    record below them was committed and is skipped if fetched again. The changelog end read
       //    next is stable too.
-      for (const t of opened) await t.fence();
+      await Promise.all(opened.map((t) => t.fence()));
       const names = this.deps.names;
       const [inputs, requests] = await Promise.all([scorerCommitted(this.deps.admin, this.deps.config, names.input, true), scorerCommitted(this.deps.admin, this.deps.config, names.requests, true)]);
       const offsets = await this.deps.admin.fetchTopicOffsets(this.deps.names.changelog);

@@ -126,6 +126,25 @@ describe('scorers of two transaction scopes in one group (real broker)', () => {
     expect(a.ownedPartitions()).toEqual([0, 1, 2, 3, 4, 5]);
     expect(a.isReady()).toBe(true);
   });
+
+  it('a partition-scope scorer outside the group (frozen with a transaction open) is fenced when a process-scope scorer takes its partition: its commit fails, nothing of it is read', async () => {
+    const config = testConfig({ scoring: SCORING, scorer: { transactionScope: 'process' } });
+    await prepareTopics(config);
+    const { scorerTransactionalId } = await import('../../src/kafka/names.ts');
+    const kafka = createKafka(config);
+    const zombie = kafka.producer({ transactionalId: scorerTransactionalId(config, 0), idempotent: true, maxInFlightRequests: 1 });
+    await zombie.connect();
+    const tx = await zombie.transaction();
+    await tx.send({ topic: config.topics.alerts, messages: [{ key: 'zombie', value: 'not an alert', partition: 0 }] });
+    const s = await startTestScorer(config);
+    running.push(s);
+    await expect(tx.commit()).rejects.toThrow(/fenced|epoch/i);
+    await zombie.disconnect();
+    const alerts = await new TopicReader<RiskAlert>(config, config.topics.alerts).start();
+    const got = await alerts.settle(2_000);
+    await alerts.stop();
+    expect(got).toEqual([]);
+  });
 });
 
 // Every exactly-once fault with each transaction scope: a producer per partition (fenced by its

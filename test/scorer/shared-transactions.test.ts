@@ -52,6 +52,7 @@ class FakeKafkaProducer {
 
 function shared() {
   const producers: FakeKafkaProducer[] = [];
+  const fenced: number[] = [];
   const tx = new SharedTransactions({
     groupId: 'app-scorer',
     createProducer: () => {
@@ -59,8 +60,9 @@ function shared() {
       producers.push(p);
       return p as unknown as Producer;
     },
+    fencePartitionScope: async (p) => void fenced.push(p),
   });
-  return { tx, producers, ops: (i = 0) => producers[i]!.calls.map((c) => c.op) };
+  return { tx, producers, fenced, ops: (i = 0) => producers[i]!.calls.map((c) => c.op) };
 }
 
 const changelog = (p: number, n = 1) => ({ topic: 'changelog', messages: Array.from({ length: n }, (_, i) => ({ key: `u${i}`, value: Buffer.from('s'), partition: p })) });
@@ -68,11 +70,12 @@ const offset = (p: number, next: bigint) => ({ topic: 'attacks', partition: p, n
 const G = { generationId: 7, memberId: 'member-a' };
 
 describe('SharedTransactions', () => {
-  it('fences once for every task: the producer connects and initialises its transactional id one time', async () => {
-    const { tx, producers, ops } = shared();
+  it('fences once for every task: the producer connects and initialises its transactional id one time; each partition\'s id of the partition scope is fenced too', async () => {
+    const { tx, producers, fenced, ops } = shared();
     await Promise.all([tx.portFor(0).fence(), tx.portFor(1).fence(), tx.portFor(2).fence()]);
     expect(producers).toHaveLength(1);
     expect(ops()).toEqual(['connect', 'transaction', 'abort']);
+    expect(fenced.sort()).toEqual([0, 1, 2]);
   });
 
   it('tasks committing in the same turn share one transaction: one send, one TxnOffsetCommit with every offset as this member, one commit; each task gets its own ranges', async () => {
