@@ -76,11 +76,17 @@ async function transaction(eos: EosManager): Promise<void> {
   await eos.commit();
 }
 
+/** A transactional EOS manager on `cluster`, its producer id initialised (the transaction coordinator looked up). */
+async function initialised(cluster: ReturnType<typeof fakeCluster>['cluster']): Promise<EosManager> {
+  const eos = createEosManager({ logger, cluster, transactional: true, transactionalId: 'tx' });
+  await eos.initProducerId();
+  return eos;
+}
+
 describe('patched kafkajs: remembered transaction and group coordinators', () => {
   it('looks each coordinator up once, then sends every transaction\'s requests straight to it', async () => {
     const { cluster, log } = fakeCluster();
-    const eos = createEosManager({ logger, cluster, transactional: true, transactionalId: 'tx' });
-    await eos.initProducerId();
+    const eos = await initialised(cluster);
     for (let i = 0; i < 3; i++) await transaction(eos);
     expect(log.filter((l) => l.startsWith('FindCoordinator'))).toEqual(['FindCoordinator(transaction)', 'FindCoordinator(group)']);
     expect(log.filter((l) => l === '1:EndTxn')).toHaveLength(3);
@@ -88,8 +94,7 @@ describe('patched kafkajs: remembered transaction and group coordinators', () =>
 
   it('forgets a coordinator that answered with an error: the next request looks it up again and goes to the new one', async () => {
     const { cluster, log, failNext, state } = fakeCluster();
-    const eos = createEosManager({ logger, cluster, transactional: true, transactionalId: 'tx' });
-    await eos.initProducerId();
+    const eos = await initialised(cluster);
     await transaction(eos);
     // The transaction coordinator moves to broker 2; broker 1 answers NOT_COORDINATOR to the next AddPartitionsToTxn.
     state.coordinator = 2;
@@ -107,8 +112,7 @@ describe('patched kafkajs: remembered transaction and group coordinators', () =>
 
   it('finds the group coordinator again when TxnOffsetCommit answers NOT_COORDINATOR (kafkajs\' name for it is NOT_COORDINATOR_FOR_GROUP), and retries', async () => {
     const { cluster, log, failNext, state } = fakeCluster();
-    const eos = createEosManager({ logger, cluster, transactional: true, transactionalId: 'tx' });
-    await eos.initProducerId();
+    const eos = await initialised(cluster);
     await transaction(eos);
     state.coordinator = 2;
     failNext.push('TxnOffsetCommit');
@@ -121,8 +125,7 @@ describe('patched kafkajs: remembered transaction and group coordinators', () =>
 
   it('looks a remembered coordinator up again when its node has left the metadata', async () => {
     const { cluster, log, state } = fakeCluster();
-    const eos = createEosManager({ logger, cluster, transactional: true, transactionalId: 'tx' });
-    await eos.initProducerId();
+    const eos = await initialised(cluster);
     state.gone.add(1);
     state.coordinator = 2;
     log.length = 0;
